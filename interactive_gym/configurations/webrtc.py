@@ -1,0 +1,306 @@
+"""WebRTC / TURN settings: what the server hands each p2p participant so that peers can always connect.
+
+Researchers call ``RemoteConfig.webrtc(turn_username=..., turn_credential=..., force_relay=...)``; at server start-up
+that call is resolved here into a frozen :class:`WebRTCSettings`, with the environment variables ``TURN_USERNAME``,
+``TURN_CREDENTIAL``, ``TURN_SECRET``, ``TURN_URLS`` and ``STUN_URLS`` filling whatever the call left out. Explicit
+arguments always win over the environment, field by field.
+
+Two kinds of TURN credentials:
+
+* static (long-term) credentials: the same username/credential pair goes to every participant;
+* ephemeral credentials (TURN REST API, coturn ``use-auth-secret``): the server keeps a shared secret and mints
+  ``username = "<expiry unix time>:<participant id>"``, ``credential = base64(HMAC-SHA1(secret, username))``.
+  The TURN server recomputes the HMAC and refuses the pair once the expiry has passed. The secret never leaves
+  the server, so a participant can only ever learn a credential that expires.
+
+Everything here is pure: no clock is read (callers pass ``now``) and the environment is an explicit mapping.
+Secrets are kept out of ``repr``/``str`` and out of every error message.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import math
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# Open Relay (metered.ca) is the public TURN service the original TURN wiring named; it needs credentials from
+# https://www.metered.ca/tools/openrelay/. Deployments with their own coturn set turn_urls / TURN_URLS.
+DEFAULT_TURN_URLS: tuple[str, ...] = (
+    "turn:openrelay.metered.ca:80",
+    "turn:openrelay.metered.ca:443",
+    "turn:openrelay.metered.ca:443?transport=tcp",
+)
+DEFAULT_STUN_URLS: tuple[str, ...] = ("stun:openrelay.metered.ca:80",)
+DEFAULT_CREDENTIAL_TTL_S = 3600.0
+
+ENV_TURN_USERNAME = "TURN_USERNAME"
+ENV_TURN_CREDENTIAL = "TURN_CREDENTIAL"  # noqa: S105 - the variable's name, not a secret
+ENV_TURN_SECRET = "TURN_SECRET"  # noqa: S105
+ENV_TURN_URLS = "TURN_URLS"
+ENV_STUN_URLS = "STUN_URLS"
+
+_TURN_SCHEMES = ("turn:", "turns:")
+_STUN_SCHEMES = ("stun:", "stuns:")
+_MAX_PARTICIPANT_ID_LEN = 128
+_HIDDEN = "'***'"
+
+
+class WebRTCConfigError(ValueError):
+    """The WebRTC/TURN configuration is inconsistent; the message says what to set or remove."""
+
+
+def mint_rest_credential(secret: str, participant_id: str, expires_at: int) -> tuple[str, str]:
+    """Mints a TURN REST API (coturn ``use-auth-secret``) credential pair.
+
+    Args:
+        secret: the shared secret configured in the TURN server as ``static-auth-secret``.
+        participant_id: who the credential is for; ends up after the colon in the username (coturn logs it).
+        expires_at: unix time (seconds) after which the TURN server refuses the pair.
+
+    Returns:
+        ``(username, credential)`` where ``username = f"{expires_at}:{participant_id}"`` and ``credential`` is the
+        base64 of HMAC-SHA1(secret, username).
+    """
+    username = f"{int(expires_at)}:{participant_id}"
+    digest = hmac.new(secret.encode("utf-8"), username.encode("utf-8"), hashlib.sha1).digest()
+    return username, base64.b64encode(digest).decode("ascii")
+
+
+def _check_participant_id(participant_id: object) -> str:
+    # coturn splits the REST username at ':' (timestamp first); keep ids unambiguous and bounded.
+    if not isinstance(participant_id, str) or not participant_id:
+        raise ValueError("participant_id must be a non-empty string")
+    if len(participant_id) > _MAX_PARTICIPANT_ID_LEN or ":" in participant_id:
+        raise ValueError(f"participant_id must be at most {_MAX_PARTICIPANT_ID_LEN} characters and contain no ':'")
+    return participant_id
+
+
+@dataclass(frozen=True)
+class WebRTCSettings:
+    """Resolved, validated WebRTC settings for one server. Build with :meth:`from_config`.
+
+    Attributes:
+        turn_urls: TURN server URLs (``turn:`` / ``turns:``) handed to browsers when TURN is configured.
+        stun_urls: STUN server URLs (``stun:`` / ``stuns:``); may be empty (no STUN, e.g. loopback-only tests).
+        force_relay: browsers use ``iceTransportPolicy: "relay"`` (every pair goes through TURN).
+        turn_username: static TURN username, or None.
+        turn_credential: static TURN credential, or None (hidden in repr).
+        turn_secret: TURN REST API shared secret, or None (hidden in repr; never sent to browsers).
+        credential_ttl_s: lifetime of minted ephemeral credentials, in seconds.
+    """
+
+    turn_urls: tuple[str, ...] = DEFAULT_TURN_URLS
+    stun_urls: tuple[str, ...] = DEFAULT_STUN_URLS
+    force_relay: bool = False
+    turn_username: str | None = None
+    turn_credential: str | None = field(default=None, repr=False)
+    turn_secret: str | None = field(default=None, repr=False)
+    credential_ttl_s: float = DEFAULT_CREDENTIAL_TTL_S
+
+    def __repr__(self) -> str:
+        # Written by hand so that secrets can never leak through logs, tracebacks or debuggers.
+        credential = _HIDDEN if self.turn_credential is not None else "None"
+        secret = _HIDDEN if self.turn_secret is not None else "None"
+        return (
+            f"WebRTCSettings(mode={self.mode!r}, turn_urls={list(self.turn_urls)!r}, "
+            f"stun_urls={list(self.stun_urls)!r}, force_relay={self.force_relay!r}, "
+            f"turn_username={self.turn_username!r}, turn_credential={credential}, turn_secret={secret}, "
+            f"credential_ttl_s={self.credential_ttl_s!r})"
+        )
+
+    __str__ = __repr__
+
+    @property
+    def mode(self) -> str:
+        """``"static"``, ``"ephemeral"`` or ``"none"`` (no TURN: direct connections only)."""
+        if self.turn_secret is not None:
+            return "ephemeral"
+        if self.turn_username is not None:
+            return "static"
+        return "none"
+
+    @property
+    def has_turn(self) -> bool:
+        """True when browsers get TURN servers (and so can be relayed)."""
+        return self.mode != "none"
+
+    @classmethod
+    def from_config(
+        cls,
+        turn_username: str | None = None,
+        turn_credential: str | None = None,
+        force_relay: bool = False,
+        *,
+        turn_urls: Iterable[str] | str | None = None,
+        stun_urls: Iterable[str] | str | None = None,
+        turn_secret: str | None = None,
+        credential_ttl_s: float = DEFAULT_CREDENTIAL_TTL_S,
+        environ: Mapping[str, str] | None = None,
+    ) -> WebRTCSettings:
+        """Resolves ``RemoteConfig.webrtc(...)`` arguments plus environment fallbacks into validated settings.
+
+        Args:
+            turn_username: static TURN username; falls back to ``TURN_USERNAME``.
+            turn_credential: static TURN credential; falls back to ``TURN_CREDENTIAL``.
+            force_relay: relay every connection through TURN (requires TURN credentials).
+            turn_urls: TURN URLs (list, or one comma-separated string); falls back to ``TURN_URLS``, then Open Relay.
+            stun_urls: STUN URLs; falls back to ``STUN_URLS``, then a public STUN URL. ``[]`` means no STUN.
+            turn_secret: TURN REST API secret for ephemeral credentials; falls back to ``TURN_SECRET``.
+            credential_ttl_s: lifetime of ephemeral credentials in seconds (> 0).
+            environ: the environment to read; ``os.environ`` when None. Empty variables count as unset.
+
+        Returns:
+            The resolved settings.
+
+        Raises:
+            WebRTCConfigError: half a static credential, both static credentials and a secret, an invalid URL,
+                a non-positive TTL, ``force_relay`` without TURN credentials, or a wrong argument type.
+        """
+        env = os.environ if environ is None else environ
+
+        def from_env(name: str) -> str | None:
+            value = env.get(name)
+            return value.strip() if value and value.strip() else None
+
+        username = _optional_str("turn_username", turn_username) or from_env(ENV_TURN_USERNAME)
+        credential = _optional_str("turn_credential", turn_credential) or from_env(ENV_TURN_CREDENTIAL)
+        secret = _optional_str("turn_secret", turn_secret) or from_env(ENV_TURN_SECRET)
+
+        if not isinstance(force_relay, bool):
+            raise WebRTCConfigError(f"force_relay must be True or False, got {type(force_relay).__name__}")
+        if (username is None) != (credential is None):
+            missing, given = ("turn_credential", "turn_username") if credential is None else (
+                "turn_username", "turn_credential")
+            raise WebRTCConfigError(
+                f"{given} is set but {missing} is not: set both (arguments of RemoteConfig.webrtc, or the env "
+                f"vars {ENV_TURN_USERNAME} and {ENV_TURN_CREDENTIAL}), or neither."
+            )
+        if username is not None and secret is not None:
+            raise WebRTCConfigError(
+                "Both static TURN credentials (turn_username/turn_credential or TURN_USERNAME/TURN_CREDENTIAL) and "
+                "a TURN REST secret (turn_secret or TURN_SECRET) are set: keep only one of the two."
+            )
+        ttl = _check_ttl(credential_ttl_s)
+
+        turns_given = turn_urls is not None or from_env(ENV_TURN_URLS) is not None
+        resolved_turn = _resolve_urls("turn_urls", ENV_TURN_URLS, turn_urls, from_env(ENV_TURN_URLS),
+                                      DEFAULT_TURN_URLS, _TURN_SCHEMES, allow_empty=False)
+        resolved_stun = _resolve_urls("stun_urls", ENV_STUN_URLS, stun_urls, from_env(ENV_STUN_URLS),
+                                      DEFAULT_STUN_URLS, _STUN_SCHEMES, allow_empty=True)
+        has_credentials = username is not None or secret is not None
+        if turns_given and not has_credentials:
+            raise WebRTCConfigError(
+                "TURN URLs are set (turn_urls or TURN_URLS) but no TURN credentials: set turn_username and "
+                "turn_credential (or TURN_USERNAME/TURN_CREDENTIAL), or turn_secret (TURN_SECRET)."
+            )
+        if force_relay and not has_credentials:
+            raise WebRTCConfigError(
+                "force_relay=True needs a TURN server: set turn_username and turn_credential (or TURN_USERNAME/"
+                "TURN_CREDENTIAL), or turn_secret (TURN_SECRET) for ephemeral credentials."
+            )
+        return cls(
+            turn_urls=resolved_turn,
+            stun_urls=resolved_stun,
+            force_relay=force_relay,
+            turn_username=username,
+            turn_credential=credential,
+            turn_secret=secret,
+            credential_ttl_s=ttl,
+        )
+
+    def turn_config_for(self, participant_id: str, now: float) -> dict[str, Any] | None:
+        """The ``turn_config`` object sent to one participant in ``pyodide_game_ready``.
+
+        Args:
+            participant_id: the participant the credentials are for (ephemeral usernames carry it).
+            now: current unix time in seconds.
+
+        Returns:
+            ``{"username", "credential", "force_relay", "urls", "expires_at"}`` (``expires_at`` is None for static
+            credentials), or None when no TURN is configured. Never contains the REST secret.
+        """
+        participant = _check_participant_id(participant_id)
+        if self.turn_secret is not None:
+            expires_at = int(math.floor(now + self.credential_ttl_s))
+            username, credential = mint_rest_credential(self.turn_secret, participant, expires_at)
+            return {"username": username, "credential": credential, "force_relay": self.force_relay,
+                    "urls": list(self.turn_urls), "expires_at": expires_at}
+        if self.turn_username is not None:
+            return {"username": self.turn_username, "credential": self.turn_credential,
+                    "force_relay": self.force_relay, "urls": list(self.turn_urls), "expires_at": None}
+        return None
+
+    def ice_servers_for(self, participant_id: str, now: float) -> list[dict[str, Any]]:
+        """``RTCIceServer`` dictionaries for one participant: STUN first, then TURN with its credentials."""
+        servers: list[dict[str, Any]] = []
+        if self.stun_urls:
+            servers.append({"urls": list(self.stun_urls)})
+        turn = self.turn_config_for(participant_id, now)
+        if turn is not None:
+            servers.append({"urls": turn["urls"], "username": turn["username"], "credential": turn["credential"]})
+        return servers
+
+    def describe(self) -> dict[str, Any]:
+        """A log-safe summary (no credential, no secret) for start-up messages."""
+        return {"mode": self.mode, "turn_urls": list(self.turn_urls), "stun_urls": list(self.stun_urls),
+                "force_relay": self.force_relay, "credential_ttl_s": self.credential_ttl_s}
+
+
+def _optional_str(name: str, value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise WebRTCConfigError(f"{name} must be a string or None, got {type(value).__name__}")
+    stripped = value.strip()
+    if not stripped:
+        raise WebRTCConfigError(f"{name} is an empty string: give a value or leave it as None")
+    return stripped
+
+
+def _check_ttl(ttl: object) -> float:
+    if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not math.isfinite(ttl) or ttl <= 0:
+        raise WebRTCConfigError(f"credential_ttl_s must be a positive number of seconds, got {ttl!r}")
+    return float(ttl)
+
+
+def _resolve_urls(
+    name: str,
+    env_name: str,
+    given: Iterable[str] | str | None,
+    from_env: str | None,
+    default: tuple[str, ...],
+    schemes: tuple[str, ...],
+    *,
+    allow_empty: bool,
+) -> tuple[str, ...]:
+    if given is not None:
+        source = name
+        if isinstance(given, str):
+            urls = [u.strip() for u in given.split(",")]
+        else:
+            try:
+                urls = list(given)
+            except TypeError:
+                raise WebRTCConfigError(f"{name} must be a list of URL strings, got {type(given).__name__}") from None
+    elif from_env is not None:
+        source = f"env {env_name}"
+        # A trailing comma in an env var is a harmless slip; empty items are dropped.
+        urls = [u.strip() for u in from_env.split(",") if u.strip()]
+    else:
+        return default
+    if not urls and not allow_empty:
+        raise WebRTCConfigError(f"{source} is empty: give at least one URL starting with {' or '.join(schemes)}")
+    for url in urls:
+        if not isinstance(url, str) or not url.strip():
+            raise WebRTCConfigError(f"{source} contains an empty or non-string entry: {url!r}")
+        if not url.startswith(schemes) or len(url) <= len(url.split(":", 1)[0]) + 1 or any(c.isspace() for c in url):
+            raise WebRTCConfigError(
+                f"{source} entry {url!r} is not a valid URL: it must start with {' or '.join(schemes)} "
+                f"followed by a host, e.g. {schemes[0]}relay.example.org:3478"
+            )
+    return tuple(urls)
