@@ -1,0 +1,316 @@
+"""The drawing API researchers use in ``render(env, surface)``: draw calls in, render packets out.
+
+Pure Python, standard library only: the same file runs on the server (server mode) and inside Pyodide in the
+participant's browser (browser and p2p modes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from interactive_gym.rendering import validation as check
+from interactive_gym.rendering.assets import check_image_reference
+from interactive_gym.rendering.colors import normalize_color, normalize_optional_color
+from interactive_gym.rendering.packets import Frame, ObjectSpec, diff_packet, full_packet, make_spec
+
+TEXT_ALIGNS = ("left", "center", "right")
+MAX_SURFACE_SIZE = 8192
+
+
+class Surface:
+    """A canvas of ``width`` x ``height`` pixels that turns draw calls into compact render packets.
+
+    Write the render function like an ordinary draw loop: every frame, draw everything that should be on
+    screen, then :meth:`commit`. Coordinates are pixels, origin top-left, y downwards; the browser scales the
+    whole surface to fit its container, keeping the aspect ratio.
+
+    Objects with an ``id`` are *persistent*: the client keeps them between frames, so a packet only carries
+    the ones that are new or changed (moving a sprite sends just its new ``x``/``y``). A persistent object
+    that is not drawn in a frame is removed, exactly as if the screen were cleared every frame. Objects
+    without ``id`` are *transient*: sent in full in every frame that draws them. Give an ``id`` to anything
+    drawn every frame (agents, walls, score text); leave it out for one-off effects.
+
+    Stacking: higher ``depth`` is drawn on top. At equal depth later calls are on top, except that objects
+    without ``id`` always sit above objects with ``id`` of the same depth. Use ``depth`` when it matters.
+
+    Example:
+        >>> surface = Surface(width=200, height=100, background="#101018")
+        >>> surface.rect(10, 10, 20, 20, color="red", id="player")
+        >>> packet = surface.commit()
+        >>> packet["full"], packet["objects"][0]["id"]
+        (True, 'player')
+    """
+
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        background: str = "#000000",
+        assets: Mapping[str, Mapping[str, Any]] | Any | None = None,
+    ) -> None:
+        """Creates an empty surface.
+
+        Args:
+            width: Width in pixels (int, 1 to 8192).
+            height: Height in pixels (int, 1 to 8192).
+            background: Background colour ("#rgb", "#rrggbb", "#rrggbbaa" or a basic name).
+            assets: Optional catalog used to check :meth:`image` calls early: an
+                :class:`~interactive_gym.rendering.assets.AssetRegistry`, or its ``catalog()``/``manifest()``
+                output. Without it, image names are checked by the browser only.
+
+        Raises:
+            ValueError: if the size or background is invalid.
+        """
+        for label, value in (("width", width), ("height", height)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_SURFACE_SIZE:
+                raise check.DrawError(f"Surface {label} must be an int from 1 to {MAX_SURFACE_SIZE}, got {value!r}")
+        self._width = width
+        self._height = height
+        self._catalog: Mapping[str, Mapping[str, Any]] | None = (
+            assets.catalog() if hasattr(assets, "catalog") else assets
+        )
+        self._drawing = Frame(background=normalize_color(background, "background"))
+        self._committed = Frame(background=self._drawing.background)
+        self._seq = 0
+        self._client_in_sync = False
+
+    @property
+    def width(self) -> int:
+        """Width in pixels."""
+        return self._width
+
+    @property
+    def height(self) -> int:
+        """Height in pixels."""
+        return self._height
+
+    @property
+    def seq(self) -> int:
+        """Number of the last committed frame (0 before the first commit)."""
+        return self._seq
+
+    @property
+    def background(self) -> str:
+        """Background colour of the frame being drawn, as "#rrggbb"/"#rrggbbaa". Assigning changes it."""
+        return self._drawing.background
+
+    @background.setter
+    def background(self, value: str) -> None:
+        self._drawing.background = normalize_color(value, "background")
+
+    def rect(
+        self,
+        x: float,
+        y: float,
+        w: float,
+        h: float,
+        color: str | None = "#ffffff",
+        id: str | int | None = None,  # shadows the builtin on purpose: the name researchers expect
+        depth: float = 0,
+        stroke: str | None = None,
+        stroke_width: float = 1,
+    ) -> None:
+        """Draws a rectangle with top-left corner (``x``, ``y``).
+
+        Args:
+            x: Left edge in pixels.
+            y: Top edge in pixels.
+            w: Width (> 0).
+            h: Height (> 0).
+            color: Fill colour, or ``None`` for no fill.
+            id: Makes the object persistent (see the class docstring).
+            depth: Stacking depth; higher is on top.
+            stroke: Outline colour, or ``None`` for no outline.
+            stroke_width: Outline width in pixels (used only with ``stroke``).
+        """
+        fields = {
+            "x": check.number(x, "rect x"),
+            "y": check.number(y, "rect y"),
+            "w": check.positive_number(w, "rect w"),
+            "h": check.positive_number(h, "rect h"),
+            **self._paint(color, stroke, stroke_width, "rect"),
+            "d": check.number(depth, "depth"),
+        }
+        self._add("rect", id, fields)
+
+    def circle(
+        self,
+        x: float,
+        y: float,
+        radius: float,
+        color: str | None = "#ffffff",
+        id: str | int | None = None,
+        depth: float = 0,
+        stroke: str | None = None,
+        stroke_width: float = 1,
+    ) -> None:
+        """Draws a circle centred on (``x``, ``y``) with ``radius`` > 0. Other arguments as :meth:`rect`."""
+        fields = {
+            "x": check.number(x, "circle x"),
+            "y": check.number(y, "circle y"),
+            "r": check.positive_number(radius, "circle radius"),
+            **self._paint(color, stroke, stroke_width, "circle"),
+            "d": check.number(depth, "depth"),
+        }
+        self._add("circle", id, fields)
+
+    def line(
+        self,
+        points: Iterable[tuple[float, float]],
+        color: str = "#ffffff",
+        width: float = 2,
+        id: str | int | None = None,
+        depth: float = 0,
+    ) -> None:
+        """Draws an open polyline through ``points`` (at least two (x, y) pairs), ``width`` pixels wide."""
+        fields = {
+            "p": check.flat_points(points, "line points", minimum=2),
+            "c": normalize_color(color, "line color"),
+            "lw": check.positive_number(width, "line width"),
+            "d": check.number(depth, "depth"),
+        }
+        self._add("line", id, fields)
+
+    def polygon(
+        self,
+        points: Iterable[tuple[float, float]],
+        color: str | None = "#ffffff",
+        id: str | int | None = None,
+        depth: float = 0,
+        stroke: str | None = None,
+        stroke_width: float = 1,
+    ) -> None:
+        """Draws a closed polygon through ``points`` (at least three (x, y) pairs). Other arguments as :meth:`rect`."""
+        fields = {
+            "p": check.flat_points(points, "polygon points", minimum=3),
+            **self._paint(color, stroke, stroke_width, "polygon"),
+            "d": check.number(depth, "depth"),
+        }
+        self._add("polygon", id, fields)
+
+    def text(
+        self,
+        x: float,
+        y: float,
+        text: str,
+        size: float = 16,
+        color: str = "#ffffff",
+        align: str = "left",
+        id: str | int | None = None,
+        depth: float = 0,
+        font: str = "sans-serif",
+    ) -> None:
+        """Writes ``text`` (newlines allowed) with its top edge at ``y``.
+
+        Args:
+            x: Where the text is anchored horizontally: its left edge, centre or right edge per ``align``.
+            y: Top edge in pixels.
+            text: The string to show; convert numbers yourself, e.g. ``f"Score: {score}"``.
+            size: Font size in pixels (> 0).
+            color: Text colour.
+            align: ``"left"``, ``"center"`` or ``"right"``.
+            id: Makes the object persistent.
+            depth: Stacking depth.
+            font: CSS font family, e.g. ``"monospace"``.
+        """
+        fields = {
+            "x": check.number(x, "text x"),
+            "y": check.number(y, "text y"),
+            "text": check.text_value(text, "text"),
+            "size": check.positive_number(size, "text size"),
+            "c": normalize_color(color, "text color"),
+            "align": check.choice(align, "text align", TEXT_ALIGNS),
+            "font": check.text_value(font, "text font", max_length=100),
+            "d": check.number(depth, "depth"),
+        }
+        self._add("text", id, fields)
+
+    def image(
+        self,
+        name: str,
+        x: float,
+        y: float,
+        w: float | None = None,
+        h: float | None = None,
+        frame: int | str | None = None,
+        angle: float = 0,
+        id: str | int | None = None,
+        depth: float = 0,
+    ) -> None:
+        """Draws a registered image (or one frame of a sprite sheet or atlas) with top-left corner (``x``, ``y``).
+
+        Args:
+            name: Asset name, as registered in the experiment's
+                :class:`~interactive_gym.rendering.assets.AssetRegistry`.
+            x: Left edge of the unrotated image in pixels.
+            y: Top edge of the unrotated image in pixels.
+            w: Display width; ``None`` keeps the natural width, or the aspect ratio if ``h`` is given.
+            h: Display height; ``None`` keeps the natural height, or the aspect ratio if ``w`` is given.
+            frame: Sprite-sheet frame index, or atlas frame name; ``None`` for a plain image.
+            angle: Clockwise rotation in degrees about the image's centre.
+            id: Makes the object persistent.
+            depth: Stacking depth.
+        """
+        check.text_value(name, "image name", max_length=64)
+        if frame is not None and (isinstance(frame, bool) or not isinstance(frame, int | str)):
+            raise check.DrawError(f"image frame must be an int index or a str name, got {frame!r}")
+        if self._catalog is not None:
+            check_image_reference(self._catalog, name, frame)
+        fields = {
+            "name": name,
+            "x": check.number(x, "image x"),
+            "y": check.number(y, "image y"),
+            "w": None if w is None else check.positive_number(w, "image w"),
+            "h": None if h is None else check.positive_number(h, "image h"),
+            "frame": frame,
+            "angle": check.number(angle, "image angle"),
+            "d": check.number(depth, "depth"),
+        }
+        self._add("image", id, fields)
+
+    def commit(self) -> dict[str, Any]:
+        """Ends the frame and returns its render packet (a JSON-serialisable dict).
+
+        The packet is a diff against the previous commit, or a full snapshot on the first commit and after
+        :meth:`reset`. The surface is then empty, ready for the next frame's draw calls.
+        """
+        self._seq += 1
+        frame = self._drawing
+        if self._client_in_sync:
+            packet = diff_packet(self._committed, frame, self._seq)
+        else:
+            packet = full_packet(frame, self._seq, self._width, self._height)
+            self._client_in_sync = True
+        self._committed = frame
+        self._drawing = Frame(background=frame.background)
+        return packet
+
+    def snapshot(self) -> dict[str, Any]:
+        """Returns a full packet of the last committed frame, without changing what :meth:`commit` sends next.
+
+        Use it for a client that joins or reconnects while others keep receiving diffs: the diffs that follow
+        apply on top of this snapshot.
+        """
+        return full_packet(self._committed, self._seq, self._width, self._height)
+
+    def reset(self) -> None:
+        """Makes the next :meth:`commit` a full snapshot (e.g. at a new episode, or when clients were lost)."""
+        self._client_in_sync = False
+
+    def _paint(self, color: object, stroke: object, stroke_width: object, kind: str) -> dict[str, Any]:
+        fill = normalize_optional_color(color, f"{kind} color")
+        outline = normalize_optional_color(stroke, f"{kind} stroke")
+        if fill is None and outline is None:
+            raise check.DrawError(f"{kind} has neither a fill color nor a stroke: it would be invisible")
+        return {"c": fill, "s": outline, "sw": check.positive_number(stroke_width, f"{kind} stroke_width")}
+
+    def _add(self, kind: str, object_id: object, fields: dict[str, Any]) -> None:
+        key = check.object_id(object_id)
+        spec: ObjectSpec = make_spec(kind, key, fields)
+        if key is None:
+            self._drawing.transient.append(spec)
+        elif key in self._drawing.persistent:
+            raise check.DrawError(f"id {key!r} was drawn twice in one frame; ids must be unique within a frame")
+        else:
+            self._drawing.persistent[key] = spec
