@@ -1,0 +1,177 @@
+"""The configuration a browser-mode scene sends to the page (server side; never imported in Pyodide).
+
+The scene client hands this dict, unchanged, to ``BrowserGame`` (``browser_game.js``) and Python's
+``BrowserGameHost.from_config``. Shape (all keys always present)::
+
+    {
+      "scene_id": "solo",
+      "mode": "browser",
+      "fps": 30,
+      "num_episodes": 2,
+      "max_steps": 600,
+      "canvas": {"width": 432, "height": 376, "background": "#000000"},
+      "assets": {...},                                   # passed to the Renderer unchanged
+      "pyodide": {"index_url": "/vendor/pyodide/", "packages": []},
+      "bundle": {"manifest_url": "/bundle/solo/<hash>/manifest.json", "hash": "<hash>",
+                 "factory": "gatherers:make_env", "render": "gatherers:render", "env_kwargs": {...}},
+      "controls": {"bindings": [[["arrowup"], 1], ...], "default_action": 0, "keys": [...]} | null,
+      "agents": {"agent_0": {"kind": "human"},
+                 "agent_1": {"kind": "onnx", "url": "/bundle/solo/<hash>/files/12",
+                             "obs_to_input": "gatherers:obs_vector", "sample": true,
+                             "temperature": 1.0, "frame_skip": 2}
+                 | {"kind": "python", "ref": "gatherers:greedy_policy", "frame_skip": 1}},
+      "seeds": [seed_of_episode_0, seed_of_episode_1]
+    }
+
+``controls`` is ``KeyMapping.to_config()``. The server chooses the seeds (:func:`choose_seeds`) and
+records them; uploads must carry the seed of their episode.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from interactive_gym.browser.refs import RefError, function_ref
+from interactive_gym.policies import HUMAN, OnnxPolicy, PythonPolicy, normalise_policy
+from interactive_gym.server.pyodide_bundle import BrowserBundle
+
+DEFAULT_PYODIDE = {"index_url": "/vendor/pyodide/", "packages": []}
+MAX_SEED = 2**31 - 1
+
+
+class BrowserSceneError(ValueError):
+    """A browser-mode scene setting that cannot work; the message says what to change."""
+
+
+def choose_seeds(num_episodes: int, draw: Callable[[int], int] = secrets.randbelow) -> list[int]:
+    """One seed per episode in ``[0, 2**31 - 1)``, drawn by the server (``draw(n)`` gives ``0 <= x < n``)."""
+    return [int(draw(MAX_SEED)) for _ in range(num_episodes)]
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise BrowserSceneError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def _ref(fn: Any, what: str) -> str:
+    try:
+        return function_ref(fn, what)
+    except RefError as exc:
+        raise BrowserSceneError(str(exc)) from exc
+
+
+def _pyodide_settings(pyodide: Any) -> dict[str, Any]:
+    if pyodide is None:
+        return dict(DEFAULT_PYODIDE, packages=[])
+    if not isinstance(pyodide, Mapping):
+        pyodide = {"index_url": getattr(pyodide, "index_url", None), "packages": getattr(pyodide, "packages", None)}
+    index_url = pyodide.get("index_url") or DEFAULT_PYODIDE["index_url"]
+    packages = list(pyodide.get("packages") or [])
+    if not isinstance(index_url, str) or not index_url.endswith("/"):
+        raise BrowserSceneError(f"pyodide index_url must be a URL ending in '/', got {index_url!r}")
+    if not all(isinstance(p, str) and p for p in packages):
+        raise BrowserSceneError(f"pyodide packages must be a list of package names, got {packages!r}")
+    return {"index_url": index_url, "packages": packages}
+
+
+def browser_scene_config(
+    *,
+    scene_id: str,
+    bundle: BrowserBundle,
+    manifest_url: str,
+    env_creator: Callable[..., Any],
+    render_fn: Callable[..., Any],
+    policy_mapping: Mapping[str, Any],
+    controls: Any,
+    fps: int,
+    num_episodes: int,
+    max_steps: int,
+    width: int,
+    height: int,
+    seeds: Sequence[int],
+    env_kwargs: Mapping[str, Any] | None = None,
+    background: str = "#000000",
+    assets: Mapping[str, Any] | None = None,
+    pyodide: Any = None,
+) -> dict[str, Any]:
+    """Builds the JSON-ready scene config for the page (see the module docstring for the shape).
+
+    Args:
+        scene_id: The scene's id.
+        bundle: The scene's :class:`BrowserBundle` (its ONNX models get URLs next to the manifest).
+        manifest_url: Where the page fetches the bundle manifest (``BundleRegistry.manifest_url``).
+        env_creator, render_fn: Module-level functions (shipped in the bundle).
+        policy_mapping: ``{agent_id: "human" | OnnxPolicy | PythonPolicy | function}``.
+        controls: A ``KeyMapping`` (anything with ``to_config()``) or ``None`` when no agent is human.
+        fps, num_episodes, max_steps, width, height: Positive integers.
+        seeds: One server-chosen seed per episode.
+        env_kwargs: JSON-serialisable keyword arguments for ``env_creator``.
+        background: Canvas background colour.
+        assets: Renderer assets, passed through.
+        pyodide: ``{"index_url", "packages"}`` (or an object with those attributes); default self-hosted.
+
+    Raises:
+        BrowserSceneError: naming the setting to change.
+    """
+    for name, value in (("fps", fps), ("num_episodes", num_episodes), ("max_steps", max_steps),
+                        ("width", width), ("height", height)):
+        _positive_int(name, value)
+    if len(seeds) != num_episodes or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise BrowserSceneError(f"seeds must be {num_episodes} integers (one per episode), got {list(seeds)!r}")
+    kwargs = dict(env_kwargs or {})
+    try:
+        json.dumps(kwargs)
+    except (TypeError, ValueError) as exc:
+        raise BrowserSceneError(f"env_kwargs of a browser-mode scene must be JSON values: {exc}") from exc
+    if bundle.scene_id != scene_id:
+        raise BrowserSceneError(f"bundle belongs to scene {bundle.scene_id!r}, not {scene_id!r}")
+    base_url = manifest_url.rsplit("/", 1)[0]
+    agents: dict[str, dict[str, Any]] = {}
+    for agent, spec in policy_mapping.items():
+        policy = normalise_policy(agent, spec)
+        if policy == HUMAN:
+            agents[agent] = {"kind": "human"}
+        elif isinstance(policy, OnnxPolicy):
+            try:
+                index = bundle.index_of(f"models/{agent}.onnx")
+            except KeyError as exc:
+                raise BrowserSceneError(f"the bundle has no ONNX model for agent {agent!r}; rebuild it") from exc
+            agents[agent] = {
+                "kind": "onnx",
+                "url": f"{base_url}/files/{index}",
+                "obs_to_input": policy.obs_to_input_ref,
+                "sample": policy.sample,
+                "temperature": policy.temperature,
+                "frame_skip": policy.frame_skip,
+            }
+        elif isinstance(policy, PythonPolicy):
+            agents[agent] = {"kind": "python", "ref": policy.ref, "frame_skip": policy.frame_skip}
+    humans = [a for a, s in agents.items() if s["kind"] == "human"]
+    if len(humans) > 1:
+        raise BrowserSceneError(f"browser mode has one human per page; {humans} are all 'human' (use p2p mode)")
+    if humans and controls is None:
+        raise BrowserSceneError(f"agent {humans[0]!r} is human but the scene has no controls")
+    return {
+        "scene_id": scene_id,
+        "mode": "browser",
+        "fps": fps,
+        "num_episodes": num_episodes,
+        "max_steps": max_steps,
+        "canvas": {"width": width, "height": height, "background": background},
+        "assets": dict(assets or {}),
+        "pyodide": _pyodide_settings(pyodide),
+        "bundle": {
+            "manifest_url": manifest_url,
+            "hash": bundle.bundle_hash,
+            "factory": _ref(env_creator, "env_creator"),
+            "render": _ref(render_fn, "render_fn"),
+            "env_kwargs": kwargs,
+        },
+        "controls": controls.to_config() if controls is not None else None,
+        "agents": agents,
+        "seeds": [int(s) for s in seeds],
+    }

@@ -1,0 +1,257 @@
+"""Validation of an episode uploaded by a browser-mode page. Pure: no I/O, no sockets, no storage.
+
+The page is not trusted: a participant can edit it. Who uploads and which scene they are in come from the
+server's own session (arguments here), never from the payload; the payload only claims a scene, which
+must be the participant's current one. Anything malformed, oversized or inconsistent with the scene is
+rejected with a code (for counting) and a message (for the client and the log).
+
+Upload payload (``browser_game.js`` builds it; Socket.IO event chosen by the lead)::
+
+    {
+      "scene_id": "solo",            # must equal the participant's current scene
+      "episode": 0,                  # 0 .. num_episodes - 1
+      "seed": 123,                   # must equal the seed the server chose for that episode
+      "bundle_hash": "<sha256>",     # the code the page ran; must equal the scene's bundle hash
+      "partial": false,              # true: page closed, scene ended or env error mid-episode
+      "end_reason": "done",          # "done" | "page_closed" | "scene_end" | "error"
+      "error": null,                 # traceback text when end_reason == "error" (cut to 8 kB)
+      "steps": [ {"t": 0, "keys": ["arrowup"], "actions": {...}, "rewards": {...},
+                  "terminated": {...}, "truncated": {...}, "info": {...}}, ... ],
+      "pauses": [ {"t": 40, "ms": 2300.0} ]   # tab hidden before step t, for ms milliseconds
+    }
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+MAX_UPLOAD_BYTES = 8 * 1024 * 1024
+MAX_ERROR_CHARS = 8192
+MAX_INFO_CHARS = 8192
+MAX_KEYS_PER_STEP = 16
+MAX_KEY_CHARS = 32
+MAX_PAUSES = 10_000
+END_REASONS = ("done", "page_closed", "scene_end", "error")
+REQUIRED_FIELDS = ("scene_id", "episode", "seed", "bundle_hash", "partial", "steps")
+OPTIONAL_FIELDS = ("end_reason", "error", "pauses")
+STEP_FIELDS = ("t", "keys", "actions", "rewards", "terminated", "truncated")
+STEP_OPTIONAL = ("info",)
+
+
+@dataclass(frozen=True)
+class UploadRules:
+    """What the server knows about the scene an upload claims to belong to.
+
+    Attributes:
+        scene_id: The browser-mode scene.
+        num_episodes: Episodes per participant (valid numbers are ``0 .. num_episodes - 1``).
+        max_steps: Most steps an episode can have.
+        agent_ids: The environment's agents.
+        seeds: The server-chosen seed of each episode (for this participant).
+        bundle_hash: Hash of the files the scene ships to the browser.
+        max_bytes: Largest accepted payload (JSON text length).
+    """
+
+    scene_id: str
+    num_episodes: int
+    max_steps: int
+    agent_ids: tuple[str, ...]
+    seeds: tuple[int, ...]
+    bundle_hash: str
+    max_bytes: int = MAX_UPLOAD_BYTES
+
+
+@dataclass(frozen=True)
+class EpisodeUpload:
+    """An upload that passed validation; ``participant_id`` comes from the server's session."""
+
+    participant_id: str
+    scene_id: str
+    episode: int
+    seed: int
+    bundle_hash: str
+    partial: bool
+    end_reason: str
+    error: str | None
+    steps: list[dict[str, Any]]
+    pauses: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class UploadRejected:
+    """Why an upload was refused. ``code`` is stable (for counters); ``message`` says what was wrong."""
+
+    code: str
+    message: str
+
+
+class _RejectError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+def _is_action(value: Any, depth: int = 0) -> bool:
+    """Actions are numbers, booleans, or (nested) lists of them: Discrete, MultiDiscrete, Box, MultiBinary."""
+    if isinstance(value, bool) or _is_number(value):
+        return True
+    if isinstance(value, list) and depth < 3 and len(value) <= 256:
+        return all(_is_action(v, depth + 1) for v in value)
+    return False
+
+
+def _check_fields(obj: Any, required: Sequence[str], optional: Sequence[str], where: str) -> None:
+    if not isinstance(obj, dict):
+        raise _RejectError("malformed", f"{where} must be an object")
+    missing = [k for k in required if k not in obj]
+    if missing:
+        raise _RejectError("malformed", f"{where} is missing {', '.join(missing)}")
+    unknown = sorted(str(k) for k in obj if k not in required and k not in optional)
+    if unknown:
+        raise _RejectError("malformed", f"{where} has unknown fields: {', '.join(unknown[:5])}")
+
+
+def _check_agent_dict(value: Any, agents: frozenset[str], check: Any, what: str, where: str) -> None:
+    if not isinstance(value, dict):
+        raise _RejectError("bad_step", f"{where}.{what} must be an object keyed by agent id")
+    for key, item in value.items():
+        if key not in agents and key != "__all__":
+            raise _RejectError("bad_step", f"{where}.{what} names unknown agent {str(key)[:40]!r}")
+        if not check(item):
+            raise _RejectError("bad_step", f"{where}.{what}[{key!r}] has an invalid value {str(item)[:40]!r}")
+
+
+def _check_step(step: Any, index: int, agents: frozenset[str]) -> None:
+    where = f"steps[{index}]"
+    _check_fields(step, STEP_FIELDS, STEP_OPTIONAL, where)
+    if step["t"] != index or not _is_int(step["t"]):
+        raise _RejectError("bad_step", f"{where}.t is {step['t']!r}; steps must be numbered 0, 1, 2, ... in order")
+    keys = step["keys"]
+    if not isinstance(keys, list) or len(keys) > MAX_KEYS_PER_STEP or not all(
+        isinstance(k, str) and 0 < len(k) <= MAX_KEY_CHARS for k in keys
+    ):
+        raise _RejectError("bad_step", f"{where}.keys must be a list of at most {MAX_KEYS_PER_STEP} key names")
+    _check_agent_dict(step["actions"], agents, _is_action, "actions", where)
+    _check_agent_dict(step["rewards"], agents, _is_number, "rewards", where)
+    _check_agent_dict(step["terminated"], agents, lambda v: isinstance(v, bool), "terminated", where)
+    _check_agent_dict(step["truncated"], agents, lambda v: isinstance(v, bool), "truncated", where)
+    if "info" in step and len(json.dumps(step["info"], separators=(",", ":"))) > MAX_INFO_CHARS:
+        raise _RejectError("bad_step", f"{where}.info is longer than {MAX_INFO_CHARS} characters")
+
+
+def _episode_finished(step: dict[str, Any], agents: Sequence[str], max_steps: int) -> bool:
+    if step["t"] + 1 >= max_steps:
+        return True
+    term, trunc = step["terminated"], step["truncated"]
+    if term.get("__all__") or trunc.get("__all__"):
+        return True
+    return all(term.get(a) or trunc.get(a) for a in agents)
+
+
+def _check_pauses(pauses: Any, num_steps: int) -> list[dict[str, Any]]:
+    if not isinstance(pauses, list) or len(pauses) > MAX_PAUSES:
+        raise _RejectError("malformed", f"pauses must be a list of at most {MAX_PAUSES} entries")
+    for i, pause in enumerate(pauses):
+        _check_fields(pause, ("t", "ms"), (), f"pauses[{i}]")
+        if not _is_int(pause["t"]) or not 0 <= pause["t"] <= num_steps:
+            raise _RejectError("malformed", f"pauses[{i}].t must be a step index between 0 and {num_steps}")
+        if not _is_number(pause["ms"]) or pause["ms"] < 0:
+            raise _RejectError("malformed", f"pauses[{i}].ms must be a non-negative number")
+    return pauses
+
+
+def _validate(payload: Any, participant_scene_id: str | None, rules: UploadRules, size: int) -> dict[str, Any]:
+    if size > rules.max_bytes:
+        raise _RejectError("too_large", f"upload is {size} bytes; the limit is {rules.max_bytes}")
+    _check_fields(payload, REQUIRED_FIELDS, OPTIONAL_FIELDS, "upload")
+    if payload["scene_id"] != rules.scene_id or participant_scene_id != rules.scene_id:
+        raise _RejectError("wrong_scene", "upload is for a scene the participant is not in")
+    episode = payload["episode"]
+    if not _is_int(episode) or not 0 <= episode < rules.num_episodes:
+        raise _RejectError("bad_episode", f"episode must be an integer from 0 to {rules.num_episodes - 1}")
+    if not _is_int(payload["seed"]) or payload["seed"] != rules.seeds[episode]:
+        raise _RejectError("bad_seed", f"seed does not match the seed the server chose for episode {episode}")
+    if payload["bundle_hash"] != rules.bundle_hash:
+        raise _RejectError("bad_bundle", "bundle_hash does not match the scene's code (reload the page)")
+    if not isinstance(payload["partial"], bool):
+        raise _RejectError("malformed", "partial must be true or false")
+    end_reason = payload.get("end_reason", "done")
+    if end_reason not in END_REASONS:
+        raise _RejectError("malformed", f"end_reason must be one of {', '.join(END_REASONS)}")
+    error = payload.get("error")
+    if error is not None and not isinstance(error, str):
+        raise _RejectError("malformed", "error must be text or null")
+    steps = payload["steps"]
+    if not isinstance(steps, list):
+        raise _RejectError("malformed", "steps must be a list")
+    if len(steps) > rules.max_steps:
+        raise _RejectError("too_many_steps", f"{len(steps)} steps; the scene allows at most {rules.max_steps}")
+    agents = frozenset(rules.agent_ids)
+    for index, step in enumerate(steps):
+        _check_step(step, index, agents)
+    if not payload["partial"] and (not steps or not _episode_finished(steps[-1], rules.agent_ids, rules.max_steps)):
+        raise _RejectError("not_finished", "a complete (partial=false) upload must end with the episode's last step")
+    return {
+        "episode": episode,
+        "end_reason": end_reason,
+        "error": error[:MAX_ERROR_CHARS] if error else None,
+        "pauses": _check_pauses(payload.get("pauses", []), len(steps)),
+    }
+
+
+def validate_episode_upload(
+    payload: Any,
+    *,
+    participant_id: str,
+    participant_scene_id: str | None,
+    rules: UploadRules,
+    payload_bytes: int | None = None,
+) -> EpisodeUpload | UploadRejected:
+    """Checks one uploaded episode against the scene's rules.
+
+    Args:
+        payload: The decoded upload, as received (any type).
+        participant_id: Who sent it, from the server's session (never from the payload).
+        participant_scene_id: The scene the server has that participant in now (``None`` if none).
+        rules: The scene's limits, seeds and bundle hash.
+        payload_bytes: Size of the raw message if the transport knows it; else measured as JSON.
+
+    Returns:
+        :class:`EpisodeUpload` to store, or :class:`UploadRejected` to answer with (and count).
+    """
+    if payload_bytes is None:
+        try:
+            payload_bytes = len(json.dumps(payload, separators=(",", ":"), allow_nan=False))
+        except (TypeError, ValueError, RecursionError):
+            return UploadRejected("malformed", "upload is not plain JSON (non-finite number or unknown type)")
+    try:
+        checked = _validate(payload, participant_scene_id, rules, payload_bytes)
+    except _RejectError as exc:
+        return UploadRejected(exc.code, exc.message)
+    except RecursionError:
+        return UploadRejected("malformed", "upload is nested too deeply")
+    return EpisodeUpload(
+        participant_id=participant_id,
+        scene_id=rules.scene_id,
+        episode=checked["episode"],
+        seed=payload["seed"],
+        bundle_hash=payload["bundle_hash"],
+        partial=payload["partial"],
+        end_reason=checked["end_reason"],
+        error=checked["error"],
+        steps=payload["steps"],
+        pauses=checked["pauses"],
+    )
