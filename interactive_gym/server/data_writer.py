@@ -1,0 +1,445 @@
+"""Asyncio facade over :class:`~interactive_gym.server.storage.Storage`: one writer thread, group commit.
+
+SQLite calls block, so the server never makes them on the event loop. A :class:`DataWriter` owns one thread
+that owns the only write connection. Awaited calls put an operation on a queue and return once the
+transaction holding it has **committed**; that is the moment the server may acknowledge data to a client.
+The thread takes every operation waiting in the queue and commits them together (group commit), so one fsync
+serves many writers; each operation runs in its own savepoint, so a rejected write fails alone.
+
+Server-stepped games call :meth:`DataWriter.append_steps` every tick without awaiting. Steps are encoded at
+once (a snapshot: later mutation of an observation array changes nothing) and buffered; the thread commits
+the buffer at the latest ``flush_interval_s`` after the oldest buffered step arrived, and earlier whenever
+another operation commits. A process killed at any moment therefore loses at most the last
+``flush_interval_s`` of buffered steps and nothing that was acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import copy
+import dataclasses
+import logging
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from interactive_gym.server.storage import Storage, StorageError, Synchronous
+from interactive_gym.server.storage_records import EncodedStep, StepRecord, encode_step, require_text
+
+__all__ = ["DataWriter", "StepRecord", "StorageError", "WriterStats"]
+
+_log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+_WAKE = "wake"  # queue item: steps were buffered, recompute the flush deadline
+_MAX_BATCH = 1000  # operations per transaction; bounds how long one commit holds the write lock
+
+
+@dataclasses.dataclass
+class WriterStats:
+    """Counters kept by the writer thread (read them from anywhere; they only grow)."""
+
+    commits: int = 0
+    operations: int = 0
+    steps_committed: int = 0
+    steps_lost: int = 0
+    last_commit_s: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class _Operation:
+    run: Callable[[Storage], Any]
+    future: concurrent.futures.Future[Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Stop:
+    future: concurrent.futures.Future[None]
+
+
+class DataWriter:
+    """Durable, non-blocking writes of one experiment's data.
+
+    Args:
+        db_path: the experiment database file (parent folders are created). The only path ever opened.
+        experiment_id: stamped on participant and episode rows.
+        flush_interval_s: longest time a buffered step waits before it is committed.
+        synchronous: SQLite ``synchronous`` level; ``"FULL"`` (default) survives power loss, ``"NORMAL"``
+            survives process death only. See :mod:`~interactive_gym.server.storage`.
+        clock: wall clock for timestamps the caller does not give (tests pass a fake).
+    """
+
+    def __init__(
+        self,
+        db_path: Path | str,
+        *,
+        experiment_id: str,
+        flush_interval_s: float = 0.25,
+        synchronous: Synchronous = "FULL",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        require_text(experiment_id, "experiment_id")
+        if (
+            not isinstance(flush_interval_s, int | float)
+            or not math.isfinite(flush_interval_s)
+            or flush_interval_s <= 0
+        ):
+            raise ValueError(
+                f"flush_interval_s must be a positive number of seconds, got {flush_interval_s!r}"
+            )
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ValueError(f"synchronous must be 'FULL' or 'NORMAL', got {synchronous!r}")
+        self.db_path = Path(db_path)
+        self.experiment_id = experiment_id
+        self.flush_interval_s = float(flush_interval_s)
+        self.stats = WriterStats()
+        self._synchronous = synchronous
+        self._clock = clock
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._lock = threading.Lock()  # guards the step buffer and the step-failure slot
+        self._pending: list[tuple[int, EncodedStep]] = []
+        self._pending_since: float | None = None  # monotonic time the oldest buffered step arrived
+        self._step_failure: StorageError | None = None
+        self._open_episodes: set[int] = set()  # touched on the event loop only
+        self._thread: threading.Thread | None = None
+        self._state = "new"  # new -> running -> closed
+
+    # ------------------------------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Opens (creating or migrating) the database in the writer thread; raises if that fails."""
+        if self._state != "new":
+            raise RuntimeError(f"DataWriter.start() called twice (state {self._state})")
+        ready: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._thread = threading.Thread(
+            target=self._thread_main, args=(ready,), name=f"DataWriter[{self.experiment_id}]", daemon=True
+        )
+        self._thread.start()
+        try:
+            await asyncio.wrap_future(ready)
+        except BaseException:
+            self._state = "closed"
+            raise
+        self._state = "running"
+
+    async def close(self) -> None:
+        """Commits everything queued or buffered, checkpoints the WAL and stops the thread. Idempotent."""
+        if self._state != "running":
+            self._state = "closed"
+            return
+        self._state = "closed"  # refuse new work from here on
+        stopped: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._queue.put(_Stop(stopped))
+        await asyncio.wrap_future(stopped)
+        assert self._thread is not None
+        await asyncio.to_thread(self._thread.join)
+        self._raise_step_failure()
+
+    @property
+    def pending_steps(self) -> int:
+        """Steps buffered but not yet committed (for back-pressure and monitoring)."""
+        with self._lock:
+            return len(self._pending)
+
+    # --------------------------------------------------------------------------------------------- writes
+
+    async def upsert_participant(
+        self,
+        participant_id: str,
+        *,
+        url_params: dict[str, Any] | None = None,
+        status: str | None = None,
+        completion_code: str | None = None,
+        current_scene: str | None = None,
+    ) -> None:
+        """Creates or updates a participant (``None`` leaves a field unchanged); returns after commit."""
+        kwargs = _snapshot(
+            url_params=url_params, status=status, completion_code=completion_code, current_scene=current_scene
+        )
+        await self._submit(lambda s: s.upsert_participant(participant_id, **kwargs))
+
+    async def record_scene(
+        self,
+        participant_id: str,
+        scene_id: str,
+        scene_index: int,
+        started_at: float | None,
+        ended_at: float | None,
+        answers: dict[str, Any] | None,
+        meta: dict[str, Any] | None = None,
+    ) -> int:
+        """Stores a finished scene (a retry replaces it); returns its row id after commit."""
+        answers, meta = copy.deepcopy(answers), copy.deepcopy(meta)
+        return await self._submit(
+            lambda s: s.record_scene(
+                participant_id, scene_id, scene_index, started_at, ended_at, answers, meta
+            )
+        )
+
+    async def begin_episode(
+        self,
+        *,
+        scene_id: str,
+        game_id: str,
+        episode: int,
+        mode: str,
+        source: str,
+        seed: int | None,
+        agents: dict[str, Any],
+        env_hash: str | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> int:
+        """Creates an ``in_progress`` episode for :meth:`append_steps`; returns its id after commit."""
+        kwargs = _snapshot(
+            scene_id=scene_id,
+            game_id=game_id,
+            episode=episode,
+            mode=mode,
+            source=source,
+            seed=seed,
+            agents=agents,
+            env_hash=env_hash,
+            meta=meta,
+        )
+        episode_id: int = await self._submit(lambda s: s.begin_episode(**kwargs))
+        self._open_episodes.add(episode_id)
+        return episode_id
+
+    def append_steps(self, episode_id: int, steps: Sequence[StepRecord]) -> None:
+        """Buffers steps of an open episode; they are committed within ``flush_interval_s``. Never blocks.
+
+        Raises:
+            ValueError: the episode was not begun by this writer or is already ended, or a step is invalid
+                (nothing of the call is buffered then).
+            CodecError: a step holds a value the codec cannot store.
+        """
+        self._require_running()
+        if episode_id not in self._open_episodes:
+            raise ValueError(
+                f"episode {episode_id!r} is not open in this DataWriter: call begin_episode() first; "
+                "end_episode() closes it"
+            )
+        encoded = [(episode_id, encode_step(step)) for step in steps]
+        if not encoded:
+            return
+        with self._lock:
+            was_empty = not self._pending
+            self._pending.extend(encoded)
+            if was_empty:
+                self._pending_since = time.monotonic()
+        if was_empty:
+            self._queue.put(_WAKE)  # the thread may be sleeping with no deadline
+
+    async def end_episode(self, episode_id: int, *, status: str, meta: dict[str, Any] | None = None) -> None:
+        """Commits the episode's buffered steps, then marks it ``complete`` or ``partial`` (meta merged)."""
+        self._open_episodes.discard(episode_id)
+        meta = copy.deepcopy(meta)
+        await self._submit(lambda s: s.end_episode(episode_id, status=status, meta=meta))
+        self._raise_step_failure()
+
+    async def write_episode(
+        self,
+        *,
+        scene_id: str,
+        game_id: str,
+        episode: int,
+        mode: str,
+        source: str,
+        seed: int | None,
+        agents: dict[str, Any],
+        steps: Sequence[StepRecord],
+        status: str,
+        env_hash: str | None = None,
+        meta: dict[str, Any] | None = None,
+        started_at: float | None = None,
+        ended_at: float | None = None,
+    ) -> int:
+        """Stores an uploaded episode and its steps in one transaction; a retry overwrites, never duplicates.
+
+        The steps are encoded in the writer thread (keeping the event loop free for large uploads), so the
+        caller must not mutate them after the call; parsed upload payloads are never mutated anyway.
+        """
+        kwargs = _snapshot(
+            scene_id=scene_id,
+            game_id=game_id,
+            episode=episode,
+            mode=mode,
+            source=source,
+            seed=seed,
+            agents=agents,
+            status=status,
+            env_hash=env_hash,
+            meta=meta,
+            started_at=started_at,
+            ended_at=ended_at,
+        )
+        step_list = list(steps)
+        return await self._submit(lambda s: s.write_episode(steps=step_list, **kwargs))
+
+    async def record_event(
+        self,
+        kind: str,
+        data: Any = None,
+        *,
+        participant_id: str | None = None,
+        game_id: str | None = None,
+        scene_id: str | None = None,
+    ) -> int:
+        """Appends an event row (disconnect, pause, validation error, parity verdict...); returns its id."""
+        data = copy.deepcopy(data)
+        return await self._submit(
+            lambda s: s.record_event(
+                kind, data, participant_id=participant_id, game_id=game_id, scene_id=scene_id
+            )
+        )
+
+    async def flush(self) -> None:
+        """Returns once every step buffered before the call is committed.
+
+        Raises:
+            StorageError: buffered steps could not be written since the last check (they are counted in
+                ``stats.steps_lost`` and logged).
+        """
+        await self._submit(lambda s: None)
+        self._raise_step_failure()
+
+    # ---------------------------------------------------------------------------------------- event loop
+
+    async def _submit(self, run: Callable[[Storage], _T]) -> _T:
+        self._require_running()
+        future: concurrent.futures.Future[_T] = concurrent.futures.Future()
+        self._queue.put(_Operation(run, future))
+        # If the awaiting task is cancelled the write still happens; only the acknowledgement is lost.
+        return await asyncio.wrap_future(future)
+
+    def _require_running(self) -> None:
+        if self._state != "running":
+            hint = "call await start() first" if self._state == "new" else "it was closed"
+            raise RuntimeError(f"DataWriter for {self.db_path} is not running ({hint})")
+
+    def _raise_step_failure(self) -> None:
+        with self._lock:
+            failure, self._step_failure = self._step_failure, None
+        if failure is not None:
+            raise failure
+
+    # -------------------------------------------------------------------------------------- writer thread
+
+    def _thread_main(self, ready: concurrent.futures.Future[None]) -> None:
+        try:
+            storage = Storage(
+                self.db_path,
+                experiment_id=self.experiment_id,
+                synchronous=self._synchronous,
+                clock=self._clock,
+            )
+        except BaseException as exc:  # handed to start(), which re-raises it
+            ready.set_exception(exc)
+            return
+        ready.set_result(None)
+        stop: _Stop | None = None
+        try:
+            stop = self._serve(storage)
+        except Exception as exc:  # a bug here must not leave callers awaiting forever
+            _log.exception("DataWriter %s: writer thread failed", self.db_path)
+            stop = self._reject_everything(StorageError(f"the DataWriter thread failed: {exc!r}"))
+        finally:
+            try:
+                storage.close()
+            except Exception as exc:  # reported to close()
+                if stop is not None:
+                    _settle(stop.future, False, StorageError(f"closing {self.db_path} failed: {exc}"))
+            if stop is not None:
+                _settle(stop.future, True, None)
+
+    def _serve(self, storage: Storage) -> _Stop:
+        while True:
+            try:
+                first = self._queue.get(timeout=self._seconds_until_steps_due())
+            except queue.Empty:
+                first = None  # the buffered steps are due
+            items = [first]
+            while len(items) < _MAX_BATCH:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            operations = [item for item in items if isinstance(item, _Operation)]
+            stop = next((item for item in items if isinstance(item, _Stop)), None)
+            if operations or stop is not None or self._seconds_until_steps_due() == 0.0:
+                self._commit(storage, operations)
+            if stop is not None:
+                return stop
+
+    def _reject_everything(self, error: StorageError) -> _Stop:
+        """After an internal failure: answer every queued and future operation with ``error`` until stopped."""
+        with self._lock:
+            self._step_failure = error
+        while True:
+            item = self._queue.get()
+            if isinstance(item, _Operation):
+                _settle(item.future, False, error)
+            elif isinstance(item, _Stop):
+                return item
+
+    def _seconds_until_steps_due(self) -> float | None:
+        with self._lock:
+            if self._pending_since is None:
+                return None
+            return max(0.0, self._pending_since + self.flush_interval_s - time.monotonic())
+
+    def _commit(self, storage: Storage, operations: list[_Operation]) -> None:
+        with self._lock:
+            rows, self._pending, self._pending_since = self._pending, [], None
+        outcomes: list[tuple[_Operation, bool, Any]] = []
+        step_error: Exception | None = None
+        started = time.perf_counter()
+        try:
+            with storage.transaction():
+                if rows:
+                    try:
+                        storage.insert_steps(rows)
+                    except Exception as exc:  # rows are dropped, reported via flush()
+                        step_error = exc
+                for operation in operations:
+                    try:
+                        outcomes.append((operation, True, operation.run(storage)))
+                    except Exception as exc:  # belongs to that caller only
+                        outcomes.append((operation, False, exc))
+        except Exception as exc:  # BEGIN or COMMIT failed: nothing in this batch is durable
+            outcomes = [(operation, False, exc) for operation in operations]
+            step_error = exc
+        self.stats.commits += 1
+        self.stats.operations += len(operations)
+        self.stats.last_commit_s = time.perf_counter() - started
+        if rows and step_error is None:
+            self.stats.steps_committed += len(rows)
+        elif rows:
+            self._note_lost_steps(len(rows), step_error)
+        for operation, ok, value in outcomes:
+            _settle(operation.future, ok, value)
+
+    def _note_lost_steps(self, count: int, error: Exception | None) -> None:
+        self.stats.steps_lost += count
+        _log.error("DataWriter %s: %d buffered steps could not be written: %s", self.db_path, count, error)
+        with self._lock:
+            self._step_failure = StorageError(f"{count} buffered steps could not be written: {error}")
+
+
+def _snapshot(**kwargs: Any) -> dict[str, Any]:
+    # Deep copy on the event loop: the thread encodes later, and game code may keep mutating its dicts.
+    return copy.deepcopy(kwargs)
+
+
+def _settle(future: concurrent.futures.Future[Any], ok: bool, value: Any) -> None:
+    if future.done():  # cancelled by a caller that stopped waiting; the write itself stands
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)

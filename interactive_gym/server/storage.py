@@ -1,0 +1,560 @@
+"""Durable experiment store: one SQLite database per experiment, WAL journal, every SQL statement lives here.
+
+:class:`Storage` is synchronous and owns one ``sqlite3`` connection, so it must be used from one thread (the
+:class:`~interactive_gym.server.data_writer.DataWriter` thread on the server; the caller's thread in export,
+replay and tests). Each public write method is one transaction; inside :meth:`Storage.transaction` calls nest
+as savepoints, which lets the writer thread group many writes into one commit while a failing write rolls
+back only itself.
+
+Durability: the journal is WAL. ``synchronous`` defaults to ``FULL`` (every commit is fsynced before it
+returns), so an acknowledged row survives process death *and* an operating-system crash or power loss. Since
+the writer groups every write waiting in its queue into one commit, the fsync costs little. ``NORMAL`` is
+available: still safe against process death (the commit sits in the WAL file in the OS page cache), but the
+last commits can roll back after a power loss.
+
+Values (observations, actions, infos, answers, meta) are stored as JSON text written by
+:mod:`~interactive_gym.server.value_codec`, so numpy arrays and non-finite floats come back exactly. The only
+file path this module ever opens is the one it was given.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+from interactive_gym.server import value_codec
+from interactive_gym.server.storage_records import (
+    EPISODE_MODES,
+    EPISODE_STATUSES,
+    EncodedStep,
+    EpisodeRow,
+    EventRow,
+    ParticipantRow,
+    SceneRecordRow,
+    StepRecord,
+    encode_step,
+    optional_float,
+    require_choice,
+    require_dict,
+    require_int,
+    require_status_word,
+    require_text,
+)
+from interactive_gym.server.storage_schema import MIGRATIONS, SCHEMA_VERSION
+
+__all__ = [
+    "EPISODE_MODES",
+    "EPISODE_STATUSES",
+    "SCHEMA_VERSION",
+    "EncodedStep",
+    "EpisodeRow",
+    "EventRow",
+    "ParticipantRow",
+    "SceneRecordRow",
+    "StepRecord",
+    "Storage",
+    "StorageError",
+    "encode_step",
+]
+
+Synchronous = Literal["FULL", "NORMAL"]
+
+
+class StorageError(Exception):
+    """The database cannot be opened, is of the wrong kind or version, or a write was rejected."""
+
+
+class Storage:
+    """One open experiment database. Use as a context manager or call :meth:`close`.
+
+    Args:
+        path: the database file. Writable storages create it and its parent folders.
+        experiment_id: stamped on participant and episode rows; required for those writes.
+        readonly: open an existing database for reading only (export, replay); never creates or migrates.
+        synchronous: ``"FULL"`` (default, power-loss safe) or ``"NORMAL"`` (process-death safe); see module doc.
+        clock: wall-clock source for timestamps not given explicitly (tests pass a fake).
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        experiment_id: str | None = None,
+        readonly: bool = False,
+        synchronous: Synchronous = "FULL",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ValueError(f"synchronous must be 'FULL' or 'NORMAL', got {synchronous!r}")
+        if experiment_id is not None:
+            require_text(experiment_id, "experiment_id")
+        self.path = Path(path)
+        self.experiment_id = experiment_id
+        self.readonly = readonly
+        self._clock = clock
+        self._depth = 0  # transaction nesting: 0 = none, 1 = BEGIN, >1 = savepoints
+        self._conn = self._connect(synchronous)
+
+    # ------------------------------------------------------------------------------------------ lifecycle
+
+    def _connect(self, synchronous: str) -> sqlite3.Connection:
+        if self.readonly:
+            if not self.path.is_file():
+                raise StorageError(f"no database file at {self.path}")
+            uri = self.path.resolve().as_uri() + "?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            conn.execute("PRAGMA busy_timeout = 10000")  # readers and the writer may briefly contend
+            if not self.readonly:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if mode.lower() != "wal":
+                    raise StorageError(f"{self.path}: cannot switch to WAL journal (got {mode!r})")
+                conn.execute(f"PRAGMA synchronous = {synchronous}")
+                conn.execute("PRAGMA foreign_keys = ON")
+                self._migrate(conn)
+            else:
+                self._check_version(conn)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise StorageError(f"{self.path} is not a usable SQLite database ({exc})") from None
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
+            )
+            current = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
+            self._refuse_newer(current)
+            for version, statements in MIGRATIONS:
+                if version > current:
+                    for statement in statements:
+                        conn.execute(statement)
+                    conn.execute("INSERT INTO schema_version VALUES (?, ?)", (version, self._clock()))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _check_version(self, conn: sqlite3.Connection) -> None:
+        found = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+        ).fetchone()
+        if not found:
+            raise StorageError(f"{self.path} is an SQLite database but not an interactive-gym one")
+        current = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
+        self._refuse_newer(current)
+        if current < SCHEMA_VERSION:
+            raise StorageError(
+                f"{self.path} has schema version {current}; open it once for writing to upgrade to {SCHEMA_VERSION}"
+            )
+
+    def _refuse_newer(self, current: int) -> None:
+        if current > SCHEMA_VERSION:
+            raise StorageError(
+                f"{self.path} has schema version {current}, newer than this interactive-gym supports "
+                f"({SCHEMA_VERSION}); upgrade interactive-gym"
+            )
+
+    def close(self) -> None:
+        """Checkpoints the WAL into the main file (so the .db file alone is complete) and closes."""
+        if self._conn is None:
+            return
+        try:
+            if not self.readonly:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            self._conn.close()
+            self._conn = None  # type: ignore[assignment]
+
+    def __enter__(self) -> Storage:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0])
+
+    def pragma(self, name: str) -> Any:
+        """Reads one PRAGMA value (``journal_mode``, ``synchronous``, ``integrity_check``...)."""
+        if not name.replace("_", "").isalpha():
+            raise ValueError(f"not a pragma name: {name!r}")
+        return self._conn.execute(f"PRAGMA {name}").fetchone()[0]
+
+    # --------------------------------------------------------------------------------------- transactions
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic unit. Outermost: ``BEGIN IMMEDIATE``..``COMMIT``; nested: a savepoint.
+
+        ``sqlite3`` errors inside are rolled back and re-raised as :class:`StorageError`.
+        """
+        if self.readonly:
+            raise StorageError(f"{self.path} was opened read-only")
+        savepoint = f"sp{self._depth}" if self._depth else None
+        self._conn.execute(f"SAVEPOINT {savepoint}" if savepoint else "BEGIN IMMEDIATE")
+        self._depth += 1
+        try:
+            yield
+        except BaseException as exc:
+            self._depth -= 1
+            if savepoint:
+                self._conn.execute(f"ROLLBACK TO {savepoint}")
+                self._conn.execute(f"RELEASE {savepoint}")
+            else:
+                self._conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise StorageError(str(exc)) from exc
+            raise
+        self._depth -= 1
+        if savepoint:
+            self._conn.execute(f"RELEASE {savepoint}")
+            return
+        try:
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise StorageError(f"commit failed: {exc}") from exc
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """A consistent read view across several queries while a writer keeps committing (WAL snapshot)."""
+        self._conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._conn.execute("COMMIT")
+
+    # --------------------------------------------------------------------------------------------- writes
+
+    def upsert_participant(
+        self,
+        participant_id: str,
+        *,
+        url_params: dict[str, Any] | None = None,
+        status: str | None = None,
+        completion_code: str | None = None,
+        current_scene: str | None = None,
+    ) -> None:
+        """Creates or updates a participant. ``None`` arguments leave the stored value unchanged."""
+        require_text(participant_id, "participant_id")
+        if status is not None:
+            require_status_word(status)
+        params = {
+            "pid": participant_id,
+            "exp": self._experiment(),
+            "url": None if url_params is None else value_codec.dumps(require_dict(url_params, "url_params")),
+            "status": status,
+            "code": None if completion_code is None else require_text(completion_code, "completion_code"),
+            "scene": None if current_scene is None else require_text(current_scene, "current_scene"),
+            "now": self._clock(),
+        }
+        with self.transaction():
+            self._conn.execute(
+                "INSERT INTO participants (participant_id, experiment_id, url_params, status, completion_code,"
+                " current_scene, created_at, updated_at)"
+                " VALUES (:pid, :exp, COALESCE(:url, '{}'), COALESCE(:status, 'active'), :code, :scene, :now, :now)"
+                " ON CONFLICT (participant_id) DO UPDATE SET"
+                " url_params = COALESCE(:url, url_params), status = COALESCE(:status, status),"
+                " completion_code = COALESCE(:code, completion_code),"
+                " current_scene = COALESCE(:scene, current_scene), updated_at = :now",
+                params,
+            )
+
+    def record_scene(
+        self,
+        participant_id: str,
+        scene_id: str,
+        scene_index: int,
+        started_at: float | None,
+        ended_at: float | None,
+        answers: dict[str, Any] | None,
+        meta: dict[str, Any] | None = None,
+    ) -> int:
+        """Stores one finished scene; a retry of the same (participant, scene, index) replaces it. Returns row id.
+
+        An unknown participant is created (status ``active``) rather than losing the record.
+        """
+        require_text(participant_id, "participant_id")
+        require_text(scene_id, "scene_id")
+        params = (
+            participant_id,
+            scene_id,
+            require_int(scene_index, "scene_index", minimum=0),
+            optional_float(started_at, "started_at"),
+            optional_float(ended_at, "ended_at"),
+            value_codec.dumps(require_dict(answers or {}, "answers")),
+            value_codec.dumps(require_dict(meta or {}, "meta")),
+        )
+        with self.transaction():
+            self._ensure_participant(participant_id)
+            return int(
+                self._conn.execute(
+                    "INSERT INTO scene_records (participant_id, scene_id, scene_index, started_at, ended_at,"
+                    " answers, meta) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (participant_id, scene_id, scene_index) DO UPDATE SET"
+                    " started_at = excluded.started_at, ended_at = excluded.ended_at,"
+                    " answers = excluded.answers, meta = excluded.meta RETURNING id",
+                    params,
+                ).fetchone()[0]
+            )
+
+    def begin_episode(
+        self,
+        *,
+        scene_id: str,
+        game_id: str,
+        episode: int,
+        mode: str,
+        source: str,
+        seed: int | None,
+        agents: dict[str, Any],
+        env_hash: str | None = None,
+        meta: dict[str, Any] | None = None,
+        started_at: float | None = None,
+    ) -> int:
+        """Creates an ``in_progress`` episode and returns its id; the same key again returns the same id."""
+        row = self._episode_params(scene_id, game_id, episode, mode, source, seed, agents, env_hash, meta)
+        row.update(status="in_progress", started_at=self._now(started_at, "started_at"), ended_at=None)
+        with self.transaction():
+            self._conn.execute(_INSERT_EPISODE + " ON CONFLICT DO NOTHING", row)
+            return self._episode_id(row)
+
+    def end_episode(
+        self,
+        episode_id: int,
+        *,
+        status: str,
+        meta: dict[str, Any] | None = None,
+        ended_at: float | None = None,
+    ) -> None:
+        """Marks an episode ``complete`` or ``partial``; ``meta`` keys are merged over the stored ones."""
+        episode_id = require_int(episode_id, "episode_id", minimum=1)
+        require_choice(status, "status", EPISODE_STATUSES)
+        require_dict(meta or {}, "meta")
+        ended = self._now(ended_at, "ended_at")
+        with self.transaction():
+            found = self._conn.execute("SELECT meta FROM episodes WHERE id = ?", (episode_id,)).fetchone()
+            if found is None:
+                raise StorageError(f"no episode with id {episode_id}")
+            merged = {**value_codec.loads(found[0]), **(meta or {})}
+            self._conn.execute(
+                "UPDATE episodes SET status = ?, ended_at = ?, meta = ? WHERE id = ?",
+                (status, ended, value_codec.dumps(merged), episode_id),
+            )
+
+    def write_episode(
+        self,
+        *,
+        scene_id: str,
+        game_id: str,
+        episode: int,
+        mode: str,
+        source: str,
+        seed: int | None,
+        agents: dict[str, Any],
+        steps: Sequence[StepRecord | EncodedStep],
+        status: str,
+        env_hash: str | None = None,
+        meta: dict[str, Any] | None = None,
+        started_at: float | None = None,
+        ended_at: float | None = None,
+    ) -> int:
+        """Stores a whole uploaded episode in one transaction. A retry (same game, scene, episode, source)
+        overwrites the episode row and its steps with the new values instead of duplicating them."""
+        row = self._episode_params(scene_id, game_id, episode, mode, source, seed, agents, env_hash, meta)
+        require_choice(status, "status", EPISODE_STATUSES)
+        now = self._clock()
+        row.update(
+            status=status,
+            started_at=now if started_at is None else optional_float(started_at, "started_at"),
+            ended_at=now if ended_at is None else optional_float(ended_at, "ended_at"),
+        )
+        encoded = [s if isinstance(s, EncodedStep) else encode_step(s) for s in steps]
+        with self.transaction():
+            self._conn.execute(
+                _INSERT_EPISODE + " ON CONFLICT DO UPDATE SET mode = excluded.mode, seed = excluded.seed,"
+                " agents = excluded.agents, status = excluded.status, started_at = excluded.started_at,"
+                " ended_at = excluded.ended_at, env_hash = excluded.env_hash, meta = excluded.meta",
+                row,
+            )
+            episode_id = self._episode_id(row)
+            self.insert_steps([(episode_id, step) for step in encoded])
+        return episode_id
+
+    def insert_steps(self, rows: Sequence[tuple[int, EncodedStep]]) -> None:
+        """Inserts ``(episode_id, step)`` rows; a step already stored at the same ``t`` is replaced."""
+        with self.transaction():
+            self._conn.executemany(
+                "INSERT INTO steps (episode_id, t, observation, actions, rewards, terminated, truncated, info,"
+                " keys, server_ts, client_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (episode_id, t) DO UPDATE SET observation = excluded.observation,"
+                " actions = excluded.actions, rewards = excluded.rewards, terminated = excluded.terminated,"
+                " truncated = excluded.truncated, info = excluded.info, keys = excluded.keys,"
+                " server_ts = excluded.server_ts, client_ts = excluded.client_ts",
+                [(episode_id, *step) for episode_id, step in rows],
+            )
+
+    def record_event(
+        self,
+        kind: str,
+        data: Any = None,
+        *,
+        participant_id: str | None = None,
+        game_id: str | None = None,
+        scene_id: str | None = None,
+        ts: float | None = None,
+    ) -> int:
+        """Appends one event (disconnect, pause, validation error, parity verdict...). Returns its id."""
+        require_text(kind, "kind")
+        for value, name in ((participant_id, "participant_id"), (game_id, "game_id"), (scene_id, "scene_id")):
+            if value is not None:
+                require_text(value, name)
+        params = (self._now(ts, "ts"), participant_id, game_id, scene_id, kind, value_codec.dumps(data))
+        with self.transaction():
+            return int(
+                self._conn.execute(
+                    "INSERT INTO events (ts, participant_id, game_id, scene_id, kind, data)"
+                    " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                    params,
+                ).fetchone()[0]
+            )
+
+    def _ensure_participant(self, participant_id: str) -> None:
+        now = self._clock()
+        self._conn.execute(
+            "INSERT INTO participants (participant_id, experiment_id, created_at, updated_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
+            (participant_id, self._experiment(), now, now),
+        )
+
+    def _episode_params(
+        self,
+        scene_id: str,
+        game_id: str,
+        episode: int,
+        mode: str,
+        source: str,
+        seed: int | None,
+        agents: dict[str, Any],
+        env_hash: str | None,
+        meta: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        require_text(scene_id, "scene_id")
+        require_text(game_id, "game_id")
+        episode = require_int(episode, "episode", minimum=0)
+        require_choice(mode, "mode", EPISODE_MODES)
+        require_text(source, "source")
+        if seed is not None:
+            seed = require_int(seed, "seed", minimum=-(2**63), maximum=2**63 - 1)
+        if env_hash is not None:
+            require_text(env_hash, "env_hash")
+        return {
+            "experiment_id": self._experiment(),
+            "scene_id": scene_id,
+            "game_id": game_id,
+            "episode": episode,
+            "mode": mode,
+            "source": source,
+            "seed": seed,
+            "agents": value_codec.dumps(require_dict(agents, "agents")),
+            "env_hash": env_hash,
+            "meta": value_codec.dumps(require_dict(meta or {}, "meta")),
+        }
+
+    def _episode_id(self, row: dict[str, Any]) -> int:
+        return int(
+            self._conn.execute(
+                "SELECT id FROM episodes WHERE game_id = :game_id AND scene_id = :scene_id"
+                " AND episode = :episode AND source = :source",
+                row,
+            ).fetchone()[0]
+        )
+
+    def _experiment(self) -> str:
+        if self.experiment_id is None:
+            raise StorageError(
+                "this Storage was opened without experiment_id; pass experiment_id= to write rows"
+            )
+        return self.experiment_id
+
+    def _now(self, value: float | None, name: str) -> float:
+        return self._clock() if value is None else float(optional_float(value, name))  # type: ignore[arg-type]
+
+    # ---------------------------------------------------------------------------------------------- reads
+
+    def participants(self) -> list[ParticipantRow]:
+        rows = self._conn.execute(
+            "SELECT participant_id, experiment_id, url_params, status, completion_code, current_scene,"
+            " created_at, updated_at FROM participants ORDER BY created_at, participant_id"
+        )
+        return [ParticipantRow(r[0], r[1], value_codec.loads(r[2]), *r[3:]) for r in rows]
+
+    def scene_records(self, participant_id: str | None = None) -> list[SceneRecordRow]:
+        rows = self._conn.execute(
+            "SELECT id, participant_id, scene_id, scene_index, started_at, ended_at, answers, meta"
+            " FROM scene_records WHERE ? IS NULL OR participant_id = ? ORDER BY participant_id, scene_index, id",
+            (participant_id, participant_id),
+        )
+        return [SceneRecordRow(*r[:6], value_codec.loads(r[6]), value_codec.loads(r[7])) for r in rows]
+
+    def episodes(self, *, game_id: str | None = None, episode_id: int | None = None) -> list[EpisodeRow]:
+        """Episodes in id order, optionally only one game's or one id's, with their stored step counts."""
+        rows = self._conn.execute(
+            "SELECT id, experiment_id, scene_id, game_id, episode, mode, source, seed, agents, status, started_at,"
+            " ended_at, env_hash, meta, (SELECT COUNT(*) FROM steps WHERE episode_id = episodes.id)"
+            " FROM episodes WHERE (:game IS NULL OR game_id = :game) AND (:id IS NULL OR id = :id) ORDER BY id",
+            {"game": game_id, "id": episode_id},
+        )
+        return [
+            EpisodeRow(*r[:8], value_codec.loads(r[8]), *r[9:13], value_codec.loads(r[13]), r[14])
+            for r in rows
+        ]
+
+    def episode(self, episode_id: int) -> EpisodeRow | None:
+        found = self.episodes(episode_id=episode_id)
+        return found[0] if found else None
+
+    def steps(self, episode_id: int) -> list[StepRecord]:
+        """All stored steps of one episode, in ``t`` order, with values decoded."""
+        return [step for _, step in self.iter_steps(episode_id)]
+
+    def iter_steps(self, episode_id: int | None = None) -> Iterator[tuple[int, StepRecord]]:
+        """Yields ``(episode_id, step)`` in (episode, t) order, for one episode or all; streams, low memory."""
+        rows = self._conn.execute(
+            "SELECT episode_id, t, observation, actions, rewards, terminated, truncated, info, keys, server_ts,"
+            " client_ts FROM steps WHERE ? IS NULL OR episode_id = ? ORDER BY episode_id, t",
+            (episode_id, episode_id),
+        )
+        for r in rows:
+            values = [value_codec.loads(text) for text in r[2:9]]
+            yield r[0], StepRecord(r[1], *values, r[9], r[10])
+
+    def events(self, kind: str | None = None) -> list[EventRow]:
+        rows = self._conn.execute(
+            "SELECT id, ts, participant_id, game_id, scene_id, kind, data FROM events"
+            " WHERE ? IS NULL OR kind = ? ORDER BY id",
+            (kind, kind),
+        )
+        return [EventRow(*r[:6], value_codec.loads(r[6])) for r in rows]
+
+
+_INSERT_EPISODE = (
+    "INSERT INTO episodes (experiment_id, scene_id, game_id, episode, mode, source, seed, agents, status,"
+    " started_at, ended_at, env_hash, meta) VALUES (:experiment_id, :scene_id, :game_id, :episode, :mode,"
+    " :source, :seed, :agents, :status, :started_at, :ended_at, :env_hash, :meta)"
+)

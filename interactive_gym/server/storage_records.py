@@ -1,0 +1,189 @@
+"""Rows of the experiment database as typed records, step encoding, and argument validation.
+
+:class:`StepRecord` is what game loops and upload handlers hand to storage; :func:`encode_step` snapshots it
+into JSON text (:class:`EncodedStep`) at once, so later mutation of an observation array cannot change what is
+stored. The ``*Row`` classes are what :class:`~interactive_gym.server.storage.Storage` read methods return,
+with JSON columns already decoded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+import operator
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+from interactive_gym.server import value_codec
+
+__all__ = [
+    "EPISODE_MODES",
+    "EPISODE_STATUSES",
+    "EncodedStep",
+    "EpisodeRow",
+    "EventRow",
+    "ParticipantRow",
+    "SceneRecordRow",
+    "StepRecord",
+    "encode_step",
+]
+
+EPISODE_MODES = ("server", "browser", "p2p")
+EPISODE_STATUSES = ("in_progress", "complete", "partial")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StepRecord:
+    """One environment step. Dict-valued fields are keyed by agent id (``{agent_id: value}``).
+
+    ``keys`` holds, per human agent, the keys held down when the action was chosen. ``server_ts`` is the
+    server's wall clock (unix seconds) when it stepped or received the step; ``client_ts`` the browser's.
+    """
+
+    t: int
+    observation: Any
+    actions: Any
+    rewards: Any
+    terminated: Any
+    truncated: Any
+    info: Any
+    keys: Any
+    server_ts: float | None
+    client_ts: float | None = None
+
+
+class EncodedStep(NamedTuple):
+    """A :class:`StepRecord` already turned into JSON text, ready for ``INSERT`` (a snapshot of its values)."""
+
+    t: int
+    observation: str
+    actions: str
+    rewards: str
+    terminated: str
+    truncated: str
+    info: str
+    keys: str
+    server_ts: float | None
+    client_ts: float | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ParticipantRow:
+    participant_id: str
+    experiment_id: str
+    url_params: dict[str, Any]
+    status: str
+    completion_code: str | None
+    current_scene: str | None
+    created_at: float
+    updated_at: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SceneRecordRow:
+    id: int
+    participant_id: str
+    scene_id: str
+    scene_index: int
+    started_at: float | None
+    ended_at: float | None
+    answers: dict[str, Any]
+    meta: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EpisodeRow:
+    id: int
+    experiment_id: str
+    scene_id: str
+    game_id: str
+    episode: int
+    mode: str
+    source: str
+    seed: int | None
+    agents: dict[str, Any]
+    status: str
+    started_at: float
+    ended_at: float | None
+    env_hash: str | None
+    meta: dict[str, Any]
+    step_count: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EventRow:
+    id: int
+    ts: float
+    participant_id: str | None
+    game_id: str | None
+    scene_id: str | None
+    kind: str
+    data: Any
+
+
+def encode_step(step: StepRecord) -> EncodedStep:
+    """Validates ``step`` and encodes its values; raises ``ValueError``/``CodecError`` naming the bad field."""
+    if not isinstance(step, StepRecord):
+        raise TypeError(f"expected a StepRecord, got {type(step).__name__}")
+    t = require_int(step.t, "step.t", minimum=0)
+    fields = ("observation", "actions", "rewards", "terminated", "truncated", "info", "keys")
+    texts = []
+    for name in fields:
+        try:
+            texts.append(value_codec.dumps(getattr(step, name)))
+        except value_codec.CodecError as exc:
+            raise value_codec.CodecError(f"step {t} {name}: {exc}") from None
+    return EncodedStep(
+        t,
+        *texts,
+        optional_float(step.server_ts, "step.server_ts"),
+        optional_float(step.client_ts, "step.client_ts"),
+    )
+
+
+# ------------------------------------------------------------------------------------------- validation
+
+
+def require_text(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be a non-empty string, got {value!r}")
+    return value
+
+
+def require_int(value: Any, name: str, *, minimum: int, maximum: int | None = None) -> int:
+    """Accepts ``int`` and integer-like values (numpy integers), never ``bool``; returns a Python ``int``."""
+    try:
+        number = operator.index(value)
+    except TypeError:
+        number = None
+    if isinstance(value, bool) or number is None or number < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if maximum is not None and number > maximum:
+        raise ValueError(f"{name} must be an integer <= {maximum}, got {value!r}")
+    return number
+
+
+def require_choice(value: Any, name: str, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+    return value
+
+
+def require_dict(value: Any, name: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} must be a dict, got {type(value).__name__}")
+    return value
+
+
+def require_status_word(value: Any) -> None:
+    # Participant statuses are open-ended (active, completed, timed_out, dropped, ...): lower-case words only.
+    if not isinstance(value, str) or not value or not value.replace("_", "").isalpha() or not value.islower():
+        raise ValueError(f"participant status must be a lower_case word like 'completed', got {value!r}")
+
+
+def optional_float(value: Any, name: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number of seconds or None, got {value!r}")
+    return float(value)

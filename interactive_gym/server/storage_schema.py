@@ -1,0 +1,90 @@
+"""The experiment database schema and its migrations (DDL only; :mod:`storage` runs them).
+
+Each migration is ``(version, statements)``; :class:`~interactive_gym.server.storage.Storage` applies every
+migration newer than the ``schema_version`` table's highest row, inside one transaction, and records it.
+A database newer than :data:`SCHEMA_VERSION` is refused rather than misread. To change the schema, append a
+migration (never edit a released one) and bump :data:`SCHEMA_VERSION`.
+
+All value columns (``url_params``, ``answers``, ``meta``, ``agents``, the step columns, ``data``) hold JSON
+text written by :mod:`~interactive_gym.server.value_codec`. Timestamps are unix seconds (REAL).
+"""
+
+from __future__ import annotations
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION"]
+
+_SCHEMA_V1: tuple[str, ...] = (
+    # One row per participant; status is open-ended (active, completed, timed_out, dropped, ...).
+    """CREATE TABLE participants (
+        participant_id  TEXT PRIMARY KEY,
+        experiment_id   TEXT NOT NULL,
+        url_params      TEXT NOT NULL DEFAULT '{}',
+        status          TEXT NOT NULL DEFAULT 'active',
+        completion_code TEXT,
+        current_scene   TEXT,
+        created_at      REAL NOT NULL,
+        updated_at      REAL NOT NULL
+    )""",
+    # One row per finished scene per participant; the unique key makes client retries idempotent.
+    """CREATE TABLE scene_records (
+        id             INTEGER PRIMARY KEY,
+        participant_id TEXT NOT NULL REFERENCES participants (participant_id),
+        scene_id       TEXT NOT NULL,
+        scene_index    INTEGER NOT NULL,
+        started_at     REAL,
+        ended_at       REAL,
+        answers        TEXT NOT NULL DEFAULT '{}',
+        meta           TEXT NOT NULL DEFAULT '{}',
+        UNIQUE (participant_id, scene_id, scene_index)
+    )""",
+    # One row per episode per writer: "server", or each uploading participant (both peers of a p2p game).
+    """CREATE TABLE episodes (
+        id            INTEGER PRIMARY KEY,
+        experiment_id TEXT NOT NULL,
+        scene_id      TEXT NOT NULL,
+        game_id       TEXT NOT NULL,
+        episode       INTEGER NOT NULL,
+        mode          TEXT NOT NULL CHECK (mode IN ('server', 'browser', 'p2p')),
+        source        TEXT NOT NULL,
+        seed          INTEGER,
+        agents        TEXT NOT NULL DEFAULT '{}',
+        status        TEXT NOT NULL CHECK (status IN ('in_progress', 'complete', 'partial')),
+        started_at    REAL NOT NULL,
+        ended_at      REAL,
+        env_hash      TEXT,
+        meta          TEXT NOT NULL DEFAULT '{}',
+        UNIQUE (game_id, scene_id, episode, source)
+    )""",
+    # The primary key makes re-sent steps replace, never duplicate.
+    """CREATE TABLE steps (
+        episode_id  INTEGER NOT NULL REFERENCES episodes (id),
+        t           INTEGER NOT NULL,
+        observation TEXT NOT NULL,
+        actions     TEXT NOT NULL,
+        rewards     TEXT NOT NULL,
+        terminated  TEXT NOT NULL,
+        truncated   TEXT NOT NULL,
+        info        TEXT NOT NULL,
+        keys        TEXT NOT NULL,
+        server_ts   REAL,
+        client_ts   REAL,
+        PRIMARY KEY (episode_id, t)
+    )""",
+    # Everything else: disconnects, pauses, validation errors, parity verdicts, connection types.
+    """CREATE TABLE events (
+        id             INTEGER PRIMARY KEY,
+        ts             REAL NOT NULL,
+        participant_id TEXT,
+        game_id        TEXT,
+        scene_id       TEXT,
+        kind           TEXT NOT NULL,
+        data           TEXT NOT NULL DEFAULT 'null'
+    )""",
+    "CREATE INDEX events_by_kind ON events (kind, ts)",
+    "CREATE INDEX events_by_participant ON events (participant_id, ts)",
+    "CREATE INDEX events_by_game ON events (game_id, ts)",
+)
+
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _SCHEMA_V1),)
+
+SCHEMA_VERSION: int = MIGRATIONS[-1][0]
