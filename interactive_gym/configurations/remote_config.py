@@ -1,0 +1,156 @@
+"""RemoteConfig: the experiment's server settings, written fluently in the experiment file.
+
+Every method returns ``self``::
+
+    config = (
+        RemoteConfig()
+        .hosting(host="127.0.0.1", port=8000)
+        .experiment("my_study", stager=stager, data_dir="data")
+        .webrtc(turn_username=None, turn_credential=None)   # TURN_USERNAME / TURN_CREDENTIAL env vars otherwise
+    )
+
+Nothing is checked while the file is read; :meth:`RemoteConfig.validate` checks everything at start-up, before
+any participant arrives, and raises :class:`ConfigError` with the list of what to change.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from interactive_gym.scenes.scene import SceneConfigError
+from interactive_gym.scenes.stager import Stager
+
+_EXPERIMENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class ConfigError(ValueError):
+    """Start-up configuration problems; ``problems`` lists each with what to change."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+class RemoteConfig:
+    """Settings of one experiment server."""
+
+    def __init__(self) -> None:
+        self.host = "127.0.0.1"
+        self.port = 8000
+        self.experiment_id = "experiment"
+        self.stager: Stager | None = None
+        self.data_dir = Path("data")
+        self.db_path: Path | None = None
+        self.base_dir = Path.cwd()
+        self.pyodide_index_url: str | None = None
+        self.pyodide_packages: list[str] = []
+        self.webrtc_args: dict[str, Any] = {}
+        self.webrtc_settings: Any = None
+        self.max_url_params = 32
+        self.test_faults: Mapping[str, float] | None = None
+
+    def hosting(self, host: str | None = None, port: int | None = None) -> RemoteConfig:
+        """Where the server listens (default 127.0.0.1:8000). Use ``0.0.0.0`` behind a reverse proxy."""
+        if host is not None:
+            self.host = host
+        if port is not None:
+            self.port = port
+        return self
+
+    def experiment(self, experiment_id: str | None = None, stager: Stager | None = None,
+                   data_dir: str | Path | None = None, db: str | Path | None = None) -> RemoteConfig:
+        """The experiment's id, its scenes, and where data goes (default ``data/<experiment_id>.sqlite``)."""
+        if experiment_id is not None:
+            self.experiment_id = experiment_id
+        if stager is not None:
+            self.stager = stager
+        if data_dir is not None:
+            self.data_dir = Path(data_dir)
+        if db is not None:
+            self.db_path = Path(db)
+        return self
+
+    def pyodide(self, index_url: str | None = None, packages: Sequence[str] | None = None) -> RemoteConfig:
+        """Browser Python: a full Pyodide distribution URL (for numpy-based envs) and packages to load.
+
+        By default the server hosts Pyodide itself from the npm package; it has no package wheels, so
+        pure-Python environments work offline and numpy-based ones need ``index_url``.
+        """
+        if index_url is not None:
+            self.pyodide_index_url = index_url
+        if packages is not None:
+            self.pyodide_packages = list(packages)
+        return self
+
+    def webrtc(self, turn_username: str | None = None, turn_credential: str | None = None,
+               force_relay: bool = False, *, turn_urls: Sequence[str] | None = None,
+               stun_urls: Sequence[str] | None = None, turn_secret: str | None = None,
+               credential_ttl_s: int = 3600) -> RemoteConfig:
+        """Peer-to-peer connection settings: STUN/TURN servers and credentials.
+
+        Args:
+            turn_username: Static TURN username (falls back to env ``TURN_USERNAME``).
+            turn_credential: Static TURN password (falls back to env ``TURN_CREDENTIAL``).
+            force_relay: Relay every connection through TURN (for testing the relay path).
+            turn_urls: TURN server URLs (env ``TURN_URLS``, comma-separated); default: Open Relay.
+            stun_urls: STUN server URLs (env ``STUN_URLS``).
+            turn_secret: Shared secret of a coturn ``use-auth-secret`` server (env ``TURN_SECRET``): the server
+                then mints short-lived per-participant credentials and never sends the secret.
+            credential_ttl_s: Lifetime of minted credentials.
+        """
+        self.webrtc_args = dict(turn_username=turn_username, turn_credential=turn_credential,
+                                force_relay=force_relay, turn_urls=turn_urls, stun_urls=stun_urls,
+                                turn_secret=turn_secret, credential_ttl_s=credential_ttl_s)
+        return self
+
+    def database_path(self) -> Path:
+        """The SQLite file of this experiment."""
+        path = self.db_path or self.data_dir / f"{self.experiment_id}.sqlite"
+        return path if path.is_absolute() else self.base_dir / path
+
+    def resolve_webrtc(self, environ: Mapping[str, str] | None = None) -> Any:
+        """Builds the WebRTC/TURN settings from :meth:`webrtc` arguments and the environment."""
+        from interactive_gym.configurations.webrtc import WebRTCSettings
+
+        self.webrtc_settings = WebRTCSettings.from_config(**self.webrtc_args,
+                                                          environ=os.environ if environ is None else environ)
+        return self.webrtc_settings
+
+    def validate(self, environ: Mapping[str, str] | None = None) -> None:
+        """Checks everything that can be checked before participants arrive.
+
+        Raises:
+            ConfigError: listing every problem with what to change.
+        """
+        problems: list[str] = []
+        if not isinstance(self.port, int) or not 0 <= self.port <= 65535:
+            problems.append(f"hosting(port=...) must be a port number 0-65535, got {self.port!r}")
+        if not _EXPERIMENT_ID.match(str(self.experiment_id)):
+            problems.append("experiment(experiment_id=...) must be 1-64 letters, digits, '_' or '-'")
+        if self.stager is None:
+            problems.append("experiment(stager=...) is missing: pass a Stager with your scenes")
+        else:
+            try:
+                self.stager.validate()
+                for scene in self.stager.all_scenes():
+                    check = getattr(scene, "check", None)
+                    if check is not None:
+                        check()
+                    target = getattr(scene, "timeout_scene_id", None)
+                    if target is not None and self.stager.scene(target) is None:
+                        problems.append(f"scene {scene.scene_id!r}: timeout_scene_id {target!r} is not a scene "
+                                        "of this experiment")
+            except SceneConfigError as exc:
+                problems.append(str(exc))
+        try:
+            self.resolve_webrtc(environ)
+        except ModuleNotFoundError:
+            pass  # WebRTC support not installed in this build: only p2p scenes need it
+        except ValueError as exc:
+            problems.append(str(exc))
+        if problems:
+            raise ConfigError(problems)

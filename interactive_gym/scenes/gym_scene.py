@@ -1,0 +1,193 @@
+"""GymScene: a real-time game of a Gymnasium (or parallel multi-agent) environment inside an experiment."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from interactive_gym.controls import ControlsError, KeyMapping
+from interactive_gym.envs.multiagent import action_space_of, as_multiagent
+from interactive_gym.envs.spaces import space_contains
+from interactive_gym.scenes.scene import Scene, SceneConfigError
+
+MODES = ("server", "browser", "p2p")
+HUMAN = "human"
+RANDOM = "random"
+
+
+@dataclass(frozen=True)
+class EnvFacts:
+    """What start-up learned by building the environment once."""
+
+    agents: tuple[str, ...]
+    humans: tuple[str, ...]
+
+
+class GymScene(Scene):
+    """A game scene.
+
+    Args:
+        scene_id: Unique id of the scene.
+        env_creator: Module-level function returning a fresh environment (called with ``env_kwargs``).
+        render_fn: ``render_fn(env, surface)`` draws the state on an ``interactive_gym.rendering.Surface``.
+        width: Surface width in pixels.
+        height: Surface height in pixels.
+        controls: ``{key or (key, key): action}`` for every human agent. Held keys keep acting every tick.
+        default_action: Action of a human holding no mapped key (and of a disconnected one).
+        policy_mapping: ``{agent_id: "human" | "random" | policy}``; a policy is ``f(observation, agent_id)
+            -> action`` (module-level for browser/p2p modes) or an ``OnnxPolicy`` (browser/p2p modes).
+        env_kwargs: Keyword arguments for ``env_creator``.
+        mode: ``"server"``, ``"browser"`` or ``"p2p"``.
+        fps: Game ticks per second.
+        num_episodes: Episodes per game.
+        max_steps: Steps per episode before it is truncated.
+        seed: Base seed; episode ``e`` of a game uses a seed drawn from it. ``None``: fresh random seeds
+            (always recorded with the data).
+        background: Canvas background colour.
+        assets: ``{name: path}`` of images the render function may draw by name (paths relative to the
+            experiment file or absolute).
+        waiting_room_timeout_s: How long a participant waits for partners before ``timeout_scene_id``.
+        timeout_scene_id: Scene a timed-out participant goes to (default: the end scene, with a message).
+        disconnect_grace_s: How long a game continues with the default action for a disconnected human
+            before it ends for everyone.
+        input_delay: p2p only: frames of local input delay.
+        prediction_window: p2p only: most frames a peer may run ahead of confirmed inputs.
+        title: Heading above the game.
+        body_html: Text shown above the game (instructions reminder).
+    """
+
+    kind = "gym"
+
+    def __init__(
+        self,
+        scene_id: str,
+        *,
+        env_creator: Callable[..., Any],
+        render_fn: Callable[[Any, Any], None],
+        width: int,
+        height: int,
+        controls: Mapping[str | tuple[str, ...], Any],
+        default_action: Any = 0,
+        policy_mapping: Mapping[str, Any] | None = None,
+        env_kwargs: Mapping[str, Any] | None = None,
+        mode: str = "server",
+        fps: int = 30,
+        num_episodes: int = 1,
+        max_steps: int = 1000,
+        seed: int | None = None,
+        background: str = "#000000",
+        assets: Mapping[str, str | Path] | None = None,
+        waiting_room_timeout_s: float = 120.0,
+        timeout_scene_id: str | None = None,
+        disconnect_grace_s: float = 10.0,
+        input_delay: int = 2,
+        prediction_window: int = 8,
+        title: str = "",
+        body_html: str = "",
+    ) -> None:
+        super().__init__(scene_id, title, body_html)
+        if not callable(env_creator):
+            raise SceneConfigError(f"GymScene {scene_id!r}: env_creator must be a function that returns an env")
+        if not callable(render_fn):
+            raise SceneConfigError(f"GymScene {scene_id!r}: render_fn must be a function (env, surface) -> None")
+        if mode not in MODES:
+            raise SceneConfigError(f"GymScene {scene_id!r}: mode must be one of {MODES}, got {mode!r}")
+        for name, value, low, high in (
+            ("fps", fps, 1, 60), ("num_episodes", num_episodes, 1, 1000), ("max_steps", max_steps, 1, 10**7),
+            ("width", width, 16, 4096), ("height", height, 16, 4096), ("input_delay", input_delay, 0, 30),
+            ("prediction_window", prediction_window, 0, 120),
+        ):
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                raise SceneConfigError(f"GymScene {scene_id!r}: {name} must be an integer from {low} to {high}")
+        if waiting_room_timeout_s <= 0 or disconnect_grace_s < 0:
+            raise SceneConfigError(f"GymScene {scene_id!r}: timeouts must be positive")
+        try:
+            self.key_mapping = KeyMapping(controls, default_action)
+        except ControlsError as exc:
+            raise SceneConfigError(f"GymScene {scene_id!r}: {exc}") from None
+        self.env_creator = env_creator
+        self.render_fn = render_fn
+        self.env_kwargs = dict(env_kwargs or {})
+        self.policy_mapping = dict(policy_mapping or {})
+        self.mode = mode
+        self.fps = fps
+        self.num_episodes = num_episodes
+        self.max_steps = max_steps
+        self.seed = seed
+        self.width = width
+        self.height = height
+        self.background = background
+        self.assets = {k: Path(v) for k, v in (assets or {}).items()}
+        self.waiting_room_timeout_s = float(waiting_room_timeout_s)
+        self.timeout_scene_id = timeout_scene_id
+        self.disconnect_grace_s = float(disconnect_grace_s)
+        self.input_delay = input_delay
+        self.prediction_window = prediction_window
+        self._facts: EnvFacts | None = None
+
+    # -- start-up validation ------------------------------------------------------------------------------
+    def make_env(self) -> Any:
+        """A fresh environment in the parallel multi-agent form."""
+        return as_multiagent(self.env_creator(**self.env_kwargs))
+
+    def check(self) -> EnvFacts:
+        """Builds the env once and checks agents, policies and key mapping against it.
+
+        Raises:
+            SceneConfigError: naming what to change.
+        """
+        where = f"GymScene {self.scene_id!r}"
+        try:
+            env = self.make_env()
+        except Exception as exc:  # noqa: BLE001 - any failure here is the researcher's to see, with context
+            raise SceneConfigError(f"{where}: env_creator(**env_kwargs) failed: {type(exc).__name__}: {exc}") from exc
+        agents = tuple(env.possible_agents)
+        mapping = self.policy_mapping or {agents[0]: HUMAN}
+        unknown = sorted(set(mapping) - set(agents))
+        if unknown:
+            raise SceneConfigError(f"{where}: policy_mapping names unknown agent(s) {unknown}; the env has {list(agents)}")
+        missing = [a for a in agents if a not in mapping]
+        if missing:
+            raise SceneConfigError(f"{where}: policy_mapping gives no policy for {missing}: map each agent to "
+                                   "'human', 'random' or a policy")
+        humans = tuple(a for a in agents if mapping[a] == HUMAN)
+        if not humans:
+            raise SceneConfigError(f"{where}: no agent is 'human'; an experiment game needs at least one human")
+        for agent, policy in mapping.items():
+            if policy in (HUMAN, RANDOM) or callable(policy) or hasattr(policy, "model_path"):
+                continue
+            raise SceneConfigError(f"{where}: policy for {agent!r} must be 'human', 'random' or a policy, got {policy!r}")
+        for agent in humans:
+            space = action_space_of(env, agent)
+            try:
+                self.key_mapping.validate_actions(lambda a, s=space: space_contains(s, a), f"{where}, agent {agent!r}")
+            except ControlsError as exc:
+                raise SceneConfigError(str(exc)) from None
+        if self.mode == "p2p" and len(humans) < 2:
+            raise SceneConfigError(f"{where}: mode='p2p' needs at least two 'human' agents")
+        for name, path in self.assets.items():
+            if not path.is_file():
+                raise SceneConfigError(f"{where}: asset {name!r} file not found: {path}")
+        self.policy_mapping = dict(mapping)
+        self._facts = EnvFacts(agents=agents, humans=humans)
+        return self._facts
+
+    @property
+    def facts(self) -> EnvFacts:
+        """Agents and humans (after :meth:`check`)."""
+        if self._facts is None:
+            return self.check()
+        return self._facts
+
+    def episode_seed(self, game_seed: int, episode: int) -> int:
+        """Seed of ``episode`` in a game whose seed is ``game_seed`` (31-bit, fits every runtime)."""
+        return (game_seed * 1_000_003 + episode * 7919) % (2**31 - 1)
+
+    def to_client(self) -> dict[str, Any]:
+        data = super().to_client()
+        data.update(mode=self.mode, fps=self.fps, num_episodes=self.num_episodes, max_steps=self.max_steps,
+                    canvas={"width": self.width, "height": self.height, "background": self.background},
+                    keys=self.key_mapping.keys, humans=len(self.facts.humans))
+        return data

@@ -1,0 +1,82 @@
+"""Builds the ASGI application of an experiment: Starlette for pages and files, python-socketio for events.
+
+Wiring only: the state lives in the :class:`ExperimentServer` created here, owned by the app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import socketio
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.routing import Route
+
+from interactive_gym.configurations.remote_config import RemoteConfig
+from interactive_gym.server.data_writer import DataWriter
+from interactive_gym.server.experiment_server import ExperimentServer
+from interactive_gym.server.handlers import register_handlers
+from interactive_gym.server.static_files import PACKAGE_DIR, static_mounts
+
+log = logging.getLogger("interactive_gym.app")
+INDEX_HTML = PACKAGE_DIR / "server" / "templates" / "index.html"
+
+
+class ExperimentApp:
+    """The running experiment: ``asgi`` is what uvicorn serves; ``server`` holds the state."""
+
+    def __init__(self, config: RemoteConfig) -> None:
+        self.config = config
+        self.writer = DataWriter(config.database_path(), experiment_id=config.experiment_id)
+        self.sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins=[], max_http_buffer_size=2_000_000)
+        self.server = ExperimentServer(config, self.sio, self.writer)
+        register_handlers(self.sio, self.server)
+        self._housekeeping: asyncio.Task[None] | None = None
+        page = INDEX_HTML.read_text(encoding="utf-8").replace("{{experiment_id}}", config.experiment_id)
+        routes = [
+            Route("/", lambda request: HTMLResponse(page)),
+            Route("/assets/{scene_id}/{name}", self._asset),
+            Route("/healthz", lambda request: Response("ok")),
+            *static_mounts(),
+        ]
+        self.starlette = Starlette(routes=routes, lifespan=self._lifespan)
+        self.asgi = socketio.ASGIApp(self.sio, other_asgi_app=self.starlette)
+
+    async def _asset(self, request: Request) -> Response:
+        """Serves an image a scene registered, looked up by scene and name (never a client-given path)."""
+        assert self.config.stager is not None
+        scene = self.config.stager.scene(request.path_params["scene_id"])
+        path: Path | None = getattr(scene, "assets", {}).get(request.path_params["name"]) if scene else None
+        if path is None:
+            return Response("not found", status_code=404)
+        return FileResponse(path)
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        await self.writer.start()
+        self._housekeeping = asyncio.create_task(self._housekeep())
+        log.info("experiment %s: data in %s", self.config.experiment_id, self.config.database_path())
+        try:
+            yield
+        finally:
+            self._housekeeping.cancel()
+            await self.server.games.shutdown()
+            await self.writer.close()
+
+    async def _housekeep(self) -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            try:
+                await self.server.tick_housekeeping()
+            except Exception:  # noqa: BLE001 - housekeeping must keep running
+                log.exception("housekeeping failed")
+
+
+def create_app(config: RemoteConfig) -> ExperimentApp:
+    """Validates nothing (the caller did, at start-up) and builds the app."""
+    return ExperimentApp(config)

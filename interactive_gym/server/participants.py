@@ -1,0 +1,187 @@
+"""Who is taking part: identity from the URL, one live tab per participant, position in the scene sequence.
+
+Pure bookkeeping (no sockets): the Socket.IO shell asks :class:`ParticipantRegistry` what a connection means
+(new participant, resume after reload, second tab to refuse, already finished) and acts on the answer.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from interactive_gym.scenes.scene import Scene
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# URL parameters that carry the participant's id, in order of preference.
+ID_PARAMS = ("PROLIFIC_PID", "subject_id", "participant_id", "workerId")
+MAX_PARAMS = 32
+MAX_PARAM_KEY = 64
+MAX_PARAM_VALUE = 256
+
+
+class IdentityError(ValueError):
+    """URL parameters that cannot identify a participant."""
+
+
+class Status(enum.StrEnum):
+    """Where a participant is in the experiment."""
+
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    TIMED_OUT = "timed_out"
+    DROPPED = "dropped"
+
+
+class ConnectKind(enum.StrEnum):
+    """What a new connection means."""
+
+    NEW = "new"                      # first time this participant is seen
+    RESUMED = "resumed"              # came back (reload, network blip); no other tab is open
+    TAKEOVER = "takeover"            # the same tab reloaded before its old socket closed: old socket is dropped
+    REFUSED_OTHER_TAB = "refused_other_tab"
+    REFUSED_FINISHED = "refused_finished"
+
+
+def clean_url_params(raw: Mapping[str, Any]) -> dict[str, str]:
+    """Keeps string URL parameters within size limits (all of them are stored with the participant)."""
+    if not isinstance(raw, Mapping):
+        raise IdentityError("url_params must be an object")
+    if len(raw) > MAX_PARAMS:
+        raise IdentityError(f"too many URL parameters (at most {MAX_PARAMS})")
+    out: dict[str, str] = {}
+    for key, value in raw.items():
+        if not isinstance(key, str) or not 0 < len(key) <= MAX_PARAM_KEY:
+            raise IdentityError("URL parameter names must be 1-64 characters")
+        if not isinstance(value, str) or len(value) > MAX_PARAM_VALUE:
+            raise IdentityError(f"URL parameter {key[:64]!r} must be text of at most {MAX_PARAM_VALUE} characters")
+        out[key] = value
+    return out
+
+
+def participant_id_from(params: Mapping[str, str], generated: str | None) -> tuple[str, str]:
+    """Chooses the participant id: the first id parameter present, else the id the page generated.
+
+    Returns:
+        ``(participant_id, source)`` where source names the parameter or ``"generated"``.
+
+    Raises:
+        IdentityError: if the chosen id has characters other than letters, digits, ``_`` and ``-`` or is
+            longer than 64, or if there is no id at all.
+    """
+    for name in ID_PARAMS:
+        value = params.get(name)
+        if value:
+            if not ID_PATTERN.match(value):
+                raise IdentityError(f"{name} must be 1-64 letters, digits, '_' or '-'")
+            return value, name
+    if generated and ID_PATTERN.match(generated):
+        return generated, "generated"
+    raise IdentityError("no participant id: open the link with ?subject_id=... (or PROLIFIC_PID=...)")
+
+
+def new_participant_id() -> str:
+    """A random id for pages opened without one."""
+    return "anon-" + secrets.token_hex(8)
+
+
+@dataclass
+class Participant:
+    """One participant's live state."""
+
+    participant_id: str
+    url_params: dict[str, str]
+    sequence: list[Scene]
+    tab_id: str
+    sid: str | None = None
+    index: int = 0
+    status: Status = Status.ACTIVE
+    scene_started_at: float = 0.0
+    game_id: str | None = None
+    visible: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def scene(self) -> Scene:
+        return self.sequence[self.index]
+
+    @property
+    def finished(self) -> bool:
+        return self.status is not Status.ACTIVE
+
+
+@dataclass(frozen=True)
+class ConnectOutcome:
+    kind: ConnectKind
+    participant: Participant | None
+    old_sid: str | None = None
+
+
+class ParticipantRegistry:
+    """All participants of one experiment, by id and by live socket id.
+
+    Args:
+        sequence_for: Gives a new participant's scene order (the Stager's, seeded by id).
+    """
+
+    def __init__(self, sequence_for: Callable[[str], list[Scene]]) -> None:
+        self._sequence_for = sequence_for
+        self._by_id: dict[str, Participant] = {}
+        self._by_sid: dict[str, str] = {}
+
+    def connect(self, participant_id: str, tab_id: str, sid: str, url_params: dict[str, str],
+                now: float) -> ConnectOutcome:
+        """Decides what a connection means and records the new socket where it is accepted."""
+        existing = self._by_id.get(participant_id)
+        if existing is None:
+            participant = Participant(participant_id, url_params, self._sequence_for(participant_id), tab_id,
+                                      sid=sid, scene_started_at=now)
+            self._by_id[participant_id] = participant
+            self._by_sid[sid] = participant_id
+            return ConnectOutcome(ConnectKind.NEW, participant)
+        if existing.finished:
+            return ConnectOutcome(ConnectKind.REFUSED_FINISHED, existing)
+        if existing.sid is not None and existing.sid != sid:
+            if existing.tab_id != tab_id:
+                return ConnectOutcome(ConnectKind.REFUSED_OTHER_TAB, existing)
+            old = existing.sid
+            self._by_sid.pop(old, None)
+            existing.sid = sid
+            self._by_sid[sid] = participant_id
+            return ConnectOutcome(ConnectKind.TAKEOVER, existing, old_sid=old)
+        existing.sid = sid
+        existing.tab_id = tab_id
+        self._by_sid[sid] = participant_id
+        return ConnectOutcome(ConnectKind.RESUMED, existing)
+
+    def disconnect(self, sid: str) -> Participant | None:
+        """Forgets a socket; returns its participant if that socket was their live one."""
+        participant_id = self._by_sid.pop(sid, None)
+        if participant_id is None:
+            return None
+        participant = self._by_id[participant_id]
+        if participant.sid == sid:
+            participant.sid = None
+            return participant
+        return None
+
+    def by_sid(self, sid: str) -> Participant | None:
+        participant_id = self._by_sid.get(sid)
+        return self._by_id.get(participant_id) if participant_id else None
+
+    def get(self, participant_id: str) -> Participant | None:
+        return self._by_id.get(participant_id)
+
+    def restore(self, participant_id: str, url_params: dict[str, str], index: int, status: Status,
+                tab_id: str = "") -> Participant:
+        """Re-creates a participant known from the database (server restarted)."""
+        participant = Participant(participant_id, url_params, self._sequence_for(participant_id), tab_id,
+                                  index=min(index, len(self._sequence_for(participant_id)) - 1), status=status)
+        self._by_id[participant_id] = participant
+        return participant
+
+    def __len__(self) -> int:
+        return len(self._by_id)

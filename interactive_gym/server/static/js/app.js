@@ -1,0 +1,94 @@
+// Entry point of a participant's page: who they are, the connection, and which scene view to show.
+// Each scene kind has its own module; this file only routes server events to them.
+import { io } from "/vendor/socket.io/socket.io.esm.min.js";
+import { showPageScene } from "/static/js/scene_pages.js";
+import { showServerGame } from "/static/js/scene_server_game.js";
+
+const sceneEl = document.getElementById("scene");
+const errorEl = document.getElementById("error");
+const progressEl = document.getElementById("progress");
+
+/** URL parameters (all of them are stored with the participant's data). */
+function urlParams() {
+  const out = {};
+  for (const [k, v] of new URLSearchParams(window.location.search)) out[k] = v;
+  return out;
+}
+
+/** A per-tab id (survives reloads of this tab, differs between tabs) so the server can tell a reload
+ *  from a second tab. */
+function tabId() {
+  let id = sessionStorage.getItem("ig-tab-id");
+  if (!id) { id = crypto.randomUUID(); sessionStorage.setItem("ig-tab-id", id); }
+  return id;
+}
+
+/** A participant id for links opened without one, kept across reloads in this browser. */
+function generatedId() {
+  let id = localStorage.getItem("ig-generated-id");
+  if (!id) { id = "anon-" + crypto.randomUUID().replaceAll("-", "").slice(0, 16); localStorage.setItem("ig-generated-id", id); }
+  return id;
+}
+
+const socket = io({
+  transports: ["websocket"],
+  auth: { url_params: urlParams(), tab_id: tabId(), generated_id: generatedId() },
+});
+// A test hook and debugging aid: the live socket and the current scene.
+window.interactiveGym = { socket, scene: null };
+
+let current = null; // { index, view: { destroy() } }
+
+function showError(message) {
+  errorEl.textContent = message;
+  errorEl.hidden = !message;
+}
+
+function setProgress(index, total) {
+  progressEl.innerHTML = `<div style="width:${Math.round((100 * index) / Math.max(1, total - 1))}%"></div>`;
+}
+
+/** Sends an event and resolves with the server's acknowledgement (retries while disconnected). */
+export function emitWithAck(event, payload, timeoutMs = 10000) {
+  return socket.timeout(timeoutMs).emitWithAck(event, payload);
+}
+
+socket.on("scene", (msg) => {
+  showError("");
+  if (current && current.index === msg.index && current.kind === msg.scene.kind && msg.scene.kind === "gym"
+      && !msg.scene.game_over) {
+    return; // the same game scene re-sent (reconnect): the game view re-joins by itself
+  }
+  if (current?.view?.destroy) current.view.destroy();
+  setProgress(msg.index, msg.total);
+  window.interactiveGym.scene = msg;
+  const ctx = { socket, emitWithAck, container: sceneEl, index: msg.index, scene: msg.scene, showError };
+  const isLiveGame = msg.scene.kind === "gym" && msg.scene.mode === "server" && !msg.scene.game_over;
+  const view = isLiveGame ? showServerGame(ctx) : showPageScene(ctx);
+  current = { index: msg.index, kind: msg.scene.kind, view };
+});
+
+socket.on("refused", (msg) => {
+  if (current?.view?.destroy) current.view.destroy();
+  current = null;
+  if (msg.end) {
+    showPageScene({ socket, emitWithAck, container: sceneEl, index: -1, scene: msg.end, showError });
+  } else {
+    sceneEl.innerHTML = "";
+    const p = document.createElement("p");
+    p.className = "notice";
+    p.dataset.refused = msg.reason;
+    p.textContent = msg.message;
+    sceneEl.append(p);
+  }
+  socket.disconnect();
+});
+
+socket.on("error", (msg) => {
+  // Errors about this participant's own events; shown, never fatal.
+  console.warn("[server error]", msg);
+  if (msg && msg.event === "advance") showError(msg.message);
+});
+
+socket.on("connect_error", () => showError("Connection problem: retrying…"));
+socket.on("connect", () => showError(""));

@@ -1,0 +1,106 @@
+// Server-mode game view: the environment steps on the server. This page sends the held game keys when they
+// change and draws the render packets the server sends each tick.
+import { Renderer } from "/static/js/renderer.js";
+import { KeyboardInput } from "/static/js/input.js";
+
+function el(tag, attrs = {}, text = "") {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text) node.textContent = text;
+  return node;
+}
+
+/** Shows a server-mode GymScene; returns the view ({destroy}). */
+export function showServerGame({ socket, emitWithAck, container, index, scene, showError }) {
+  container.innerHTML = "";
+  const root = el("div", { class: "game", "data-scene-id": scene.scene_id });
+  if (scene.title) root.append(el("h1", {}, scene.title));
+  const body = el("div", { class: "body" });
+  body.innerHTML = scene.body_html || "";
+  const status = el("p", { class: "status", id: "game-status" }, "Getting the game ready…");
+  const canvasBox = el("div", { class: "game-canvas", id: "game-canvas", tabindex: "0" });
+  const next = el("button", { id: "continue", hidden: "" }, "Continue");
+  root.append(body, status, canvasBox, next);
+  container.append(root);
+
+  const state = { gameId: null, seq: 0, renderer: null, input: null, frames: 0, pending: [] };
+  window.interactiveGym.game = state;
+
+  const draw = (packet) => {
+    if (!packet) return;
+    if (state.renderer) { state.renderer.draw(packet); state.frames += 1; } else state.pending.push(packet);
+  };
+
+  const sendKeys = (held) => {
+    if (!state.gameId) return;
+    state.seq += 1;
+    socket.emit("keys", { game_id: state.gameId, held, seq: state.seq });
+  };
+
+  const onWaiting = (msg) => {
+    status.textContent = `Waiting for ${msg.needed - 1} other participant(s) to join…`;
+    status.dataset.state = "waiting";
+  };
+  const onStart = async (msg) => {
+    state.gameId = msg.game_id;
+    state.agentId = msg.agent_id;
+    status.textContent = `You are ${msg.agent_id}. Use the keyboard to play.`;
+    status.dataset.state = "playing";
+    if (!state.renderer) {
+      const r = new Renderer(canvasBox, { ...scene.canvas, assets: scene.assets || {} });
+      await r.ready();
+      state.renderer = r;
+      for (const p of state.pending.splice(0)) draw(p);
+    }
+    if (msg.snapshot) draw(msg.snapshot);
+    if (!state.input) {
+      state.input = new KeyboardInput(window, { keys: scene.keys, onChange: sendKeys });
+    }
+    canvasBox.focus();
+  };
+  const onEpisode = (msg) => {
+    if (msg.game_id !== state.gameId) return;
+    status.textContent = `Episode ${msg.episode + 1} of ${scene.num_episodes}`;
+    draw(msg.packet);
+  };
+  const onRender = (msg) => { if (msg.game_id === state.gameId) draw(msg.packet); };
+  const onOver = (msg) => {
+    if (msg.game_id !== state.gameId) return;
+    status.textContent = msg.message;
+    status.dataset.state = "over";
+    status.dataset.reason = msg.reason;
+    state.input?.destroy();
+    state.input = null;
+    next.hidden = false;
+  };
+  next.addEventListener("click", async () => {
+    next.disabled = true;
+    const ack = await emitWithAck("advance", { scene_index: index, scene_id: scene.scene_id, answers: {} });
+    if (!ack.ok) { showError(ack.error); next.disabled = false; }
+  });
+  const onVisibility = () => socket.emit("visibility", { visible: !document.hidden });
+  const join = () => socket.emit("join_game", { scene_index: index, scene_id: scene.scene_id });
+
+  socket.on("waiting", onWaiting);
+  socket.on("game_start", onStart);
+  socket.on("episode_start", onEpisode);
+  socket.on("render", onRender);
+  socket.on("game_over", onOver);
+  socket.on("connect", join); // re-join the running game after a reconnect
+  document.addEventListener("visibilitychange", onVisibility);
+  join();
+
+  return {
+    destroy() {
+      socket.off("waiting", onWaiting);
+      socket.off("game_start", onStart);
+      socket.off("episode_start", onEpisode);
+      socket.off("render", onRender);
+      socket.off("game_over", onOver);
+      socket.off("connect", join);
+      document.removeEventListener("visibilitychange", onVisibility);
+      state.input?.destroy();
+      state.renderer?.destroy();
+    },
+  };
+}

@@ -1,0 +1,123 @@
+"""Waiting rooms: participants of a multi-human game scene wait here until a group can start.
+
+Pure and single-threaded by design: the asyncio server calls it from one event loop, so each call is
+atomic; a participant can be in at most one room entry and leaves it the moment a group forms, so nobody
+ends up in two games however many arrive at once. Time is passed in, never read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Waiter:
+    """One participant waiting."""
+
+    participant_id: str
+    joined_at: float
+    rtt_ms: float | None = None
+    present: bool = True
+    attrs: dict = field(default_factory=dict)
+
+
+# Picks a group from the waiters (oldest first); returns their ids, or None if no group can form yet.
+Matchmaker = Callable[[Sequence[Waiter], int], list[str] | None]
+
+
+def fifo_matchmaker(waiters: Sequence[Waiter], group_size: int) -> list[str] | None:
+    """The first ``group_size`` present waiters, in arrival order."""
+    present = [w.participant_id for w in waiters if w.present]
+    return present[:group_size] if len(present) >= group_size else None
+
+
+def latency_aware_matchmaker(max_rtt_ms: float) -> Matchmaker:
+    """Groups the oldest present waiter with the next arrivals whose RTT keeps the pair under ``max_rtt_ms``.
+
+    The sum of two participants' RTTs to the server bounds their RTT to each other (through the server), so
+    it is used as the estimate of their peer latency; waiters without an RTT sample are treated as unknown and
+    only matched with each other after the oldest waits alone.
+    """
+
+    def pick(waiters: Sequence[Waiter], group_size: int) -> list[str] | None:
+        present = [w for w in waiters if w.present]
+        for i, anchor in enumerate(present):
+            group = [anchor]
+            for other in present[i + 1:]:
+                if all(_pair_ok(member, other, max_rtt_ms) for member in group):
+                    group.append(other)
+                if len(group) == group_size:
+                    return [w.participant_id for w in group]
+        return None
+
+    return pick
+
+
+def _pair_ok(a: Waiter, b: Waiter, max_rtt_ms: float) -> bool:
+    if a.rtt_ms is None or b.rtt_ms is None:
+        return a.rtt_ms is None and b.rtt_ms is None
+    return a.rtt_ms + b.rtt_ms <= max_rtt_ms
+
+
+class WaitingRoom:
+    """The queue of one game scene.
+
+    Args:
+        group_size: Humans per game.
+        timeout_s: How long one may wait before :meth:`expire` returns them.
+        matchmaker: Group selection rule (FIFO by default).
+    """
+
+    def __init__(self, group_size: int, timeout_s: float, matchmaker: Matchmaker = fifo_matchmaker) -> None:
+        if group_size < 1:
+            raise ValueError("group_size must be at least 1")
+        self.group_size = group_size
+        self.timeout_s = timeout_s
+        self.matchmaker = matchmaker
+        self._waiters: dict[str, Waiter] = {}
+
+    def join(self, participant_id: str, now: float, rtt_ms: float | None = None) -> list[str] | None:
+        """Adds a participant (idempotent) and returns a group if one can start now (its members leave)."""
+        if participant_id not in self._waiters:
+            self._waiters[participant_id] = Waiter(participant_id, now, rtt_ms)
+        return self._try_match()
+
+    def set_presence(self, participant_id: str, present: bool, rtt_ms: float | None = None) -> list[str] | None:
+        """Marks a waiter present/absent (hidden tab, silence) and updates RTT; may complete a group."""
+        waiter = self._waiters.get(participant_id)
+        if waiter is None:
+            return None
+        waiter.present = present
+        if rtt_ms is not None:
+            waiter.rtt_ms = rtt_ms
+        return self._try_match() if present else None
+
+    def leave(self, participant_id: str) -> bool:
+        """Removes a participant; True if they were waiting."""
+        return self._waiters.pop(participant_id, None) is not None
+
+    def expire(self, now: float) -> list[str]:
+        """Removes and returns everyone who has waited ``timeout_s`` or longer."""
+        expired = [pid for pid, w in self._waiters.items() if now - w.joined_at >= self.timeout_s]
+        for pid in expired:
+            del self._waiters[pid]
+        return expired
+
+    def position(self, participant_id: str) -> int | None:
+        """1-based place in the queue, or None."""
+        for place, pid in enumerate(self._waiters, start=1):
+            if pid == participant_id:
+                return place
+        return None
+
+    def waiting(self) -> list[str]:
+        return list(self._waiters)
+
+    def _try_match(self) -> list[str] | None:
+        group = self.matchmaker(list(self._waiters.values()), self.group_size)
+        if group is None:
+            return None
+        for pid in group:
+            del self._waiters[pid]
+        return group

@@ -1,0 +1,68 @@
+"""``interactive-gym run experiment.py``: serve an experiment."""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import logging
+import socket
+from pathlib import Path
+
+from interactive_gym.cli import UserError
+from interactive_gym.configurations.remote_config import ConfigError
+from interactive_gym.experiment_loader import ExperimentFileError, load_experiment
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="serve an experiment to participants",
+        description="Serve the experiment defined in EXPERIMENT (a Python file with a module-level `config = "
+                    "RemoteConfig()...`). The configuration is checked completely before the server starts.",
+    )
+    parser.add_argument("experiment", help="path to the experiment's Python file")
+    parser.add_argument("--host", help="address to listen on (overrides config.hosting; default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on (overrides config.hosting; default 8000)")
+    parser.add_argument("--db", help="SQLite file for the data (default data/<experiment_id>.sqlite)")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                        help="how much the server prints (default info)")
+    parser.set_defaults(func=run)
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Fails with a clear message if ``host:port`` cannot be bound (in use or not allowed)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise UserError(f"port {port} on {host} is already in use: stop the other server or pass "
+                                "--port with a free port") from None
+            raise UserError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from interactive_gym.server.app import create_app
+
+    try:
+        config = load_experiment(args.experiment)
+    except ExperimentFileError as exc:
+        raise UserError(str(exc)) from None
+    config.hosting(host=args.host, port=args.port)
+    if args.db:
+        config.experiment(db=Path(args.db).resolve())
+    try:
+        config.validate()
+    except ConfigError as exc:
+        lines = "\n".join(f"  - {p}" for p in exc.problems)
+        raise UserError(f"the experiment's configuration needs changes before it can run:\n{lines}") from None
+    check_port_free(config.host, config.port)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(config)
+    print(f"Serving experiment '{config.experiment_id}' at http://{config.host}:{config.port}/  "
+          f"(data: {config.database_path()})", flush=True)
+    uvicorn.run(app.asgi, host=config.host, port=config.port, log_level=args.log_level, access_log=False)
+    return 0

@@ -1,0 +1,32 @@
+"""Helpers for end-to-end tests of whole experiments: load an example's config with test settings and serve it."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from interactive_gym.configurations.remote_config import RemoteConfig
+from interactive_gym.server.app import ExperimentApp, create_app
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_example(relative: str) -> ModuleType:
+    """Imports an example experiment file (its folder goes on sys.path, as ``interactive-gym run`` does)."""
+    file = ROOT / relative
+    folder = str(file.parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    spec = importlib.util.spec_from_file_location(f"example_{file.stem}", file)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def build_app(config: RemoteConfig) -> ExperimentApp:
+    """Validates like ``interactive-gym run`` does, then builds the app."""
+    config.validate()
+    return create_app(config)
