@@ -45,12 +45,17 @@ test("forceRelay sets iceTransportPolicy relay and needs TURN", () => {
 test("turn_config from pyodide_game_ready maps to the seed's option names", () => {
   const opts = optionsFromTurnConfig(
     { username: "1700:p", credential: "xyz", force_relay: true, urls: ["turn:h:1"], expires_at: 1700 },
-    ["stun:h:2"],
+    { stun_urls: ["stun:h:2"] },
   );
   assert.deepEqual(opts, {
     turnUsername: "1700:p", turnCredential: "xyz", forceRelay: true, turnUrls: ["turn:h:1"], stunUrls: ["stun:h:2"],
   });
-  assert.deepEqual(optionsFromTurnConfig(null, undefined), {});
+  assert.deepEqual(optionsFromTurnConfig(null), {});
+  const fromIce = optionsFromTurnConfig(null, {
+    ice_servers: [{ urls: ["stun:a:1", "stun:b:2"] }, { urls: "stun:c:3" }, { urls: ["turn:t:1"], username: "u", credential: "c" }],
+  });
+  assert.deepEqual(fromIce, { stunUrls: ["stun:a:1", "stun:b:2", "stun:c:3"] });
+  assert.deepEqual(optionsFromTurnConfig(null, { stun_urls: [] }), { stunUrls: [] });
   assert.deepEqual(optionsFromTurnConfig({ username: "u", credential: "c" }), {
     turnUsername: "u", turnCredential: "c", forceRelay: false,
   });

@@ -65,13 +65,14 @@ export function buildRtcConfiguration(opts = {}) {
 }
 
 /**
- * Maps the server's `turn_config` (or null) plus the ready event's STUN URLs to WebRTCManager options.
+ * Maps the `pyodide_game_ready` event to WebRTCManager options (turnUsername, turnCredential, forceRelay, ...).
  *
- * @param {object|null} turnConfig `{username, credential, force_relay, urls}` from `pyodide_game_ready`, or null.
- * @param {string[]|undefined} stunUrls STUN URLs from the same event, if the server sent them.
+ * @param {object|null} turnConfig `{username, credential, force_relay, urls}` from the event, or null (no TURN).
+ * @param {{stun_urls?: string[], ice_servers?: RTCIceServer[]}} [ready] the rest of the event: STUN URLs are taken
+ *   from `stun_urls`, else from the credential-less entries of `ice_servers`; absent both, the defaults apply.
  * @returns {object} `{turnUsername, turnCredential, forceRelay, turnUrls, stunUrls}` (absent keys omitted).
  */
-export function optionsFromTurnConfig(turnConfig, stunUrls) {
+export function optionsFromTurnConfig(turnConfig, ready = {}) {
   const options = {};
   if (turnConfig) {
     options.turnUsername = turnConfig.username;
@@ -79,6 +80,13 @@ export function optionsFromTurnConfig(turnConfig, stunUrls) {
     options.forceRelay = Boolean(turnConfig.force_relay);
     if (Array.isArray(turnConfig.urls)) options.turnUrls = turnConfig.urls;
   }
-  if (Array.isArray(stunUrls)) options.stunUrls = stunUrls;
+  if (Array.isArray(ready.stun_urls)) {
+    options.stunUrls = ready.stun_urls;
+  } else if (Array.isArray(ready.ice_servers)) {
+    options.stunUrls = ready.ice_servers
+      .filter((s) => s && !s.username)
+      .flatMap((s) => (Array.isArray(s.urls) ? s.urls : [s.urls]))
+      .filter((u) => typeof u === "string" && (u.startsWith("stun:") || u.startsWith("stuns:")));
+  }
   return options;
 }

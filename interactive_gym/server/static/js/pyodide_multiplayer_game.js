@@ -1,0 +1,89 @@
+/**
+ * MultiplayerPyodideGame: the thin wiring layer of a p2p game page (first version).
+ *
+ * It listens for the server's `pyodide_game_ready` event ({game_id, players, player_subjects, seed, turn_config,
+ * stun_urls / ice_servers, my_player_id?}), stores the TURN configuration the server minted for this participant
+ * (`this.turnConfig`), and builds the peer-to-peer transport with it:
+ * `new WebRTCManager(socket, gameId, myPlayerId, {turnUsername, turnCredential, forceRelay, turnUrls, stunUrls})`.
+ * The rollback session, frame pacing, input capture and drawing live in their own modules and hook in through
+ * `onGameReady` / `webrtcManager`; this class deliberately does nothing else.
+ */
+import { optionsFromTurnConfig } from "./ice_config.js";
+import { WebRTCManager } from "./webrtc_manager.js";
+
+export const GAME_READY_EVENT = "pyodide_game_ready";
+
+/**
+ * Finds this participant's player id in a `pyodide_game_ready` payload.
+ *
+ * @param {object} data the event payload.
+ * @param {string|null} subjectId this participant's id (the values of `player_subjects`).
+ * @returns {number} the player id.
+ * @throws {Error} when the payload does not say which player this participant is.
+ */
+export function resolveMyPlayerId(data, subjectId) {
+  if (data.my_player_id !== undefined && data.my_player_id !== null) return Number(data.my_player_id);
+  for (const [playerId, subject] of Object.entries(data.player_subjects || {})) {
+    if (subject === subjectId) return Number(playerId);
+  }
+  throw new Error(`pyodide_game_ready for game ${data.game_id} does not list participant ${subjectId}`);
+}
+
+export class MultiplayerPyodideGame {
+  /**
+   * @param {object} socket a connected socket.io-client socket.
+   * @param {{subjectId?: string, webrtcOptions?: object}} [options] `webrtcOptions` are merged under the
+   *   server's TURN options (tests use it for `faults` and shorter monitor intervals).
+   */
+  constructor(socket, { subjectId = null, webrtcOptions = {} } = {}) {
+    this.socket = socket;
+    this.subjectId = subjectId;
+    this.extraWebrtcOptions = webrtcOptions;
+    this.gameId = null;
+    this.myPlayerId = null;
+    this.players = [];
+    this.playerSubjects = {};
+    this.seed = null;
+    // TURN server configuration (populated by pyodide_game_ready)
+    this.turnConfig = null;
+    this.webrtcManager = null;
+    this.onGameReady = null; // set by the game runtime: called with the payload once the transport exists
+    this._onReady = (data) => this._handleGameReady(data);
+    socket.on(GAME_READY_EVENT, this._onReady);
+  }
+
+  _handleGameReady(data) {
+    if (!data || typeof data.game_id !== "string") {
+      console.warn("[MultiplayerPyodide] ignoring malformed pyodide_game_ready", data);
+      return;
+    }
+    if (this.webrtcManager) this.webrtcManager.close(); // a new game replaces the previous one
+    console.log(`[MultiplayerPyodide] Game ${data.game_id} ready with players:`, data.players);
+    this.gameId = data.game_id;
+    this.players = (data.players || []).map(Number);
+    this.playerSubjects = data.player_subjects || {};
+    this.seed = data.seed ?? null;
+    this.myPlayerId = resolveMyPlayerId(data, this.subjectId);
+
+    // Store TURN configuration for P2P
+    this.turnConfig = data.turn_config || null;
+    if (this.turnConfig) console.log("[MultiplayerPyodide] TURN config received");
+
+    this._initP2PConnection(data);
+    if (this.onGameReady) this.onGameReady(data);
+  }
+
+  _initP2PConnection(data) {
+    // turnUsername / turnCredential / forceRelay (+ URLs) come from the server's turn_config.
+    const webrtcOptions = { ...this.extraWebrtcOptions, ...optionsFromTurnConfig(this.turnConfig, data) };
+    if (this.turnConfig) console.log("[MultiplayerPyodide] Initializing WebRTC with TURN support");
+    this.webrtcManager = new WebRTCManager(this.socket, this.gameId, this.myPlayerId, webrtcOptions);
+    this.webrtcManager.connect(this.players);
+  }
+
+  /** Stops listening and closes the transport. */
+  close() {
+    this.socket.off(GAME_READY_EVENT, this._onReady);
+    if (this.webrtcManager) this.webrtcManager.close();
+  }
+}
