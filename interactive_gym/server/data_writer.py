@@ -372,20 +372,28 @@ class DataWriter:
             operations = [item for item in items if isinstance(item, _Operation)]
             stop = next((item for item in items if isinstance(item, _Stop)), None)
             if operations or stop is not None or self._seconds_until_steps_due() == 0.0:
-                self._commit(storage, operations)
+                try:
+                    self._commit(storage, operations)
+                except Exception as exc:  # a bug, not a rejected write: fail loudly but answer everyone
+                    _log.exception("DataWriter %s: writer thread failed", self.db_path)
+                    error = StorageError(f"the DataWriter thread failed: {exc!r}")
+                    for operation in operations:
+                        _settle(operation.future, False, error)
+                    return self._reject_everything(error, stop)
             if stop is not None:
                 return stop
 
-    def _reject_everything(self, error: StorageError) -> _Stop:
+    def _reject_everything(self, error: StorageError, stop: _Stop | None = None) -> _Stop:
         """After an internal failure: answer every queued and future operation with ``error`` until stopped."""
         with self._lock:
             self._step_failure = error
-        while True:
+        while stop is None:
             item = self._queue.get()
             if isinstance(item, _Operation):
                 _settle(item.future, False, error)
             elif isinstance(item, _Stop):
-                return item
+                stop = item
+        return stop
 
     def _seconds_until_steps_due(self) -> float | None:
         with self._lock:
