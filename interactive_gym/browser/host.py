@@ -16,8 +16,12 @@ is closing. Pure Python (standard library plus interactive_gym's pure parts); al
 
 Per-step row (also the upload format; see ``upload_validation.py``)::
 
-    {"t": 0, "keys": ["ArrowUp"], "actions": {"agent_0": 1, ...}, "rewards": {...},
-     "terminated": {...}, "truncated": {...}, "info": {...}}
+    {"t": 0, "observation": {agent: obs before the step}, "actions": {"agent_0": 1, ...},
+     "rewards": {...}, "terminated": {...}, "truncated": {...}, "info": {...},
+     "keys": {human_agent: ["arrowup"]}, "client_ts": unix seconds}
+
+The columns and the end-of-episode rule (all agents terminated or truncated, or ``max_steps`` reached,
+which truncates every agent still running) are the same as server mode's (``remote_game.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import inspect
 import json
 import math
 import random
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -219,6 +224,9 @@ class BrowserGameHost:
         self._held_actions = {}
         # One generator per Python policy, derived from the episode seed (str seeds hash the same everywhere).
         self._rngs = {agent: random.Random(f"{seed}:{agent}") for agent in self._python}
+        reset_surface = getattr(self._surface, "reset", None)
+        if callable(reset_surface):
+            reset_surface()  # a new episode starts from a full packet, not a diff
         return self.render_json()
 
     def render_json(self) -> str:
@@ -261,20 +269,27 @@ class BrowserGameHost:
             raise RuntimeError("the episode is over; call reset(seed) before frame()")
         keys = self._clean_keys(held_keys)
         actions = self._choose_actions(keys)
+        observed = self._obs
         obs, rewards, terminated, truncated, infos = self.env.step(actions)
         self._obs = obs
-        row = {
-            "t": self.t,
-            "keys": keys,
+        self.t += 1
+        all_done = all(bool(terminated.get(a)) or bool(truncated.get(a)) for a in self.agent_ids)
+        hit_limit = self.t >= self.max_steps
+        if hit_limit and not all_done:
+            # Same rule as server mode: the step limit truncates every agent that did not terminate.
+            truncated = {a: bool(truncated.get(a)) or not bool(terminated.get(a)) for a in self.agent_ids}
+        self._rows.append({
+            "t": self.t - 1,
+            "observation": _jsonable(observed),
             "actions": _jsonable(actions),
             "rewards": {a: _jsonable(float(r)) for a, r in rewards.items()},
             "terminated": {a: bool(v) for a, v in terminated.items()},
             "truncated": {a: bool(v) for a, v in truncated.items()},
             "info": _bounded_info(infos),
-        }
-        self._rows.append(row)
-        self.t += 1
-        self.episode_over = self._is_over(terminated, truncated)
+            "keys": {self.human: keys} if self.human is not None else {},
+            "client_ts": time.time(),
+        })
+        self.episode_over = all_done or hit_limit
         return self.render_json()
 
     def steps_json(self) -> str:
@@ -313,12 +328,3 @@ class BrowserGameHost:
                     raise RuntimeError(f"no action for ONNX agent {agent!r}: call set_external_action first")
                 actions[agent] = self._held_actions[agent]
         return actions
-
-    def _is_over(self, terminated: Mapping[str, Any], truncated: Mapping[str, Any]) -> bool:
-        if self.t >= self.max_steps:
-            return True
-        if terminated.get("__all__") or truncated.get("__all__"):
-            return True
-        if not getattr(self.env, "agents", True):
-            return True
-        return all(bool(terminated.get(a)) or bool(truncated.get(a)) for a in self.agent_ids)

@@ -9,6 +9,7 @@ what the environment does.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +22,7 @@ class Mismatch:
     """One recorded value the replay did not reproduce."""
 
     t: int
-    what: str  # "rewards" | "terminated" | "truncated" | "agents" | "error"
+    what: str  # "observation" | "rewards" | "terminated" | "truncated" | "error"
     agent: str | None
     recorded: Any
     replayed: Any
@@ -58,16 +59,12 @@ class ReplayReport:
         return "\n".join(lines)
 
 
-def _action(value: Any) -> Any:
-    # JSON turned tuples into lists; environments indexing into an action accept either.
-    return value
-
-
 def replay_episode(
     env_factory: Callable[..., Any],
     env_kwargs: Mapping[str, Any],
     seed: int,
     steps: Sequence[Mapping[str, Any]],
+    max_steps: int | None = None,
 ) -> ReplayReport:
     """Replays recorded ``steps`` (rows as uploaded) from ``reset(seed=seed)`` and compares outcomes.
 
@@ -80,19 +77,31 @@ def replay_episode(
         env_kwargs: Its keyword arguments, as recorded.
         seed: The episode's seed.
         steps: Recorded rows with ``actions``, ``rewards``, ``terminated``, ``truncated``.
+        max_steps: The scene's step limit; its last step truncates every agent still running, as the
+            recording did.
     """
+    from interactive_gym.browser.host import _jsonable
     from interactive_gym.envs.multiagent import as_multiagent
 
     env = as_multiagent(env_factory(**dict(env_kwargs)))
-    env.reset(seed=seed)
+    observations, _ = env.reset(seed=seed)
     report = ReplayReport(steps=len(steps))
     for index, row in enumerate(steps):
-        actions = {str(agent): _action(a) for agent, a in row["actions"].items()}
+        if "observation" in row and row["observation"] is not None:
+            # Compared in their recorded (JSON) form: tuples were stored as lists.
+            replayed_obs = json.loads(json.dumps(_jsonable(observations)))
+            if replayed_obs != row["observation"]:
+                report.add(Mismatch(index, "observation", None, row["observation"], replayed_obs))
+        actions = dict(row["actions"])
         try:
-            _, rewards, terminated, truncated, _ = env.step(actions)
+            observations, rewards, terminated, truncated, _ = env.step(actions)
         except Exception as exc:  # noqa: BLE001 - the report must say where replay failed, not crash
             report.add(Mismatch(index, "error", None, "a step", f"{type(exc).__name__}: {exc}"))
             break
+        if max_steps is not None and index + 1 >= max_steps:
+            agents = list(env.possible_agents)
+            if not all(bool(terminated.get(a)) or bool(truncated.get(a)) for a in agents):
+                truncated = {a: bool(truncated.get(a)) or not bool(terminated.get(a)) for a in agents}
         got = {"rewards": rewards, "terminated": terminated, "truncated": truncated}
         for what, recorded_values in (("rewards", row["rewards"]), ("terminated", row["terminated"]),
                                       ("truncated", row["truncated"])):

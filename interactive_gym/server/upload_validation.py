@@ -15,8 +15,9 @@ Upload payload (``browser_game.js`` builds it; Socket.IO event chosen by the lea
       "partial": false,              # true: page closed, scene ended or env error mid-episode
       "end_reason": "done",          # "done" | "page_closed" | "scene_end" | "error"
       "error": null,                 # traceback text when end_reason == "error" (cut to 8 kB)
-      "steps": [ {"t": 0, "keys": ["arrowup"], "actions": {...}, "rewards": {...},
-                  "terminated": {...}, "truncated": {...}, "info": {...}}, ... ],
+      "steps": [ {"t": 0, "observation": {...}, "actions": {...}, "rewards": {...},
+                  "terminated": {...}, "truncated": {...}, "info": {...},
+                  "keys": {"agent_0": ["arrowup"]}, "client_ts": 1764121212.5}, ... ],
       "pauses": [ {"t": 40, "ms": 2300.0} ]   # tab hidden before step t, for ms milliseconds
     }
 """
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,8 +39,9 @@ MAX_PAUSES = 10_000
 END_REASONS = ("done", "page_closed", "scene_end", "error")
 REQUIRED_FIELDS = ("scene_id", "episode", "seed", "bundle_hash", "partial", "steps")
 OPTIONAL_FIELDS = ("end_reason", "error", "pauses")
+MAX_OBSERVATION_CHARS = 65536
 STEP_FIELDS = ("t", "keys", "actions", "rewards", "terminated", "truncated")
-STEP_OPTIONAL = ("info",)
+STEP_OPTIONAL = ("observation", "info", "client_ts")
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,14 @@ def _is_action(value: Any, depth: int = 0) -> bool:
     return False
 
 
+def _is_key_list(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) <= MAX_KEYS_PER_STEP
+        and all(isinstance(k, str) and 0 < len(k) <= MAX_KEY_CHARS for k in value)
+    )
+
+
 def _check_fields(obj: Any, required: Sequence[str], optional: Sequence[str], where: str) -> None:
     if not isinstance(obj, dict):
         raise _RejectError("malformed", f"{where} must be an object")
@@ -139,17 +149,16 @@ def _check_step(step: Any, index: int, agents: frozenset[str]) -> None:
     _check_fields(step, STEP_FIELDS, STEP_OPTIONAL, where)
     if step["t"] != index or not _is_int(step["t"]):
         raise _RejectError("bad_step", f"{where}.t is {step['t']!r}; steps must be numbered 0, 1, 2, ... in order")
-    keys = step["keys"]
-    if not isinstance(keys, list) or len(keys) > MAX_KEYS_PER_STEP or not all(
-        isinstance(k, str) and 0 < len(k) <= MAX_KEY_CHARS for k in keys
-    ):
-        raise _RejectError("bad_step", f"{where}.keys must be a list of at most {MAX_KEYS_PER_STEP} key names")
+    _check_agent_dict(step["keys"], agents, _is_key_list, "keys", where)
     _check_agent_dict(step["actions"], agents, _is_action, "actions", where)
     _check_agent_dict(step["rewards"], agents, _is_number, "rewards", where)
     _check_agent_dict(step["terminated"], agents, lambda v: isinstance(v, bool), "terminated", where)
     _check_agent_dict(step["truncated"], agents, lambda v: isinstance(v, bool), "truncated", where)
-    if "info" in step and len(json.dumps(step["info"], separators=(",", ":"))) > MAX_INFO_CHARS:
-        raise _RejectError("bad_step", f"{where}.info is longer than {MAX_INFO_CHARS} characters")
+    for name, limit in (("info", MAX_INFO_CHARS), ("observation", MAX_OBSERVATION_CHARS)):
+        if name in step and len(json.dumps(step[name], separators=(",", ":"))) > limit:
+            raise _RejectError("bad_step", f"{where}.{name} is longer than {limit} characters")
+    if "client_ts" in step and step["client_ts"] is not None and not _is_number(step["client_ts"]):
+        raise _RejectError("bad_step", f"{where}.client_ts must be a number (unix seconds)")
 
 
 def _episode_finished(step: dict[str, Any], agents: Sequence[str], max_steps: int) -> bool:
@@ -255,3 +264,80 @@ def validate_episode_upload(
         steps=payload["steps"],
         pauses=checked["pauses"],
     )
+
+
+def rules_from_config(config: Mapping[str, Any], agent_ids: Sequence[str], max_bytes: int = MAX_UPLOAD_BYTES) -> UploadRules:
+    """The :class:`UploadRules` of a browser scene config (``browser_scene_config`` output) as sent to one
+    participant (its ``seeds`` are that participant's)."""
+    return UploadRules(
+        scene_id=config["scene_id"],
+        num_episodes=config["num_episodes"],
+        max_steps=config["max_steps"],
+        agent_ids=tuple(agent_ids),
+        seeds=tuple(config["seeds"]),
+        bundle_hash=config["bundle"]["hash"],
+        max_bytes=max_bytes,
+    )
+
+
+def episode_write_kwargs(
+    upload: EpisodeUpload, config: Mapping[str, Any], *, received_at: float
+) -> dict[str, Any]:
+    """Keyword arguments for ``DataWriter.write_episode`` for a validated upload.
+
+    The episode is stored with ``mode="browser"``, ``game_id`` and ``source`` = the participant id, the
+    bundle hash as ``env_hash``, and in ``meta`` what ``interactive-gym replay`` needs (the env factory
+    reference and its kwargs, taken from the server's own config, not the page) plus the pauses, the end
+    reason and any error traceback.
+
+    Args:
+        upload: The validated upload.
+        config: The browser scene config sent to this participant.
+        received_at: Server wall clock (unix seconds) when the upload arrived; stamped as ``server_ts``.
+    """
+    from interactive_gym.server.storage_records import StepRecord
+
+    agents = {
+        agent: upload.participant_id if spec["kind"] == "human" else spec.get("ref") or f"onnx:{agent}"
+        for agent, spec in config["agents"].items()
+    }
+    steps = [
+        StepRecord(
+            t=row["t"],
+            observation=row.get("observation"),
+            actions=row["actions"],
+            rewards=row["rewards"],
+            terminated=row["terminated"],
+            truncated=row["truncated"],
+            info=row.get("info"),
+            keys=row["keys"],
+            server_ts=received_at,
+            client_ts=row.get("client_ts"),
+        )
+        for row in upload.steps
+    ]
+    bundle = config["bundle"]
+    return {
+        "scene_id": upload.scene_id,
+        "game_id": upload.participant_id,
+        "episode": upload.episode,
+        "mode": "browser",
+        "source": upload.participant_id,
+        "seed": upload.seed,
+        "agents": agents,
+        "steps": steps,
+        "status": "partial" if upload.partial else "complete",
+        "env_hash": upload.bundle_hash,
+        "meta": {
+            "factory": bundle["factory"],
+            "render": bundle["render"],
+            "env_kwargs": bundle["env_kwargs"],
+            "fps": config["fps"],
+            "max_steps": config["max_steps"],
+            "end_reason": upload.end_reason,
+            "error": upload.error,
+            "pauses": upload.pauses,
+            "policies": {a: s for a, s in config["agents"].items() if s["kind"] != "human"},
+        },
+        "ended_at": received_at,
+    }

@@ -1,0 +1,260 @@
+// A browser-mode game scene: the environment, the AI policies and the renderer all run in this page.
+//
+//   const game = new BrowserGame({container, config, uploader, onStatus});
+//   const result = await game.run();   // plays config.num_episodes episodes, uploads each one
+//
+// `config` is the browser scene config (interactive_gym/browser/scene_config.py); `uploader` has
+// `upload(payload) -> Promise` (EpisodeUploader) and optionally `stash(payload)` (kept for the next page
+// load when this one closes). The game loop runs at config.fps: sample held keys, let due ONNX agents act,
+// one Python call steps the env and renders, the Renderer draws the packet. A hidden tab pauses the game
+// and the pause is recorded with the episode; closing the page mid-episode stashes (and, with
+// `beaconUrl`, beacons) the partial episode. An exception in the environment ends the game with a message
+// to the participant, and the steps played so far are uploaded with the traceback.
+//
+// Episode payload: see interactive_gym/server/upload_validation.py.
+
+import { LoadingScreen } from "./loading_screen.js";
+import { OnnxAgent } from "./onnx_policy.js";
+import { RuntimeLoadError, loadBrowserRuntime } from "./pyodide_loader.js";
+
+const MAX_CATCH_UP_FRAMES = 5; // after a longer stall the clock restarts instead of bursting frames
+
+function defaultSleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+}
+
+async function defaultRenderer(container, canvas, assets) {
+  const { Renderer } = await import("./renderer.js");
+  const renderer = new Renderer(container, { width: canvas.width, height: canvas.height,
+    background: canvas.background, assets });
+  await renderer.ready();
+  return renderer;
+}
+
+async function defaultInput(keys) {
+  const { KeyboardInput } = await import("./input.js");
+  return new KeyboardInput(globalThis.window, { keys });
+}
+
+export class BrowserGame {
+  /**
+   * @param {object} options
+   * @param {HTMLElement} options.container - where the loading screen and the canvas go
+   * @param {object} options.config - browser scene config
+   * @param {{upload: Function, stash?: Function}} options.uploader
+   * @param {(status: object) => void} [options.onStatus] - {phase: "loading"|"playing"|"paused"|
+   *   "between"|"uploading"|"done"|"error", ...}
+   * @param {string|null} [options.beaconUrl] - POST target for navigator.sendBeacon on page close
+   * @param {number} [options.betweenEpisodesMs] - pause showing "episode done" between episodes
+   * @param {object} [options.runtime] - an already loaded runtime ({host}) (tests, benchmarks)
+   * @param {Function} [options.createRenderer] - (container, canvas, assets) => Promise<{draw(packet)}>
+   * @param {Function} [options.createInput] - (keys) => Promise<{sample(): string[]}>
+   */
+  constructor({ container, config, uploader, onStatus = () => {}, beaconUrl = null, betweenEpisodesMs = 1500,
+    runtime = null, createRenderer = defaultRenderer, createInput = defaultInput, sleep = defaultSleep }) {
+    if (!config || config.mode !== "browser") throw new TypeError("BrowserGame needs a browser-mode scene config");
+    if (!uploader || typeof uploader.upload !== "function") throw new TypeError("BrowserGame needs an uploader");
+    this.container = container;
+    this.config = config;
+    this.uploader = uploader;
+    this.onStatus = onStatus;
+    this.beaconUrl = beaconUrl;
+    this.betweenEpisodesMs = betweenEpisodesMs;
+    this.runtime = runtime;
+    this.createRenderer = createRenderer;
+    this.createInput = createInput;
+    this.sleep = sleep;
+    this.episode = null; // {index, seed, pauses} while an episode is being played
+    this.stopped = false;
+    this.uploads = [];
+    this.stats = { frames: 0, hostMs: 0, drawMs: 0, onnxMs: 0, onnxCalls: 0, firstFrameAt: null };
+    this.onPageHide = () => this.savePartial("page_closed");
+  }
+
+  /** Plays every episode; resolves with {episodes, error} once all uploads are settled. */
+  async run() {
+    const runtime = this.runtime ?? await this.load();
+    this.host = runtime.host;
+    this.renderer = await this.createRenderer(this.container, this.config.canvas, this.config.assets ?? {});
+    this.input = this.host.human !== null ? await this.createInput(this.config.controls.keys) : null;
+    this.agents = await this.createAgents();
+    this.message = this.container.ownerDocument.createElement("p");
+    this.message.className = "ig-game-message";
+    this.container.append(this.message);
+    globalThis.addEventListener?.("pagehide", this.onPageHide);
+    const episodes = [];
+    let error = null;
+    try {
+      for (let index = 0; index < this.config.num_episodes && !this.stopped; index++) {
+        const summary = await this.playEpisode(index);
+        episodes.push(summary);
+        if (index + 1 < this.config.num_episodes && !this.stopped) {
+          this.showMessage(`Episode ${index + 1} of ${this.config.num_episodes} done.`);
+          this.onStatus({ phase: "between", episode: index });
+          await this.sleep(this.betweenEpisodesMs);
+          this.showMessage("");
+        }
+      }
+    } catch (err) {
+      error = err;
+      this.reportError(err);
+    } finally {
+      globalThis.removeEventListener?.("pagehide", this.onPageHide);
+      this.input?.destroy?.();
+    }
+    this.onStatus({ phase: "uploading" });
+    const results = await Promise.allSettled(this.uploads);
+    const failed = results.filter((r) => r.status === "rejected").map((r) => String(r.reason?.message ?? r.reason));
+    this.onStatus({ phase: error ? "error" : "done", uploadErrors: failed });
+    return { episodes, error: error ? String(error.message ?? error) : null, uploadErrors: failed };
+  }
+
+  /** Loads Pyodide and the scene, showing progress; on failure waits for the participant's Retry. */
+  async load() {
+    const screen = new LoadingScreen(this.container);
+    for (;;) {
+      try {
+        const runtime = await loadBrowserRuntime(this.config, {
+          onProgress: (event) => { screen.update(event); this.onStatus({ phase: "loading", ...event }); },
+        });
+        screen.remove();
+        return runtime;
+      } catch (err) {
+        const message = err instanceof RuntimeLoadError ? err.userMessage : "The game could not be loaded.";
+        this.onStatus({ phase: "load_failed", message, detail: String(err.message ?? err),
+          traceback: err.cause?.traceback ?? null });
+        await screen.fail(message);
+      }
+    }
+  }
+
+  async createAgents() {
+    const agents = [];
+    for (const [agentId, spec] of Object.entries(this.config.agents)) {
+      if (spec.kind === "onnx") agents.push(await OnnxAgent.create(agentId, spec));
+    }
+    return agents;
+  }
+
+  /** Ends the game early (the scene is over): the current episode is uploaded as partial. */
+  stop() {
+    this.stopped = true;
+  }
+
+  async playEpisode(index) {
+    const seed = this.config.seeds[index];
+    this.episode = { index, seed, pauses: [] };
+    for (const agent of this.agents) agent.resetEpisode(seed);
+    this.renderer.draw(this.host.reset(seed));
+    if (this.stats.firstFrameAt === null) {
+      this.stats.firstFrameAt = performance.now();
+      performance.mark?.("ig-first-frame");
+    }
+    this.onStatus({ phase: "playing", episode: index });
+    const period = 1000 / this.config.fps;
+    let next = performance.now();
+    let endReason = "done";
+    try {
+      while (!this.host.episodeOver) {
+        if (this.stopped) { endReason = "scene_end"; break; }
+        if (this.isHidden()) {
+          await this.waitWhileHidden();
+          next = performance.now();
+        }
+        await this.playFrame();
+        next += period;
+        const delay = next - performance.now();
+        if (delay < -MAX_CATCH_UP_FRAMES * period) next = performance.now();
+        await this.sleep(delay);
+      }
+    } catch (err) {
+      this.finishEpisode("error", err.traceback ?? String(err.stack ?? err));
+      throw err;
+    }
+    return this.finishEpisode(endReason, null);
+  }
+
+  async playFrame() {
+    const t0 = performance.now();
+    for (const agent of this.agents) {
+      if (this.host.onnxDue(agent.agentId)) {
+        const action = await agent.act(this.host.observationInput(agent.agentId));
+        this.host.setExternalAction(agent.agentId, action);
+        this.stats.onnxCalls += 1;
+      }
+    }
+    const t1 = performance.now();
+    const packet = this.host.frame(this.input ? this.input.sample() : []);
+    const t2 = performance.now();
+    this.renderer.draw(packet);
+    const t3 = performance.now();
+    this.stats.frames += 1;
+    this.stats.onnxMs += t1 - t0;
+    this.stats.hostMs += t2 - t1;
+    this.stats.drawMs += t3 - t2;
+  }
+
+  isHidden() {
+    return globalThis.document?.visibilityState === "hidden";
+  }
+
+  async waitWhileHidden() {
+    const doc = globalThis.document;
+    const started = performance.now();
+    const t = this.host.t;
+    this.onStatus({ phase: "paused", episode: this.episode.index, t });
+    await new Promise((resolve) => {
+      const onChange = () => {
+        if (doc.visibilityState !== "hidden") {
+          doc.removeEventListener("visibilitychange", onChange);
+          resolve();
+        }
+      };
+      doc.addEventListener("visibilitychange", onChange);
+    });
+    this.episode.pauses.push({ t, ms: Math.round(performance.now() - started) });
+    this.onStatus({ phase: "playing", episode: this.episode.index, resumed: true });
+  }
+
+  payload(partial, endReason, error) {
+    return {
+      scene_id: this.config.scene_id,
+      episode: this.episode.index,
+      seed: this.episode.seed,
+      bundle_hash: this.config.bundle.hash,
+      partial,
+      end_reason: endReason,
+      error: error ? String(error).slice(0, 8192) : null,
+      steps: this.host.steps(),
+      pauses: this.episode.pauses.slice(),
+    };
+  }
+
+  finishEpisode(endReason, error) {
+    const partial = endReason !== "done";
+    const payload = this.payload(partial, endReason, error);
+    this.episode = null;
+    this.uploads.push(this.uploader.upload(payload));
+    return { episode: payload.episode, steps: payload.steps.length, partial, end_reason: endReason };
+  }
+
+  /** Page closing: keep the episode in progress (marked partial) for the next page load, and beacon it. */
+  savePartial(endReason) {
+    if (!this.episode) return;
+    const payload = this.payload(true, endReason, null);
+    this.uploader.stash?.(payload);
+    if (this.beaconUrl && globalThis.navigator?.sendBeacon) {
+      globalThis.navigator.sendBeacon(this.beaconUrl, new Blob([JSON.stringify(payload)], { type: "application/json" }));
+    }
+  }
+
+  showMessage(text) {
+    if (this.message) this.message.textContent = text;
+  }
+
+  reportError(err) {
+    const message = "Sorry, the game stopped because of an error. Your progress so far has been saved.";
+    this.showMessage(message);
+    this.onStatus({ phase: "error", message, detail: String(err.message ?? err), traceback: err.traceback ?? null });
+  }
+}

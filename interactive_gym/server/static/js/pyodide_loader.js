@@ -1,0 +1,236 @@
+// Loads Pyodide and a browser-mode scene's Python files, with real progress and clear failures.
+//
+// preloadPyodide(config) starts the big download (WebAssembly interpreter + standard library, ~12 MB) and
+// returns a cached promise: the scene client calls it while the participant reads the instructions, and
+// the game later awaits the same promise. loadBrowserRuntime(config, {onProgress}) then fetches the scene's
+// bundle (manifest + one blob of source files), writes it into Pyodide's file system and imports the
+// environment. Progress is real: bytes received for the interpreter files are counted by wrapping `fetch`
+// while Pyodide loads (Pyodide fetches them itself), then each later stage reports when it ends.
+//
+// A failed load rejects with RuntimeLoadError (with a participant-facing message) and is not cached, so
+// calling again retries.
+
+import { PyodideEnvHost } from "./pyodide_env_host.js";
+
+export const DEFAULT_INDEX_URL = "/vendor/pyodide/";
+export const BUNDLE_ROOT = "/home/pyodide/ig_bundle";
+// Share of the progress bar per stage (download dominates a cold load).
+export const STAGES = Object.freeze([
+  ["download", 0.7], ["python", 0.12], ["packages", 0.04], ["files", 0.06], ["env", 0.08],
+]);
+
+/** A load failure, with the stage it happened in and a sentence to show the participant. */
+export class RuntimeLoadError extends Error {
+  constructor(stage, userMessage, cause) {
+    super(`${stage}: ${cause?.message ?? userMessage}`);
+    this.name = "RuntimeLoadError";
+    this.stage = stage;
+    this.userMessage = userMessage;
+    this.cause = cause;
+  }
+}
+
+/** Whether this browser can run Pyodide at all. */
+export function webAssemblySupported() {
+  return typeof WebAssembly === "object" && typeof WebAssembly.instantiate === "function";
+}
+
+/** Overall fraction [0, 1] when `stage` is `fraction` done. */
+export function overallProgress(stage, fraction) {
+  let before = 0;
+  for (const [name, share] of STAGES) {
+    if (name === stage) return Math.min(1, before + share * Math.max(0, Math.min(1, fraction)));
+    before += share;
+  }
+  throw new Error(`unknown loading stage ${stage}`);
+}
+
+/** Progress state of one Pyodide load, shared by everyone awaiting it. */
+class LoadTracker {
+  constructor() {
+    this.bytes = 0;
+    this.totalBytes = 0;
+    this.stage = "download";
+    this.fraction = 0;
+    this.listeners = new Set();
+  }
+
+  report(stage, fraction, detail = "") {
+    this.stage = stage;
+    this.fraction = fraction;
+    const event = { stage, fraction, progress: overallProgress(stage, fraction), detail,
+      bytes: this.bytes, totalBytes: this.totalBytes };
+    for (const listener of this.listeners) listener(event);
+  }
+
+  addBytes(n) {
+    this.bytes += n;
+    if (this.totalBytes > 0) this.report("download", this.bytes / this.totalBytes, "Downloading Python");
+  }
+}
+
+/** Wraps fetch so responses under `prefix` count their bytes into `tracker` as they stream in. */
+export function countingFetch(originalFetch, prefix, tracker) {
+  return async function fetchWithProgress(input, init) {
+    const response = await originalFetch(input, init);
+    const url = new URL(typeof input === "string" ? input : input.url, globalThis.location?.href).href;
+    if (!url.startsWith(prefix) || !response.body || !response.ok) return response;
+    tracker.totalBytes += Number(response.headers.get("content-length")) || 0;
+    const reader = response.body.getReader();
+    const stream = new ReadableStream({
+      async pull(controller) {
+        const { done, value } = await reader.read();
+        if (done) { controller.close(); return; }
+        tracker.addBytes(value.byteLength);
+        controller.enqueue(value);
+      },
+      cancel(reason) { return reader.cancel(reason); },
+    });
+    // Same status and headers (Content-Type application/wasm keeps streaming compilation working).
+    return new Response(stream, { status: response.status, statusText: response.statusText, headers: response.headers });
+  };
+}
+
+// One load per index URL per page: the instructions scene starts it, the game scene awaits it.
+const loads = new Map();
+
+function indexUrlOf(config) {
+  const url = config?.pyodide?.index_url || DEFAULT_INDEX_URL;
+  return new URL(url, globalThis.location?.href).href;
+}
+
+async function startPyodide(indexURL, tracker) {
+  if (!webAssemblySupported()) {
+    throw new RuntimeLoadError("download", "This browser cannot run the game (WebAssembly is not available). "
+      + "Please use a current version of Chrome, Firefox, Edge or Safari.");
+  }
+  const originalFetch = globalThis.fetch;
+  globalThis.fetch = countingFetch(originalFetch, indexURL, tracker);
+  let pyodide;
+  try {
+    tracker.report("download", 0, "Downloading Python");
+    const { loadPyodide } = await import(`${indexURL}pyodide.mjs`);
+    pyodide = await loadPyodide({ indexURL });
+  } catch (err) {
+    throw new RuntimeLoadError("download", "The game could not be downloaded. Check your connection and retry.", err);
+  } finally {
+    globalThis.fetch = originalFetch;
+  }
+  tracker.report("python", 1, "Python started");
+  return pyodide;
+}
+
+/**
+ * Starts loading Pyodide for `config` (a scene config, or just `{pyodide: {index_url}}`) unless already
+ * started; returns the cached promise of the Pyodide instance.
+ * @param {object} config
+ * @param {{onProgress?: (event: object) => void}} [options]
+ */
+export function preloadPyodide(config = {}, { onProgress } = {}) {
+  const indexURL = indexUrlOf(config);
+  let entry = loads.get(indexURL);
+  if (!entry) {
+    const tracker = new LoadTracker();
+    entry = { tracker, promise: startPyodide(indexURL, tracker), done: false };
+    loads.set(indexURL, entry);
+    entry.promise.then(() => { entry.done = true; }, () => loads.delete(indexURL)); // failures are retried
+  }
+  if (onProgress) {
+    entry.tracker.listeners.add(onProgress);
+    if (entry.done) onProgress({ stage: "python", fraction: 1, progress: overallProgress("python", 1), detail: "" });
+  }
+  return entry.promise;
+}
+
+function checkedPath(path) {
+  if (typeof path !== "string" || path.startsWith("/") || path.split("/").some((p) => p === ".." || p === "")) {
+    throw new Error(`bundle manifest has an unsafe path ${JSON.stringify(path)}`);
+  }
+  return path;
+}
+
+async function fetchOk(url, what) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${what} ${url}: HTTP ${response.status}`);
+  return response;
+}
+
+/** Writes the bundle's source files under BUNDLE_ROOT/<hash> and puts that folder first on sys.path. */
+export async function installBundle(pyodide, manifestUrl) {
+  const manifest = await (await fetchOk(manifestUrl, "bundle manifest")).json();
+  const sources = manifest.files.filter((f) => f.kind === "source");
+  const blob = new Uint8Array(await (await fetchOk(new URL("sources.bin", new URL(manifestUrl, location.href)),
+    "bundle files")).arrayBuffer());
+  const expected = sources.reduce((n, f) => n + f.size, 0);
+  if (blob.length !== expected) throw new Error(`bundle is ${blob.length} bytes, manifest says ${expected}`);
+  const root = `${BUNDLE_ROOT}/${manifest.hash}`;
+  let offset = 0;
+  for (const file of sources) {
+    const path = `${root}/${checkedPath(file.path)}`;
+    pyodide.FS.mkdirTree(path.slice(0, path.lastIndexOf("/")));
+    pyodide.FS.writeFile(path, blob.subarray(offset, offset + file.size));
+    offset += file.size;
+  }
+  // Activate this bundle: forget modules a previous scene's bundle imported, and search this one first.
+  pyodide.runPython(`
+import importlib, sys
+_root = ${JSON.stringify(root)}
+for _name, _mod in list(sys.modules.items()):
+    _file = getattr(_mod, "__file__", None) or ""
+    if _file.startswith(${JSON.stringify(BUNDLE_ROOT + "/")}) and not _file.startswith(_root + "/"):
+        del sys.modules[_name]
+sys.path[:] = [p for p in sys.path if not p.startswith(${JSON.stringify(BUNDLE_ROOT)})]
+sys.path.insert(0, _root)
+importlib.invalidate_caches()
+`);
+  return { manifest, root };
+}
+
+/**
+ * Everything a browser-mode game needs before its first frame: Pyodide, packages, the scene's files, the
+ * environment imported and built.
+ * @param {object} config - the browser scene config (see interactive_gym/browser/scene_config.py)
+ * @param {{onProgress?: (event: object) => void}} [options]
+ * @returns {Promise<{pyodide: object, host: PyodideEnvHost, manifest: object, timings: object}>}
+ */
+export async function loadBrowserRuntime(config, { onProgress } = {}) {
+  const report = (stage, fraction, detail) => onProgress?.({ stage, fraction, progress: overallProgress(stage, fraction), detail });
+  const t0 = performance.now();
+  const pyodide = await preloadPyodide(config, { onProgress });
+  const timings = { pyodide: performance.now() - t0 };
+  const packages = config.pyodide?.packages ?? [];
+  if (packages.length > 0) {
+    report("packages", 0, "Loading Python packages");
+    const errors = [];
+    await pyodide.loadPackage(packages, { errorCallback: (m) => errors.push(m) });
+    // loadPackage reports missing packages through the callback instead of throwing.
+    if (errors.length) {
+      throw new RuntimeLoadError("packages", "The game's Python packages could not be loaded.", new Error(errors.join("; ")));
+    }
+  }
+  report("packages", 1, "");
+  timings.packages = performance.now() - t0;
+  let manifest;
+  try {
+    report("files", 0, "Loading the game");
+    ({ manifest } = await installBundle(pyodide, config.bundle.manifest_url));
+  } catch (err) {
+    throw new RuntimeLoadError("files", "The game files could not be loaded. Please retry.", err);
+  }
+  if (manifest.hash !== config.bundle.hash) {
+    throw new RuntimeLoadError("files", "The game was updated while loading. Please reload the page.",
+      new Error(`bundle hash ${manifest.hash} != ${config.bundle.hash}`));
+  }
+  report("files", 1, "");
+  timings.files = performance.now() - t0;
+  let host;
+  try {
+    report("env", 0, "Starting the game");
+    host = PyodideEnvHost.create(pyodide, config);
+  } catch (err) {
+    throw new RuntimeLoadError("env", "The game could not start.", err);
+  }
+  report("env", 1, "Ready");
+  timings.env = performance.now() - t0;
+  return { pyodide, host, manifest, timings };
+}
