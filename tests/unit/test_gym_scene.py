@@ -1,0 +1,311 @@
+"""Tests for GymScene: constructor checks, start-up checks against the real environment, client data."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import gymnasium
+import pytest
+
+from interactive_gym.envs.multiagent import SingleAgentAdapter
+from interactive_gym.scenes.gym_scene import GymScene
+from interactive_gym.scenes.scene import SceneConfigError
+
+DEMO_DIR = Path(__file__).resolve().parents[2] / "examples" / "demo"
+if str(DEMO_DIR) not in sys.path:
+    sys.path.insert(0, str(DEMO_DIR))
+
+import gatherers  # noqa: E402
+
+CONTROLS = {"ArrowUp": gatherers.UP, "ArrowDown": gatherers.DOWN, "ArrowLeft": gatherers.LEFT,
+            "ArrowRight": gatherers.RIGHT}
+
+
+def noop_render(env: Any, surface: Any) -> None:
+    """A render function that draws nothing."""
+
+
+def make_cartpole() -> Any:
+    return gymnasium.make("CartPole-v1")
+
+
+def scene(**overrides: Any) -> GymScene:
+    kwargs: dict[str, Any] = dict(
+        env_creator=gatherers.make_env,
+        render_fn=gatherers.render,
+        width=432,
+        height=376,
+        controls=CONTROLS,
+        default_action=gatherers.STAY,
+        policy_mapping={"agent_0": "human", "agent_1": "random"},
+    )
+    kwargs.update(overrides)
+    return GymScene(kwargs.pop("scene_id", "g"), **kwargs)
+
+
+# -- constructor ------------------------------------------------------------------------------------------------
+def test_defaults() -> None:
+    s = scene()
+    assert (s.mode, s.fps, s.num_episodes, s.max_steps, s.seed) == ("server", 30, 1, 1000, None)
+    assert s.kind == "gym"
+    assert s.waiting_room_timeout_s == 120.0 and s.disconnect_grace_s == 10.0
+    assert s.key_mapping.default_action == gatherers.STAY
+    assert s.assets == {}
+
+
+def test_env_creator_must_be_callable() -> None:
+    with pytest.raises(SceneConfigError, match="^GymScene 'g': env_creator must be a function that returns an env$"):
+        scene(env_creator="gatherers.make_env")
+
+
+def test_render_fn_must_be_callable() -> None:
+    with pytest.raises(SceneConfigError, match="^GymScene 'g': render_fn must be a function"):
+        scene(render_fn=None)
+
+
+@pytest.mark.parametrize("mode", ["local", "", None, "P2P"])
+def test_mode_must_be_known(mode: object) -> None:
+    with pytest.raises(SceneConfigError, match="mode must be one of \\('server', 'browser', 'p2p'\\)"):
+        scene(mode=mode)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "low", "high"),
+    [
+        ("fps", 0, 1, 60), ("fps", 61, 1, 60), ("fps", 30.0, 1, 60), ("fps", True, 1, 60), ("fps", "30", 1, 60),
+        ("num_episodes", 0, 1, 1000), ("num_episodes", 1001, 1, 1000),
+        ("max_steps", 0, 1, 10**7), ("max_steps", 10**7 + 1, 1, 10**7),
+        ("width", 15, 16, 4096), ("width", 4097, 16, 4096), ("height", 15, 16, 4096),
+        ("input_delay", -1, 0, 30), ("input_delay", 31, 0, 30),
+        ("prediction_window", -1, 0, 120), ("prediction_window", 121, 0, 120),
+    ],
+)
+def test_integer_settings_have_ranges(name: str, value: object, low: int, high: int) -> None:
+    with pytest.raises(SceneConfigError, match=f"^GymScene 'g': {name} must be an integer from {low} to {high}$"):
+        scene(**{name: value})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("fps", 1), ("fps", 60), ("width", 16), ("height", 4096), ("input_delay", 0),
+                        ("prediction_window", 0), ("max_steps", 1), ("num_episodes", 1000)]
+)
+def test_integer_setting_bounds_are_inclusive(name: str, value: int) -> None:
+    assert getattr(scene(**{name: value}), name) == value
+
+
+@pytest.mark.parametrize("kwargs", [{"waiting_room_timeout_s": 0}, {"waiting_room_timeout_s": -5},
+                                    {"disconnect_grace_s": -0.1}])
+def test_timeouts(kwargs: dict) -> None:
+    with pytest.raises(SceneConfigError, match="timeouts must be positive"):
+        scene(**kwargs)
+
+
+def test_zero_disconnect_grace_is_allowed() -> None:
+    assert scene(disconnect_grace_s=0).disconnect_grace_s == 0.0
+
+
+def test_bad_controls_become_scene_errors() -> None:
+    with pytest.raises(SceneConfigError, match="^GymScene 'g': the key mapping is empty"):
+        scene(controls={})
+    with pytest.raises(SceneConfigError, match="^GymScene 'g': keys \\['a'\\] are bound twice$"):
+        scene(controls={"a": 1, "A": 2})
+
+
+def test_bad_scene_id() -> None:
+    with pytest.raises(SceneConfigError, match="use 1-64 letters"):
+        scene(scene_id="bad id")
+
+
+def test_nothing_is_built_at_construction() -> None:
+    calls = []
+
+    def creator() -> Any:
+        calls.append(1)
+        return gatherers.make_env()
+
+    s = scene(env_creator=creator)
+    assert calls == []
+    s.check()
+    assert calls == [1]
+
+
+# -- check() -----------------------------------------------------------------------------------------------------
+def test_check_returns_agents_and_humans() -> None:
+    facts = scene().check()
+    assert facts.agents == ("agent_0", "agent_1")
+    assert facts.humans == ("agent_0",)
+
+
+def test_check_two_humans() -> None:
+    facts = scene(policy_mapping={"agent_0": "human", "agent_1": "human"}).check()
+    assert facts.humans == ("agent_0", "agent_1")
+
+
+def test_facts_runs_check_once() -> None:
+    calls = []
+
+    def creator() -> Any:
+        calls.append(1)
+        return gatherers.make_env()
+
+    s = scene(env_creator=creator)
+    assert s.facts.humans == ("agent_0",)
+    assert s.facts.agents == ("agent_0", "agent_1")
+    assert calls == [1]
+
+
+def test_env_creator_failure_is_reported_with_context() -> None:
+    def broken() -> Any:
+        raise RuntimeError("no such map")
+
+    with pytest.raises(SceneConfigError, match="^GymScene 'g': env_creator\\(\\*\\*env_kwargs\\) failed: "
+                                               "RuntimeError: no such map$"):
+        scene(env_creator=broken).check()
+
+
+def test_bad_env_kwargs_are_reported() -> None:
+    with pytest.raises(SceneConfigError, match="env_creator\\(\\*\\*env_kwargs\\) failed: ValueError: FruitGatherers"):
+        scene(env_kwargs={"width": 1}).check()
+    with pytest.raises(SceneConfigError, match="failed: TypeError"):
+        scene(env_kwargs={"colour": "red"}).check()
+
+
+def test_env_kwargs_are_passed() -> None:
+    env = scene(env_kwargs={"width": 5, "height": 4}).make_env()
+    assert (env.width, env.height) == (5, 4)
+
+
+def test_make_env_builds_a_fresh_env_each_time() -> None:
+    s = scene()
+    assert s.make_env() is not s.make_env()
+
+
+def test_key_mapping_action_outside_the_action_space() -> None:
+    controls = {**CONTROLS, "x": 7}
+    with pytest.raises(SceneConfigError) as info:
+        scene(controls=controls).check()
+    assert str(info.value) == (
+        "GymScene 'g', agent 'agent_0': keys ['x'] map to action 7, which is outside the environment's action space"
+    )
+
+
+def test_default_action_outside_the_action_space() -> None:
+    with pytest.raises(SceneConfigError, match="^GymScene 'g', agent 'agent_0': default_action -1 is outside"):
+        scene(default_action=-1).check()
+
+
+def test_key_mapping_is_checked_for_every_human() -> None:
+    class Uneven(gatherers.FruitGatherers):
+        def action_space(self, agent: str) -> Any:
+            return gatherers.Discrete(5 if agent == "agent_0" else 3)
+
+    s = scene(env_creator=Uneven, policy_mapping={"agent_0": "human", "agent_1": "human"})
+    with pytest.raises(SceneConfigError, match="agent 'agent_1': keys \\['ArrowLeft'\\] map to action 3"):
+        s.check()
+    # With agent_1 an AI, the mapping only has to fit agent_0.
+    assert scene(env_creator=Uneven).check().humans == ("agent_0",)
+
+
+def test_unknown_agent_in_policy_mapping() -> None:
+    mapping = {"agent_0": "human", "agent_1": "random", "agent_9": "random"}
+    with pytest.raises(SceneConfigError) as info:
+        scene(policy_mapping=mapping).check()
+    assert str(info.value) == (
+        "GymScene 'g': policy_mapping names unknown agent(s) ['agent_9']; the env has ['agent_0', 'agent_1']"
+    )
+
+
+def test_agent_without_policy() -> None:
+    with pytest.raises(SceneConfigError, match="^GymScene 'g': policy_mapping gives no policy for \\['agent_1'\\]"):
+        scene(policy_mapping={"agent_0": "human"}).check()
+
+
+def test_multiagent_env_without_policy_mapping_names_the_missing_agent() -> None:
+    with pytest.raises(SceneConfigError, match="gives no policy for \\['agent_1'\\]"):
+        scene(policy_mapping=None).check()
+
+
+def test_no_human() -> None:
+    with pytest.raises(SceneConfigError, match="^GymScene 'g': no agent is 'human'; an experiment game needs at least"):
+        scene(policy_mapping={"agent_0": "random", "agent_1": gatherers.greedy_policy}).check()
+
+
+@pytest.mark.parametrize("policy", ["greedy", 3, None, ["human"]])
+def test_policy_of_wrong_kind(policy: object) -> None:
+    with pytest.raises(SceneConfigError, match="^GymScene 'g': policy for 'agent_1' must be 'human', 'random' or a"):
+        scene(policy_mapping={"agent_0": "human", "agent_1": policy}).check()
+
+
+def test_callable_and_onnx_like_policies_are_accepted() -> None:
+    class OnnxLike:
+        model_path = "policy.onnx"
+
+    assert scene(policy_mapping={"agent_0": "human", "agent_1": gatherers.greedy_policy}).check().humans == ("agent_0",)
+    assert scene(policy_mapping={"agent_0": "human", "agent_1": OnnxLike()}).check().humans == ("agent_0",)
+
+
+def test_p2p_needs_two_humans() -> None:
+    with pytest.raises(SceneConfigError, match="^GymScene 'g': mode='p2p' needs at least two 'human' agents$"):
+        scene(mode="p2p").check()
+    assert scene(mode="p2p", policy_mapping={"agent_0": "human", "agent_1": "human"}).check().humans == (
+        "agent_0", "agent_1")
+
+
+def test_missing_asset_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.png"
+    with pytest.raises(SceneConfigError, match=f"^GymScene 'g': asset 'tree' file not found: {missing}$"):
+        scene(assets={"tree": missing}).check()
+
+
+def test_asset_directory_is_not_a_file(tmp_path: Path) -> None:
+    with pytest.raises(SceneConfigError, match="asset 'dir' file not found"):
+        scene(assets={"dir": tmp_path}).check()
+
+
+def test_present_asset_is_accepted(tmp_path: Path) -> None:
+    image = tmp_path / "tree.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n")
+    s = scene(assets={"tree": str(image)})
+    assert s.assets == {"tree": image}
+    assert s.check().humans == ("agent_0",)
+
+
+def test_check_fills_in_the_default_policy_mapping_for_single_agent_envs() -> None:
+    s = GymScene("cart", env_creator=make_cartpole, render_fn=noop_render, width=600, height=400,
+                 controls={"ArrowLeft": 0, "ArrowRight": 1})
+    facts = s.check()
+    assert facts.agents == ("agent_0",) and facts.humans == ("agent_0",)
+    assert s.policy_mapping == {"agent_0": "human"}
+    assert isinstance(s.make_env(), SingleAgentAdapter)
+
+
+def test_gymnasium_space_validates_plain_ints() -> None:
+    s = GymScene("cart", env_creator=make_cartpole, render_fn=noop_render, width=600, height=400,
+                 controls={"ArrowLeft": 0, "ArrowRight": 2})
+    with pytest.raises(SceneConfigError, match="keys \\['ArrowRight'\\] map to action 2, which is outside"):
+        s.check()
+
+
+# -- seeds and client data -------------------------------------------------------------------------------------------
+def test_episode_seed_is_deterministic_distinct_and_31_bit() -> None:
+    s = scene()
+    seeds = [s.episode_seed(game_seed, ep) for game_seed in (0, 1, 12345, 2**40) for ep in range(5)]
+    assert seeds == [s.episode_seed(game_seed, ep) for game_seed in (0, 1, 12345, 2**40) for ep in range(5)]
+    assert len(set(seeds)) == len(seeds)
+    assert all(0 <= seed < 2**31 - 1 for seed in seeds)
+
+
+def test_to_client() -> None:
+    data = scene(fps=8, num_episodes=2, max_steps=50, background="#123456", title="Play").to_client()
+    assert data == {
+        "kind": "gym", "scene_id": "g", "title": "Play", "body_html": "",
+        "mode": "server", "fps": 8, "num_episodes": 2, "max_steps": 50,
+        "canvas": {"width": 432, "height": 376, "background": "#123456"},
+        "keys": ["ArrowDown", "ArrowLeft", "ArrowRight", "ArrowUp"], "humans": 1,
+    }
+
+
+def test_to_client_counts_humans() -> None:
+    assert scene(policy_mapping={"agent_0": "human", "agent_1": "human"}).to_client()["humans"] == 2
