@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -324,3 +326,55 @@ def test_surface_checks_image_references_against_the_assets(registry: AssetRegis
     ]:
         with pytest.raises(AssetError, match=message):
             call()
+
+
+# --- Pyodide ---------------------------------------------------------------------------------------------
+
+PYODIDE_SCRIPT = r"""
+import { readFileSync } from "node:fs";
+import { loadPyodide } from "pyodide";
+const { files, program } = JSON.parse(readFileSync(0, "utf8"));
+const py = await loadPyodide();
+py.FS.mkdirTree("/pkg/interactive_gym/rendering");
+for (const [path, text] of Object.entries(files)) py.FS.writeFile(`/pkg/${path}`, text);
+py.runPython("import sys; sys.path.insert(0, '/pkg')");
+console.log(py.runPython(program));
+"""
+
+SHARED_PROGRAM = """
+import json, sys
+from interactive_gym.rendering import Surface
+surface = Surface(64, 48, background="#123")
+packets = []
+for step in range(5):
+    surface.rect(step * 1.5, 2, 10, 10, color="#f80", id="agent")
+    surface.text(32, 2, f"step {step}", align="center", id="label")
+    if step % 2:
+        surface.circle(5, 5, 2.25)
+    packets.append(surface.commit())
+packets.append(surface.snapshot())
+json.dumps({"platform": sys.platform, "packets": packets})
+"""
+
+
+def test_surface_runs_in_pyodide_and_makes_the_same_packets() -> None:
+    """Browser and p2p modes run the Surface inside Pyodide: standard library only, identical output."""
+    root = Path(__file__).resolve().parents[2]
+    node = shutil.which("node")
+    assert node, "node (20+) must be on PATH"
+    rendering = root / "interactive_gym" / "rendering"
+    # The parent package's own __init__ may import server code; only the rendering package must be stdlib-only.
+    files = {"interactive_gym/__init__.py": ""}
+    files.update({f"interactive_gym/rendering/{p.name}": p.read_text() for p in rendering.glob("*.py")})
+    completed = subprocess.run(
+        [node, "--input-type=module", "-e", PYODIDE_SCRIPT],
+        input=json.dumps({"files": files, "program": SHARED_PROGRAM}),
+        capture_output=True, text=True, timeout=120, check=False, cwd=root,
+    )
+    assert completed.returncode == 0, completed.stderr
+    in_pyodide = json.loads(completed.stdout.strip().splitlines()[-1])
+    namespace: dict = {}
+    exec(SHARED_PROGRAM.replace("json.dumps(", "result = json.dumps("), namespace)
+    in_cpython = json.loads(namespace["result"])
+    assert in_pyodide["platform"] == "emscripten"  # really ran inside Pyodide
+    assert in_pyodide["packets"] == in_cpython["packets"]
