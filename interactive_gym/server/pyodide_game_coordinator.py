@@ -1,0 +1,194 @@
+"""Peer-to-peer games on the server side: matching players, announcing the game, relaying, checking data.
+
+In p2p mode every participant's browser runs the environment and the rollback netcode; the server never
+steps the game. The coordinator:
+
+* forms games from the p2p scene's waiting room (presence-aware, FIFO or latency-aware matchmaker);
+* creates each game's state (id, shared seed, players, player -> participant map) and sends every player
+  ``pyodide_game_ready`` with ``game_id``, ``players``, ``player_subjects``, the seed, and ``turn_config``
+  (``{username, credential, force_relay, urls, expires_at}`` or null) plus ``ice_servers`` — per player,
+  because ephemeral TURN credentials are minted per participant;
+* answers the signaling relay's membership questions, so WebRTC signaling and the Socket.IO input fallback
+  only ever flow between members of the same game;
+* tells the remaining players when a partner has been gone longer than the grace period;
+* compares the peers' uploaded trajectories frame by frame (``parity.py``) and records the verdict.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from interactive_gym.server.parity import ParityVerdict, compare_trajectories
+
+
+@dataclass
+class PyodideGameState:
+    """One p2p game.
+
+    Attributes:
+        game_id: Unique id; also the Socket.IO room of the game.
+        scene_id: The p2p GymScene.
+        seed: Shared seed every peer derives episode seeds from.
+        players: ``player_id -> participant_id`` (player ids 0..n-1 in the scene's human-agent order).
+        agents: ``player_id -> agent_id``.
+        sids: ``player_id -> live socket id`` (None while disconnected).
+        gone_since: ``player_id -> time`` the player disconnected (monotonic seconds).
+        finished: Players whose game is over (completed, or they left / were told the partner left).
+        uploads: ``episode -> {participant_id: steps}`` kept until the parity verdict is made.
+        verdicts: ``episode -> verdict``.
+    """
+
+    game_id: str
+    scene_id: str
+    seed: int
+    players: dict[int, str]
+    agents: dict[int, str]
+    sids: dict[int, str | None]
+    created_at: float
+    gone_since: dict[int, float] = field(default_factory=dict)
+    finished: set[int] = field(default_factory=set)
+    partner_left_sent: bool = False
+    uploads: dict[int, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
+    partial: dict[int, set[str]] = field(default_factory=dict)
+    verdicts: dict[int, ParityVerdict] = field(default_factory=dict)
+
+    def player_of(self, participant_id: str) -> int | None:
+        return next((p for p, pid in self.players.items() if pid == participant_id), None)
+
+    @property
+    def player_subjects(self) -> dict[str, str]:
+        """``{player_id (as text, JSON keys): participant_id}`` as sent to the browsers."""
+        return {str(p): pid for p, pid in self.players.items()}
+
+
+class PyodideGameCoordinator:
+    """All p2p games of an experiment (state only; the caller does the emitting).
+
+    Implements the ``GameMembership`` protocol of :mod:`interactive_gym.server.signaling`.
+    """
+
+    def __init__(self) -> None:
+        self.games: dict[str, PyodideGameState] = {}
+        self._by_sid: dict[str, tuple[str, int]] = {}
+        self._by_participant: dict[str, str] = {}
+
+    # -- membership (signaling relay) -------------------------------------------------------------------
+    def member_of(self, sid: str) -> tuple[str, int] | None:
+        return self._by_sid.get(sid)
+
+    def sid_of(self, game_id: str, player_id: int) -> str | None:
+        game = self.games.get(game_id)
+        return game.sids.get(player_id) if game else None
+
+    def game_of(self, participant_id: str) -> PyodideGameState | None:
+        game_id = self._by_participant.get(participant_id)
+        return self.games.get(game_id) if game_id else None
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
+    def create_game(self, scene_id: str, participants: list[tuple[str, str | None]], agents: list[str],
+                    now: float, seed: int | None = None) -> PyodideGameState:
+        """Creates a game for ``participants`` (``(participant_id, sid)`` in player order).
+
+        Raises:
+            ValueError: if a participant is already in a running game (never put anyone in two games).
+        """
+        if len(participants) != len(agents):
+            raise ValueError("one human agent per player is needed")
+        for pid, _ in participants:
+            if pid in self._by_participant:
+                raise ValueError(f"participant {pid} is already in game {self._by_participant[pid]}")
+        game_id = "p2p-" + secrets.token_hex(6)
+        game = PyodideGameState(
+            game_id=game_id, scene_id=scene_id,
+            seed=secrets.randbelow(2**31 - 1) if seed is None else seed,
+            players={i: pid for i, (pid, _) in enumerate(participants)},
+            agents=dict(enumerate(agents)),
+            sids={i: sid for i, (_, sid) in enumerate(participants)},
+            created_at=now,
+        )
+        self.games[game_id] = game
+        for player, (pid, sid) in enumerate(participants):
+            self._by_participant[pid] = game_id
+            if sid:
+                self._by_sid[sid] = (game_id, player)
+        return game
+
+    def ready_payload(self, game: PyodideGameState, player: int, turn_config: dict[str, Any] | None,
+                      ice_servers: list[dict[str, Any]], scene_config: dict[str, Any]) -> dict[str, Any]:
+        """The ``pyodide_game_ready`` event for one player."""
+        return {
+            "game_id": game.game_id,
+            "players": sorted(game.players),
+            "player_subjects": game.player_subjects,
+            "agents": {str(p): a for p, a in game.agents.items()},
+            "my_player_id": player,
+            "seed": game.seed,
+            "turn_config": turn_config,
+            "ice_servers": ice_servers,
+            "config": scene_config,
+        }
+
+    def disconnected(self, sid: str, now: float) -> PyodideGameState | None:
+        """A player's socket closed; returns their game (the grace period starts)."""
+        member = self._by_sid.pop(sid, None)
+        if member is None:
+            return None
+        game = self.games.get(member[0])
+        if game is None:
+            return None
+        game.sids[member[1]] = None
+        if member[1] not in game.finished:
+            game.gone_since.setdefault(member[1], now)
+        return game
+
+    def overdue(self, now: float, grace_s: dict[str, float]) -> list[tuple[PyodideGameState, list[int]]]:
+        """Games in which a player has been gone past their scene's grace: ``(game, players to tell)``.
+
+        Each game is reported once; the players to tell are those still connected and not finished.
+        """
+        out = []
+        for game in self.games.values():
+            if game.partner_left_sent or not game.gone_since:
+                continue
+            grace = grace_s.get(game.scene_id, 10.0)
+            if any(now - since >= grace for since in game.gone_since.values()):
+                game.partner_left_sent = True
+                stay = [p for p, sid in game.sids.items() if sid and p not in game.finished]
+                out.append((game, stay))
+        return out
+
+    def finish_player(self, game: PyodideGameState, participant_id: str) -> bool:
+        """Marks a player's game over; removes the game once nobody is playing. True when it was removed."""
+        player = game.player_of(participant_id)
+        if player is not None:
+            game.finished.add(player)
+            self._by_participant.pop(participant_id, None)
+            sid = game.sids.get(player)
+            if sid:
+                self._by_sid.pop(sid, None)
+        if len(game.finished) == len(game.players) or all(
+                p in game.finished or game.sids.get(p) is None for p in game.players):
+            for pid in game.players.values():
+                self._by_participant.pop(pid, None)
+            for sid in [s for s in game.sids.values() if s]:
+                self._by_sid.pop(sid, None)
+            self.games.pop(game.game_id, None)
+            return True
+        return False
+
+    # -- data parity -----------------------------------------------------------------------------------------
+    def add_upload(self, game: PyodideGameState, episode: int, participant_id: str,
+                   steps: list[dict[str, Any]], partial: bool) -> ParityVerdict | None:
+        """Keeps one peer's trajectory; once every player uploaded the episode, returns the verdict."""
+        per_episode = game.uploads.setdefault(episode, {})
+        per_episode[participant_id] = steps
+        if partial:
+            game.partial.setdefault(episode, set()).add(participant_id)
+        if len(per_episode) < len(game.players) or episode in game.verdicts:
+            return None
+        verdict = compare_trajectories(per_episode, allow_prefix=bool(game.partial.get(episode)))
+        game.verdicts[episode] = verdict
+        del game.uploads[episode]  # the steps are in the database; keep memory bounded
+        return verdict
