@@ -62,7 +62,3 @@ def normalize_color(value: object, what: str = "color") -> str:
         digits = digits[:6]
     return "#" + digits
 
-
-def normalize_optional_color(value: object, what: str) -> str | None:
-    """Like :func:`normalize_color`, but ``None`` (meaning "not drawn") passes through."""
-    return None if value is None else normalize_color(value, what)

@@ -11,11 +11,14 @@ from typing import Any
 
 from interactive_gym.rendering import validation as check
 from interactive_gym.rendering.assets import check_image_reference
-from interactive_gym.rendering.colors import normalize_color, normalize_optional_color
+from interactive_gym.rendering.colors import normalize_color
 from interactive_gym.rendering.packets import Frame, ObjectSpec, diff_packet, full_packet, make_spec
 
 TEXT_ALIGNS = ("left", "center", "right")
 MAX_SURFACE_SIZE = 8192
+# Render functions use a handful of colours over and over; remembering their canonical form is a measurable
+# share of a frame's cost. The cache is per Surface and bounded.
+COLOR_CACHE_LIMIT = 256
 
 
 class Surface:
@@ -67,13 +70,14 @@ class Surface:
                 raise check.DrawError(f"Surface {label} must be an int from 1 to {MAX_SURFACE_SIZE}, got {value!r}")
         self._width = width
         self._height = height
-        self._catalog: Mapping[str, Mapping[str, Any]] | None = (
-            assets.catalog() if hasattr(assets, "catalog") else assets
-        )
+        # An AssetRegistry is read once, here: assets registered later are unknown to this Surface.
+        catalog = getattr(assets, "catalog", None)
+        self._catalog: Mapping[str, Mapping[str, Any]] | None = catalog() if callable(catalog) else assets
         self._drawing = Frame(background=normalize_color(background, "background"))
         self._committed = Frame(background=self._drawing.background)
         self._seq = 0
         self._client_in_sync = False
+        self._colors: dict[str, str] = {}
 
     @property
     def width(self) -> int:
@@ -166,7 +170,7 @@ class Surface:
         """Draws an open polyline through ``points`` (at least two (x, y) pairs), ``width`` pixels wide."""
         fields = {
             "p": check.flat_points(points, "line points", minimum=2),
-            "c": normalize_color(color, "line color"),
+            "c": self._color(color, "line color"),
             "lw": check.positive_number(width, "line width"),
             "d": check.number(depth, "depth"),
         }
@@ -219,7 +223,7 @@ class Surface:
             "y": check.number(y, "text y"),
             "text": check.text_value(text, "text"),
             "size": check.positive_number(size, "text size"),
-            "c": normalize_color(color, "text color"),
+            "c": self._color(color, "text color"),
             "align": check.choice(align, "text align", TEXT_ALIGNS),
             "font": check.text_value(font, "text font", max_length=100),
             "d": check.number(depth, "depth"),
@@ -299,11 +303,22 @@ class Surface:
         self._client_in_sync = False
 
     def _paint(self, color: object, stroke: object, stroke_width: object, kind: str) -> dict[str, Any]:
-        fill = normalize_optional_color(color, f"{kind} color")
-        outline = normalize_optional_color(stroke, f"{kind} stroke")
+        fill = None if color is None else self._color(color, f"{kind} color")
+        outline = None if stroke is None else self._color(stroke, f"{kind} stroke")
         if fill is None and outline is None:
             raise check.DrawError(f"{kind} has neither a fill color nor a stroke: it would be invisible")
         return {"c": fill, "s": outline, "sw": check.positive_number(stroke_width, f"{kind} stroke_width")}
+
+    def _color(self, value: object, what: str) -> str:
+        if isinstance(value, str):
+            known = self._colors.get(value)
+            if known is not None:
+                return known
+        canonical = normalize_color(value, what)
+        if len(self._colors) >= COLOR_CACHE_LIMIT:
+            self._colors.clear()
+        self._colors[value] = canonical  # type: ignore[index]  # value is a str: normalize_color checked
+        return canonical
 
     def _add(self, kind: str, object_id: object, fields: dict[str, Any]) -> None:
         key = check.object_id(object_id)

@@ -29,6 +29,12 @@ def number(value: object, what: str) -> int | float:
     Raises:
         DrawError: if ``value`` is not a real number (booleans included) or is NaN/infinite.
     """
+    kind = type(value)
+    if kind is int:  # fast paths for the common plain types; the general checks below cover the rest
+        return value  # type: ignore[return-value]
+    if kind is float and math.isfinite(value):  # type: ignore[arg-type]
+        rounded = round(value, DECIMALS)  # type: ignore[call-overload]
+        return int(rounded) if rounded.is_integer() else rounded
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise DrawError(f"{what} must be a number, got {type(value).__name__} {value!r}")
     if isinstance(value, numbers.Integral):
