@@ -198,6 +198,8 @@ def test_fallback_to_socketio_relay_and_back(live_server, new_context) -> None:
     a.wait_for_function("t.received.filter(r => r.path === 'relay' && r.seq >= 200).length === 4", timeout=10_000)
     a.wait_for_function("t.healthy(1) && t.manager.peers.get(1).gen >= 3", timeout=CONNECT_TIMEOUT_MS)
     b.wait_for_function("t.healthy(0) && t.manager.peers.get(0).gen >= 3", timeout=CONNECT_TIMEOUT_MS)
+    b.evaluate("t.sendData(0, 300, 3, true)")
+    a.wait_for_function("t.received.filter(r => r.path === 'p2p' && r.seq >= 300).length === 3", timeout=10_000)
 
     for page, peer in ((a, "1"), (b, "0")):
         stats = page.evaluate("t.manager.getStats()")["peers"][peer]
