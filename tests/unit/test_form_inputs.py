@@ -24,7 +24,7 @@ def test_good_names(name: str) -> None:
     assert TextInput(name, "label").name == name
 
 
-@pytest.mark.parametrize("name", ["", "1abc", "with space", "dash-ed", "x" * 65, None, 5, "é"])
+@pytest.mark.parametrize("name", ["", "1abc", "with space", "dash-ed", "x" * 65, None, 5, "é", "name\n"])
 def test_bad_names_are_refused_by_every_input(name: object) -> None:
     for build in (lambda: TextInput(name, "l"), lambda: MultipleChoice(name, "l", options=["a", "b"]),
                   lambda: Likert(name, "l")):
