@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from interactive_gym.browser.refs import module_name_of
+from interactive_gym.browser.refs import RefError, function_ref, module_name_of
 from interactive_gym.policies import OnnxPolicy, PythonPolicy, normalise_policy
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -219,9 +219,12 @@ def build_browser_bundle(
     policies = {agent: normalise_policy(agent, spec) for agent, spec in policy_mapping.items()}
     files: dict[str, BundleFile] = {f.path: f for f in core_files(package_dir, core_parts, max_data_bytes)}
     module_names = []
+    for what, fn in (("env_creator", env_creator), ("render_fn", render_fn)):
+        try:
+            function_ref(fn, what)
+        except RefError as exc:
+            raise BundleError(str(exc)) from exc
     for fn in _functions_of(env_creator, render_fn, policies):
-        if not callable(fn):
-            raise BundleError(f"{fn!r} is not a function")
         module_names.append(module_name_of(fn))
     module_names.extend(extra_modules)
     for name in dict.fromkeys(module_names):
