@@ -1,0 +1,363 @@
+"""Server-mode capacity: how many concurrent two-player games one server holds at 30 fps.
+
+For each size N, a fresh experiment server (``server_capacity_server.py``) runs alone in its own process on
+a free loopback port with a temporary database, and ``2 N`` simulated participants (python-socketio
+clients, ``server_capacity_clients.py``, in one or more processes) connect, join at the same moment, play
+Fruit Gatherers by pressing a new arrow every ~300 ms, and record every render packet's arrival. The
+orchestrator samples CPU and memory of the server and of the clients while the games run.
+
+Figures per N (printed as JSON, with the machine's description):
+
+- achieved tick rate per game, from the database (``meta.steps / (ended_at - started_at)``) and from the
+  clients (ticks / time between first and last render packet): mean, min, median, max;
+- server tick lateness from the game clock (``meta.tick_lateness`` of every episode) and, as a second view,
+  client-side delivery lateness (arrival against the best-case schedule) and inter-arrival jitter;
+- server CPU (% of one core) and RSS while every game is running; client CPU and other load on the machine;
+- render packets per client per second and render payload size;
+- whether accepted server sockets have TCP_NODELAY set (read from the sockets themselves).
+
+Usage::
+
+    .venv/bin/python benchmarks/server_capacity.py                      # N = 10, 50, 100, 200; 20 s each
+    .venv/bin/python benchmarks/server_capacity.py --sizes 100 --duration 15 --profile
+    .venv/bin/python benchmarks/server_capacity.py --quick              # N = 2 for 5 s (CI smoke, < 30 s)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import platform
+import pstats
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import psutil
+from server_capacity_stats import (
+    distribution_ms,
+    episode_rates,
+    server_lateness,
+    spread,
+    window_mean,
+)
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+from interactive_gym.server.storage import Storage  # noqa: E402
+
+SAMPLE_S = 0.5
+TARGET_P99_MS = 10.0
+TARGET_RATE_FRACTION = 0.97  # the DB rate slightly underestimates (commit delays at both ends)
+PACKAGES = ("python-socketio", "python-engineio", "uvicorn", "starlette", "wsproto", "h11", "aiohttp")
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    model = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    versions = {}
+    for name in PACKAGES:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[name] = metadata.version(name)
+    return {
+        "cpu_model": model,
+        "logical_cores": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)),
+        "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "os": f"{platform.system()} {platform.release()}",
+        "packages": versions,
+        "load_avg_at_start": [round(v, 2) for v in os.getloadavg()],
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_healthy(url: str, server: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the benchmark server exited with code {server.returncode} before serving")
+        with contextlib.suppress(OSError), urllib.request.urlopen(url + "/healthz", timeout=1) as response:
+            if response.status == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"the benchmark server did not answer {url}/healthz within {timeout:.0f} s")
+
+
+@dataclass
+class ClientProc:
+    """One client process and the lines it printed (read by a thread so its pipe never fills)."""
+
+    proc: subprocess.Popen[str]
+    lines: list[str] = field(default_factory=list)
+    ready: threading.Event = field(default_factory=threading.Event)
+
+    def start_reader(self) -> None:
+        def read() -> None:
+            assert self.proc.stdout is not None
+            for line in self.proc.stdout:
+                self.lines.append(line)
+                if line.strip() == "READY":
+                    self.ready.set()
+            self.ready.set()  # EOF: wake the waiter, which then sees the process died
+
+        threading.Thread(target=read, daemon=True).start()
+
+    def result(self) -> dict[str, Any]:
+        for line in self.lines:
+            if line.startswith("RESULT "):
+                return json.loads(line[len("RESULT "):])
+        raise RuntimeError(f"a client process (exit code {self.proc.returncode}) printed no RESULT line")
+
+
+def _cpu(proc: psutil.Process) -> float:
+    try:
+        return proc.cpu_percent(None)
+    except psutil.Error:
+        return 0.0
+
+
+def _split(total: int, parts: int) -> list[int]:
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts) if total // parts or i < total]
+
+
+def run_size(games: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """Runs ``games`` concurrent games against a fresh server; returns this size's figures."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    db = workdir / f"capacity_{games}.sqlite"
+    stats_file = workdir / f"server_stats_{games}.json"
+    profile_file = workdir / f"server_{games}.pstats" if args.profile else None
+    max_steps = args.fps * args.duration
+    server_cmd = [sys.executable, str(HERE / "server_capacity_server.py"), "--port", str(port), "--db", str(db),
+                  "--fps", str(args.fps), "--max-steps", str(max_steps), "--stats-out", str(stats_file)]
+    if profile_file:
+        server_cmd += ["--profile", str(profile_file)]
+    server_log = (workdir / f"server_{games}.log").open("w")
+    server = subprocess.Popen(server_cmd, cwd=ROOT, stdout=server_log, stderr=subprocess.STDOUT)
+    clients: list[ClientProc] = []
+    try:
+        wait_healthy(url, server)
+        server_ps = psutil.Process(server.pid)
+        rss_idle = server_ps.memory_info().rss
+        procs = args.client_procs or max(1, math.ceil(games / 100))
+        setup_started = time.monotonic()
+        for index, pairs in enumerate(_split(games, procs)):
+            cmd = [sys.executable, str(HERE / "server_capacity_clients.py"), "--url", url, "--pairs", str(pairs),
+                   "--fps", str(args.fps), "--id-prefix", f"p{index}c", "--seed", str(index + 1),
+                   "--timeout", str(args.duration * 4 + 60)]
+            proc = subprocess.Popen(cmd, cwd=HERE, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=(workdir / f"clients_{games}_{index}.log").open("w"), text=True)
+            clients.append(ClientProc(proc))
+            clients[-1].start_reader()
+        for client in clients:
+            if not client.ready.wait(timeout=120) or client.proc.poll() is not None:
+                raise RuntimeError(f"a client process did not connect its clients (see {workdir})")
+        setup_s = time.monotonic() - setup_started
+        client_ps = [psutil.Process(c.proc.pid) for c in clients]
+        for counted in (server_ps, *client_ps):  # the first call starts each CPU counter
+            _cpu(counted)
+        psutil.cpu_percent(None)
+        for client in clients:
+            assert client.proc.stdin is not None
+            client.proc.stdin.write("GO\n")
+            client.proc.stdin.flush()
+        server_cpu: list[tuple[float, float]] = []
+        client_cpu: list[tuple[float, float]] = []
+        total_cpu: list[tuple[float, float]] = []
+        rss: list[tuple[float, float]] = []
+        while any(c.proc.poll() is None for c in clients):
+            time.sleep(SAMPLE_S)
+            now = time.monotonic()
+            server_cpu.append((now, _cpu(server_ps)))
+            client_cpu.append((now, sum(_cpu(p) for p in client_ps)))
+            total_cpu.append((now, psutil.cpu_percent(None) * (os.cpu_count() or 1)))
+            with contextlib.suppress(psutil.Error):
+                rss.append((now, server_ps.memory_info().rss / 2**20))
+        results = [c.result() for c in clients]
+    finally:
+        for client in clients:
+            if client.proc.poll() is None:
+                client.proc.kill()
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        server_log.close()
+    per_client = [c for r in results for c in r["clients"]]
+    server_stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
+    with Storage(db, readonly=True) as storage:
+        episodes = [{"status": e.status, "started_at": e.started_at, "ended_at": e.ended_at, "meta": e.meta}
+                    for e in storage.episodes()]
+    figures = summarise(games, args, per_client, episodes, server_cpu, client_cpu, total_cpu, rss)
+    figures.update(setup_s=round(setup_s, 2), client_processes=len(clients),
+                   server_rss_idle_mb=round(rss_idle / 2**20, 1),
+                   tcp_nodelay=server_stats.get("tcp_nodelay"), rejected_events=server_stats.get("rejected_events"))
+    if profile_file and profile_file.exists():
+        figures["profile_top"] = profile_top(profile_file, args.profile_lines)
+        figures["profile_file"] = str(profile_file)
+    return figures
+
+
+def summarise(games: int, args: argparse.Namespace, per_client: list[dict[str, Any]],
+              episodes: list[dict[str, Any]], server_cpu: list[tuple[float, float]],
+              client_cpu: list[tuple[float, float]], total_cpu: list[tuple[float, float]],
+              rss: list[tuple[float, float]]) -> dict[str, Any]:
+    """The per-size JSON block; CPU and memory are averaged over the window when every game was running."""
+    firsts = [c["first_arrival"] for c in per_client if c["first_arrival"] is not None]
+    lasts = [c["last_arrival"] for c in per_client if c["last_arrival"] is not None]
+    start, end = (max(firsts), min(lasts)) if firsts and lasts else (0.0, 0.0)
+    if end - start < 1.0:  # games too staggered for a common window: use the whole run
+        start, end = -math.inf, math.inf
+    db_rates = episode_rates(episodes)
+    client_rates = [c["rate"] for c in per_client if c["rate"]]
+    lateness = server_lateness(episodes)
+    packet_rates = [c["packets"] / (c["last_arrival"] - c["first_arrival"]) for c in per_client
+                    if c["packets"] > 1 and c["last_arrival"] > c["first_arrival"]]
+    sizes = [b for c in per_client for b in c["payload_bytes"]]
+    server_mean = window_mean(server_cpu, start, end)
+    client_mean = window_mean(client_cpu, start, end)
+    total_mean = window_mean(total_cpu, start, end)
+    rate_spread = spread(db_rates)
+    target = {
+        "min_game_rate_at_least": round(TARGET_RATE_FRACTION * args.fps, 2),
+        "p99_lateness_below_ms": TARGET_P99_MS,
+    }
+    target["met"] = bool(
+        db_rates and rate_spread["min"] >= target["min_game_rate_at_least"] and not lateness.get("skipped")
+        and lateness.get("p99_ms_median_game", math.inf) < TARGET_P99_MS)
+    return {
+        "games": games,
+        "clients": len(per_client),
+        "episodes_complete": sum(e["status"] == "complete" for e in episodes),
+        "clients_without_game_over": sum(not c["game_over"] for c in per_client),
+        "client_errors": sum(len(c["errors"]) for c in per_client),
+        "client_error_examples": sorted({e for c in per_client for e in c["errors"]})[:5],
+        "fps_target": args.fps,
+        "tick_rate_db": rate_spread,
+        "tick_rate_client": spread(client_rates),
+        "server_tick_lateness": lateness,
+        "client_delivery_lateness": distribution_ms([v for c in per_client for v in c["lateness"]]),
+        "client_inter_arrival_jitter": distribution_ms([v for c in per_client for v in c["jitter"]]),
+        "steady_window_s": round(end - start, 2) if math.isfinite(end - start) else None,
+        "server_cpu_pct_one_core": round(server_mean, 1),
+        "server_cpu_pct_peak": round(max((v for _, v in server_cpu), default=math.nan), 1),
+        "server_rss_mb": round(max((v for t, v in rss if start <= t <= end), default=math.nan), 1),
+        "client_cpu_pct_one_core": round(client_mean, 1),
+        "other_cpu_pct_one_core": round(max(0.0, total_mean - server_mean - client_mean), 1),
+        "render_packets_per_client_s": spread(packet_rates),
+        "render_payload_bytes_mean": round(sum(sizes) / len(sizes)) if sizes else None,
+        "keys_sent_per_client_s": round(sum(c["keys_sent"] for c in per_client) / max(1, len(per_client))
+                                        / max(1e-9, args.duration), 2),
+        "target": target,
+    }
+
+
+def profile_top(path: Path, lines: int) -> list[dict[str, Any]]:
+    """The functions with the most own time in a cProfile dump, with their cumulative time."""
+    stats = pstats.Stats(str(path))
+    rows = []
+    for (file, line, name), (_, calls, tottime, cumtime, _) in stats.stats.items():  # type: ignore[attr-defined]
+        rows.append({"function": f"{Path(file).name}:{line}({name})", "calls": calls,
+                     "tottime_s": round(tottime, 3), "cumtime_s": round(cumtime, 3)})
+    total = sum(r["tottime_s"] for r in rows) or 1.0
+    rows.sort(key=lambda r: r["tottime_s"], reverse=True)
+    for row in rows:
+        row["tottime_pct"] = round(100 * row["tottime_s"] / total, 1)
+    return rows[:lines]
+
+
+def markdown_table(results: list[dict[str, Any]]) -> str:
+    """The README table: one row per size."""
+    head = ("| games | clients | tick rate mean / min (target {fps}) | server p50 / p99 lateness ms | "
+            "client p99 delivery ms | server CPU % | server RSS MB | client CPU % | target met |")
+    rows = [head.format(fps=results[0]["fps_target"] if results else 30), "|" + "---|" * 9]
+    for r in results:
+        late = r["server_tick_lateness"]
+        rows.append(
+            f"| {r['games']} | {r['clients']} | {r['tick_rate_db']['mean']} / {r['tick_rate_db']['min']} | "
+            f"{late.get('p50_ms_median_game')} / {late.get('p99_ms_median_game')} "
+            f"(worst {late.get('p99_ms_worst_game')}) | {r['client_delivery_lateness']['p99_ms']} | "
+            f"{r['server_cpu_pct_one_core']} | {r['server_rss_mb']} | {r['client_cpu_pct_one_core']} | "
+            f"{'yes' if r['target']['met'] else 'no'} |")
+    return "\n".join(rows)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Concurrent server-mode games at a fixed tick rate.")
+    parser.add_argument("--sizes", default="10,50,100,200", help="comma-separated game counts")
+    parser.add_argument("--duration", type=int, default=20, help="seconds of game time per size")
+    parser.add_argument("--fps", type=int, default=30)
+    parser.add_argument("--client-procs", type=int, default=0,
+                        help="client processes (default: one per 100 games)")
+    parser.add_argument("--quick", action="store_true", help="N = 2 for 5 s: a smoke run for CI")
+    parser.add_argument("--profile", action="store_true", help="run the server under cProfile; report top costs")
+    parser.add_argument("--profile-lines", type=int, default=25)
+    parser.add_argument("--markdown", action="store_true", help="also print the README table to stderr")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (databases, logs)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.sizes, args.duration = "2", 5
+    try:
+        args.size_list = [int(s) for s in args.sizes.split(",") if s.strip()]
+    except ValueError:
+        parser.error(f"--sizes must be comma-separated whole numbers, got {args.sizes!r}")
+    if not args.size_list or min(args.size_list) < 1:
+        parser.error("--sizes needs at least one game count >= 1")
+    if args.duration < 1 or args.fps < 1 or args.client_procs < 0:
+        parser.error("--duration and --fps must be >= 1 and --client-procs >= 0")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    report: dict[str, Any] = {"benchmark": "server_capacity", "machine": machine(),
+                              "settings": {"duration_s": args.duration, "fps": args.fps, "sizes": args.size_list,
+                                           "env": "examples/demo/gatherers.py (2 humans, server mode)",
+                                           "clients": "python-socketio AsyncClient, websocket transport"},
+                              "results": []}
+    workdir = Path(tempfile.mkdtemp(prefix="ig_capacity_"))
+    try:
+        for games in args.size_list:
+            print(f"server_capacity: {games} games for {args.duration} s ...", file=sys.stderr, flush=True)
+            report["results"].append(run_size(games, args, workdir))
+    finally:
+        if args.keep or args.profile:
+            print(f"server_capacity: files kept in {workdir}", file=sys.stderr)
+        else:
+            for item in workdir.iterdir():
+                item.unlink()
+            workdir.rmdir()
+    print(json.dumps(report, indent=2))
+    if args.markdown:
+        print(markdown_table(report["results"]), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,191 @@
+"""Simulated participants for the capacity benchmark: python-socketio clients that play like people.
+
+Run by ``server_capacity.py``, one or more processes of it, each driving ``2 * --pairs`` clients. The
+protocol with the orchestrator is line-based on stdin/stdout:
+
+1. every client connects and receives its game scene, then this process prints ``READY``;
+2. on a ``GO`` line from stdin, every client sends ``join_game`` (so all games start within a moment);
+3. each client holds a new random arrow key (or none) every ~``--key-interval`` seconds, like a person,
+   and records the monotonic arrival time and tick of every ``render`` packet;
+4. when every client saw ``game_over`` (or ``--timeout`` passed), it disconnects all clients and prints one
+   ``RESULT <json>`` line with per-client figures and the raw lateness samples.
+
+Arrival times use ``time.monotonic()``, which on Linux is one clock for all processes, so the orchestrator can
+line them up with its own CPU samples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import random
+import sys
+import time
+from typing import Any
+
+import socketio
+from server_capacity_stats import client_rate, delivery_lateness, inter_arrival_jitter
+
+ARROWS = ("ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight")
+SIZE_SAMPLE_EVERY = 50  # measure the JSON size of every n-th render payload (sizing costs client CPU)
+
+
+class SimClient:
+    """One simulated participant.
+
+    Args:
+        url: The server's base URL.
+        subject_id: The participant id sent as the ``subject_id`` URL parameter.
+        rng: This client's random source for key choices and timing.
+        key_interval: Mean seconds between key changes.
+    """
+
+    def __init__(self, url: str, subject_id: str, rng: random.Random, key_interval: float) -> None:
+        self.url = url
+        self.subject_id = subject_id
+        self.rng = rng
+        self.key_interval = key_interval
+        self.sio = socketio.AsyncClient(reconnection=False, handle_sigint=False)
+        self.scene: dict[str, Any] | None = None
+        self.scene_index = 0
+        self.scene_ready = asyncio.Event()
+        self.game_over = asyncio.Event()
+        self.game_id: str | None = None
+        self.arrivals: list[float] = []
+        self.ticks: list[int] = []
+        self.payload_bytes: list[int] = []
+        self.errors: list[str] = []
+        self.keys_sent = 0
+        self.joined_at: float | None = None
+        self._register()
+
+    def _register(self) -> None:
+        sio = self.sio
+
+        @sio.on("scene")
+        async def on_scene(data: dict[str, Any]) -> None:
+            scene = data.get("scene") or {}
+            if scene.get("kind") == "gym":
+                self.scene, self.scene_index = scene, int(data.get("index", 0))
+                self.scene_ready.set()
+
+        @sio.on("game_start")
+        async def on_game_start(data: dict[str, Any]) -> None:
+            self.game_id = data.get("game_id")
+
+        @sio.on("render")
+        async def on_render(data: dict[str, Any]) -> None:
+            self.arrivals.append(time.monotonic())
+            self.ticks.append(int(data["t"]))
+            if len(self.ticks) % SIZE_SAMPLE_EVERY == 1:
+                self.payload_bytes.append(len(json.dumps(data, separators=(",", ":"))))
+
+        @sio.on("game_over")
+        async def on_game_over(data: dict[str, Any]) -> None:
+            self.game_over.set()
+
+        @sio.on("error")
+        async def on_error(data: dict[str, Any]) -> None:
+            self.errors.append(f"{data.get('event')}: {data.get('message')}")
+
+        @sio.on("refused")
+        async def on_refused(data: dict[str, Any]) -> None:
+            self.errors.append(f"refused: {data.get('reason')}")
+            self.game_over.set()
+
+    async def connect(self) -> None:
+        auth = {"url_params": {"subject_id": self.subject_id}, "tab_id": f"tab-{self.subject_id}",
+                "generated_id": None}
+        await self.sio.connect(self.url, auth=auth, transports=["websocket"], wait_timeout=30)
+        await asyncio.wait_for(self.scene_ready.wait(), timeout=30)
+
+    async def join(self) -> None:
+        assert self.scene is not None
+        self.joined_at = time.monotonic()
+        await self.sio.emit("join_game", {"scene_index": self.scene_index, "scene_id": self.scene["scene_id"]})
+
+    async def press_keys(self) -> None:
+        """Changes the held key every ~key_interval seconds until the game is over."""
+        seq = 0
+        while not self.game_over.is_set():
+            await asyncio.sleep(self.key_interval * self.rng.uniform(0.5, 1.5))
+            if self.game_id is None or self.game_over.is_set() or not self.sio.connected:
+                continue
+            seq += 1
+            held = [] if self.rng.random() < 0.2 else [self.rng.choice(ARROWS)]
+            await self.sio.emit("keys", {"game_id": self.game_id, "held": held, "seq": seq})
+            self.keys_sent += 1
+
+    def summary(self, period: float) -> dict[str, Any]:
+        """Per-client figures plus raw lateness and jitter samples (seconds, rounded to microseconds)."""
+        return {
+            "subject_id": self.subject_id,
+            "game_id": self.game_id,
+            "packets": len(self.ticks),
+            "first_arrival": self.arrivals[0] if self.arrivals else None,
+            "last_arrival": self.arrivals[-1] if self.arrivals else None,
+            "rate": client_rate(self.arrivals, self.ticks),
+            "game_over": self.game_over.is_set(),
+            "errors": self.errors,
+            "keys_sent": self.keys_sent,
+            "payload_bytes": self.payload_bytes,
+            "lateness": [round(v, 6) for v in delivery_lateness(self.arrivals, self.ticks, period)],
+            "jitter": [round(v, 6) for v in inter_arrival_jitter(self.arrivals, period)],
+        }
+
+
+async def _bounded(coros: list[Any], limit: int) -> None:
+    """Awaits ``coros`` with at most ``limit`` running at once (a burst of 400 handshakes stalls the server)."""
+    gate = asyncio.Semaphore(limit)
+
+    async def one(coro: Any) -> None:
+        async with gate:
+            await coro
+
+    await asyncio.gather(*(one(c) for c in coros))
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    rng = random.Random(args.seed)
+    clients = [SimClient(args.url, f"{args.id_prefix}{i}", random.Random(rng.random()), args.key_interval)
+               for i in range(2 * args.pairs)]
+    await _bounded([c.connect() for c in clients], args.connect_concurrency)
+    print("READY", flush=True)
+    line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    if line.strip() != "GO":
+        raise SystemExit(f"expected GO on stdin, got {line!r}")
+    go = time.monotonic()
+    await asyncio.gather(*(c.join() for c in clients))
+    pressers = [asyncio.create_task(c.press_keys()) for c in clients]
+    with contextlib.suppress(TimeoutError):  # reported below as clients without game_over
+        await asyncio.wait_for(asyncio.gather(*(c.game_over.wait() for c in clients)), timeout=args.timeout)
+    ended = time.monotonic()
+    for task in pressers:
+        task.cancel()
+    await asyncio.gather(*pressers, return_exceptions=True)
+    await asyncio.gather(*(c.sio.disconnect() for c in clients), return_exceptions=True)
+    return {"go": go, "ended": ended, "clients": [c.summary(1.0 / args.fps) for c in clients]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Simulated Socket.IO participants (see module docstring).")
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--pairs", type=int, required=True, help="games' worth of clients (2 per game)")
+    parser.add_argument("--fps", type=int, default=30)
+    parser.add_argument("--id-prefix", default="sim")
+    parser.add_argument("--key-interval", type=float, default=0.3)
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for every game_over")
+    parser.add_argument("--connect-concurrency", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    if args.pairs < 1:
+        parser.error("--pairs must be at least 1")
+    result = asyncio.run(run(args))
+    print("RESULT " + json.dumps(result, separators=(",", ":")), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

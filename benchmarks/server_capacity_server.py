@@ -1,0 +1,136 @@
+"""The server side of the capacity benchmark: one experiment server, alone in its own process.
+
+Run by ``server_capacity.py`` (not by hand, though it works: ``python benchmarks/server_capacity_server.py
+--port 8765 --db /tmp/cap.sqlite``). The experiment is two humans playing Fruit Gatherers in server mode,
+with no consent page, so simulated clients can join the game at once. Running the server in its own process
+lets the orchestrator measure the server's CPU and memory alone.
+
+On SIGINT/SIGTERM uvicorn shuts down gracefully (the data writer commits everything) and, with
+``--stats-out``, a JSON file records whether the server's accepted sockets had TCP_NODELAY set, plus the
+number of rejected client events. With ``--profile`` the whole server runs under cProfile and the stats are
+dumped to that path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+import psutil
+import uvicorn
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "examples" / "demo"))
+
+import gatherers  # noqa: E402 - the demo folder must be on sys.path first
+
+from interactive_gym import EndScene, GymScene, RemoteConfig, Stager  # noqa: E402
+from interactive_gym.server.app import create_app  # noqa: E402
+
+SCENE_ID = "capacity_pair"
+CONTROLS = {"ArrowUp": gatherers.UP, "ArrowDown": gatherers.DOWN, "ArrowLeft": gatherers.LEFT,
+            "ArrowRight": gatherers.RIGHT}
+
+
+def build_config(port: int, db: Path, fps: int, max_steps: int) -> RemoteConfig:
+    """Two humans, one server-mode game scene, then the end; long waits so slow joins never time out."""
+    width, height = gatherers.canvas_size()
+    game = GymScene(
+        SCENE_ID,
+        title="Capacity benchmark",
+        env_creator=gatherers.make_env,
+        render_fn=gatherers.render,
+        width=width,
+        height=height,
+        controls=CONTROLS,
+        default_action=gatherers.STAY,
+        policy_mapping={"agent_0": "human", "agent_1": "human"},
+        fps=fps,
+        max_steps=max_steps,
+        waiting_room_timeout_s=3600.0,
+        disconnect_grace_s=60.0,
+    )
+    stager = Stager([game, EndScene("end", completion_code="CAPACITY")])
+    config = RemoteConfig().hosting("127.0.0.1", port).experiment("server_capacity", stager=stager, db=db)
+    config.validate()
+    return config
+
+
+def nodelay_of_connections(port: int) -> dict[str, Any]:
+    """Reads TCP_NODELAY on every established socket of this process that was accepted on ``port``.
+
+    Asks the socket itself (``getsockopt`` on a duplicate of its file descriptor, which shares the option),
+    so the answer is what the kernel applies, not what some library intended.
+    """
+    checked = enabled = 0
+    for conn in psutil.Process().net_connections(kind="tcp"):
+        if conn.status != psutil.CONN_ESTABLISHED or not conn.laddr or conn.laddr.port != port or conn.fd < 0:
+            continue
+        probe = socket.socket(fileno=os.dup(conn.fd))
+        try:
+            checked += 1
+            enabled += bool(probe.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        finally:
+            probe.close()
+    return {"sockets_checked": checked, "sockets_with_nodelay": enabled}
+
+
+async def _watch_nodelay(port: int, result: dict[str, Any]) -> None:
+    """Checks TCP_NODELAY once clients are connected (polls cheaply until some are)."""
+    while True:
+        await asyncio.sleep(1.0)
+        found = nodelay_of_connections(port)
+        if found["sockets_checked"]:
+            result.update(found)
+            return
+
+
+async def serve(config: RemoteConfig, stats: dict[str, Any]) -> None:
+    app = create_app(config)
+    server = uvicorn.Server(uvicorn.Config(app.asgi, host=config.host, port=config.port, log_level="warning",
+                                           access_log=False, lifespan="on"))
+    watcher = asyncio.create_task(_watch_nodelay(config.port, stats.setdefault("tcp_nodelay", {})))
+    try:
+        await server.serve()
+    finally:
+        watcher.cancel()
+        stats["rejected_events"] = dict(app.server.rejections)
+        stats["games_started"] = app.server.games.games_started
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--db", type=Path, required=True, help="SQLite file for the benchmark's data")
+    parser.add_argument("--fps", type=int, default=30)
+    parser.add_argument("--max-steps", type=int, default=600)
+    parser.add_argument("--stats-out", type=Path, help="JSON file written at shutdown")
+    parser.add_argument("--profile", type=Path, help="run under cProfile and dump the stats here")
+    args = parser.parse_args(argv)
+    config = build_config(args.port, args.db, args.fps, args.max_steps)
+    stats: dict[str, Any] = {}
+    profiler = cProfile.Profile() if args.profile else None
+    if profiler:
+        profiler.enable()
+    try:
+        asyncio.run(serve(config, stats))
+    except KeyboardInterrupt:
+        pass  # uvicorn re-raises the SIGINT it handled, after its graceful shutdown
+    finally:
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
+        if args.stats_out:
+            args.stats_out.write_text(json.dumps(stats), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
