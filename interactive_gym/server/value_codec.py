@@ -117,7 +117,10 @@ def _encode(value: Any, path: str, depth: int) -> Any:
     if isinstance(value, list):
         return [_encode(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value)]
     if isinstance(value, tuple):
-        return {TAG: "tuple", "items": [_encode(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value)]}
+        return {
+            TAG: "tuple",
+            "items": [_encode(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value)],
+        }
     if isinstance(value, dict):
         return _encode_dict(value, path, depth)
     if isinstance(value, bytes | bytearray | memoryview):
@@ -247,7 +250,9 @@ def _decode_array(document: dict[str, Any], path: str, depth: int) -> Any:
         raw = base64.b64decode(document["b64"], validate=True)
         return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()  # copy: writable, owns its memory
     if "items" in document:
-        items = [_decode(item, f"{path}.flat[{i}]", depth + 1) for i, item in enumerate(_list(document["items"]))]
+        items = [
+            _decode(item, f"{path}.flat[{i}]", depth + 1) for i, item in enumerate(_list(document["items"]))
+        ]
         array = np.empty(len(items), dtype=dtype)
         for i, item in enumerate(items):  # element-wise: np.array() would broadcast nested lists
             array[i] = item
@@ -266,12 +271,14 @@ def _list(value: Any) -> list[Any]:
     return value
 
 
-_DECODERS: Mapping[str, Callable[[dict[str, Any], str, int], Any]] = MappingProxyType({
-    "float": _decode_float,
-    "complex": _decode_complex,
-    "tuple": _decode_tuple,
-    "bytes": _decode_bytes,
-    "dict": _decode_dict,
-    "npscalar": _decode_numpy_scalar,
-    "ndarray": _decode_array,
-})
+_DECODERS: Mapping[str, Callable[[dict[str, Any], str, int], Any]] = MappingProxyType(
+    {
+        "float": _decode_float,
+        "complex": _decode_complex,
+        "tuple": _decode_tuple,
+        "bytes": _decode_bytes,
+        "dict": _decode_dict,
+        "npscalar": _decode_numpy_scalar,
+        "ndarray": _decode_array,
+    }
+)

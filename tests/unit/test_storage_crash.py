@@ -42,7 +42,8 @@ class Child:
     def _forward(self) -> None:
         assert self.process.stdout is not None
         for line in self.process.stdout:
-            self.lines.put(line.rstrip("\n"))
+            if line.endswith("\n"):  # a line cut short by the kill was never completely printed
+                self.lines.put(line[:-1])
         self.lines.put(None)
 
     def next_line(self) -> str:

@@ -29,7 +29,9 @@ from interactive_gym.server.data_writer import DataWriter, StepRecord
 
 
 def say(*parts: object) -> None:
-    print(*parts, flush=True)
+    # One write() per line: a pipe write under PIPE_BUF bytes is atomic, so a kill never cuts a line.
+    sys.stdout.write(" ".join(str(part) for part in parts) + "\n")
+    sys.stdout.flush()
 
 
 def make_step(t: int) -> StepRecord:
