@@ -72,11 +72,12 @@ def mint_rest_credential(secret: str, participant_id: str, expires_at: int) -> t
 
 
 def _check_participant_id(participant_id: object) -> str:
-    # coturn splits the REST username at ':' (timestamp first); keep ids unambiguous and bounded.
+    # coturn reads the expiry up to the first ':' (the digits before it), so ids may contain ':' themselves;
+    # the bound keeps the STUN USERNAME attribute far below its 513-byte limit.
     if not isinstance(participant_id, str) or not participant_id:
         raise ValueError("participant_id must be a non-empty string")
-    if len(participant_id) > _MAX_PARTICIPANT_ID_LEN or ":" in participant_id:
-        raise ValueError(f"participant_id must be at most {_MAX_PARTICIPANT_ID_LEN} characters and contain no ':'")
+    if len(participant_id) > _MAX_PARTICIPANT_ID_LEN:
+        raise ValueError(f"participant_id must be at most {_MAX_PARTICIPANT_ID_LEN} characters")
     return participant_id
 
 

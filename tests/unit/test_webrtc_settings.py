@@ -146,20 +146,20 @@ def test_env_secret_gives_ephemeral_mode() -> None:
     assert cfg["expires_at"] == int(NOW) + 3600
 
 
-@pytest.mark.parametrize("bad", ["", "a:b", "x" * 129, None, 7])
+@pytest.mark.parametrize("bad", ["", "x" * 129, None, 7])
 def test_bad_participant_ids_are_rejected(bad) -> None:
     s = WebRTCSettings.from_config(turn_secret="s", environ={})
     with pytest.raises(ValueError, match="participant_id"):
         s.turn_config_for(bad, NOW)
 
 
-@given(st.text(alphabet=st.characters(blacklist_characters=":", blacklist_categories=("Cs",)), min_size=1,
-               max_size=64),
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=64),
        st.integers(min_value=0, max_value=2**40), st.integers(min_value=1, max_value=10**6))
 def test_minted_username_always_encodes_expiry_first(participant, now, ttl) -> None:
     s = WebRTCSettings.from_config(turn_secret="k", credential_ttl_s=ttl, environ={})
     cfg = s.turn_config_for(participant, now)
     expiry, _, who = cfg["username"].partition(":")
+    # coturn takes the digits before the first ':' as the expiry, so ids containing ':' stay unambiguous.
     assert int(expiry) == now + ttl == cfg["expires_at"] and who == participant
     assert len(base64.b64decode(cfg["credential"])) == 20  # an SHA-1 HMAC
 
