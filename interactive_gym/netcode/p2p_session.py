@@ -1,0 +1,418 @@
+"""The peer-to-peer rollback session: sans-I/O, symmetric (no host), GGPO-style.
+
+Per frame the caller:
+
+1. hands in packets received since last frame with :meth:`P2PSession.handle_packet` (bytes, any order),
+2. calls :meth:`P2PSession.poll` with its monotonic clock in ms (pings, resends, silence detection),
+3. adds each local player's input with :meth:`P2PSession.add_local_input`,
+4. calls :meth:`P2PSession.advance_frame` and executes the returned requests in order,
+5. sends what :meth:`P2PSession.drain_outgoing` returns and reacts to :meth:`P2PSession.drain_events`.
+
+The session never reads a clock, opens a socket or interprets an input.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Hashable
+
+from . import codec
+from .input_queue import InputQueueError
+from .protocol import NetworkStats, PeerEndpoint
+from .reports import Comparison, ReportLedger
+from .requests import (
+    AdvanceResult,
+    AdvanceStatus,
+    DesyncDetected,
+    Disconnected,
+    EpisodeAgreed,
+    EpisodeMismatch,
+    Event,
+    InputStatus,
+    NetworkInterrupted,
+    NetworkResumed,
+    Request,
+    Synchronized,
+)
+from .settings import SessionSettings, SettingsError
+from .sync_layer import SessionError, SyncLayer
+from .time_sync import local_advantage
+
+HISTORY_KEEP = 128  # confirmed inputs kept for confirmed_inputs() after they are no longer needed for rollback
+REPORT_LIFETIME = 600  # frames during which a checksum/episode report keeps being repeated
+DISCARD_EVERY = 32
+
+
+class P2PSession:
+    """A rollback session between this peer and one or more remote peers.
+
+    Args:
+        settings: Validated settings; must name at least one remote peer.
+        now_ms: The caller's monotonic clock at creation (silence is measured from here).
+    """
+
+    def __init__(self, settings: SessionSettings, now_ms: float = 0.0) -> None:
+        if not settings.remote_peers:
+            raise SettingsError("a peer-to-peer session needs at least one remote peer (remote_peers is empty)")
+        if not settings.local_players:
+            raise SettingsError("a peer-to-peer session needs at least one local player (local_players is empty)")
+        self.settings = settings
+        self._n = settings.num_players
+        self._sync = SyncLayer(self._n, settings.default_input, settings.max_prediction, settings.checksum_interval)
+        self._local = tuple(sorted(settings.local_players))
+        self._sender = self._local[0]
+        self._local_queues = [self._sync.queues[p] for p in self._local]
+        for queue in self._local_queues:
+            for frame in range(settings.input_delay):
+                queue.add(frame, settings.default_input)
+        self._endpoints = {peer: PeerEndpoint(peer, players, now_ms) for peer, players in settings.remote_peers.items()}
+        self._owner = {p: ep for ep in self._endpoints.values() for p in ep.players}
+        self._pending: dict[int, bytes] = {}
+        self._outgoing: list[tuple[Hashable, bytes]] = []
+        self._events: list[Event] = []
+        peers = list(self._endpoints)
+        self._checksums = ReportLedger(peers)
+        self._episodes = ReportLedger(peers)
+        self._episode_agreed: dict[int, set[Hashable]] = {}
+        self._next_checksum_frame = 0
+        self._report_every = max(1, min(4, settings.checksum_interval or 4))
+        self._slack = 2 * settings.max_inputs_per_packet
+        self.dropped: dict[str, int] = {}
+        self.stalls = 0
+        self.not_synchronized = 0
+        self.desyncs = 0
+
+    # --- state ----------------------------------------------------------------------------------------------
+
+    @property
+    def current_frame(self) -> int:
+        """The next frame to simulate."""
+        return self._sync.current_frame
+
+    @property
+    def confirmed_frame(self) -> int:
+        """Highest simulated frame whose inputs are final for every player (-1 when none)."""
+        return min(self._sync.confirmed_frame(), self._sync.current_frame - 1)
+
+    @property
+    def synchronized(self) -> bool:
+        """Whether every remote peer has been heard from (or was disconnected)."""
+        return all(ep.synchronized or ep.disconnected for ep in self._endpoints.values())
+
+    def confirmed_inputs(self, frame: int) -> tuple[tuple[bytes, InputStatus], ...]:
+        """Final inputs of ``frame`` (at most ``confirmed_frame``, and not older than about 128 frames before it)."""
+        return tuple([q.confirmed(frame) for q in self._sync.queues])
+
+    def network_stats(self, peer: Hashable) -> NetworkStats:
+        """Round-trip time, traffic and sync figures for the link to ``peer``."""
+        return self._endpoints[peer].stats()
+
+    def frames_ahead(self) -> float:
+        """How many frames this peer runs ahead of the furthest-behind connected peer (smoothed)."""
+        values = [ep.time_sync.frames_ahead() for ep in self._endpoints.values() if not ep.disconnected]
+        return max(values, default=0.0)
+
+    def recommended_wait_frames(self) -> int:
+        """Frames to skip now (not advance) so that this peer stops running ahead; usually 0."""
+        values = [ep.time_sync.recommend_wait() for ep in self._endpoints.values() if not ep.disconnected]
+        return max(values, default=0)
+
+    def stats(self) -> dict[str, object]:
+        """Counters: frames, rollbacks and their depth, stalls, desyncs and dropped packets by reason."""
+        sync = self._sync
+        return {
+            "frames": sync.current_frame,
+            "confirmed_frame": self.confirmed_frame,
+            "rollbacks": sync.rollbacks,
+            "rollback_frames": sync.rollback_frames,
+            "max_rollback_depth": sync.max_rollback_depth,
+            "stalls": self.stalls,
+            "not_synchronized": self.not_synchronized,
+            "desyncs": self.desyncs,
+            "dropped": dict(self.dropped),
+        }
+
+    # --- per-frame API --------------------------------------------------------------------------------------
+
+    def add_local_input(self, player: int, data: bytes) -> None:
+        """Sets ``player``'s input for the next advanced frame (replaces one given earlier this frame)."""
+        if player not in self._local:
+            raise SessionError(f"player {player} is not local to this session (local: {list(self._local)})")
+        if len(data) != self.settings.input_size:
+            raise SessionError(f"input must be {self.settings.input_size} bytes, got {len(data)}")
+        self._pending[player] = bytes(data)
+
+    def advance_frame(self) -> AdvanceResult:
+        """Plans the next frame: rollback and re-simulation if needed, then save and advance.
+
+        Returns:
+            ``ADVANCED`` with the requests to execute in order, or ``PREDICTION_THRESHOLD`` /
+            ``NOT_SYNCHRONIZED`` with no requests (keep the local input and try again next frame).
+        """
+        if not self.synchronized:
+            self.not_synchronized += 1
+            return AdvanceResult(AdvanceStatus.NOT_SYNCHRONIZED, [])
+        pending = self._pending
+        if len(pending) != len(self._local):
+            missing = [p for p in self._local if p not in pending]
+            raise SessionError(f"add_local_input() was not called for local players {missing} this frame")
+        sync = self._sync
+        self._report_checksums()
+        current = sync.current_frame
+        if current - sync.confirmed_frame() > self.settings.max_prediction:
+            self.stalls += 1
+            return AdvanceResult(AdvanceStatus.PREDICTION_THRESHOLD, [])
+        target = current + self.settings.input_delay
+        for player, queue in zip(self._local, self._local_queues, strict=True):
+            queue.add(target, pending[player])
+        pending.clear()
+        requests = sync.plan_advance()
+        self._after_advance(current)
+        return AdvanceResult(AdvanceStatus.ADVANCED, requests)
+
+    def settle(self) -> list[Request]:
+        """Rolls back and re-simulates now if a late input requires it, without advancing a new frame.
+
+        Useful when the caller stops advancing (end of a game) but still wants the present state to reflect every
+        input received. Returns the requests to execute (empty when nothing changed).
+        """
+        requests: list[Request] = []
+        self._report_checksums()
+        self._sync.plan_rollback(requests, self._sync.confirmed_frame())
+        return requests
+
+    def poll(self, now_ms: float) -> None:
+        """Timers: pings, silence (interrupted/disconnected) and resending inputs when no packet went out."""
+        settings = self.settings
+        for ep in self._endpoints.values():
+            if ep.disconnected:
+                continue
+            if now_ms >= ep.next_ping_ms:
+                ep.next_ping_ms = now_ms + settings.ping_interval_ms
+                self._send(ep, codec.encode_time(codec.PING, self._sender, self.current_frame, now_ms))
+            silent = ep.silent_ms(now_ms)
+            if silent > settings.disconnect_timeout_ms:
+                self._disconnect_endpoint(ep)
+                continue
+            if silent > settings.disconnect_notify_ms and not ep.interrupted:
+                ep.interrupted = True
+                self._events.append(NetworkInterrupted(ep.peer, silent))
+            if not ep.sent_since_poll:
+                self._send_inputs(ep)
+            ep.sent_since_poll = False
+
+    def handle_packet(self, peer: Hashable, data: bytes, now_ms: float) -> None:
+        """Takes one received packet. Invalid packets are dropped and counted in ``dropped``; nothing raises."""
+        try:
+            self._handle(peer, data, now_ms)
+        except codec.PacketError as exc:
+            self._drop(exc.reason)
+        except (InputQueueError, struct.error):
+            self._drop("malformed")
+
+    def drain_outgoing(self) -> list[tuple[Hashable, bytes]]:
+        """Packets to send since the last call, as ``(peer, bytes)``."""
+        out, self._outgoing = self._outgoing, []
+        return out
+
+    def drain_events(self) -> list[Event]:
+        """Events since the last call, oldest first."""
+        out, self._events = self._events, []
+        return out
+
+    def report_episode_end(self, episode: int, frame: int) -> None:
+        """Reports that ``episode`` ended on confirmed ``frame``; peers compare their reports."""
+        for comparison in self._episodes.record_local(episode, frame):
+            self._on_episode_comparison(comparison)
+
+    def disconnect_player(self, player: int) -> None:
+        """Declares a remote ``player``'s peer gone now (e.g. the server said it left)."""
+        ep = self._owner.get(player)
+        if ep is None:
+            raise SessionError(f"player {player} is not a remote player of this session")
+        if not ep.disconnected:
+            self._disconnect_endpoint(ep)
+
+    def close(self) -> None:
+        """Tells every connected peer that this peer is leaving (best effort, one packet each)."""
+        for ep in self._endpoints.values():
+            if not ep.disconnected:
+                self._send(ep, codec.encode_header(codec.DISCONNECT, self._sender, self.current_frame))
+
+    # --- internals -----------------------------------------------------------------------------------------
+
+    def _drop(self, reason: str) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+
+    def _send(self, ep: PeerEndpoint, packet: bytes) -> None:
+        self._outgoing.append((ep.peer, ep.note_sent(packet)))
+
+    def _peer_status(self) -> tuple[int, list[int]]:
+        mask = 0
+        last_frames = []
+        for player, queue in enumerate(self._sync.queues):
+            if queue.disconnected_after is not None:
+                mask |= 1 << player
+                last_frames.append(queue.disconnected_after)
+            else:
+                last_frames.append(queue.last_confirmed)
+        return mask, last_frames
+
+    def _send_inputs(self, ep: PeerEndpoint, status: tuple[int, list[int]] | None = None) -> None:
+        mask, last_frames = status or self._peer_status()
+        received = min(self._sync.queues[p].last_confirmed for p in ep.players)
+        packet = ep.input_packet(
+            self._sender,
+            self._sync.current_frame,
+            self._local_queues,
+            received,
+            ep.last_local_advantage,
+            mask,
+            last_frames,
+            self.settings.max_inputs_per_packet,
+        )
+        self._outgoing.append((ep.peer, packet))
+
+    def _after_advance(self, frame: int) -> None:
+        settings = self.settings
+        status = self._peer_status()
+        send_reports = frame % self._report_every == 0
+        for ep in self._endpoints.values():
+            if ep.disconnected:
+                continue
+            advantage = local_advantage(frame, ep.remote_frame, ep.rtt_ms, settings.fps)
+            ep.last_local_advantage = advantage
+            ep.time_sync.record(advantage, ep.remote_advantage)
+            self._send_inputs(ep, status)
+            if send_reports:
+                self._send_reports(ep, frame)
+        if frame % DISCARD_EVERY == 0:
+            acked = min((ep.acked_frame for ep in self._endpoints.values() if not ep.disconnected), default=frame)
+            self._sync.discard_before(min(self.confirmed_frame, acked + 1) - HISTORY_KEEP)
+
+    def _send_reports(self, ep: PeerEndpoint, frame: int) -> None:
+        recent = frame - REPORT_LIFETIME
+        checksums = [r for r in self._checksums.latest_local(3) if r[0] >= recent]
+        if checksums:
+            self._send(ep, codec.encode_checksums(self._sender, frame, checksums))
+        episodes = [r for r in self._episodes.latest_local(2) if r[1] >= recent]
+        if episodes:
+            self._send(ep, codec.encode_episodes(self._sender, frame, episodes))
+
+    def _report_checksums(self) -> None:
+        interval = self.settings.checksum_interval
+        if not interval:
+            return
+        sync = self._sync
+        limit = min(sync.confirmed_frame() + 1, sync.current_frame - 1)
+        if sync.first_incorrect is not None:
+            limit = min(limit, sync.first_incorrect)
+        frame = self._next_checksum_frame
+        while frame <= limit:
+            checksum = sync.checksum_of(frame)
+            if checksum is None:
+                self._drop("local_checksum_missing")
+            else:
+                for comparison in self._checksums.record_local(frame, checksum):
+                    self._on_checksum_comparison(comparison)
+            frame += interval
+        self._next_checksum_frame = frame
+
+    def _on_checksum_comparison(self, comparison: Comparison) -> None:
+        if not comparison.matches:
+            self.desyncs += 1
+            self._events.append(
+                DesyncDetected(comparison.key, comparison.local, comparison.remote, comparison.peer)
+            )
+
+    def _on_episode_comparison(self, comparison: Comparison) -> None:
+        episode = comparison.key
+        if not comparison.matches:
+            self._events.append(EpisodeMismatch(episode, comparison.local, comparison.remote, comparison.peer))
+            return
+        agreed = self._episode_agreed.setdefault(episode, set())
+        agreed.add(comparison.peer)
+        connected = {ep.peer for ep in self._endpoints.values() if not ep.disconnected}
+        if connected <= agreed:
+            self._events.append(EpisodeAgreed(episode, comparison.local))
+            del self._episode_agreed[episode]
+
+    def _disconnect_endpoint(self, ep: PeerEndpoint) -> None:
+        ep.disconnected = True
+        for player in ep.players:
+            self._disconnect_player(player, self._sync.queues[player].last_confirmed)
+
+    def _disconnect_player(self, player: int, reported_last: int) -> None:
+        queue = self._sync.queues[player]
+        cut = min(queue.last_confirmed, reported_last)
+        for ep in self._endpoints.values():
+            if not ep.disconnected and len(ep.last_frames) == self._n and player not in ep.players:
+                cut = min(cut, ep.last_frames[player])
+        if queue.disconnected_after is not None and queue.disconnected_after <= cut:
+            return
+        queue.disconnect(cut)
+        self._sync.note_misprediction(queue.disconnected_after + 1)
+        self._events.append(Disconnected(player, queue.disconnected_after + 1))
+
+    def _handle(self, peer: Hashable, data: bytes, now_ms: float) -> None:
+        ep = self._endpoints.get(peer)
+        if ep is None:
+            raise codec.PacketError("unknown_peer")
+        header = codec.decode_header(data, self._n)
+        if header.sender not in ep.players:
+            raise codec.PacketError("bad_sender", f"player {header.sender} does not belong to peer {peer!r}")
+        if ep.disconnected:
+            raise codec.PacketError("from_disconnected_peer")
+        if header.frame > self._sync.current_frame + self._slack:
+            raise codec.PacketError("absurd_frame", f"sender frame {header.frame}")
+        kind = header.kind
+        if kind == codec.INPUT:
+            self._handle_input(ep, data)
+        elif kind == codec.PING:
+            sent = codec.decode_time(data)
+            self._send(ep, codec.encode_time(codec.PONG, self._sender, self.current_frame, sent))
+        elif kind == codec.PONG:
+            ep.on_pong(codec.decode_time(data), now_ms)
+        elif kind == codec.CHECKSUM:
+            for frame, checksum in codec.decode_checksums(data):
+                comparison = self._checksums.record_remote(peer, frame, checksum)
+                if comparison is not None:
+                    self._on_checksum_comparison(comparison)
+        elif kind == codec.EPISODE:
+            for episode, frame in codec.decode_episodes(data):
+                comparison = self._episodes.record_remote(peer, episode, frame)
+                if comparison is not None:
+                    self._on_episode_comparison(comparison)
+        else:  # DISCONNECT
+            codec.decode_disconnect(data)
+            self._note_received(ep, len(data), header.frame, now_ms)
+            self._disconnect_endpoint(ep)
+            return
+        self._note_received(ep, len(data), header.frame, now_ms)
+
+    def _note_received(self, ep: PeerEndpoint, size: int, frame: int, now_ms: float) -> None:
+        first, resumed = ep.note_received(size, frame, now_ms)
+        if first:
+            self._events.append(Synchronized(ep.peer))
+        if resumed:
+            self._events.append(NetworkResumed(ep.peer))
+
+    def _handle_input(self, ep: PeerEndpoint, data: bytes) -> None:
+        settings = self.settings
+        body = codec.decode_input(
+            data, self._n, len(ep.players), settings.input_size, settings.max_inputs_per_packet
+        )
+        if body.ack_frame > self._local_queues[0].last_confirmed:
+            raise codec.PacketError("absurd_frame", f"ack of frame {body.ack_frame} not yet sent")
+        wrong = ep.receive_inputs(body, self._sync.queues, settings.input_size)
+        if wrong is not None:
+            self._sync.note_misprediction(wrong)
+        if body.ack_frame > ep.acked_frame:
+            ep.acked_frame = body.ack_frame
+        ep.remote_advantage = body.advantage
+        ep.last_frames = body.last_frames
+        mask = body.disconnected_mask
+        if mask:
+            for player in range(self._n):
+                if mask >> player & 1 and player not in self._local and player not in ep.players:
+                    self._disconnect_player(player, body.last_frames[player])

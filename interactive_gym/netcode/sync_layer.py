@@ -1,0 +1,123 @@
+"""The frame counter, saved-state ring and rollback planning shared by the rollback sessions.
+
+The sync layer turns "advance one frame" into the exact ordered requests: if an input arrived that differs from
+what the simulation predicted, load the state of the earliest wrong frame and re-simulate to the present, then
+save and advance the current frame. States are saved only when they could be needed: a frame whose inputs are
+all confirmed can never be rolled back to, so it is saved only when its checksum is wanted.
+"""
+
+from __future__ import annotations
+
+from .input_queue import InputQueue
+from .requests import AdvanceFrame, LoadState, Request, SaveState, StateCell
+
+
+class SessionError(RuntimeError):
+    """The caller used the session incorrectly (e.g. a missing local input, a state that was never saved)."""
+
+
+class SyncLayer:
+    """Frames, per-player input queues and the ring of saved states.
+
+    Attributes:
+        queues: One :class:`InputQueue` per player, in player order.
+        current_frame: The next frame to simulate (= frames advanced so far).
+        first_incorrect: Earliest already-simulated frame whose input turned out wrong, or ``None``.
+        rollbacks: Number of rollbacks planned so far.
+        rollback_frames: Total frames re-simulated by those rollbacks.
+        max_rollback_depth: Deepest rollback so far.
+    """
+
+    def __init__(self, num_players: int, default_input: bytes, max_prediction: int, checksum_interval: int) -> None:
+        self.queues = [InputQueue(default_input) for _ in range(num_players)]
+        self._ring = [StateCell() for _ in range(max_prediction + 2)]
+        self._checksum_interval = checksum_interval
+        self.current_frame = 0
+        self.first_incorrect: int | None = None
+        self.rollbacks = 0
+        self.rollback_frames = 0
+        self.max_rollback_depth = 0
+
+    def confirmed_frame(self) -> int:
+        """Highest frame whose inputs are confirmed for every player (-1 when none)."""
+        lowest = min(q.confirmed_through for q in self.queues)
+        return 2**31 - 1 if lowest == float("inf") else int(lowest)
+
+    def note_misprediction(self, frame: int) -> None:
+        """Records that ``frame`` was simulated with a wrong input (ignored if not simulated yet)."""
+        if frame < self.current_frame and (self.first_incorrect is None or frame < self.first_incorrect):
+            self.first_incorrect = frame
+
+    def frame_inputs(self, frame: int) -> tuple:
+        """The inputs (with status) to simulate ``frame`` with, recording predictions."""
+        return tuple([q.get(frame) for q in self.queues])
+
+    def cell(self, frame: int) -> StateCell:
+        """The ring slot for ``frame``'s state."""
+        return self._ring[frame % len(self._ring)]
+
+    def _rollback_cell(self, target: int) -> StateCell:
+        cell = self.cell(target)
+        if cell.frame == target:
+            return cell
+        # Only after a disconnection cut an already confirmed input can a target lack its own save; re-simulating
+        # from any earlier saved frame gives the same result because inputs before the target did not change.
+        earlier = [c for c in self._ring if 0 <= c.frame < target]
+        if not earlier:
+            raise SessionError(
+                f"cannot roll back to frame {target}: its state was never saved (were all SaveState requests "
+                "executed?)"
+            )
+        return max(earlier, key=lambda c: c.frame)
+
+    def _maybe_save(self, frame: int, confirmed: int, requests: list[Request]) -> None:
+        interval = self._checksum_interval
+        wanted = interval > 0 and frame % interval == 0
+        if wanted or frame > confirmed:
+            requests.append(SaveState(frame, self.cell(frame), wanted))
+
+    def plan_rollback(self, requests: list[Request], confirmed: int) -> None:
+        """Appends the load and re-simulation requests of a pending rollback (if any) to ``requests``."""
+        target = self.first_incorrect
+        if target is None:
+            return
+        self.first_incorrect = None
+        current = self.current_frame
+        cell = self._rollback_cell(target)
+        start = cell.frame
+        # Later saves were made from wrong inputs; forget them so nothing can ever load them.
+        for other in self._ring:
+            if other.frame > start:
+                other.frame = -1
+        requests.append(LoadState(start, cell))
+        depth = current - start
+        self.rollbacks += 1
+        self.rollback_frames += depth
+        if depth > self.max_rollback_depth:
+            self.max_rollback_depth = depth
+        for frame in range(start, current):
+            if frame != start:
+                self._maybe_save(frame, confirmed, requests)
+            requests.append(AdvanceFrame(frame, self.frame_inputs(frame)))
+
+    def plan_advance(self) -> list[Request]:
+        """Requests for rolling back (if needed) and advancing the current frame; moves the frame counter."""
+        requests: list[Request] = []
+        confirmed = self.confirmed_frame()
+        if self.first_incorrect is not None:
+            self.plan_rollback(requests, confirmed)
+        current = self.current_frame
+        self._maybe_save(current, confirmed, requests)
+        requests.append(AdvanceFrame(current, self.frame_inputs(current)))
+        self.current_frame = current + 1
+        return requests
+
+    def checksum_of(self, frame: int) -> int | None:
+        """The checksum saved for ``frame``'s state, if the ring still holds it."""
+        cell = self.cell(frame)
+        return cell.checksum if cell.frame == frame else None
+
+    def discard_before(self, frame: int) -> None:
+        """Lets every queue forget inputs of frames before ``frame``."""
+        for queue in self.queues:
+            queue.discard_before(frame)
