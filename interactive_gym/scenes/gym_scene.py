@@ -10,6 +10,7 @@ from typing import Any
 from interactive_gym.controls import ControlsError, KeyMapping
 from interactive_gym.envs.multiagent import action_space_of, as_multiagent
 from interactive_gym.envs.spaces import space_contains
+from interactive_gym.rendering import AssetError, AssetRegistry
 from interactive_gym.scenes.scene import Scene, SceneConfigError
 
 MODES = ("server", "browser", "p2p")
@@ -46,8 +47,8 @@ class GymScene(Scene):
         seed: Base seed; episode ``e`` of a game uses a seed drawn from it. ``None``: fresh random seeds
             (always recorded with the data).
         background: Canvas background colour.
-        assets: ``{name: path}`` of images the render function may draw by name (paths relative to the
-            experiment file or absolute).
+        assets: Images the render function may draw by name: ``{name: path}`` or an ``AssetRegistry``
+            (for sprite sheets and atlases). Served at ``/assets/<scene_id>/...``.
         waiting_room_timeout_s: How long a participant waits for partners before ``timeout_scene_id``.
         timeout_scene_id: Scene a timed-out participant goes to (default: the end scene, with a message).
         disconnect_grace_s: How long a game continues with the default action for a disconnected human
@@ -78,7 +79,7 @@ class GymScene(Scene):
         max_steps: int = 1000,
         seed: int | None = None,
         background: str = "#000000",
-        assets: Mapping[str, str | Path] | None = None,
+        assets: Mapping[str, str | Path] | AssetRegistry | None = None,
         waiting_room_timeout_s: float = 120.0,
         timeout_scene_id: str | None = None,
         disconnect_grace_s: float = 10.0,
@@ -119,7 +120,7 @@ class GymScene(Scene):
         self.width = width
         self.height = height
         self.background = background
-        self.assets = {k: Path(v) for k, v in (assets or {}).items()}
+        self.assets = self._registry(assets)
         self.waiting_room_timeout_s = float(waiting_room_timeout_s)
         self.timeout_scene_id = timeout_scene_id
         self.disconnect_grace_s = float(disconnect_grace_s)
@@ -167,12 +168,24 @@ class GymScene(Scene):
                 raise SceneConfigError(str(exc)) from None
         if self.mode == "p2p" and len(humans) < 2:
             raise SceneConfigError(f"{where}: mode='p2p' needs at least two 'human' agents")
-        for name, path in self.assets.items():
-            if not path.is_file():
-                raise SceneConfigError(f"{where}: asset {name!r} file not found: {path}")
         self.policy_mapping = dict(mapping)
         self._facts = EnvFacts(agents=agents, humans=humans)
         return self._facts
+
+    def _registry(self, assets: Mapping[str, str | Path] | AssetRegistry | None) -> AssetRegistry:
+        if isinstance(assets, AssetRegistry):
+            return assets
+        registry = AssetRegistry()
+        for name, path in (assets or {}).items():
+            try:
+                registry.add_image(name, Path(path))
+            except AssetError as exc:
+                raise SceneConfigError(f"GymScene {self.scene_id!r}: asset {name!r}: {exc}") from None
+        return registry
+
+    @property
+    def asset_url_prefix(self) -> str:
+        return f"/assets/{self.scene_id}"
 
     @property
     def facts(self) -> EnvFacts:
@@ -189,5 +202,6 @@ class GymScene(Scene):
         data = super().to_client()
         data.update(mode=self.mode, fps=self.fps, num_episodes=self.num_episodes, max_steps=self.max_steps,
                     canvas={"width": self.width, "height": self.height, "background": self.background},
-                    keys=self.key_mapping.keys, humans=len(self.facts.humans))
+                    keys=self.key_mapping.keys, humans=len(self.facts.humans),
+                    assets=self.assets.manifest(self.asset_url_prefix))
         return data

@@ -51,7 +51,8 @@ class ExperimentApp:
         """Serves an image a scene registered, looked up by scene and name (never a client-given path)."""
         assert self.config.stager is not None
         scene = self.config.stager.scene(request.path_params["scene_id"])
-        path: Path | None = getattr(scene, "assets", {}).get(request.path_params["name"]) if scene else None
+        registry = getattr(scene, "assets", None)
+        path: Path | None = registry.resolve(request.path_params["name"]) if registry is not None else None
         if path is None:
             return Response("not found", status_code=404)
         return FileResponse(path)

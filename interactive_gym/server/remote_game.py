@@ -66,7 +66,7 @@ class ServerGame:
         self.humans = dict(humans)
         self.game_seed = game_seed
         self.env = scene.make_env()
-        self.surface = Surface(scene.width, scene.height, background=scene.background)
+        self.surface = Surface(scene.width, scene.height, background=scene.background, assets=scene.assets.catalog())
         self.inputs = {agent: HumanInput() for agent in humans}
         self.policy_rng = random.Random(game_seed)
         self.episode = -1

@@ -52,7 +52,7 @@ def test_defaults() -> None:
     assert s.kind == "gym"
     assert s.waiting_room_timeout_s == 120.0 and s.disconnect_grace_s == 10.0
     assert s.key_mapping.default_action == gatherers.STAY
-    assert s.assets == {}
+    assert s.assets.names() == []
 
 
 def test_env_creator_must_be_callable() -> None:
@@ -255,20 +255,20 @@ def test_p2p_needs_two_humans() -> None:
 
 def test_missing_asset_file(tmp_path: Path) -> None:
     missing = tmp_path / "nope.png"
-    with pytest.raises(SceneConfigError, match=f"^GymScene 'g': asset 'tree' file not found: {missing}$"):
-        scene(assets={"tree": missing}).check()
+    with pytest.raises(SceneConfigError, match=f"^GymScene 'g': asset 'tree': .*'{missing}' does not exist$"):
+        scene(assets={"tree": missing})
 
 
 def test_asset_directory_is_not_a_file(tmp_path: Path) -> None:
-    with pytest.raises(SceneConfigError, match="asset 'dir' file not found"):
-        scene(assets={"dir": tmp_path}).check()
+    with pytest.raises(SceneConfigError, match="asset 'dir': .* must end in one of .png"):
+        scene(assets={"dir": tmp_path})
 
 
 def test_present_asset_is_accepted(tmp_path: Path) -> None:
     image = tmp_path / "tree.png"
     image.write_bytes(b"\x89PNG\r\n\x1a\n")
     s = scene(assets={"tree": str(image)})
-    assert s.assets == {"tree": image}
+    assert s.assets.resolve(s.assets.manifest("/x")["tree"]["url"].rsplit("/", 1)[1]) == image
     assert s.check().humans == ("agent_0",)
 
 
@@ -303,7 +303,7 @@ def test_to_client() -> None:
         "kind": "gym", "scene_id": "g", "title": "Play", "body_html": "",
         "mode": "server", "fps": 8, "num_episodes": 2, "max_steps": 50,
         "canvas": {"width": 432, "height": 376, "background": "#123456"},
-        "keys": ["ArrowDown", "ArrowLeft", "ArrowRight", "ArrowUp"], "humans": 1,
+        "keys": ["ArrowDown", "ArrowLeft", "ArrowRight", "ArrowUp"], "humans": 1, "assets": {},
     }
 
 
