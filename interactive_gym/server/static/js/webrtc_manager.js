@@ -12,7 +12,7 @@
  * - Connection type (direct / relay, candidate types, protocol) and RTT come from getStats() on an interval.
  *
  * Options: {turnUsername, turnCredential, forceRelay, turnUrls, stunUrls, faults, monitorIntervalMs,
- *   reconnectDelayMs, recoveryTimeoutMs, onMessage, onStateChange, onConnectionType, onFallback, onIceError}.
+ *   reconnectDelayMs, recoveryTimeoutMs, maxRecoveryAttempts, onMessage, onStateChange, onConnectionType, onFallback, onIceError}.
  */
 import { buildRtcConfiguration } from "./ice_config.js";
 import { FallbackLog, RttSummary, connectionChanged, describeConnection } from "./connection_stats.js";
@@ -51,6 +51,8 @@ export class WebRTCManager {
     this.monitorIntervalMs = options.monitorIntervalMs ?? 1000;
     this.reconnectDelayMs = options.reconnectDelayMs ?? 300;
     this.recoveryTimeoutMs = options.recoveryTimeoutMs ?? 5000;
+    // A peer that is gone for good must not cost a new connection (and TURN allocation) forever.
+    this.maxRecoveryAttempts = options.maxRecoveryAttempts ?? 10;
     for (const name of ["onMessage", "onStateChange", "onConnectionType", "onFallback", "onIceError"]) {
       this[name] = options[name] || null;
     }
@@ -145,7 +147,7 @@ export class WebRTCManager {
       peer = {
         id, gen: 0, pc: null, channels: {}, pending: [], remoteSet: false, queue: Promise.resolve(), info: null,
         connectionLog: [], rtt: new RttSummary(), fallback: new FallbackLog(), iceErrors: [], recoverTimer: null,
-        lastAttemptAt: Date.now(), iceRestartTried: false,
+        lastAttemptAt: Date.now(), iceRestartTried: false, failedAttempts: 0,
         counts: { sentP2P: 0, sentRelay: 0, receivedP2P: 0, receivedRelay: 0, iceRestarts: 0, reconnects: 0 },
       };
       this.peers.set(id, peer);
@@ -268,6 +270,7 @@ export class WebRTCManager {
   }
 
   async _remoteDescriptionSet(peer, pc) {
+    if (peer.pc !== pc) return; // replaced by a newer connection meanwhile
     peer.remoteSet = true;
     const ready = peer.pending.filter((c) => c.gen === peer.gen);
     peer.pending = peer.pending.filter((c) => c.gen > peer.gen);
@@ -289,7 +292,10 @@ export class WebRTCManager {
 
   _updateLink(peer, reason) {
     const healthy = this._healthy(peer);
-    if (healthy) peer.iceRestartTried = false;
+    if (healthy) {
+      peer.iceRestartTried = false;
+      peer.failedAttempts = 0;
+    }
     if (peer.fallback.set(!healthy, Date.now(), healthy ? null : reason) && this.onFallback) {
       this.onFallback(peer.id, !healthy, reason);
     }
@@ -318,6 +324,8 @@ export class WebRTCManager {
   /** Offerer: ICE restart if the channels survive, else a new connection. Answerer: ask the offerer to act. */
   _attemptRecovery(peer) {
     peer.lastAttemptAt = Date.now();
+    if (peer.failedAttempts >= this.maxRecoveryAttempts) return; // stays on the relay; the game decides
+    peer.failedAttempts += 1;
     if (!this._isOfferer(peer.id)) {
       this._signal(peer.id, "restart", null, peer.gen);
       return;
