@@ -1,0 +1,279 @@
+"""Experiment database -> tidy CSV files that load straight into pandas (``pd.read_csv``).
+
+Files written, one row per record:
+
+- ``participants.csv``: participant columns, then ``url_param.<name>`` per URL parameter.
+- ``scenes.csv``: one row per finished scene; ``answer.<field>`` per answer, ``meta.<field>`` per meta entry.
+- ``episodes.csv``: one row per episode and writer; ``agent.<agent_id>`` (participant or policy), ``meta.*``.
+- ``steps.csv``: one row per step with the episode's identifying columns repeated (so it stands alone), then
+  ``observation``, ``action.<agent>``, ``reward.<agent>``, ``terminated.<agent>``, ``truncated.<agent>``,
+  ``info.<key>``, ``keys.<agent>``.
+- ``events.csv``: one row per event; ``data`` is JSON text (event kinds carry different fields).
+
+Cell rules. Nested string-keyed dicts become dotted columns (``info.pos.x``). Scalars are written as
+themselves (floats exactly, via ``repr``; NaN and infinities as ``nan``/``inf``, which pandas parses). Lists,
+tuples and numpy arrays become JSON text in one cell (``[[0, 1], [2, 3]]``), exact in value; read one back
+with ``np.array(json.loads(cell))``; non-finite floats there appear as ``NaN``/``Infinity``, which
+``json.loads`` accepts. Bytes become base64 text. ``None`` is an empty cell. Where flattening would give two
+values the same column name (keys ``"a.b"`` and ``"a": {"b"}``), that whole field is kept as JSON text instead.
+Exact dtypes stay in the database; :class:`~interactive_gym.server.storage.Storage` reads them back.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import json
+import math
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from interactive_gym.server.storage import Storage, StorageError
+
+try:
+    import numpy as np
+except ImportError:  # pragma: no cover - numpy is a server dependency; plain values still export
+    np = None  # type: ignore[assignment]
+
+__all__ = [
+    "DB_SUFFIXES",
+    "ExportError",
+    "default_out_dir",
+    "export_csv",
+    "find_database",
+    "flatten",
+    "to_plain",
+]
+
+DB_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+
+_STEP_FIELDS = (
+    ("observation", "observation"),
+    ("actions", "action"),
+    ("rewards", "reward"),
+    ("terminated", "terminated"),
+    ("truncated", "truncated"),
+    ("info", "info"),
+    ("keys", "keys"),
+)
+_STEP_FIXED = (
+    "episode_id",
+    "game_id",
+    "scene_id",
+    "episode",
+    "source",
+    "mode",
+    "t",
+    "server_ts",
+    "client_ts",
+)
+
+
+class ExportError(Exception):
+    """The input is missing, ambiguous or not an experiment database; the message says what to do."""
+
+
+# ------------------------------------------------------------------------------------------- locating
+
+
+def find_database(path: Path) -> Path:
+    """Returns the database file ``path`` names: the file itself, or the single database in a directory
+    (or its ``data/`` folder)."""
+    if not path.exists():
+        raise ExportError(f"{path} does not exist")
+    if path.is_file():
+        return path
+    candidates = sorted(
+        child
+        for folder in (path, path / "data")
+        if folder.is_dir()
+        for child in folder.iterdir()
+        if child.is_file() and child.suffix.lower() in DB_SUFFIXES
+    )
+    if not candidates:
+        suffixes = ", ".join(f"*{suffix}" for suffix in DB_SUFFIXES)
+        raise ExportError(
+            f"no database ({suffixes}) in {path} or {path / 'data'}; pass the database file itself"
+        )
+    if len(candidates) > 1:
+        listed = ", ".join(str(c) for c in candidates)
+        raise ExportError(f"several databases in {path}: {listed}; pass the one to export")
+    return candidates[0]
+
+
+def default_out_dir(db_path: Path) -> Path:
+    """``<folder of the db>/<db name>_csv``: next to the data, never overwriting the database."""
+    return db_path.with_name(f"{db_path.stem}_csv")
+
+
+# ---------------------------------------------------------------------------------------------- export
+
+
+def export_csv(db_path: Path, out_dir: Path) -> list[tuple[Path, int]]:
+    """Writes the five CSV files for ``db_path`` into ``out_dir`` (created); returns ``(file, rows)`` pairs.
+
+    Reads one consistent snapshot, so exporting while the server is still writing is safe. Each file is
+    written under a temporary name and renamed, so a failed export never leaves a half-written CSV.
+    """
+    try:
+        storage = Storage(db_path, readonly=True)
+    except StorageError as exc:
+        raise ExportError(str(exc)) from None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    with storage, storage.snapshot():
+        written.append(_write(out_dir / "participants.csv", _participant_rows(storage)))
+        written.append(_write(out_dir / "scenes.csv", _scene_rows(storage)))
+        written.append(_write(out_dir / "episodes.csv", _episode_rows(storage)))
+        written.append(_write_steps(out_dir / "steps.csv", storage))
+        written.append(_write(out_dir / "events.csv", _event_rows(storage)))
+    return written
+
+
+def _participant_rows(storage: Storage) -> Iterator[dict[str, Any]]:
+    for p in storage.participants():
+        fixed = {
+            "participant_id": p.participant_id, "experiment_id": p.experiment_id, "status": p.status,
+            "completion_code": p.completion_code, "current_scene": p.current_scene,
+            "created_at": p.created_at, "updated_at": p.updated_at,
+        }  # fmt: skip
+        yield {**fixed, **flatten("url_param", p.url_params)}
+
+
+def _scene_rows(storage: Storage) -> Iterator[dict[str, Any]]:
+    for r in storage.scene_records():
+        fixed = {
+            "scene_record_id": r.id, "participant_id": r.participant_id, "scene_id": r.scene_id,
+            "scene_index": r.scene_index, "started_at": r.started_at, "ended_at": r.ended_at,
+        }  # fmt: skip
+        yield {**fixed, **flatten("answer", r.answers), **flatten("meta", r.meta)}
+
+
+def _episode_rows(storage: Storage) -> Iterator[dict[str, Any]]:
+    for e in storage.episodes():
+        fixed = {
+            "episode_id": e.id, "experiment_id": e.experiment_id, "scene_id": e.scene_id, "game_id": e.game_id,
+            "episode": e.episode, "mode": e.mode, "source": e.source, "seed": e.seed, "status": e.status,
+            "started_at": e.started_at, "ended_at": e.ended_at, "env_hash": e.env_hash, "step_count": e.step_count,
+        }  # fmt: skip
+        yield {**fixed, **flatten("agent", e.agents), **flatten("meta", e.meta)}
+
+
+def _event_rows(storage: Storage) -> Iterator[dict[str, Any]]:
+    for e in storage.events():
+        yield {
+            "event_id": e.id, "ts": e.ts, "participant_id": e.participant_id, "game_id": e.game_id,
+            "scene_id": e.scene_id, "kind": e.kind, "data": _json_text(e.data),
+        }  # fmt: skip
+
+
+def _step_rows(storage: Storage) -> Iterator[dict[str, Any]]:
+    episodes = {e.id: e for e in storage.episodes()}
+    for episode_id, step in storage.iter_steps():
+        e = episodes[episode_id]
+        row: dict[str, Any] = {
+            "episode_id": episode_id, "game_id": e.game_id, "scene_id": e.scene_id, "episode": e.episode,
+            "source": e.source, "mode": e.mode, "t": step.t, "server_ts": step.server_ts, "client_ts": step.client_ts,
+        }  # fmt: skip
+        for attribute, prefix in _STEP_FIELDS:
+            row.update(flatten(prefix, getattr(step, attribute)))
+        yield row
+
+
+def _write(path: Path, rows: Iterable[dict[str, Any]]) -> tuple[Path, int]:
+    materialized = list(rows)  # small tables: one pass for the header, one for the rows
+    return _write_rows(path, _columns(materialized), materialized)
+
+
+def _write_steps(path: Path, storage: Storage) -> tuple[Path, int]:
+    # Steps can be millions of rows: stream twice (header, then rows) rather than hold them in memory.
+    return _write_rows(path, _columns(_step_rows(storage), fixed=_STEP_FIXED), _step_rows(storage))
+
+
+def _columns(rows: Iterable[dict[str, Any]], fixed: tuple[str, ...] = ()) -> list[str]:
+    seen: dict[str, None] = dict.fromkeys(fixed)
+    for row in rows:
+        seen.update(dict.fromkeys(row))
+    return list(seen)
+
+
+def _write_rows(path: Path, columns: list[str], rows: Iterable[dict[str, Any]]) -> tuple[Path, int]:
+    partial = path.with_name(path.name + ".partial")
+    count = 0
+    with partial.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([_cell(row.get(column)) for column in columns])
+            count += 1
+    os.replace(partial, path)
+    return path, count
+
+
+# ------------------------------------------------------------------------------------------ flattening
+
+
+def flatten(prefix: str, value: Any) -> dict[str, Any]:
+    """Flattens string-keyed dicts into ``prefix.key.subkey`` columns; anything else is one ``prefix`` column.
+
+    Non-string keys (integer agent ids) become their ``str``. If two entries would land in the same column,
+    the whole value is returned as one JSON-text column instead, so nothing is silently overwritten.
+    """
+    if not isinstance(value, dict):
+        return {prefix: _leaf(value)}
+    columns: dict[str, Any] = {}
+    for name, leaf in _walk(prefix, value):
+        if name in columns:
+            return {prefix: _json_text(value)}
+        columns[name] = leaf
+    return columns
+
+
+def _walk(prefix: str, value: dict[Any, Any]) -> Iterator[tuple[str, Any]]:
+    for key, item in value.items():
+        name = f"{prefix}.{key}"
+        if isinstance(item, dict) and item:
+            yield from _walk(name, item)
+        else:
+            yield name, _leaf(item)
+
+
+def _leaf(value: Any) -> Any:
+    """A scalar stays itself (numpy scalars become Python ones); containers become JSON text."""
+    plain = to_plain(value)
+    if isinstance(plain, list | dict):
+        return _json_text(plain)
+    return plain
+
+
+def to_plain(value: Any) -> Any:
+    """Converts a decoded value to plain JSON types: arrays and tuples to lists, numpy scalars to numbers,
+    bytes to base64 text, non-string dict keys to strings. Values are unchanged (floats stay exact)."""
+    if np is not None:
+        if isinstance(value, np.ndarray):
+            return to_plain(value.tolist())
+        if isinstance(value, np.generic):
+            return to_plain(value.item())
+    if isinstance(value, dict):
+        return {str(key): to_plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_plain(item) for item in value]
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if value is None or isinstance(value, str | int | float):
+        return value
+    return str(value)  # complex numbers, datetimes: readable text rather than a failed export
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(to_plain(value), separators=(", ", ": "), ensure_ascii=False, allow_nan=True)
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return value
