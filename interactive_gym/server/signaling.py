@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 SIGNAL_EVENT = "webrtc_signal"
 INPUT_RELAY_EVENT = "p2p_input_relay"
@@ -82,64 +82,66 @@ class _InvalidError(Exception):
         self.message = message
 
 
-def _require(condition: bool, message: str, reason: Reason = Reason.MALFORMED) -> None:
-    if not condition:
-        raise _InvalidError(reason, message)
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _fail(message: str, reason: Reason = Reason.MALFORMED) -> NoReturn:
+    raise _InvalidError(reason, message)
 
 
 def _short_str_or_none(value: object, name: str) -> str | None:
-    _require(value is None or (isinstance(value, str) and len(value) <= _MAX_SHORT_FIELD),
-             f"{name} must be a string of at most {_MAX_SHORT_FIELD} characters or null")
-    return value  # type: ignore[return-value]
+    if value is None or (isinstance(value, str) and len(value) <= _MAX_SHORT_FIELD):
+        return value
+    _fail(f"{name} must be a string of at most {_MAX_SHORT_FIELD} characters or null")
 
 
-def _route(sid: str, data: object, membership: GameMembership) -> tuple[str, int, str]:
-    """Authorises the sender and resolves the target: returns ``(game_id, from_player, target_sid)``."""
-    _require(isinstance(data, dict), "payload must be an object")
-    assert isinstance(data, dict)
+def _route(sid: str, data: object, membership: GameMembership) -> tuple[dict[str, Any], str, int, str]:
+    """Authorises the sender and resolves the target: returns ``(payload, game_id, from_player, target_sid)``."""
+    if not isinstance(data, dict):
+        _fail("payload must be an object")
     game_id = data.get("game_id")
-    _require(isinstance(game_id, str) and 0 < len(game_id) <= MAX_GAME_ID_LEN,
-             f"game_id must be a non-empty string of at most {MAX_GAME_ID_LEN} characters")
+    if not (isinstance(game_id, str) and 0 < len(game_id) <= MAX_GAME_ID_LEN):
+        _fail(f"game_id must be a non-empty string of at most {MAX_GAME_ID_LEN} characters")
     member = membership.member_of(sid)
-    _require(member is not None, "you are not in a game", Reason.NOT_IN_GAME)
-    assert member is not None
+    if member is None:
+        _fail("you are not in a game", Reason.NOT_IN_GAME)
     my_game, my_player = member
-    _require(my_game == game_id, "you are not a member of that game", Reason.WRONG_GAME)
+    if my_game != game_id:
+        _fail("you are not a member of that game", Reason.WRONG_GAME)
     to_player = data.get("to_player")
-    _require(_is_int(to_player) and 0 <= to_player <= MAX_PLAYER_ID,
-             f"to_player must be an integer player id between 0 and {MAX_PLAYER_ID}")
-    _require(to_player != my_player, "to_player is your own player id", Reason.SELF_TARGET)
+    if not (isinstance(to_player, int) and not isinstance(to_player, bool) and 0 <= to_player <= MAX_PLAYER_ID):
+        _fail(f"to_player must be an integer player id between 0 and {MAX_PLAYER_ID}")
+    if to_player == my_player:
+        _fail("to_player is your own player id", Reason.SELF_TARGET)
     target = membership.sid_of(game_id, to_player)
-    _require(target is not None, f"player {to_player} is not connected in this game", Reason.UNKNOWN_PLAYER)
-    assert target is not None
-    return game_id, my_player, target
+    if target is None:
+        _fail(f"player {to_player} is not connected in this game", Reason.UNKNOWN_PLAYER)
+    return data, game_id, my_player, target
 
 
 def _clean_description(kind: str, data: object) -> dict[str, str]:
-    _require(isinstance(data, dict), f"{kind} data must be an object {{type, sdp}}")
-    assert isinstance(data, dict)
+    if not isinstance(data, dict):
+        _fail(f"{kind} data must be an object {{type, sdp}}")
     sdp = data.get("sdp")
-    _require(data.get("type") == kind, f"{kind} data.type must be {kind!r}")
-    _require(isinstance(sdp, str) and sdp != "", f"{kind} data.sdp must be a non-empty string")
-    _require(len(sdp.encode("utf-8")) <= MAX_SDP_BYTES, f"SDP larger than {MAX_SDP_BYTES} bytes", Reason.TOO_LARGE)
+    if data.get("type") != kind:
+        _fail(f"{kind} data.type must be {kind!r}")
+    if not isinstance(sdp, str) or sdp == "":
+        _fail(f"{kind} data.sdp must be a non-empty string")
+    if len(sdp.encode("utf-8")) > MAX_SDP_BYTES:
+        _fail(f"SDP larger than {MAX_SDP_BYTES} bytes", Reason.TOO_LARGE)
     return {"type": kind, "sdp": sdp}
 
 
 def _clean_candidate(data: object) -> dict[str, Any] | None:
     if data is None:  # end-of-candidates
         return None
-    _require(isinstance(data, dict), "ice data must be an RTCIceCandidateInit object or null")
-    assert isinstance(data, dict)
+    if not isinstance(data, dict):
+        _fail("ice data must be an RTCIceCandidateInit object or null")
     candidate = data.get("candidate")
-    _require(isinstance(candidate, str), "ice data.candidate must be a string")
-    _require(len(candidate.encode("utf-8")) <= MAX_CANDIDATE_BYTES,
-             f"ICE candidate larger than {MAX_CANDIDATE_BYTES} bytes", Reason.TOO_LARGE)
+    if not isinstance(candidate, str):
+        _fail("ice data.candidate must be a string")
+    if len(candidate.encode("utf-8")) > MAX_CANDIDATE_BYTES:
+        _fail(f"ICE candidate larger than {MAX_CANDIDATE_BYTES} bytes", Reason.TOO_LARGE)
     index = data.get("sdpMLineIndex")
-    _require(index is None or (_is_int(index) and 0 <= index <= 65535), "ice data.sdpMLineIndex must be 0..65535")
+    if not (index is None or (isinstance(index, int) and not isinstance(index, bool) and 0 <= index <= 65535)):
+        _fail("ice data.sdpMLineIndex must be 0..65535")
     # Rebuilt from known fields only: nothing else a sender adds is ever forwarded.
     return {
         "candidate": candidate,
@@ -152,41 +154,47 @@ def _clean_candidate(data: object) -> dict[str, Any] | None:
 def decide_signal(sid: str, data: object, membership: GameMembership) -> Forward | Rejection:
     """Decides what to do with a ``webrtc_signal`` event from ``sid`` (pure apart from membership look-ups)."""
     try:
-        game_id, from_player, target = _route(sid, data, membership)
-        assert isinstance(data, dict)
-        kind = data.get("kind")
-        _require(kind in SIGNAL_KINDS, f"kind must be one of {sorted(SIGNAL_KINDS)}")
-        gen = data.get("gen", 0)
-        _require(_is_int(gen) and 0 <= gen <= MAX_GENERATION, "gen must be a non-negative integer")
-        body = data.get("data")
+        payload, game_id, from_player, target = _route(sid, data, membership)
+        kind = payload.get("kind")
+        if kind not in SIGNAL_KINDS:
+            _fail(f"kind must be one of {sorted(SIGNAL_KINDS)}")
+        gen = payload.get("gen", 0)
+        if not (isinstance(gen, int) and not isinstance(gen, bool) and 0 <= gen <= MAX_GENERATION):
+            _fail("gen must be a non-negative integer")
+        body = payload.get("data")
+        cleaned: Any
         if kind in ("offer", "answer"):
-            cleaned: Any = _clean_description(kind, body)
+            cleaned = _clean_description(kind, body)
         elif kind == "ice":
             cleaned = _clean_candidate(body)
-        else:  # restart: a request to the offerer to reconnect; carries nothing
-            _require(body is None, "restart data must be null")
+        elif body is not None:  # restart: a request to the offerer to reconnect; carries nothing
+            _fail("restart data must be null")
+        else:
             cleaned = None
     except _InvalidError as err:
         return Rejection(err.reason, err.message)
-    payload = {"game_id": game_id, "from_player": from_player, "kind": kind, "data": cleaned, "gen": gen}
-    return Forward(target, SIGNAL_EVENT, payload)
+    out = {"game_id": game_id, "from_player": from_player, "kind": kind, "data": cleaned, "gen": gen}
+    return Forward(target, SIGNAL_EVENT, out)
 
 
 def decide_input_relay(sid: str, data: object, membership: GameMembership) -> Forward | Rejection:
     """Decides what to do with a ``p2p_input_relay`` event (the fallback path for game packets)."""
     try:
-        game_id, from_player, target = _route(sid, data, membership)
-        assert isinstance(data, dict)
-        body = data.get("data")
-        _require(isinstance(body, bytes | bytearray), "data must be binary (Uint8Array / ArrayBuffer)")
-        _require(len(body) > 0, "data is empty")
-        _require(len(body) <= MAX_RELAY_BYTES, f"relay packet larger than {MAX_RELAY_BYTES} bytes", Reason.TOO_LARGE)
-        channel = data.get("channel", "inputs")
-        _require(channel in CHANNELS, f"channel must be one of {sorted(CHANNELS)}")
+        payload, game_id, from_player, target = _route(sid, data, membership)
+        body = payload.get("data")
+        if not isinstance(body, bytes | bytearray):
+            _fail("data must be binary (Uint8Array / ArrayBuffer)")
+        if len(body) == 0:
+            _fail("data is empty")
+        if len(body) > MAX_RELAY_BYTES:
+            _fail(f"relay packet larger than {MAX_RELAY_BYTES} bytes", Reason.TOO_LARGE)
+        channel = payload.get("channel", "inputs")
+        if channel not in CHANNELS:
+            _fail(f"channel must be one of {sorted(CHANNELS)}")
     except _InvalidError as err:
         return Rejection(err.reason, err.message)
-    payload = {"game_id": game_id, "from_player": from_player, "channel": channel, "data": bytes(body)}
-    return Forward(target, INPUT_RELAY_EVENT, payload)
+    out = {"game_id": game_id, "from_player": from_player, "channel": channel, "data": bytes(body)}
+    return Forward(target, INPUT_RELAY_EVENT, out)
 
 
 class SignalingStats:
