@@ -223,7 +223,6 @@ def test_signaling_and_relay_are_confined_to_the_game(live_server, new_context) 
     server = live_server(app.asgi)
     a, b = start_pair(new_context, server.url, game_id="g1")
     wait_connected(a, b)
-    signals_before = b.evaluate("t.signals.length")
     # An intruder in another game, and a connection in no game at all, try to reach player 1 of g1.
     intruder = open_peer(new_context(), server.url, "g2", 0, "mallory")
     lobby = open_peer(new_context(), server.url, "", 0, "nobody")  # connects but joins no game
@@ -247,7 +246,10 @@ def test_signaling_and_relay_are_confined_to_the_game(live_server, new_context) 
     assert {e["reason"] for e in lobby.evaluate("t.errors")} == {"not_in_game"}
     assert {e["event"] for e in lobby.evaluate("t.errors")} == {"webrtc_signal", "p2p_input_relay"}
     # The server answered every attempt before this point, so anything relayed would already be here.
-    assert b.evaluate("t.signals.length") == signals_before
+    # (Late trickled candidates from a may still arrive, so check content rather than a count.)
+    signals = b.evaluate("t.signals")
+    assert all(sig["game"] == "g1" for sig in signals)
+    assert [sig["kind"] for sig in signals].count("offer") == 1  # only a's own offer, not the intruder's
     assert b.evaluate("t.relays") == [] and a.evaluate("t.relays") == []
     assert app.relay.stats.rejections == {"wrong_game": 3, "unknown_player": 1, "not_in_game": 4}
     # Malformed payloads from a real member get a clear error too, and the game keeps working.
