@@ -78,7 +78,15 @@ def _walk(value: Any, out: list[bytes], depth: int) -> None:
         data = bytes(value)
         out.append(b"b%d:" % len(data) + data)
     elif isinstance(value, (list, tuple)):
-        out.append(b"l%d:" % len(value) if isinstance(value, list) else b"t%d:" % len(value))
+        kind = b"l" if isinstance(value, list) else b"t"
+        if len(value) > 8 and all(type(item) is int for item in value):
+            # Fast path for long runs of plain ints (RNG states): packed as 64-bit when they all fit.
+            try:
+                out.append(kind + b"q%d:" % len(value) + struct.pack(f"<{len(value)}q", *value))
+                return
+            except struct.error:
+                pass
+        out.append(kind + b"%d:" % len(value))
         for item in value:
             _walk(item, out, depth + 1)
     elif isinstance(value, dict):

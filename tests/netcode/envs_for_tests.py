@@ -115,7 +115,7 @@ class HiddenGlobalEnv(TagEnv):
 
     def step(self, actions: dict[str, int]) -> tuple[dict, dict, dict, dict, dict]:
         HIDDEN_COUNTER[0] += 1
-        if HIDDEN_COUNTER[0] % 7 == 0:
+        if HIDDEN_COUNTER[0] % 3 == 0:
             self.coin = [self.coin[0], (self.coin[1] + 1) % self.size]
         return super().step(actions)
 
