@@ -58,6 +58,7 @@ _STEP_FIELDS = (
     ("info", "info"),
     ("keys", "keys"),
 )
+_PLAIN_SCALARS = frozenset({bool, int, float, str})
 _STEP_FIXED = (
     "episode_id",
     "game_id",
@@ -188,8 +189,19 @@ def _write(path: Path, rows: Iterable[dict[str, Any]]) -> tuple[Path, int]:
 
 
 def _write_steps(path: Path, storage: Storage) -> tuple[Path, int]:
-    # Steps can be millions of rows: stream twice (header, then rows) rather than hold them in memory.
-    return _write_rows(path, _columns(_step_rows(storage), fixed=_STEP_FIXED), _step_rows(storage))
+    # Steps can be millions of rows and the header needs every column first. Rather than hold rows in memory
+    # or decode twice, flattened rows go to a JSON-lines scratch file while columns are collected.
+    scratch = path.with_name(path.name + ".rows.partial")
+    columns: dict[str, None] = dict.fromkeys(_STEP_FIXED)
+    try:
+        with scratch.open("w", encoding="utf-8") as handle:
+            for row in _step_rows(storage):
+                columns.update(dict.fromkeys(row))
+                handle.write(json.dumps(row, ensure_ascii=False, allow_nan=True) + "\n")
+        with scratch.open(encoding="utf-8") as handle:
+            return _write_rows(path, list(columns), (json.loads(line) for line in handle))
+    finally:
+        scratch.unlink(missing_ok=True)
 
 
 def _columns(rows: Iterable[dict[str, Any]], fixed: tuple[str, ...] = ()) -> list[str]:
@@ -242,6 +254,8 @@ def _walk(prefix: str, value: dict[Any, Any]) -> Iterator[tuple[str, Any]]:
 
 def _leaf(value: Any) -> Any:
     """A scalar stays itself (numpy scalars become Python ones); containers become JSON text."""
+    if value is None or type(value) in _PLAIN_SCALARS:
+        return value
     plain = to_plain(value)
     if isinstance(plain, list | dict):
         return _json_text(plain)
@@ -253,7 +267,8 @@ def to_plain(value: Any) -> Any:
     bytes to base64 text, non-string dict keys to strings. Values are unchanged (floats stay exact)."""
     if np is not None:
         if isinstance(value, np.ndarray):
-            return to_plain(value.tolist())
+            # tolist() already yields plain Python numbers and strings for these kinds; others need a walk.
+            return value.tolist() if value.dtype.kind in "biufU" else to_plain(value.tolist())
         if isinstance(value, np.generic):
             return to_plain(value.item())
     if isinstance(value, dict):
