@@ -102,6 +102,14 @@ def test_timeouts(kwargs: dict) -> None:
         scene(**kwargs)
 
 
+@pytest.mark.parametrize("kwargs", [{"waiting_room_timeout_s": float("nan")}, {"disconnect_grace_s": float("nan")},
+                                    {"waiting_room_timeout_s": "120"}, {"disconnect_grace_s": None}])
+def test_timeouts_that_are_not_numbers_are_config_errors(kwargs: dict) -> None:
+    # NaN would pass "<= 0" and make the waiting room never expire anyone; a string would crash with a TypeError.
+    with pytest.raises(SceneConfigError, match="^GymScene 'g': timeouts must be"):
+        scene(**kwargs)
+
+
 def test_zero_disconnect_grace_is_allowed() -> None:
     assert scene(disconnect_grace_s=0).disconnect_grace_s == 0.0
 
