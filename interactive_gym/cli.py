@@ -32,14 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="<command>")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"interactive_gym.tools.{name}")
-        except ModuleNotFoundError as exc:
-            # A command whose module is not part of this build is simply not offered.
-            if exc.name == f"interactive_gym.tools.{name}":
-                continue
-            raise
-        module.add_parser(subparsers)
+        importlib.import_module(f"interactive_gym.tools.{name}").add_parser(subparsers)
     return parser
 
 

@@ -148,8 +148,6 @@ class RemoteConfig:
                 problems.append(str(exc))
         try:
             self.resolve_webrtc(environ)
-        except ModuleNotFoundError:
-            pass  # WebRTC support not installed in this build: only p2p scenes need it
         except ValueError as exc:
             problems.append(str(exc))
         if problems:

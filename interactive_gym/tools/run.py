@@ -64,5 +64,6 @@ def run(args: argparse.Namespace) -> int:
     app = create_app(config)
     print(f"Serving experiment '{config.experiment_id}' at http://{config.host}:{config.port}/  "
           f"(data: {config.database_path()})", flush=True)
+    print(f"WebRTC/TURN: {config.webrtc_settings.describe()}", flush=True)
     uvicorn.run(app.asgi, host=config.host, port=config.port, log_level=args.log_level, access_log=False)
     return 0

@@ -66,7 +66,7 @@ def test_participant_completes_demo_and_export_matches_keys(live_server, new_con
     steps = _rows(out / "steps.csv")
     assert len(steps) == 40
     keys = [json.loads(row["keys.agent_0"]) for row in steps]
-    actions = [int(row["actions.agent_0"]) for row in steps]
+    actions = [int(row["action.agent_0"]) for row in steps]
     runs = [k for i, k in enumerate(keys) if k and (i == 0 or keys[i - 1] != k)]
     assert runs == [["ArrowRight"], ["ArrowDown"]], runs
     mapping = {"ArrowRight": 4, "ArrowDown": 2}
@@ -80,7 +80,7 @@ def test_participant_completes_demo_and_export_matches_keys(live_server, new_con
     assert participants[0]["participant_id"] == "e2e_solo_1"
     assert participants[0]["status"] == "completed"
     assert participants[0]["completion_code"] == "DEMO2026"
-    assert participants[0]["url_params.STUDY_ID"] == "study9"
+    assert participants[0]["url_param.STUDY_ID"] == "study9"
 
     scenes = {row["scene_id"]: row for row in _rows(out / "scenes.csv")}
     assert scenes["survey"]["answer.partner_helpful"] == "6"
