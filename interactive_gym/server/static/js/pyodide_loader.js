@@ -39,7 +39,10 @@ export function webAssemblySupported() {
 export function overallProgress(stage, fraction) {
   let before = 0;
   for (const [name, share] of STAGES) {
-    if (name === stage) return Math.min(1, before + share * Math.max(0, Math.min(1, fraction)));
+    if (name === stage) {
+      const value = before + share * Math.max(0, Math.min(1, fraction));
+      return Math.min(1, Math.round(value * 1e6) / 1e6); // 0.9999999999 from float sums is 1
+    }
     before += share;
   }
   throw new Error(`unknown loading stage ${stage}`);
@@ -53,13 +56,15 @@ class LoadTracker {
     this.stage = "download";
     this.fraction = 0;
     this.listeners = new Set();
+    this.best = 0;
   }
 
   report(stage, fraction, detail = "") {
     this.stage = stage;
     this.fraction = fraction;
-    const event = { stage, fraction, progress: overallProgress(stage, fraction), detail,
-      bytes: this.bytes, totalBytes: this.totalBytes };
+    // The byte total grows as each file's response arrives; the bar must still never move backwards.
+    this.best = Math.max(this.best, overallProgress(stage, fraction));
+    const event = { stage, fraction, progress: this.best, detail, bytes: this.bytes, totalBytes: this.totalBytes };
     for (const listener of this.listeners) listener(event);
   }
 
@@ -73,7 +78,9 @@ class LoadTracker {
 export function countingFetch(originalFetch, prefix, tracker) {
   return async function fetchWithProgress(input, init) {
     const response = await originalFetch(input, init);
-    const url = new URL(typeof input === "string" ? input : input.url, globalThis.location?.href).href;
+    // Pyodide passes URL objects; other callers strings or Request objects.
+    const raw = typeof Request !== "undefined" && input instanceof Request ? input.url : String(input);
+    const url = new URL(raw, globalThis.location?.href).href;
     if (!url.startsWith(prefix) || !response.body || !response.ok) return response;
     tracker.totalBytes += Number(response.headers.get("content-length")) || 0;
     const reader = response.body.getReader();
