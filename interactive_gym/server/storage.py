@@ -24,9 +24,10 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from interactive_gym.server import value_codec
+from interactive_gym.server.storage_connection import StorageError, Synchronous, open_database
 from interactive_gym.server.storage_records import (
     EPISODE_MODES,
     EPISODE_STATUSES,
@@ -44,12 +45,13 @@ from interactive_gym.server.storage_records import (
     require_status_word,
     require_text,
 )
-from interactive_gym.server.storage_schema import MIGRATIONS, SCHEMA_VERSION
+from interactive_gym.server.storage_schema import SCHEMA_VERSION
 
 __all__ = [
     "EPISODE_MODES",
     "EPISODE_STATUSES",
     "SCHEMA_VERSION",
+    "Synchronous",
     "EncodedStep",
     "EpisodeRow",
     "EventRow",
@@ -60,12 +62,6 @@ __all__ = [
     "StorageError",
     "encode_step",
 ]
-
-Synchronous = Literal["FULL", "NORMAL"]
-
-
-class StorageError(Exception):
-    """The database cannot be opened, is of the wrong kind or version, or a write was rejected."""
 
 
 class Storage:
@@ -88,8 +84,6 @@ class Storage:
         synchronous: Synchronous = "FULL",
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if synchronous not in ("FULL", "NORMAL"):
-            raise ValueError(f"synchronous must be 'FULL' or 'NORMAL', got {synchronous!r}")
         if experiment_id is not None:
             require_text(experiment_id, "experiment_id")
         self.path = Path(path)
@@ -97,75 +91,9 @@ class Storage:
         self.readonly = readonly
         self._clock = clock
         self._depth = 0  # transaction nesting: 0 = none, 1 = BEGIN, >1 = savepoints
-        self._conn = self._connect(synchronous)
+        self._conn = open_database(self.path, readonly=readonly, synchronous=synchronous, clock=clock)
 
     # ------------------------------------------------------------------------------------------ lifecycle
-
-    def _connect(self, synchronous: str) -> sqlite3.Connection:
-        if self.readonly:
-            if not self.path.is_file():
-                raise StorageError(f"no database file at {self.path}")
-            uri = self.path.resolve().as_uri() + "?mode=ro"
-            conn = sqlite3.connect(uri, uri=True, isolation_level=None)
-        else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, isolation_level=None)
-        try:
-            conn.execute("PRAGMA busy_timeout = 10000")  # readers and the writer may briefly contend
-            if not self.readonly:
-                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-                if mode.lower() != "wal":
-                    raise StorageError(f"{self.path}: cannot switch to WAL journal (got {mode!r})")
-                conn.execute(f"PRAGMA synchronous = {synchronous}")
-                conn.execute("PRAGMA foreign_keys = ON")
-                self._migrate(conn)
-            else:
-                self._check_version(conn)
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise StorageError(f"{self.path} is not a usable SQLite database ({exc})") from None
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    def _migrate(self, conn: sqlite3.Connection) -> None:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
-            )
-            current = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
-            self._refuse_newer(current)
-            for version, statements in MIGRATIONS:
-                if version > current:
-                    for statement in statements:
-                        conn.execute(statement)
-                    conn.execute("INSERT INTO schema_version VALUES (?, ?)", (version, self._clock()))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-
-    def _check_version(self, conn: sqlite3.Connection) -> None:
-        found = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
-        ).fetchone()
-        if not found:
-            raise StorageError(f"{self.path} is an SQLite database but not an interactive-gym one")
-        current = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
-        self._refuse_newer(current)
-        if current < SCHEMA_VERSION:
-            raise StorageError(
-                f"{self.path} has schema version {current}; open it once for writing to upgrade to {SCHEMA_VERSION}"
-            )
-
-    def _refuse_newer(self, current: int) -> None:
-        if current > SCHEMA_VERSION:
-            raise StorageError(
-                f"{self.path} has schema version {current}, newer than this interactive-gym supports "
-                f"({SCHEMA_VERSION}); upgrade interactive-gym"
-            )
 
     def close(self) -> None:
         """Checkpoints the WAL into the main file (so the .db file alone is complete) and closes."""
@@ -211,11 +139,7 @@ class Storage:
             yield
         except BaseException as exc:
             self._depth -= 1
-            if savepoint:
-                self._conn.execute(f"ROLLBACK TO {savepoint}")
-                self._conn.execute(f"RELEASE {savepoint}")
-            else:
-                self._conn.execute("ROLLBACK")
+            self._roll_back(savepoint)
             if isinstance(exc, sqlite3.Error):
                 raise StorageError(str(exc)) from exc
             raise
@@ -229,6 +153,17 @@ class Storage:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
             raise StorageError(f"commit failed: {exc}") from exc
+
+    def _roll_back(self, savepoint: str | None) -> None:
+        # SQLite itself rolls the whole transaction back on some errors (disk full, I/O): then there is
+        # nothing left to undo, and trying would only hide the original error.
+        if not self._conn.in_transaction:
+            return
+        if savepoint:
+            self._conn.execute(f"ROLLBACK TO {savepoint}")
+            self._conn.execute(f"RELEASE {savepoint}")
+        else:
+            self._conn.execute("ROLLBACK")
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:

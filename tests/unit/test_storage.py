@@ -126,6 +126,21 @@ def test_readonly_open_never_creates_and_rejects_foreign_databases(tmp_path: Pat
         Storage(other, readonly=True)
 
 
+def test_a_foreign_sqlite_database_is_never_written_into(tmp_path: Path) -> None:
+    other = tmp_path / "theirs.db"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE notes (x)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StorageError, match="not an interactive-gym one; choose another database path"):
+        Storage(other, experiment_id="e")
+    conn = sqlite3.connect(other)
+    tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    journal = conn.execute("PRAGMA journal_mode").fetchone()[0]
+    conn.close()
+    assert tables == ["notes"] and journal == "delete"
+
+
 def test_readonly_storage_refuses_writes(store: Storage) -> None:
     store.upsert_participant("p1")
     with Storage(store.path, readonly=True, experiment_id="exp1") as reader:
