@@ -433,34 +433,34 @@ class Storage:
     # ---------------------------------------------------------------------------------------------- reads
 
     def participants(self) -> list[ParticipantRow]:
-        rows = self._conn.execute(
+        """All participants, oldest first."""
+        sql = (
             "SELECT participant_id, experiment_id, url_params, status, completion_code, current_scene,"
             " created_at, updated_at FROM participants ORDER BY created_at, participant_id"
         )
-        return [ParticipantRow(r[0], r[1], value_codec.loads(r[2]), *r[3:]) for r in rows]
+        return [ParticipantRow(**row) for row in self._decoded_rows(sql, (), ("url_params",))]
 
     def scene_records(self, participant_id: str | None = None) -> list[SceneRecordRow]:
-        rows = self._conn.execute(
+        """Finished scenes (of one participant, or all), in participant and scene order."""
+        sql = (
             "SELECT id, participant_id, scene_id, scene_index, started_at, ended_at, answers, meta"
-            " FROM scene_records WHERE ? IS NULL OR participant_id = ? ORDER BY participant_id, scene_index, id",
-            (participant_id, participant_id),
+            " FROM scene_records WHERE ? IS NULL OR participant_id = ? ORDER BY participant_id, scene_index, id"
         )
-        return [SceneRecordRow(*r[:6], value_codec.loads(r[6]), value_codec.loads(r[7])) for r in rows]
+        rows = self._decoded_rows(sql, (participant_id, participant_id), ("answers", "meta"))
+        return [SceneRecordRow(**row) for row in rows]
 
     def episodes(self, *, game_id: str | None = None, episode_id: int | None = None) -> list[EpisodeRow]:
         """Episodes in id order, optionally only one game's or one id's, with their stored step counts."""
-        rows = self._conn.execute(
+        sql = (
             "SELECT id, experiment_id, scene_id, game_id, episode, mode, source, seed, agents, status, started_at,"
-            " ended_at, env_hash, meta, (SELECT COUNT(*) FROM steps WHERE episode_id = episodes.id)"
-            " FROM episodes WHERE (:game IS NULL OR game_id = :game) AND (:id IS NULL OR id = :id) ORDER BY id",
-            {"game": game_id, "id": episode_id},
+            " ended_at, env_hash, meta, (SELECT COUNT(*) FROM steps WHERE episode_id = episodes.id) AS step_count"
+            " FROM episodes WHERE (:game IS NULL OR game_id = :game) AND (:id IS NULL OR id = :id) ORDER BY id"
         )
-        return [
-            EpisodeRow(*r[:8], value_codec.loads(r[8]), *r[9:13], value_codec.loads(r[13]), r[14])
-            for r in rows
-        ]
+        rows = self._decoded_rows(sql, {"game": game_id, "id": episode_id}, ("agents", "meta"))
+        return [EpisodeRow(**row) for row in rows]
 
     def episode(self, episode_id: int) -> EpisodeRow | None:
+        """One episode by id, or ``None``."""
         found = self.episodes(episode_id=episode_id)
         return found[0] if found else None
 
@@ -470,24 +470,34 @@ class Storage:
 
     def iter_steps(self, episode_id: int | None = None) -> Iterator[tuple[int, StepRecord]]:
         """Yields ``(episode_id, step)`` in (episode, t) order, for one episode or all; streams, low memory."""
-        rows = self._conn.execute(
+        sql = (
             "SELECT episode_id, t, observation, actions, rewards, terminated, truncated, info, keys, server_ts,"
-            " client_ts FROM steps WHERE ? IS NULL OR episode_id = ? ORDER BY episode_id, t",
-            (episode_id, episode_id),
+            " client_ts FROM steps WHERE ? IS NULL OR episode_id = ? ORDER BY episode_id, t"
         )
-        for r in rows:
-            values = [value_codec.loads(text) for text in r[2:9]]
-            yield r[0], StepRecord(r[1], *values, r[9], r[10])
+        for row in self._decoded_rows(sql, (episode_id, episode_id), _STEP_JSON_COLUMNS):
+            yield row.pop("episode_id"), StepRecord(**row)
 
     def events(self, kind: str | None = None) -> list[EventRow]:
-        rows = self._conn.execute(
+        """Events (of one kind, or all) in the order they were recorded."""
+        sql = (
             "SELECT id, ts, participant_id, game_id, scene_id, kind, data FROM events"
-            " WHERE ? IS NULL OR kind = ? ORDER BY id",
-            (kind, kind),
+            " WHERE ? IS NULL OR kind = ? ORDER BY id"
         )
-        return [EventRow(*r[:6], value_codec.loads(r[6])) for r in rows]
+        return [EventRow(**row) for row in self._decoded_rows(sql, (kind, kind), ("data",))]
+
+    def _decoded_rows(
+        self, sql: str, params: Sequence[Any] | dict[str, Any], json_columns: Sequence[str]
+    ) -> Iterator[dict[str, Any]]:
+        cursor = self._conn.execute(sql, params)
+        names = [column[0] for column in cursor.description]
+        for values in cursor:
+            row = dict(zip(names, values, strict=True))
+            for column in json_columns:
+                row[column] = value_codec.loads(row[column])
+            yield row
 
 
+_STEP_JSON_COLUMNS = ("observation", "actions", "rewards", "terminated", "truncated", "info", "keys")
 _INSERT_EPISODE = (
     "INSERT INTO episodes (experiment_id, scene_id, game_id, episode, mode, source, seed, agents, status,"
     " started_at, ended_at, env_hash, meta) VALUES (:experiment_id, :scene_id, :game_id, :episode, :mode,"

@@ -126,18 +126,17 @@ def encode_step(step: StepRecord) -> EncodedStep:
     if not isinstance(step, StepRecord):
         raise TypeError(f"expected a StepRecord, got {type(step).__name__}")
     t = require_int(step.t, "step.t", minimum=0)
-    fields = ("observation", "actions", "rewards", "terminated", "truncated", "info", "keys")
-    texts = []
-    for name in fields:
+    texts: dict[str, str] = {}
+    for name in ("observation", "actions", "rewards", "terminated", "truncated", "info", "keys"):
         try:
-            texts.append(value_codec.dumps(getattr(step, name)))
+            texts[name] = value_codec.dumps(getattr(step, name))
         except value_codec.CodecError as exc:
             raise value_codec.CodecError(f"step {t} {name}: {exc}") from None
     return EncodedStep(
-        t,
-        *texts,
-        optional_float(step.server_ts, "step.server_ts"),
-        optional_float(step.client_ts, "step.client_ts"),
+        t=t,
+        **texts,
+        server_ts=optional_float(step.server_ts, "step.server_ts"),
+        client_ts=optional_float(step.client_ts, "step.client_ts"),
     )
 
 
