@@ -73,7 +73,6 @@ class PeerEndpoint:
         """Counts an outgoing packet and returns it."""
         self.packets_sent += 1
         self.bytes_sent += len(packet)
-        self.sent_since_poll = True
         return packet
 
     def note_received(self, size: int, sender_frame: int, now_ms: float) -> tuple[bool, bool]:
@@ -168,6 +167,7 @@ class PeerEndpoint:
         packet = codec.encode_input(
             sender, frame, received_frame, start, count, round(advantage), disconnected_mask, last_frames, data
         )
+        self.sent_since_poll = True
         return self.note_sent(packet)
 
     def receive_inputs(self, body: codec.InputBody, queues: list[InputQueue], input_size: int) -> int | None:
