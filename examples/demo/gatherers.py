@@ -37,8 +37,8 @@ class FruitGatherers:
     metadata = {"name": "fruit_gatherers_v1"}
 
     def __init__(self, width: int = 9, height: int = 7, num_fruits: int = 3, golden_every: int = 5) -> None:
-        if width < 3 or height < 3 or num_fruits < 1 or num_fruits > width * height - 2:
-            raise ValueError("FruitGatherers needs width, height >= 3 and 1 <= num_fruits <= cells - 2")
+        if width < 4 or height < 3 or num_fruits < 1 or num_fruits > width * height - 2:
+            raise ValueError("FruitGatherers needs width >= 4, height >= 3 and 1 <= num_fruits <= cells - 2")
         self.width = width
         self.height = height
         self.num_fruits = num_fruits

@@ -127,25 +127,29 @@ class RemoteConfig:
             ConfigError: listing every problem with what to change.
         """
         problems: list[str] = []
-        if not isinstance(self.port, int) or not 0 <= self.port <= 65535:
+        if not isinstance(self.port, int) or isinstance(self.port, bool) or not 0 <= self.port <= 65535:
             problems.append(f"hosting(port=...) must be a port number 0-65535, got {self.port!r}")
-        if not _EXPERIMENT_ID.match(str(self.experiment_id)):
+        if not _EXPERIMENT_ID.fullmatch(str(self.experiment_id)):
             problems.append("experiment(experiment_id=...) must be 1-64 letters, digits, '_' or '-'")
         if self.stager is None:
             problems.append("experiment(stager=...) is missing: pass a Stager with your scenes")
         else:
             try:
                 self.stager.validate()
+            except SceneConfigError as exc:
+                problems.append(str(exc))
+            else:
                 for scene in self.stager.all_scenes():
                     check = getattr(scene, "check", None)
-                    if check is not None:
-                        check()
+                    try:
+                        if check is not None:
+                            check()
+                    except SceneConfigError as exc:
+                        problems.append(str(exc))
                     target = getattr(scene, "timeout_scene_id", None)
                     if target is not None and self.stager.scene(target) is None:
                         problems.append(f"scene {scene.scene_id!r}: timeout_scene_id {target!r} is not a scene "
                                         "of this experiment")
-            except SceneConfigError as exc:
-                problems.append(str(exc))
         try:
             self.resolve_webrtc(environ)
         except ValueError as exc:

@@ -34,7 +34,7 @@ class Discrete:
             return False
         try:
             as_int = int(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             return False
         if as_int != value:
             return False

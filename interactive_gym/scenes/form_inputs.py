@@ -16,7 +16,7 @@ class AnswerError(ValueError):
 
 
 def _check_name(name: str) -> None:
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ValueError(f"input name {name!r} must be a Python-style identifier (letters, digits, _; max 64)")
 
 
@@ -92,9 +92,11 @@ class Likert:
     def clean(self, value: Any) -> int | None:
         if value is None or value == "":
             return None
+        if isinstance(value, bool):
+            raise AnswerError(f"{self.name}: expected a number from 1 to {self.points}")
         try:
             number = int(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise AnswerError(f"{self.name}: expected a number from 1 to {self.points}") from None
         if str(number) != str(value).strip() and number != value:
             raise AnswerError(f"{self.name}: expected a whole number")

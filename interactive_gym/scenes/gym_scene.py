@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,8 +103,11 @@ class GymScene(Scene):
         ):
             if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
                 raise SceneConfigError(f"GymScene {scene_id!r}: {name} must be an integer from {low} to {high}")
-        if waiting_room_timeout_s <= 0 or disconnect_grace_s < 0:
-            raise SceneConfigError(f"GymScene {scene_id!r}: timeouts must be positive")
+        for name, value, allow_zero in (("waiting_room_timeout_s", waiting_room_timeout_s, False),
+                                        ("disconnect_grace_s", disconnect_grace_s, True)):
+            if (isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value)
+                    or value < 0 or (value == 0 and not allow_zero)):
+                raise SceneConfigError(f"GymScene {scene_id!r}: timeouts must be positive numbers ({name}={value!r})")
         try:
             self.key_mapping = KeyMapping(controls, default_action)
         except ControlsError as exc:

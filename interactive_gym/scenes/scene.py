@@ -28,7 +28,7 @@ class Scene:
     kind = "scene"
 
     def __init__(self, scene_id: str, title: str = "", body_html: str = "") -> None:
-        if not isinstance(scene_id, str) or not _SCENE_ID.match(scene_id):
+        if not isinstance(scene_id, str) or not _SCENE_ID.fullmatch(scene_id):
             raise SceneConfigError(f"scene_id {scene_id!r}: use 1-64 letters, digits, '_' or '-'")
         self.scene_id = scene_id
         self.title = title
@@ -115,10 +115,18 @@ class EndScene(Scene):
                  completion_code: str | None = None, redirect_url: str | None = None,
                  redirect_delay_s: float = 5.0) -> None:
         super().__init__(scene_id, title, body_html)
-        if completion_code is not None and not _CODE.match(completion_code):
+        if completion_code is not None and not _CODE.fullmatch(completion_code):
             raise SceneConfigError(f"EndScene {scene_id!r}: completion_code must be 1-64 letters/digits/_/-")
         if redirect_url is not None and not redirect_url.startswith(("https://", "http://", "/")):
             raise SceneConfigError(f"EndScene {scene_id!r}: redirect_url must be an http(s) URL or a path")
+        if redirect_url is not None:
+            try:
+                redirect_url.format(completion_code="", participant_id="")
+            except (KeyError, IndexError, ValueError) as exc:
+                raise SceneConfigError(
+                    f"EndScene {scene_id!r}: redirect_url may only use {{completion_code}} and {{participant_id}} "
+                    f"placeholders ({type(exc).__name__}: {exc})"
+                ) from None
         if redirect_delay_s < 0:
             raise SceneConfigError(f"EndScene {scene_id!r}: redirect_delay_s cannot be negative")
         self.completion_code = completion_code

@@ -75,10 +75,10 @@ def participant_id_from(params: Mapping[str, str], generated: str | None) -> tup
     for name in ID_PARAMS:
         value = params.get(name)
         if value:
-            if not ID_PATTERN.match(value):
+            if not ID_PATTERN.fullmatch(value):
                 raise IdentityError(f"{name} must be 1-64 letters, digits, '_' or '-'")
             return value, name
-    if generated and ID_PATTERN.match(generated):
+    if generated and ID_PATTERN.fullmatch(generated):
         return generated, "generated"
     raise IdentityError("no participant id: open the link with ?subject_id=... (or PROLIFIC_PID=...)")
 

@@ -51,7 +51,7 @@ def _check(name: str, spec: Field, value: Any) -> Any:
             raise PayloadError(f"{name}: expected a string")
         if spec.max_len is not None and len(value) > spec.max_len:
             raise PayloadError(f"{name}: longer than {spec.max_len} characters")
-        if spec.pattern is not None and not spec.pattern.match(value):
+        if spec.pattern is not None and not spec.pattern.fullmatch(value):
             raise PayloadError(f"{name}: invalid format")
         return value
     if kind in ("int", "float"):
@@ -59,7 +59,7 @@ def _check(name: str, spec: Field, value: Any) -> Any:
             raise PayloadError(f"{name}: expected a number")
         if kind == "int" and not (isinstance(value, int) or float(value).is_integer()):
             raise PayloadError(f"{name}: expected a whole number")
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             raise PayloadError(f"{name}: expected a finite number")
         if (spec.low is not None and value < spec.low) or (spec.high is not None and value > spec.high):
             raise PayloadError(f"{name}: out of range [{spec.low}, {spec.high}]")

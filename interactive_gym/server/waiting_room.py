@@ -45,10 +45,12 @@ def latency_aware_matchmaker(max_rtt_ms: float) -> Matchmaker:
         for i, anchor in enumerate(present):
             group = [anchor]
             for other in present[i + 1:]:
+                if len(group) == group_size:
+                    break
                 if all(_pair_ok(member, other, max_rtt_ms) for member in group):
                     group.append(other)
-                if len(group) == group_size:
-                    return [w.participant_id for w in group]
+            if len(group) == group_size:
+                return [w.participant_id for w in group]
         return None
 
     return pick
