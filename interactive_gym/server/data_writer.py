@@ -419,9 +419,11 @@ class DataWriter:
                         outcomes.append((operation, True, operation.run(storage)))
                     except Exception as exc:  # belongs to that caller only
                         outcomes.append((operation, False, exc))
-        except Exception as exc:  # BEGIN or COMMIT failed: nothing in this batch is durable
+        except Exception as exc:  # BEGIN or COMMIT failed (lock held too long, disk full): nothing is durable
             outcomes = [(operation, False, exc) for operation in operations]
-            step_error = exc
+            if rows:
+                self._requeue(rows, exc)
+            rows = []
         self.stats.commits += 1
         self.stats.operations += len(operations)
         self.stats.last_commit_s = time.perf_counter() - started
@@ -431,6 +433,19 @@ class DataWriter:
             self._note_lost_steps(len(rows), step_error)
         for operation, ok, value in outcomes:
             _settle(operation.future, ok, value)
+
+    def _requeue(self, rows: list[tuple[int, EncodedStep]], error: Exception) -> None:
+        # The steps themselves were fine; the commit was not. Keep them, in order, for the next commit. Nothing
+        # is lost yet, so flush() raises only if its own batch fails too (then with the commit's error).
+        _log.error(
+            "DataWriter %s: commit failed, %d buffered steps kept for retry: %s",
+            self.db_path,
+            len(rows),
+            error,
+        )
+        with self._lock:
+            self._pending[:0] = rows
+            self._pending_since = time.monotonic()
 
     def _note_lost_steps(self, count: int, error: Exception | None) -> None:
         self.stats.steps_lost += count
@@ -445,9 +460,10 @@ def _snapshot(**kwargs: Any) -> dict[str, Any]:
 
 
 def _settle(future: concurrent.futures.Future[Any], ok: bool, value: Any) -> None:
-    if future.done():  # cancelled by a caller that stopped waiting; the write itself stands
-        return
-    if ok:
-        future.set_result(value)
-    else:
-        future.set_exception(value)
+    try:
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+    except concurrent.futures.InvalidStateError:
+        pass  # cancelled by a caller that stopped waiting; the write itself stands

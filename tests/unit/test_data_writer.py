@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -208,7 +209,10 @@ def test_a_rejected_operation_fails_alone(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="scene_index must be an integer >= 0"):
             await invalid
         await writer.close()
-        assert committed(path, "SELECT group_concat(kind) FROM (SELECT kind FROM events ORDER BY id)") == "before,after"
+        assert (
+            committed(path, "SELECT group_concat(kind) FROM (SELECT kind FROM events ORDER BY id)")
+            == "before,after"
+        )
 
     run(body)
 
@@ -298,6 +302,38 @@ def test_lost_buffered_steps_are_reported_on_flush(tmp_path: Path) -> None:
         await writer.record_event("still works")
         await writer.close()
         assert committed(path, "SELECT COUNT(*) FROM events") == 1
+
+    run(body)
+
+
+def test_a_failed_commit_keeps_buffered_steps_for_the_retry(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "exp.db"
+    original = Storage.transaction
+    fail_next_commit = threading.Event()
+
+    @contextlib.contextmanager
+    def flaky_transaction(self: Storage) -> Iterator[None]:
+        if fail_next_commit.is_set() and not self._conn.in_transaction:  # noqa: SLF001 - outermost only
+            fail_next_commit.clear()
+            raise StorageError("database is locked")
+        with original(self):
+            yield
+
+    monkeypatch.setattr(Storage, "transaction", flaky_transaction)
+
+    async def body() -> None:
+        writer = await started(path, flush_interval_s=LONG)
+        episode_id = await begin(writer)
+        writer.append_steps(episode_id, [step(0), step(1), step(2)])
+        fail_next_commit.set()
+        with pytest.raises(StorageError, match="database is locked"):
+            await writer.record_event("unlucky")
+        assert writer.pending_steps == 3 and committed(path, "SELECT COUNT(*) FROM steps") == 0
+        await writer.flush()  # the retry succeeds: nothing was lost, nothing to report
+        assert committed(path, "SELECT group_concat(t) FROM (SELECT t FROM steps ORDER BY t)") == "0,1,2"
+        assert committed(path, "SELECT COUNT(*) FROM events") == 0
+        assert writer.stats.steps_lost == 0 and writer.stats.steps_committed == 3
+        await writer.close()
 
     run(body)
 
