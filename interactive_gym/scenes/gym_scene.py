@@ -160,8 +160,16 @@ class GymScene(Scene):
         humans = tuple(a for a in agents if mapping[a] == HUMAN)
         if not humans:
             raise SceneConfigError(f"{where}: no agent is 'human'; an experiment game needs at least one human")
+        if self.mode == "p2p" and len(humans) < 2:
+            raise SceneConfigError(f"{where}: mode='p2p' needs at least two 'human' agents")
         for agent, policy in mapping.items():
-            if policy in (HUMAN, RANDOM) or callable(policy) or hasattr(policy, "model_path"):
+            if hasattr(policy, "model_path") and self.mode == "server":
+                raise SceneConfigError(f"{where}: OnnxPolicy for {agent!r} runs in the browser: use mode='browser' "
+                                       "or 'p2p', or a Python policy in server mode")
+            if policy == RANDOM and self.mode != "server":
+                raise SceneConfigError(f"{where}: 'random' for {agent!r} is server-mode only; in the browser use a "
+                                       "policy function with a seeded random.Random")
+            if policy in (HUMAN, RANDOM) or callable(policy) or hasattr(policy, "model_path") or hasattr(policy, "fn"):
                 continue
             raise SceneConfigError(f"{where}: policy for {agent!r} must be 'human', 'random' or a policy, got {policy!r}")
         for agent in humans:
@@ -170,8 +178,6 @@ class GymScene(Scene):
                 self.key_mapping.validate_actions(lambda a, s=space: space_contains(s, a), f"{where}, agent {agent!r}")
             except ControlsError as exc:
                 raise SceneConfigError(str(exc)) from None
-        if self.mode == "p2p" and len(humans) < 2:
-            raise SceneConfigError(f"{where}: mode='p2p' needs at least two 'human' agents")
         self.policy_mapping = dict(mapping)
         self._facts = EnvFacts(agents=agents, humans=humans)
         return self._facts

@@ -137,7 +137,8 @@ class ServerGame:
             elif policy == RANDOM:
                 actions[agent] = random_action(action_space_of(self.env, agent), self.policy_rng)
             else:
-                actions[agent] = policy(self.observations.get(agent), agent)
+                # A PythonPolicy descriptor wraps the function as .fn; a bare function is called directly.
+                actions[agent] = getattr(policy, "fn", policy)(self.observations.get(agent), agent)
         return actions, keys
 
     def tick(self) -> StepOutcome:

@@ -251,7 +251,15 @@ def test_callable_and_onnx_like_policies_are_accepted() -> None:
         model_path = "policy.onnx"
 
     assert scene(policy_mapping={"agent_0": "human", "agent_1": gatherers.greedy_policy}).check().humans == ("agent_0",)
-    assert scene(policy_mapping={"agent_0": "human", "agent_1": OnnxLike()}).check().humans == ("agent_0",)
+    onnx = {"agent_0": "human", "agent_1": OnnxLike()}
+    assert scene(mode="browser", policy_mapping=onnx).check().humans == ("agent_0",)
+    with pytest.raises(SceneConfigError, match="OnnxPolicy for 'agent_1' runs in the browser"):
+        scene(policy_mapping=onnx).check()
+
+
+def test_random_policy_is_server_mode_only() -> None:
+    with pytest.raises(SceneConfigError, match="'random' for 'agent_1' is server-mode only"):
+        scene(mode="browser").check()
 
 
 def test_p2p_needs_two_humans() -> None:
