@@ -1,4 +1,8 @@
-"""Durable experiment store: one SQLite database per experiment, WAL journal, every SQL statement lives here.
+"""Durable experiment store: one SQLite database per experiment, WAL journal; the row-level SQL lives here.
+
+Opening, pragmas and migrations are in :mod:`~interactive_gym.server.storage_connection`, the DDL in
+:mod:`~interactive_gym.server.storage_schema`, the row types and step encoding in
+:mod:`~interactive_gym.server.storage_records` (all re-exported here).
 
 :class:`Storage` is synchronous and owns one ``sqlite3`` connection, so it must be used from one thread (the
 :class:`~interactive_gym.server.data_writer.DataWriter` thread on the server; the caller's thread in export,
@@ -232,8 +236,8 @@ class Storage:
             require_int(scene_index, "scene_index", minimum=0),
             optional_float(started_at, "started_at"),
             optional_float(ended_at, "ended_at"),
-            value_codec.dumps(require_dict(answers or {}, "answers")),
-            value_codec.dumps(require_dict(meta or {}, "meta")),
+            value_codec.dumps(require_dict({} if answers is None else answers, "answers")),
+            value_codec.dumps(require_dict({} if meta is None else meta, "meta")),
         )
         with self.transaction():
             self._ensure_participant(participant_id)
@@ -280,13 +284,13 @@ class Storage:
         """Marks an episode ``complete`` or ``partial``; ``meta`` keys are merged over the stored ones."""
         episode_id = require_int(episode_id, "episode_id", minimum=1)
         require_choice(status, "status", EPISODE_STATUSES)
-        require_dict(meta or {}, "meta")
+        meta = require_dict({} if meta is None else meta, "meta")
         ended = self._now(ended_at, "ended_at")
         with self.transaction():
             found = self._conn.execute("SELECT meta FROM episodes WHERE id = ?", (episode_id,)).fetchone()
             if found is None:
                 raise StorageError(f"no episode with id {episode_id}")
-            merged = {**value_codec.loads(found[0]), **(meta or {})}
+            merged = {**value_codec.loads(found[0]), **meta}
             self._conn.execute(
                 "UPDATE episodes SET status = ?, ended_at = ?, meta = ? WHERE id = ?",
                 (status, ended, value_codec.dumps(merged), episode_id),
@@ -408,7 +412,7 @@ class Storage:
             "seed": seed,
             "agents": value_codec.dumps(require_dict(agents, "agents")),
             "env_hash": env_hash,
-            "meta": value_codec.dumps(require_dict(meta or {}, "meta")),
+            "meta": value_codec.dumps(require_dict({} if meta is None else meta, "meta")),
         }
 
     def _episode_id(self, row: dict[str, Any]) -> int:

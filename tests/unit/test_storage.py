@@ -240,6 +240,9 @@ def test_record_scene_rejects_bad_index(store: Storage) -> None:
         store.record_scene("p1", "s", -1, None, None, {})
     with pytest.raises(ValueError, match="started_at must be a number"):
         store.record_scene("p1", "s", 0, "yesterday", None, {})  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="answers must be a dict, got list"):
+        store.record_scene("p1", "s", 0, None, None, [])  # type: ignore[arg-type]
+    assert store.scene_records() == []
 
 
 # -------------------------------------------------------------------------------------------- episodes
