@@ -145,6 +145,21 @@ def _split(total: int, parts: int) -> list[int]:
     return [total // parts + (1 if i < total % parts else 0) for i in range(parts) if total // parts or i < total]
 
 
+def wait_for_quiet(max_other_cores: float, max_wait_s: float) -> dict[str, Any]:
+    """Waits (up to ``max_wait_s``) until other processes use less than ``max_other_cores`` of the CPU.
+
+    The machine may be shared; a benchmark started while others compile or test measures them, not us.
+    Returns the load seen when the run started and whether it was quiet.
+    """
+    started = time.monotonic()
+    while True:
+        busy = psutil.cpu_percent(interval=2.0) / 100 * (os.cpu_count() or 1)
+        waited = time.monotonic() - started
+        if busy <= max_other_cores or waited >= max_wait_s:
+            return {"other_cores_busy_at_start": round(busy, 2), "waited_s": round(waited, 1),
+                    "quiet": busy <= max_other_cores}
+
+
 def run_size(games: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """Runs ``games`` concurrent games against a fresh server; returns this size's figures."""
     port = free_port()
@@ -155,6 +170,7 @@ def run_size(games: int, args: argparse.Namespace, workdir: Path) -> dict[str, A
     max_steps = args.fps * args.duration
     server_cmd = [sys.executable, str(HERE / "server_capacity_server.py"), "--port", str(port), "--db", str(db),
                   "--fps", str(args.fps), "--max-steps", str(max_steps), "--stats-out", str(stats_file)]
+    server_cmd += ["--loop", args.loop, "--ws", args.ws]
     if profile_file:
         server_cmd += ["--profile", str(profile_file)]
     server_log = (workdir / f"server_{games}.log").open("w")
@@ -182,6 +198,7 @@ def run_size(games: int, args: argparse.Namespace, workdir: Path) -> dict[str, A
         for counted in (server_ps, *client_ps):  # the first call starts each CPU counter
             _cpu(counted)
         psutil.cpu_percent(None)
+        server_times_go = server_ps.cpu_times()
         for client in clients:
             assert client.proc.stdin is not None
             client.proc.stdin.write("GO\n")
@@ -198,6 +215,7 @@ def run_size(games: int, args: argparse.Namespace, workdir: Path) -> dict[str, A
             total_cpu.append((now, psutil.cpu_percent(None) * (os.cpu_count() or 1)))
             with contextlib.suppress(psutil.Error):
                 rss.append((now, server_ps.memory_info().rss / 2**20))
+        server_times_end = server_ps.cpu_times()
         results = [c.result() for c in clients]
     finally:
         for client in clients:
@@ -215,6 +233,13 @@ def run_size(games: int, args: argparse.Namespace, workdir: Path) -> dict[str, A
         episodes = [{"status": e.status, "started_at": e.started_at, "ended_at": e.ended_at, "meta": e.meta}
                     for e in storage.episodes()]
     figures = summarise(games, args, per_client, episodes, server_cpu, client_cpu, total_cpu, rss)
+    cpu_s = sum(server_times_end[:2]) - sum(server_times_go[:2])  # user + system, all threads
+    ticks = figures["server_tick_lateness"].get("ticks") or 0
+    if ticks:
+        # CPU per game tick does not depend on how much of the machine others use, unlike the rates above.
+        per_tick_ms = 1000 * cpu_s / ticks
+        figures["server_cpu_ms_per_game_tick"] = round(per_tick_ms, 3)
+        figures["projected_games_per_core_at_fps"] = round(1000 / (per_tick_ms * args.fps), 1)
     figures.update(setup_s=round(setup_s, 2), client_processes=len(clients),
                    server_rss_idle_mb=round(rss_idle / 2**20, 1),
                    tcp_nodelay=server_stats.get("tcp_nodelay"), rejected_events=server_stats.get("rejected_events"))
@@ -315,6 +340,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--fps", type=int, default=30)
     parser.add_argument("--client-procs", type=int, default=0,
                         help="client processes (default: one per 100 games)")
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio",
+                        help="the server's event loop (uvloop needs `pip install uvloop`)")
+    parser.add_argument("--ws", choices=["wsproto", "websockets"], default="wsproto",
+                        help="uvicorn's WebSocket implementation (websockets needs `pip install websockets`)")
+    parser.add_argument("--quiet-wait", type=float, default=60.0,
+                        help="seconds to wait for a quiet machine before each size (0: do not wait)")
+    parser.add_argument("--max-other-cores", type=float, default=0.3,
+                        help="CPU (in cores) other processes may use for the machine to count as quiet")
     parser.add_argument("--quick", action="store_true", help="N = 2 for 5 s: a smoke run for CI")
     parser.add_argument("--profile", action="store_true", help="run the server under cProfile; report top costs")
     parser.add_argument("--profile-lines", type=int, default=25)
@@ -322,7 +355,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (databases, logs)")
     args = parser.parse_args(argv)
     if args.quick:
-        args.sizes, args.duration = "2", 5
+        args.sizes, args.duration, args.quiet_wait = "2", 5, 0.0
     try:
         args.size_list = [int(s) for s in args.sizes.split(",") if s.strip()]
     except ValueError:
@@ -339,13 +372,15 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {"benchmark": "server_capacity", "machine": machine(),
                               "settings": {"duration_s": args.duration, "fps": args.fps, "sizes": args.size_list,
                                            "env": "examples/demo/gatherers.py (2 humans, server mode)",
+                                           "server_loop": args.loop, "server_ws": args.ws,
                                            "clients": "python-socketio AsyncClient, websocket transport"},
                               "results": []}
     workdir = Path(tempfile.mkdtemp(prefix="ig_capacity_"))
     try:
         for games in args.size_list:
+            load = wait_for_quiet(args.max_other_cores, args.quiet_wait) if args.quiet_wait > 0 else {}
             print(f"server_capacity: {games} games for {args.duration} s ...", file=sys.stderr, flush=True)
-            report["results"].append(run_size(games, args, workdir))
+            report["results"].append({**run_size(games, args, workdir), "machine_load": load})
     finally:
         if args.keep or args.profile:
             print(f"server_capacity: files kept in {workdir}", file=sys.stderr)

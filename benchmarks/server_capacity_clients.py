@@ -131,7 +131,8 @@ class SimClient:
             "errors": self.errors,
             "keys_sent": self.keys_sent,
             "payload_bytes": self.payload_bytes,
-            "lateness": [round(v, 6) for v in delivery_lateness(self.arrivals, self.ticks, period)],
+            "lateness": [round(v, 6) for v in delivery_lateness(self.arrivals, self.ticks, period,
+                                                                   window=max(1, round(1 / period)))],
             "jitter": [round(v, 6) for v in inter_arrival_jitter(self.arrivals, period)],
         }
 

@@ -92,10 +92,10 @@ async def _watch_nodelay(port: int, result: dict[str, Any]) -> None:
             return
 
 
-async def serve(config: RemoteConfig, stats: dict[str, Any]) -> None:
+async def serve(config: RemoteConfig, stats: dict[str, Any], ws: str) -> None:
     app = create_app(config)
     server = uvicorn.Server(uvicorn.Config(app.asgi, host=config.host, port=config.port, log_level="warning",
-                                           access_log=False, lifespan="on"))
+                                           access_log=False, lifespan="on", ws=ws))
     watcher = asyncio.create_task(_watch_nodelay(config.port, stats.setdefault("tcp_nodelay", {})))
     try:
         await server.serve()
@@ -113,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-steps", type=int, default=600)
     parser.add_argument("--stats-out", type=Path, help="JSON file written at shutdown")
     parser.add_argument("--profile", type=Path, help="run under cProfile and dump the stats here")
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio",
+                        help="event loop (uvloop must be installed)")
+    parser.add_argument("--ws", choices=["wsproto", "websockets"], default="wsproto",
+                        help="uvicorn's WebSocket implementation (explicit: 'auto' depends on what is installed)")
     args = parser.parse_args(argv)
     config = build_config(args.port, args.db, args.fps, args.max_steps)
     stats: dict[str, Any] = {}
@@ -120,7 +124,12 @@ def main(argv: list[str] | None = None) -> int:
     if profiler:
         profiler.enable()
     try:
-        asyncio.run(serve(config, stats))
+        if args.loop == "uvloop":
+            import uvloop
+
+            uvloop.run(serve(config, stats, args.ws))
+        else:
+            asyncio.run(serve(config, stats, args.ws))
     except KeyboardInterrupt:
         pass  # uvicorn re-raises the SIGINT it handled, after its graceful shutdown
     finally:

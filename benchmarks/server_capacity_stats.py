@@ -7,6 +7,7 @@ the figures printed in the README come from code that can be read (and checked) 
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -20,25 +21,37 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[min(rank, len(ordered) - 1)]
 
 
-def delivery_lateness(arrivals: Sequence[float], ticks: Sequence[int], period: float) -> list[float]:
-    """How late each render packet arrived compared with the best-case schedule of its client (seconds).
+def delivery_lateness(arrivals: Sequence[float], ticks: Sequence[int], period: float,
+                      window: int = 30) -> list[float]:
+    """How late each render packet arrived compared with the best recent packet of its client (seconds).
 
-    A packet for tick ``t`` should arrive at ``offset + t * period``. The offset is the smallest
-    ``arrival - t * period`` seen (the packet that got through fastest), so every lateness is >= 0 and it
-    measures server tick lateness, send queueing and client-side delays together, relative to the best case.
+    A packet for tick ``t`` is expected at ``offset + t * period``. The offset is the smallest
+    ``arrival - t * period`` among this packet and the ``window - 1`` before it (the packet that got
+    through fastest lately), so every lateness is >= 0 and it measures server tick lateness, send queueing
+    and client-side delays together. A trailing window, not the whole run, because ticks the server skips
+    (when overloaded) shift the schedule for good; those are counted by the server, not here.
 
     Args:
         arrivals: Monotonic arrival times (seconds), one per packet.
         ticks: The packet's tick number ``t`` (same length as ``arrivals``).
         period: Seconds per tick (``1 / fps``).
+        window: Packets in the trailing window (default one second at 30 fps).
     """
     if len(arrivals) != len(ticks):
         raise ValueError(f"arrivals ({len(arrivals)}) and ticks ({len(ticks)}) must have the same length")
-    if not arrivals:
-        return []
+    if window < 1:
+        raise ValueError(f"window must be >= 1, got {window}")
     offsets = [a - t * period for a, t in zip(arrivals, ticks, strict=True)]
-    best = min(offsets)
-    return [o - best for o in offsets]
+    lateness = []
+    best: deque[int] = deque()  # indices of increasing offsets: best[0] is the window's minimum
+    for i, offset in enumerate(offsets):
+        while best and offsets[best[-1]] >= offset:
+            best.pop()
+        best.append(i)
+        if best[0] <= i - window:
+            best.popleft()
+        lateness.append(offset - offsets[best[0]])
+    return lateness
 
 
 def inter_arrival_jitter(arrivals: Sequence[float], period: float) -> list[float]:
