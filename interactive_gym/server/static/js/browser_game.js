@@ -14,8 +14,8 @@
 // Episode payload: see interactive_gym/server/upload_validation.py.
 
 import { LoadingScreen } from "./loading_screen.js";
-import { OnnxAgent } from "./onnx_policy.js";
-import { RuntimeLoadError, loadBrowserRuntime } from "./pyodide_loader.js";
+import { OnnxAgent, loadOrt } from "./onnx_policy.js";
+import { RuntimeLoadError, loadBrowserRuntime, preloadPyodide } from "./pyodide_loader.js";
 
 const MAX_CATCH_UP_FRAMES = 5; // after a longer stall the clock restarts instead of bursting frames
 
@@ -34,6 +34,17 @@ async function defaultRenderer(container, canvas, assets) {
 async function defaultInput(keys) {
   const { KeyboardInput } = await import("./input.js");
   return new KeyboardInput(globalThis.window, { keys });
+}
+
+/**
+ * Starts every big download a browser-mode scene needs (Pyodide, onnxruntime-web when an agent uses ONNX,
+ * the renderer) without waiting for them; call it during the instructions scenes. Safe to call repeatedly.
+ * @returns {Promise<void>} settles when all are loaded (failures are retried later by BrowserGame)
+ */
+export function preloadBrowserGame(config) {
+  const tasks = [preloadPyodide(config), import("./renderer.js")];
+  if (Object.values(config.agents ?? {}).some((spec) => spec.kind === "onnx")) tasks.push(loadOrt());
+  return Promise.allSettled(tasks).then(() => undefined);
 }
 
 export class BrowserGame {
@@ -71,19 +82,17 @@ export class BrowserGame {
     this.onPageHide = () => this.savePartial("page_closed");
   }
 
-  /** Plays every episode; resolves with {episodes, error} once all uploads are settled. */
+  /** Plays every episode; resolves with {episodes, error, uploadErrors} once all uploads are settled. */
   async run() {
-    const runtime = this.runtime ?? await this.load();
-    this.host = runtime.host;
-    this.renderer = await this.createRenderer(this.container, this.config.canvas, this.config.assets ?? {});
-    this.input = this.host.human !== null ? await this.createInput(this.config.controls.keys) : null;
-    this.agents = await this.createAgents();
-    this.message = this.container.ownerDocument.createElement("p");
-    this.message.className = "ig-game-message";
-    this.container.append(this.message);
-    globalThis.addEventListener?.("pagehide", this.onPageHide);
+    try {
+      await this.setUp();
+    } catch (err) {
+      this.reportError(err);
+      return { episodes: [], error: String(err.message ?? err), uploadErrors: [] };
+    }
     const episodes = [];
     let error = null;
+    globalThis.addEventListener?.("pagehide", this.onPageHide);
     try {
       for (let index = 0; index < this.config.num_episodes && !this.stopped; index++) {
         const summary = await this.playEpisode(index);
@@ -109,6 +118,30 @@ export class BrowserGame {
     return { episodes, error: error ? String(error.message ?? error) : null, uploadErrors: failed };
   }
 
+  /**
+   * Loads everything before the first frame. Pyodide (the longest part), the renderer (Phaser) and the ONNX
+   * sessions load in parallel: on a cold visit that hides the renderer and onnxruntime-web downloads
+   * behind Pyodide's.
+   */
+  async setUp() {
+    const t0 = performance.now();
+    const stamp = (name) => (value) => { this.stats[name] = performance.now() - t0; return value; };
+    const rendererReady = this.createRenderer(this.container, this.config.canvas, this.config.assets ?? {})
+      .then(stamp("rendererMs"));
+    const agentsReady = this.createAgents().then(stamp("agentsMs"));
+    // A rejected side task must not go unobserved while we wait for Pyodide.
+    rendererReady.catch(() => {});
+    agentsReady.catch(() => {});
+    const runtime = this.runtime ?? await this.load();
+    this.stats.runtimeMs = performance.now() - t0;
+    this.host = runtime.host;
+    [this.renderer, this.agents] = await Promise.all([rendererReady, agentsReady]);
+    this.input = this.host.human !== null ? await this.createInput(this.config.controls.keys) : null;
+    this.message = this.container.ownerDocument.createElement("p");
+    this.message.className = "ig-game-message";
+    this.container.append(this.message);
+  }
+
   /** Loads Pyodide and the scene, showing progress; on failure waits for the participant's Retry. */
   async load() {
     const screen = new LoadingScreen(this.container);
@@ -129,11 +162,8 @@ export class BrowserGame {
   }
 
   async createAgents() {
-    const agents = [];
-    for (const [agentId, spec] of Object.entries(this.config.agents)) {
-      if (spec.kind === "onnx") agents.push(await OnnxAgent.create(agentId, spec));
-    }
-    return agents;
+    const specs = Object.entries(this.config.agents).filter(([, spec]) => spec.kind === "onnx");
+    return Promise.all(specs.map(([agentId, spec]) => OnnxAgent.create(agentId, spec)));
   }
 
   /** Ends the game early (the scene is over): the current episode is uploaded as partial. */
