@@ -3,7 +3,9 @@
 Measures, with the demo environment (Fruit Gatherers) and a small ONNX MLP partner:
 
 * ``cold_first_frame_ms``: page navigation start -> first game frame drawn, fresh browser context (empty
-  HTTP cache): Pyodide download + start, bundle, env import, renderer, ONNX session.
+  HTTP cache): Pyodide download + start, bundle, env import, renderer, ONNX session; and the same with a
+  scripted Python partner (no onnxruntime-web), and ``bare_pyodide_load_ms`` (navigation start ->
+  ``loadPyodide`` resolved, nothing else: the floor for the first frame).
 * ``preloaded_first_frame_ms``: Pyodide preloaded while the participant reads instructions; time from
   "start the game" to the first frame.
 * ``loop``: frames/s of the full per-frame path (keys -> Python step + render -> JSON packet) in the page,
@@ -74,11 +76,11 @@ def build_mlp(path: Path, inputs: int, hidden: int = 64, actions: int = 5) -> Pa
     return path
 
 
-def make_app(config: dict[str, Any], registry: BundleRegistry) -> Any:
+def make_app(configs: dict[str, dict[str, Any]], registry: BundleRegistry) -> Any:
     async def config_route(request: Request) -> Response:
-        return JSONResponse(config)
+        return JSONResponse(configs[request.path_params["name"]])
 
-    inner = Starlette(routes=[*registry.routes(), Route("/bench-config", config_route), *static_mounts(),
+    inner = Starlette(routes=[*registry.routes(), Route("/bench-config/{name}", config_route), *static_mounts(),
                               Mount("/bench-pages", app=StaticFiles(directory=PAGES))])
 
     async def isolated(scope, receive, send):
@@ -95,21 +97,24 @@ def make_app(config: dict[str, Any], registry: BundleRegistry) -> Any:
     return isolated
 
 
-def scene_config(tmp: Path) -> tuple[dict[str, Any], BundleRegistry]:
+def scene_configs(tmp: Path) -> tuple[dict[str, dict[str, Any]], BundleRegistry]:
+    """Two scenes: human + ONNX partner ("onnx"), and human + scripted Python partner ("python")."""
     inputs = len(gatherers.obs_vector(gatherers.make_env().reset(0)[0]["agent_0"]))
     policy = OnnxPolicy(build_mlp(tmp / "mlp.onnx", inputs), obs_to_input=gatherers.obs_vector, sample=True)
-    mapping = {"agent_0": "human", "agent_1": policy}
-    bundle = build_browser_bundle("bench", env_creator=gatherers.make_env, render_fn=gatherers.render,
-                                  policy_mapping=mapping)
     registry = BundleRegistry()
-    registry.add(bundle)
+    configs = {}
     width, height = gatherers.canvas_size()
     keys = KeyMapping({"ArrowUp": 1, "ArrowDown": 2, "ArrowLeft": 3, "ArrowRight": 4}, default_action=0)
-    config = browser_scene_config(
-        scene_id="bench", bundle=bundle, manifest_url=registry.manifest_url(bundle), env_creator=gatherers.make_env,
-        render_fn=gatherers.render, policy_mapping=mapping, controls=keys, fps=30, num_episodes=1, max_steps=600,
-        width=width, height=height, seeds=[1])
-    return config, registry
+    for name, partner in (("onnx", policy), ("python", gatherers.greedy_policy)):
+        mapping = {"agent_0": "human", "agent_1": partner}
+        bundle = build_browser_bundle(name, env_creator=gatherers.make_env, render_fn=gatherers.render,
+                                      policy_mapping=mapping)
+        registry.add(bundle)
+        configs[name] = browser_scene_config(
+            scene_id=name, bundle=bundle, manifest_url=registry.manifest_url(bundle),
+            env_creator=gatherers.make_env, render_fn=gatherers.render, policy_mapping=mapping, controls=keys,
+            fps=30, num_episodes=1, max_steps=600, width=width, height=height, seeds=[1])
+    return configs, registry
 
 
 def machine() -> dict[str, Any]:
@@ -123,6 +128,7 @@ def machine() -> dict[str, Any]:
         pass
     lock = json.loads((find_node_modules() / "pyodide" / "package.json").read_text())
     return {"platform": platform.platform(), "cpu": cpu, "cores": os.cpu_count(),
+            "load_average_1m_at_start": round(os.getloadavg()[0], 2),
             "python": platform.python_version(), "pyodide": lock.get("version")}
 
 
@@ -146,19 +152,23 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="repetitions of the first-frame measurements")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        config, registry = scene_config(Path(tmp))
-        server = uvicorn.Server(uvicorn.Config(make_app(config, registry), host="127.0.0.1", port=0,
+        configs, registry = scene_configs(Path(tmp))
+        server = uvicorn.Server(uvicorn.Config(make_app(configs, registry), host="127.0.0.1", port=0,
                                                log_level="warning"))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         while not server.started:
             time.sleep(0.02)
         port = server.servers[0].sockets[0].getsockname()[1]
-        base = f"http://127.0.0.1:{port}/bench-pages/bench_browser.html?config=/bench-config"
+        page = f"http://127.0.0.1:{port}/bench-pages/bench_browser.html"
+        base = f"{page}?config=/bench-config/onnx"
+        python_base = f"{page}?config=/bench-config/python"
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
             cold_runs = [run_page(browser, f"{base}&mode=cold") for _ in range(args.runs)]
             cold = [r["firstFrameMs"] for r in cold_runs]
+            cold_python = [run_page(browser, f"{python_base}&mode=cold")["firstFrameMs"] for _ in range(args.runs)]
+            baseline = [run_page(browser, f"{base}&mode=baseline")["pyodideReadyMs"] for _ in range(args.runs)]
             warm = [run_page(browser, f"{base}&mode=preloaded&read_ms=3000") for _ in range(args.runs)]
             loop = run_page(browser, f"{base}&mode=loop&frames={args.frames}")
             worker = run_page(browser, f"{base}&mode=worker&frames={args.frames}")
@@ -173,6 +183,8 @@ def main() -> None:
             "parts_ms": [{k: round(r["stats"].get(k, 0)) for k in ("runtimeMs", "rendererMs", "agentsMs")}
                          for r in cold_runs],
         },
+        "cold_first_frame_python_partner_ms": {"median": statistics.median(cold_python), "runs": cold_python},
+        "bare_pyodide_load_ms": {"median": statistics.median(baseline), "runs": baseline},
         "preloaded_first_frame_ms": {"median": statistics.median(w["firstFrameAfterStartMs"] for w in warm),
                                      "runs": [w["firstFrameAfterStartMs"] for w in warm],
                                      "preload_ms": [w["preloadMs"] for w in warm]},
