@@ -1,0 +1,42 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  STAGES, countingFetch, overallProgress, webAssemblySupported,
+} from "../../interactive_gym/server/static/js/pyodide_loader.js";
+
+test("stage shares add up to one and progress ends exactly at 1", () => {
+  const total = STAGES.reduce((sum, [, share]) => sum + share, 0);
+  assert.ok(Math.abs(total - 1) < 1e-9);
+  assert.equal(overallProgress("download", 0), 0);
+  assert.equal(overallProgress("env", 1), 1);
+  assert.throws(() => overallProgress("nope", 0.5), /unknown loading stage/);
+});
+
+test("progress is monotonic across stages and clamps fractions", () => {
+  const points = [];
+  for (const [stage] of STAGES) for (const f of [-1, 0, 0.25, 0.5, 1, 2]) points.push(overallProgress(stage, f));
+  for (let i = 1; i < points.length; i++) assert.ok(points[i] >= points[i - 1], `${points[i - 1]} -> ${points[i]}`);
+});
+
+test("countingFetch counts streamed bytes under the prefix only and keeps status and headers", async () => {
+  const bodies = { "http://h/vendor/pyodide/a.wasm": new Uint8Array(3000), "http://h/other/x.json": new Uint8Array(7) };
+  const original = async (input) => {
+    const url = String(input);
+    return new Response(bodies[url], { status: 200, headers: { "content-type": "application/wasm",
+      "content-length": String(bodies[url].length) } });
+  };
+  const tracker = { totalBytes: 0, bytes: 0, addBytes(n) { this.bytes += n; } };
+  const fetchWithProgress = countingFetch(original, "http://h/vendor/pyodide/", tracker);
+  const counted = await fetchWithProgress(new URL("http://h/vendor/pyodide/a.wasm"));
+  assert.equal(counted.headers.get("content-type"), "application/wasm");
+  assert.equal((await counted.arrayBuffer()).byteLength, 3000);
+  assert.equal(tracker.totalBytes, 3000);
+  assert.equal(tracker.bytes, 3000);
+  const other = await fetchWithProgress("http://h/other/x.json");
+  assert.equal((await other.arrayBuffer()).byteLength, 7);
+  assert.equal(tracker.bytes, 3000, "other URLs are passed through uncounted");
+});
+
+test("node has WebAssembly", () => {
+  assert.equal(webAssemblySupported(), true);
+});
