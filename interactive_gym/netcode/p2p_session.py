@@ -147,7 +147,8 @@ class P2PSession:
 
         Returns:
             ``ADVANCED`` with the requests to execute in order, or ``PREDICTION_THRESHOLD`` /
-            ``NOT_SYNCHRONIZED`` with no requests (keep the local input and try again next frame).
+            ``NOT_SYNCHRONIZED`` with no requests (try again next frame). On PREDICTION_THRESHOLD the local input
+            was already committed to frame ``current_frame + input_delay`` and sent.
         """
         if not self.synchronized:
             self.not_synchronized += 1
@@ -159,13 +160,22 @@ class P2PSession:
         sync = self._sync
         self._report_checksums()
         current = sync.current_frame
+        target = current + self.settings.input_delay
+        committed = self._local_queues[0].last_confirmed < target
+        if committed:
+            # Commit (and send) the local input even if this frame stalls: in lockstep the remote peer may be
+            # waiting for exactly this input. A stalled frame keeps the first input given for it.
+            for player, queue in zip(self._local, self._local_queues, strict=True):
+                queue.add(target, pending[player])
+        pending.clear()
         if current - sync.confirmed_frame() > self.settings.max_prediction:
             self.stalls += 1
+            if committed:
+                status = self._peer_status()
+                for ep in self._endpoints.values():
+                    if not ep.disconnected:
+                        self._send_inputs(ep, status)
             return AdvanceResult(AdvanceStatus.PREDICTION_THRESHOLD, [])
-        target = current + self.settings.input_delay
-        for player, queue in zip(self._local, self._local_queues, strict=True):
-            queue.add(target, pending[player])
-        pending.clear()
         requests = sync.plan_advance()
         self._after_advance(current)
         return AdvanceResult(AdvanceStatus.ADVANCED, requests)

@@ -44,6 +44,7 @@ class SimulationConfig:
         clock_offset_ms: Peers start up to this much apart.
         clock_drift: Peers' frame clocks run up to this fraction fast or slow.
         time_limit_ms: Simulated time after which an unfinished game is abandoned (0: automatic).
+        time_sync: Let peers that run ahead wait frames (off only to show what time sync buys).
     """
 
     players: int = 2
@@ -58,6 +59,7 @@ class SimulationConfig:
     clock_offset_ms: float = 100.0
     clock_drift: float = 0.003
     time_limit_ms: float = 0.0
+    time_sync: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.frames, int) or self.frames < 1:
@@ -156,7 +158,7 @@ def run_simulation(make_env: Callable[[int], SimulatedEnv], config: SimulationCo
             disconnect_timeout_ms=max(5000.0, 20 * config.conditions.latency_ms),
             disconnect_notify_ms=max(1000.0, 5 * config.conditions.latency_ms),
         )
-        runners.append(P2PRunner(P2PSession(settings, now_ms=0.0), env))
+        runners.append(P2PRunner(P2PSession(settings, now_ms=0.0), env, time_sync=config.time_sync))
     input_rngs = [random.Random(master.getrandbits(32)) for _ in range(n)]
     periods = [frame_ms * (1.0 + master.uniform(-config.clock_drift, config.clock_drift)) for _ in range(n)]
     clock = [(master.uniform(0.0, config.clock_offset_ms), i) for i in range(n)]
@@ -164,7 +166,9 @@ def run_simulation(make_env: Callable[[int], SimulatedEnv], config: SimulationCo
     inputs = [envs[i].random_input(input_rngs[i], i) for i in range(n)]
     desyncs = [0] * n
     episodes = [0] * n
-    limit = config.time_limit_ms or (config.frames * frame_ms * 6 + 30_000.0)
+    # Generous: even lockstep without input delay needs only about one trip per frame.
+    worst_trip = 2.0 * (config.conditions.latency_ms + config.conditions.jitter_ms) + 2.0 * frame_ms
+    limit = config.time_limit_ms or (config.frames * worst_trip * 2.0 + 30_000.0)
     finished = False
     now = 0.0
     while clock:
