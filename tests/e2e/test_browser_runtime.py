@@ -48,10 +48,14 @@ def test_human_plays_two_episodes_against_onnx_and_the_data_replays(
     for episode, keys in enumerate(presses):
         wait_status(page, f"s.phase === 'playing' && s.episode === {episode}")
         for key in keys:
+            # Hold for 6 frames, then release for 3: counted in game frames, not seconds, so a slow machine
+            # cannot merge two presses into one frame.
+            start = page.evaluate("window.game.host.t")
             page.keyboard.down(key)
-            time.sleep(0.35)
+            page.wait_for_function(f"window.game.host.t >= {start + 6}", timeout=10_000)
+            released = page.evaluate("window.game.host.t")
             page.keyboard.up(key)
-            time.sleep(0.2)  # several frames with nothing held between presses
+            page.wait_for_function(f"window.game.host.t >= {released + 3}", timeout=10_000)
     page.wait_for_function("window.gameResult !== undefined", timeout=30_000)
     result = page.evaluate("window.gameResult")
     assert result["error"] is None and result["uploadErrors"] == []
