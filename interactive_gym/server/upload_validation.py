@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -182,11 +182,18 @@ def _check_pauses(pauses: Any, num_steps: int) -> list[dict[str, Any]]:
     return pauses
 
 
-def _validate(payload: Any, participant_scene_id: str | None, rules: UploadRules, size: int) -> dict[str, Any]:
+def _validate(
+    payload: Any, participant_scene_id: str | None, visited_scene_ids: Collection[str], rules: UploadRules, size: int
+) -> dict[str, Any]:
     if size > rules.max_bytes:
         raise _RejectError("too_large", f"upload is {size} bytes; the limit is {rules.max_bytes}")
     _check_fields(payload, REQUIRED_FIELDS, OPTIONAL_FIELDS, "upload")
-    if payload["scene_id"] != rules.scene_id or participant_scene_id != rules.scene_id:
+    if payload["scene_id"] != rules.scene_id:
+        raise _RejectError("wrong_scene", "upload is for a scene the participant is not in")
+    # A partial episode stashed when a page closed arrives on the next page load, possibly after the
+    # participant moved on; it is still theirs if the server had them in that scene.
+    late_partial = payload.get("partial") is True and rules.scene_id in visited_scene_ids
+    if participant_scene_id != rules.scene_id and not late_partial:
         raise _RejectError("wrong_scene", "upload is for a scene the participant is not in")
     episode = payload["episode"]
     if not _is_int(episode) or not 0 <= episode < rules.num_episodes:
@@ -228,6 +235,7 @@ def validate_episode_upload(
     participant_scene_id: str | None,
     rules: UploadRules,
     payload_bytes: int | None = None,
+    visited_scene_ids: Collection[str] = (),
 ) -> EpisodeUpload | UploadRejected:
     """Checks one uploaded episode against the scene's rules.
 
@@ -237,6 +245,8 @@ def validate_episode_upload(
         participant_scene_id: The scene the server has that participant in now (``None`` if none).
         rules: The scene's limits, seeds and bundle hash.
         payload_bytes: Size of the raw message if the transport knows it; else measured as JSON.
+        visited_scene_ids: Scenes the server had this participant in before the current one; a *partial*
+            upload for one of them is accepted (a page closed mid-episode resends it on the next load).
 
     Returns:
         :class:`EpisodeUpload` to store, or :class:`UploadRejected` to answer with (and count).
@@ -247,7 +257,7 @@ def validate_episode_upload(
         except (TypeError, ValueError, RecursionError):
             return UploadRejected("malformed", "upload is not plain JSON (non-finite number or unknown type)")
     try:
-        checked = _validate(payload, participant_scene_id, rules, payload_bytes)
+        checked = _validate(payload, participant_scene_id, visited_scene_ids, rules, payload_bytes)
     except _RejectError as exc:
         return UploadRejected(exc.code, exc.message)
     except RecursionError:

@@ -81,7 +81,8 @@ class BrowserTestSite:
 
     def add_scene(self, name: str, *, env_creator: Any = gatherers.make_env, policy_mapping: dict[str, Any],
                   seeds: list[int], max_steps: int, num_episodes: int = 1, fps: int = 30,
-                  env_kwargs: dict[str, Any] | None = None, extra_modules: tuple[str, ...] = ()) -> dict[str, Any]:
+                  env_kwargs: dict[str, Any] | None = None, extra_modules: tuple[str, ...] = (),
+                  pyodide: dict[str, Any] | None = None) -> dict[str, Any]:
         bundle = build_browser_bundle(name, env_creator=env_creator, render_fn=gatherers.render,
                                       policy_mapping=policy_mapping, extra_modules=extra_modules)
         self.registry.add(bundle)
@@ -91,7 +92,7 @@ class BrowserTestSite:
             scene_id=name, bundle=bundle, manifest_url=self.registry.manifest_url(bundle), env_creator=env_creator,
             render_fn=gatherers.render, policy_mapping=policy_mapping, controls=MAPPING if has_human else None,
             fps=fps, num_episodes=num_episodes, max_steps=max_steps, width=width, height=height, seeds=seeds,
-            env_kwargs=env_kwargs or {},
+            env_kwargs=env_kwargs or {}, pyodide=pyodide,
         )
         self.configs[name] = config
         return config

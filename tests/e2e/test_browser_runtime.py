@@ -220,6 +220,15 @@ def test_a_failed_load_offers_retry_and_no_webassembly_is_explained(live_server,
     page.wait_for_function("window.gameResult !== undefined", timeout=LOAD_TIMEOUT)
     assert page.evaluate("window.received.length") == 1
 
+    # A package the (offline, wheel-less) self-hosted Pyodide cannot provide: a clear message, not a hang.
+    site.add_scene("needs_numpy", policy_mapping={"agent_0": "human", "agent_1": gatherers.greedy_policy},
+                   seeds=[1], max_steps=5, pyodide={"packages": ["numpy"]})
+    numpy_page = open_game(new_context, server, "needs_numpy")
+    numpy_page.wait_for_selector(".ig-loading-retry:visible", timeout=LOAD_TIMEOUT)
+    assert "packages could not be loaded" in numpy_page.inner_text(".ig-loading-error")
+    failed = numpy_page.evaluate("window.statuses.find(s => s.phase === 'load_failed')")
+    assert "numpy" in failed["detail"]
+
     context = new_context()
     context.add_init_script("delete globalThis.WebAssembly;")
     no_wasm = context.new_page()

@@ -156,6 +156,19 @@ def test_participant_must_be_in_the_scene_according_to_the_server() -> None:
     assert check(payload(), scene="solo", rules=other_rules).code == "wrong_scene"
 
 
+def test_a_late_partial_upload_is_accepted_for_a_scene_the_participant_was_in() -> None:
+    late = payload(partial=True, end_reason="page_closed", steps=[step(0)], pauses=[])
+    ok = validate_episode_upload(late, participant_id="P1", participant_scene_id="survey", rules=RULES,
+                                 visited_scene_ids=("consent", "solo"))
+    assert isinstance(ok, EpisodeUpload) and ok.partial
+    never = validate_episode_upload(late, participant_id="P1", participant_scene_id="survey", rules=RULES,
+                                    visited_scene_ids=("consent",))
+    assert never.code == "wrong_scene"
+    complete = validate_episode_upload(payload(), participant_id="P1", participant_scene_id="survey", rules=RULES,
+                                       visited_scene_ids=("solo",))
+    assert complete.code == "wrong_scene", "only partial episodes may arrive after the scene"
+
+
 def test_size_limit_uses_the_transport_size_or_the_json_length() -> None:
     assert check(payload(), payload_bytes=RULES.max_bytes + 1).code == "too_large"
     small = UploadRules(**{**RULES.__dict__, "max_bytes": 200})

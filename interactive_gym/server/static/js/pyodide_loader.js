@@ -209,8 +209,12 @@ export async function loadBrowserRuntime(config, { onProgress } = {}) {
   if (packages.length > 0) {
     report("packages", 0, "Loading Python packages");
     const errors = [];
-    await pyodide.loadPackage(packages, { errorCallback: (m) => errors.push(m) });
-    // loadPackage reports missing packages through the callback instead of throwing.
+    try {
+      await pyodide.loadPackage(packages, { errorCallback: (m) => errors.push(m) });
+    } catch (err) {
+      errors.push(String(err?.message ?? err));
+    }
+    // loadPackage mostly reports missing packages through the callback instead of throwing.
     if (errors.length) {
       throw new RuntimeLoadError("packages", "The game's Python packages could not be loaded.", new Error(errors.join("; ")));
     }
