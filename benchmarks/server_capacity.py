@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from server_capacity_pyspy import start_recording, summarise_collapsed
 from server_capacity_stats import (
     distribution_ms,
     episode_rates,
@@ -167,6 +168,8 @@ def run_size(games: int, args: argparse.Namespace, workdir: Path) -> dict[str, A
     db = workdir / f"capacity_{games}.sqlite"
     stats_file = workdir / f"server_stats_{games}.json"
     profile_file = workdir / f"server_{games}.pstats" if args.profile else None
+    spy_file = workdir / f"server_{games}.pyspy.txt" if args.py_spy else None
+    spy = None
     max_steps = args.fps * args.duration
     server_cmd = [sys.executable, str(HERE / "server_capacity_server.py"), "--port", str(port), "--db", str(db),
                   "--fps", str(args.fps), "--max-steps", str(max_steps), "--stats-out", str(stats_file)]
@@ -199,6 +202,7 @@ def run_size(games: int, args: argparse.Namespace, workdir: Path) -> dict[str, A
             _cpu(counted)
         psutil.cpu_percent(None)
         server_times_go = server_ps.cpu_times()
+        spy = start_recording(server.pid, max(2, args.duration - 2), spy_file) if spy_file else None
         for client in clients:
             assert client.proc.stdin is not None
             client.proc.stdin.write("GO\n")
@@ -218,6 +222,8 @@ def run_size(games: int, args: argparse.Namespace, workdir: Path) -> dict[str, A
         server_times_end = server_ps.cpu_times()
         results = [c.result() for c in clients]
     finally:
+        if spy is not None:
+            spy.wait(timeout=args.duration + 30)
         for client in clients:
             if client.proc.poll() is None:
                 client.proc.kill()
@@ -240,9 +246,13 @@ def run_size(games: int, args: argparse.Namespace, workdir: Path) -> dict[str, A
         per_tick_ms = 1000 * cpu_s / ticks
         figures["server_cpu_ms_per_game_tick"] = round(per_tick_ms, 3)
         figures["projected_games_per_core_at_fps"] = round(1000 / (per_tick_ms * args.fps), 1)
+        figures["server_cpu_system_share"] = round((server_times_end.system - server_times_go.system)
+                                                   / max(cpu_s, 1e-9), 2)
     figures.update(setup_s=round(setup_s, 2), client_processes=len(clients),
                    server_rss_idle_mb=round(rss_idle / 2**20, 1),
                    tcp_nodelay=server_stats.get("tcp_nodelay"), rejected_events=server_stats.get("rejected_events"))
+    if spy_file and spy_file.exists():
+        figures["py_spy"] = summarise_collapsed(spy_file.read_text(), args.profile_lines)
     if profile_file and profile_file.exists():
         figures["profile_top"] = profile_top(profile_file, args.profile_lines)
         figures["profile_file"] = str(profile_file)
@@ -350,6 +360,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="CPU (in cores) other processes may use for the machine to count as quiet")
     parser.add_argument("--quick", action="store_true", help="N = 2 for 5 s: a smoke run for CI")
     parser.add_argument("--profile", action="store_true", help="run the server under cProfile; report top costs")
+    parser.add_argument("--py-spy", action="store_true",
+                        help="sample the server with py-spy (pip install py-spy); report cost buckets")
     parser.add_argument("--profile-lines", type=int, default=25)
     parser.add_argument("--markdown", action="store_true", help="also print the README table to stderr")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (databases, logs)")
@@ -382,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"server_capacity: {games} games for {args.duration} s ...", file=sys.stderr, flush=True)
             report["results"].append({**run_size(games, args, workdir), "machine_load": load})
     finally:
-        if args.keep or args.profile:
+        if args.keep or args.profile or args.py_spy:
             print(f"server_capacity: files kept in {workdir}", file=sys.stderr)
         else:
             for item in workdir.iterdir():
