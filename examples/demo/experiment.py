@@ -1,4 +1,5 @@
-"""The demo experiment: consent, instructions, Fruit Gatherers with a scripted partner, a survey, the end.
+"""The demo experiment: consent, instructions, Fruit Gatherers with a scripted partner (server mode), then with
+a neural-network partner running in the participant's browser (browser mode), a survey, the end.
 
 Run it with ``scripts/demo.sh`` (or ``interactive-gym run examples/demo/experiment.py``) and open
 http://127.0.0.1:8000/?subject_id=demo1 . Data lands in ``data/fruit_gatherers_demo.sqlite``; export it with
@@ -7,6 +8,8 @@ http://127.0.0.1:8000/?subject_id=demo1 . Data lands in ``data/fruit_gatherers_d
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gatherers
 
 from interactive_gym import (
@@ -14,6 +17,7 @@ from interactive_gym import (
     GymScene,
     Likert,
     MultipleChoice,
+    OnnxPolicy,
     RemoteConfig,
     Stager,
     StartScene,
@@ -27,12 +31,13 @@ CONTROLS = {"ArrowUp": gatherers.UP, "ArrowDown": gatherers.DOWN, "ArrowLeft": g
 WIDTH, HEIGHT = gatherers.canvas_size()
 
 
-def build_config(max_steps: int = 450, num_episodes: int = 1, fps: int = 8, db: str | None = None) -> RemoteConfig:
-    """The experiment; tests call it with fewer steps and their own database."""
-    game = GymScene(
-        "orchard_with_ai",
-        title="Fruit Gatherers",
-        body_html="<p>You are the <b style='color:#4cc9f0'>blue</b> gatherer. Arrow keys (or WASD) move.</p>",
+def orchard_scene(scene_id: str, mode: str, partner: object, title: str, body_html: str, *, fps: int,
+                  max_steps: int, num_episodes: int) -> GymScene:
+    """One Fruit Gatherers game scene: the human is blue (agent_0), ``partner`` plays pink (agent_1)."""
+    return GymScene(
+        scene_id,
+        title=title,
+        body_html=body_html,
         env_creator=gatherers.make_env,
         render_fn=gatherers.render,
         width=WIDTH,
@@ -40,11 +45,28 @@ def build_config(max_steps: int = 450, num_episodes: int = 1, fps: int = 8, db: 
         background="#0d1b0d",
         controls=CONTROLS,
         default_action=gatherers.STAY,
-        policy_mapping={"agent_0": "human", "agent_1": gatherers.greedy_policy},
+        policy_mapping={"agent_0": "human", "agent_1": partner},
+        mode=mode,
         fps=fps,
         max_steps=max_steps,
         num_episodes=num_episodes,
     )
+
+
+def browser_game(fps: int = 8, max_steps: int = 450, num_episodes: int = 2) -> GymScene:
+    """The browser-mode round: the env runs in Pyodide, the partner is an ONNX network in the page."""
+    partner = OnnxPolicy(Path(__file__).with_name("partner.onnx"), obs_to_input=gatherers.obs_vector, sample=True)
+    return orchard_scene("orchard_in_browser", "browser", partner, "Fruit Gatherers, round two",
+                         "<p>Now the game runs in your browser, and your pink partner is a small neural network.</p>",
+                         fps=fps, max_steps=max_steps, num_episodes=num_episodes)
+
+
+def build_config(max_steps: int = 450, num_episodes: int = 1, fps: int = 8, db: str | None = None,
+                 browser_episodes: int = 2) -> RemoteConfig:
+    """The experiment; tests call it with fewer steps and their own database."""
+    game = orchard_scene("orchard_with_ai", "server", gatherers.greedy_policy, "Fruit Gatherers",
+                         "<p>You are the <b style='color:#4cc9f0'>blue</b> gatherer. Arrow keys (or WASD) move.</p>",
+                         fps=fps, max_steps=max_steps, num_episodes=num_episodes)
     stager = Stager([
         StartScene(
             "consent",
@@ -60,6 +82,7 @@ def build_config(max_steps: int = 450, num_episodes: int = 1, fps: int = 8, db: 
                       "right next to it when you step on it.</p>",
         ),
         game,
+        browser_game(fps, max_steps, browser_episodes),
         StaticScene(
             "survey",
             title="A few questions",

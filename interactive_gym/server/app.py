@@ -42,6 +42,7 @@ class ExperimentApp:
             Route("/", lambda request: HTMLResponse(page)),
             Route("/assets/{scene_id}/{name}", self._asset),
             Route("/healthz", lambda request: Response("ok")),
+            *self.server.browser.registry.routes(),
             *static_mounts(),
         ]
         self.starlette = Starlette(routes=routes, lifespan=self._lifespan)

@@ -18,6 +18,7 @@ from interactive_gym.configurations.remote_config import RemoteConfig
 from interactive_gym.scenes.form_inputs import AnswerError
 from interactive_gym.scenes.gym_scene import GymScene
 from interactive_gym.scenes.scene import EndScene
+from interactive_gym.server.browser_scenes import BrowserScenes
 from interactive_gym.server.game_manager import GameManager
 from interactive_gym.server.participants import (
     ConnectKind,
@@ -28,6 +29,7 @@ from interactive_gym.server.participants import (
     clean_url_params,
     participant_id_from,
 )
+from interactive_gym.server.upload_validation import UploadRejected
 
 log = logging.getLogger("interactive_gym.server")
 
@@ -54,6 +56,7 @@ class ExperimentServer:
         self.registry = ParticipantRegistry(config.stager.sequence_for)
         self.games = GameManager(sio.emit, writer, self._enter_room, self._game_over, self._wait_timeout)
         self.rejections: Counter[str] = Counter()
+        self.browser = BrowserScenes(config)
 
     # -- connection ------------------------------------------------------------------------------------
     async def connect(self, sid: str, auth: Any) -> bool:
@@ -101,6 +104,11 @@ class ExperimentServer:
             view["notice"] = notice
         if participant.extra.get("game_over"):
             view["game_over"] = participant.extra["game_over"]
+        elif isinstance(scene, GymScene) and scene.mode == "browser":
+            view["browser"] = self.browser.config_for(participant, scene)
+        preload = self.browser.preload_for(participant)
+        if preload:
+            view["preload"] = preload
         await self.sio.emit("scene", {"index": participant.index, "total": len(participant.sequence),
                                       "participant_id": participant.participant_id, "scene": view},
                             to=participant.sid)
@@ -173,6 +181,28 @@ class ExperimentServer:
             await self.writer.record_event("visibility", {"visible": visible},
                                            participant_id=participant.participant_id,
                                            scene_id=participant.scene.scene_id)
+
+    async def browser_episode(self, sid: str, payload: Any) -> dict[str, Any]:
+        """An episode played in the page: validate, store (committed), then acknowledge."""
+        participant = self.registry.by_sid(sid)
+        if participant is None:
+            return await self.reject(sid, "browser_episode", "not a participant")
+        result = self.browser.validate_upload(participant, payload)
+        if isinstance(result, UploadRejected):
+            ack = await self.reject(sid, "browser_episode", result.message)
+            return {**ack, "code": result.code, "retryable": False}
+        try:
+            await self.browser.store(self.writer, participant, result)
+        except Exception:  # noqa: BLE001 - storage trouble is retried by the page, never fatal here
+            log.exception("storing an uploaded episode failed")
+            return {"ok": False, "code": "storage", "error": "could not store the episode; retrying",
+                    "retryable": True}
+        scene = participant.scene
+        if isinstance(scene, GymScene) and scene.scene_id == result.scene_id:
+            over = self.browser.finished(participant, scene, result)
+            if over:
+                participant.extra["game_over"] = over
+        return {"ok": True}
 
     async def _enter_room(self, sid: str, room: str) -> None:
         await self.sio.enter_room(sid, room)

@@ -63,6 +63,15 @@ def register_handlers(sio: socketio.AsyncServer, server: ExperimentServer) -> No
     async def visibility(sid: str, visible: bool) -> None:
         await server.visibility(sid, visible)
 
+    @sio.on("browser_episode")
+    async def browser_episode(sid: str, payload: Any = None) -> Any:
+        # Validated against the upload schema (upload_validation.py) by the server before anything is stored.
+        try:
+            return await server.browser_episode(sid, payload)
+        except Exception:  # noqa: BLE001 - one client's upload must never take the server down
+            log.exception("browser_episode failed for %s", sid)
+            return await server.reject(sid, "browser_episode", "internal error handling this upload")
+
     @handler("ping")
     async def ping(sid: str, t: float) -> dict[str, float]:
         return {"t": t, "server_t": time.time() * 1000}

@@ -56,12 +56,12 @@ def run(args: argparse.Namespace) -> int:
         config.experiment(db=Path(args.db).resolve())
     try:
         config.validate()
+        check_port_free(config.host, config.port)
+        app = create_app(config)
     except ConfigError as exc:
         lines = "\n".join(f"  - {p}" for p in exc.problems)
         raise UserError(f"the experiment's configuration needs changes before it can run:\n{lines}") from None
-    check_port_free(config.host, config.port)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(config)
     print(f"Serving experiment '{config.experiment_id}' at http://{config.host}:{config.port}/  "
           f"(data: {config.database_path()})", flush=True)
     print(f"WebRTC/TURN: {config.webrtc_settings.describe()}", flush=True)

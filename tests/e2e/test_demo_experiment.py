@@ -21,7 +21,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
 def test_participant_completes_demo_and_export_matches_keys(live_server, new_context, tmp_path: Path) -> None:
     example = load_example("examples/demo/experiment.py")
     db = tmp_path / "demo.sqlite"
-    app = build_app(example.build_config(max_steps=40, fps=10, db=str(db)))
+    app = build_app(example.build_config(max_steps=40, fps=10, db=str(db), browser_episodes=1))
     server = live_server(app.asgi)
     page = new_context().new_page()
     page.goto(f"{server.url}/?PROLIFIC_PID=e2e_solo_1&STUDY_ID=study9&SESSION_ID=sess3")
@@ -48,6 +48,16 @@ def test_participant_completes_demo_and_export_matches_keys(live_server, new_con
     assert page.get_attribute("#game-status", "data-reason") == "complete"
     page.click("#continue")
 
+    # The browser-mode round (Pyodide was preloaded during the earlier scenes): play it through.
+    page.wait_for_selector("[data-scene-id=orchard_in_browser]")
+    page.wait_for_selector("#game-status[data-state=playing]", timeout=60_000)
+    page.keyboard.down("ArrowUp")
+    page.wait_for_timeout(500)
+    page.keyboard.up("ArrowUp")
+    page.wait_for_selector("#game-status[data-state=over]", timeout=30_000)
+    assert page.get_attribute("#game-status", "data-reason") == "complete"
+    page.click("#continue")
+
     # The survey.
     page.wait_for_selector(".scene-static[data-scene-id=survey]")
     page.click("#continue")  # nothing answered: the server refuses with a clear message
@@ -63,7 +73,7 @@ def test_participant_completes_demo_and_export_matches_keys(live_server, new_con
     # Export and check: one row per step; the actions recorded are those of the keys pressed.
     out = tmp_path / "csv"
     assert cli_main(["export", str(db), "--format", "csv", "--out", str(out)]) == 0
-    steps = _rows(out / "steps.csv")
+    steps = [row for row in _rows(out / "steps.csv") if row["mode"] == "server"]
     assert len(steps) == 40
     keys = [json.loads(row["keys.agent_0"]) for row in steps]
     actions = [int(row["action.agent_0"]) for row in steps]
@@ -88,9 +98,12 @@ def test_participant_completes_demo_and_export_matches_keys(live_server, new_con
     assert scenes["survey"]["answer.comments"] == "fun, thanks"
     assert scenes["consent"]["answer.consent"] in ("True", "true", "1")
 
+    browser_steps = [row for row in _rows(out / "steps.csv") if row["mode"] == "browser"]
+    assert len(browser_steps) == 40
+    assert any(json.loads(row["keys.agent_0"]) == ["ArrowUp"] for row in browser_steps)
     with sqlite3.connect(db) as con:
-        status, = con.execute("SELECT status FROM episodes").fetchone()
-    assert status == "complete"
+        statuses = con.execute("SELECT mode, status FROM episodes ORDER BY id").fetchall()
+    assert statuses == [("server", "complete"), ("browser", "complete")]
 
 
 def test_reload_resumes_and_second_tab_is_refused(live_server, new_context, tmp_path: Path) -> None:

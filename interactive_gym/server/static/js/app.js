@@ -3,6 +3,15 @@
 import { io } from "/vendor/socket.io/socket.io.esm.min.js";
 import { showPageScene } from "/static/js/scene_pages.js";
 import { showServerGame } from "/static/js/scene_server_game.js";
+import { showBrowserGame } from "/static/js/scene_browser_game.js";
+import { preloadBrowserGame } from "/static/js/browser_game.js";
+
+// Which view plays a live game scene, by mode (p2p is loaded on demand: its module is larger).
+const GAME_VIEWS = {
+  server: async () => showServerGame,
+  browser: async () => showBrowserGame,
+  p2p: async () => (await import("/static/js/scene_p2p_game.js")).showP2PGame,
+};
 
 const sceneEl = document.getElementById("scene");
 const errorEl = document.getElementById("error");
@@ -63,9 +72,17 @@ socket.on("scene", (msg) => {
   setProgress(msg.index, msg.total);
   window.interactiveGym.scene = msg;
   const ctx = { socket, emitWithAck, container: sceneEl, index: msg.index, scene: msg.scene, showError };
-  const isLiveGame = msg.scene.kind === "gym" && msg.scene.mode === "server" && !msg.scene.game_over;
-  const view = isLiveGame ? showServerGame(ctx) : showPageScene(ctx);
-  current = { index: msg.index, kind: msg.scene.kind, view };
+  const isLiveGame = msg.scene.kind === "gym" && !msg.scene.game_over;
+  current = { index: msg.index, kind: msg.scene.kind, view: null };
+  if (msg.scene.preload) preloadBrowserGame(msg.scene.preload); // load Pyodide while the participant reads
+  if (!isLiveGame) {
+    current.view = showPageScene(ctx);
+    return;
+  }
+  const entry = current;
+  GAME_VIEWS[msg.scene.mode]().then((show) => {
+    if (current === entry) entry.view = show(ctx);
+  }, (err) => showError(`Could not load the game: ${err.message}`));
 });
 
 socket.on("refused", (msg) => {
