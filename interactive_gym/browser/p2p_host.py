@@ -1,0 +1,349 @@
+"""The Python half of a p2p game page: rollback session, simulation, key mapping, rendering, confirmed data.
+
+The page's JavaScript (``p2p_game.js``) owns the clock, the keyboard, the DataChannels and the canvas. Per frame
+it hands received packets to :meth:`P2PGameHost.receive` and calls :meth:`P2PGameHost.tick` with its monotonic
+clock and the held keys; one JSON string comes back with the packets to send, the render packet of the current
+(predicted) frame, the session's events and the episodes whose data is complete. Strings cross the JS/Python
+boundary cheaply; packets travel as base64 text inside them (a few dozen bytes per frame).
+
+Data: a row of the trajectory is final once its frame is *confirmed* (every player's input for it is known and
+the simulation has been corrected); only then is it copied into the episode's upload. Each row carries this
+peer's own held keys for the frame (``keys``: the local player's agent only) and, on checksum frames, the hex
+checksum of the state before the step, so the server can compare the peers' uploads frame by frame.
+
+Runs in Pyodide and in CPython (tests drive two hosts over the in-memory network simulator).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import asdict
+from typing import Any
+
+from interactive_gym.browser.host import (
+    HostConfigError,
+    _call_with_optional_agent,
+    _default_key_mapping,
+    _default_surface,
+    _wants_rng,
+)
+from interactive_gym.browser.p2p_sim import P2PSimulation, PolicyEntry
+from interactive_gym.browser.refs import resolve_ref
+from interactive_gym.envs.input_codecs import codec_for_space
+from interactive_gym.envs.multiagent import action_space_of, as_multiagent, base_env
+from interactive_gym.netcode import requests as rq
+from interactive_gym.netcode.p2p_session import P2PSession
+from interactive_gym.netcode.runner import P2PRunner
+from interactive_gym.netcode.settings import p2p_settings
+
+STATUS_NAMES = {
+    rq.AdvanceStatus.ADVANCED: "advanced",
+    rq.AdvanceStatus.PREDICTION_THRESHOLD: "stalled",
+    rq.AdvanceStatus.NOT_SYNCHRONIZED: "not_synchronized",
+}
+RTT_SAMPLE_EVERY = 30  # frames between RTT samples for the statistics
+MAX_RTT_SAMPLES = 4096
+MAX_EVENTS_KEPT = 256
+
+
+def _event_json(event: rq.Event) -> dict[str, Any]:
+    data = asdict(event)
+    for key, value in data.items():
+        if isinstance(value, int) and abs(value) > 2**52:
+            data[key] = f"{value & 0xFFFFFFFFFFFFFFFF:016x}"  # 64-bit checksums do not fit a JS number
+    data["type"] = type(event).__name__
+    return data
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return round(ordered[index], 2)
+
+
+class P2PGameHost:
+    """One participant's side of a p2p game.
+
+    Args:
+        sim: The simulation (environment, AI agents, episodes).
+        session: The rollback session of this peer (peers are addressed by player id).
+        my_player: This participant's player index.
+        key_mapping: ``action_for(held_keys)`` and ``keys``.
+        surface: Surface drawing API with ``commit() -> dict``.
+        render_fn: ``render(env, surface)``.
+        config: The p2p scene config (for ``scene_id``, ``seeds``, ``bundle.hash``).
+        now_ms: The caller's clock at creation.
+    """
+
+    def __init__(self, *, sim: P2PSimulation, session: P2PSession, my_player: int, key_mapping: Any, surface: Any,
+                 render_fn: Callable[[Any, Any], Any], config: Mapping[str, Any]) -> None:
+        self.sim = sim
+        self.session = session
+        self.runner = P2PRunner(session, sim, record_history=False)
+        self.my_player = my_player
+        self.my_agent = sim.player_agents[my_player]
+        self._mapping = key_mapping
+        self._allowed_keys = list(key_mapping.keys)
+        self._codec = sim.codecs[my_player]
+        self._surface = surface
+        self._render_fn = render_fn
+        self._base_env = base_env(sim.env)
+        self.scene_id = str(config.get("scene_id", ""))
+        self.bundle_hash = str((config.get("bundle") or {}).get("hash", ""))
+        self.seeds = list(sim.seeds)
+        self.input_delay = session.settings.input_delay
+        self._inbox: list[tuple[Hashable, bytes]] = []
+        self._keys_by_frame: dict[int, list[str]] = {}
+        self._collected = -1
+        self.episodes: list[list[dict[str, Any]]] = [[] for _ in self.seeds]
+        self.completed: list[int] = []
+        self.done = False
+        self.events: list[dict[str, Any]] = []
+        self.desyncs: list[dict[str, Any]] = []
+        self.row_mismatches = 0
+        self.bad_packets = 0
+        self.rtt_samples: list[float] = []
+        self.ticks = 0
+        self._rendered_once = False
+
+    # -- construction -----------------------------------------------------------------------------------------
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], my_player: int, *, now_ms: float = 0.0, surface: Any = None,
+                    key_mapping: Any = None, isolate_global_random: bool = False,
+                    clock: Callable[[], float] = time.time) -> P2PGameHost:
+        """Builds the host from the p2p scene config (``browser_scene_config`` output plus ``config["p2p"]``).
+
+        Raises:
+            HostConfigError: for a config this host cannot play (no p2p block, ONNX agents, bad players).
+        """
+        p2p = config.get("p2p")
+        if not isinstance(p2p, Mapping):
+            raise HostConfigError("the scene config has no 'p2p' settings; is the scene's mode 'p2p'?")
+        bundle = config["bundle"]
+        env = as_multiagent(resolve_ref(bundle["factory"])(**dict(bundle.get("env_kwargs") or {})))
+        humans: dict[int, str] = {}
+        policies: dict[str, PolicyEntry] = {}
+        for agent, spec in config["agents"].items():
+            kind = spec.get("kind")
+            if kind == "human":
+                humans[int(spec["player"])] = agent
+            elif kind == "python":
+                fn = resolve_ref(spec["ref"])
+                policies[agent] = (_call_with_optional_agent(fn), _wants_rng(fn), fn, int(spec.get("frame_skip", 1)))
+            else:
+                raise HostConfigError(
+                    f"agent {agent!r} is of kind {kind!r}; p2p mode supports human and Python-policy agents "
+                    "(ONNX policies run in browser mode only)"
+                )
+        num_players = int(p2p.get("num_players", len(humans)))
+        if sorted(humans) != list(range(num_players)):
+            raise HostConfigError(f"human agents must be players 0..{num_players - 1}, got players {sorted(humans)}")
+        if my_player not in humans:
+            raise HostConfigError(f"player {my_player} is not one of the game's players {sorted(humans)}")
+        player_agents = [humans[p] for p in range(num_players)]
+        codecs = [codec_for_space(action_space_of(env, agent)) for agent in player_agents]
+        input_size = max(c.size for c in codecs)
+        fps = float(config.get("fps", 30))
+        timeout_ms = float(p2p.get("disconnect_timeout_ms", 5000))
+        settings = p2p_settings(
+            num_players, my_player, {p: p for p in range(num_players) if p != my_player},
+            input_size=input_size,
+            input_delay=int(p2p.get("input_delay", 2)),
+            max_prediction=int(p2p.get("prediction_window", 8)),
+            checksum_interval=int(p2p.get("checksum_interval", 60)),
+            fps=fps,
+            disconnect_timeout_ms=timeout_ms,
+            disconnect_notify_ms=min(1000.0, timeout_ms),
+        )
+        sim = P2PSimulation(env, player_agents=player_agents, codecs=codecs, input_size=input_size,
+                            policies=policies, seeds=list(config["seeds"]), max_steps=int(config["max_steps"]),
+                            isolate_global_random=isolate_global_random, clock=clock)
+        if key_mapping is None:
+            key_mapping = _default_key_mapping(config["controls"])
+        if surface is None:
+            canvas = config["canvas"]
+            surface = _default_surface(int(canvas["width"]), int(canvas["height"]),
+                                       canvas.get("background", "#000000"))
+        return cls(sim=sim, session=P2PSession(settings, now_ms=now_ms), my_player=my_player,
+                   key_mapping=key_mapping, surface=surface, render_fn=resolve_ref(bundle["render"]), config=config)
+
+    @classmethod
+    def from_config_json(cls, text: str, my_player: int, now_ms: float = 0.0) -> P2PGameHost:
+        """:meth:`from_config` for JSON text (what the page passes, once)."""
+        return cls.from_config(json.loads(text), int(my_player), now_ms=float(now_ms))
+
+    # -- per frame ----------------------------------------------------------------------------------------------
+    def receive(self, peer: int, data: Any) -> None:
+        """Queues a packet from ``peer`` (base64 text, bytes, or a Pyodide Uint8Array proxy) for the next tick."""
+        if isinstance(data, str):
+            try:
+                payload = base64.b64decode(data, validate=True)
+            except ValueError:
+                self.bad_packets += 1
+                return
+        elif hasattr(data, "to_bytes"):
+            payload = data.to_bytes()
+        else:
+            payload = bytes(data)
+        self._inbox.append((int(peer), payload))
+
+    def local_input(self, held_keys: str) -> tuple[list[str], bytes]:
+        """The cleaned held keys and the input bytes they mean for this player."""
+        from interactive_gym.controls import clean_held_keys
+
+        keys = clean_held_keys(held_keys.split("\n"), self._allowed_keys) if held_keys else []
+        data = self._codec.encode(self._mapping.action_for(keys))
+        return keys, data.ljust(self.sim.input_size, b"\0")
+
+    def tick(self, now_ms: float, held_keys: str = "") -> str:
+        """Plays one frame (or waits, or stalls); returns the outcome as JSON text.
+
+        Returns:
+            ``{"frame", "status", "rollback", "simulated", "out": [[peer, base64], ...], "render": packet | null,
+            "events": [...], "episodes": [completed episode numbers], "done", "episode", "t"}``; ``episode`` and
+            ``t`` describe the displayed (predicted) frame.
+        """
+        self.ticks += 1
+        keys, data = self.local_input(held_keys)
+        target = self.session.current_frame + self.input_delay
+        packets, self._inbox = self._inbox, []
+        result = self.runner.tick(now_ms, {self.my_player: data}, packets, advance=not self.done)
+        if not self.done and not result.waited and result.status != rq.AdvanceStatus.NOT_SYNCHRONIZED:
+            self._keys_by_frame.setdefault(target, keys)  # a stalled frame keeps the first input given for it
+        events = [self._note_event(e) for e in result.events]
+        newly = self._collect_confirmed()
+        render = None
+        if result.frames_simulated or not self._rendered_once:
+            render = self.render()
+        if self.session.current_frame % RTT_SAMPLE_EVERY == 0 and result.status == rq.AdvanceStatus.ADVANCED:
+            self._sample_rtt()
+        status = "waiting" if result.waited else STATUS_NAMES[result.status]
+        if self.done and not result.frames_simulated:
+            status = "idle"
+        return json.dumps({
+            "frame": self.session.current_frame,
+            "status": status,
+            "rollback": result.rollback_depth,
+            "simulated": result.frames_simulated,
+            "out": [[peer, base64.b64encode(packet).decode("ascii")] for peer, packet in result.outgoing],
+            "render": render,
+            "events": events,
+            "episodes": newly,
+            "done": self.done,
+            "episode": min(self.sim.episode, len(self.seeds) - 1),
+            "t": self.sim.t,
+        }, separators=(",", ":"))
+
+    def render(self) -> dict[str, Any]:
+        """Draws the current (predicted) state and returns the render packet."""
+        self._rendered_once = True
+        self._render_fn(self._base_env, self._surface)
+        return self._surface.commit()
+
+    def partner_left(self, player: int) -> None:
+        """The server says ``player`` left for good: stop waiting for its inputs."""
+        if int(player) != self.my_player:
+            self.session.disconnect_player(int(player))
+
+    def close_packets(self) -> str:
+        """Goodbye packets for every connected peer (JSON ``[[peer, base64], ...]``), e.g. when the page closes."""
+        self.session.close()
+        return json.dumps([[p, base64.b64encode(d).decode("ascii")] for p, d in self.session.drain_outgoing()])
+
+    # -- data -----------------------------------------------------------------------------------------------------
+    @property
+    def current_episode(self) -> int:
+        """The first episode whose confirmed data is not complete (``len(seeds)`` when all are)."""
+        return len(self.completed)
+
+    def episode_payload_json(self, episode: int, partial: bool = False, end_reason: str = "done") -> str:
+        """The upload of ``episode`` (confirmed rows only) in the browser-mode payload format, as JSON text.
+
+        The page adds ``game_id`` and ``stats`` before sending it.
+        """
+        if not 0 <= episode < len(self.seeds):
+            raise IndexError(f"episode {episode} is outside 0..{len(self.seeds) - 1}")
+        return json.dumps({
+            "scene_id": self.scene_id,
+            "episode": episode,
+            "seed": self.seeds[episode],
+            "bundle_hash": self.bundle_hash,
+            "partial": bool(partial),
+            "end_reason": end_reason,
+            "error": None,
+            "steps": self.episodes[episode],
+            "pauses": [],
+        }, separators=(",", ":"))
+
+    def stats_json(self) -> str:
+        """Session statistics for the upload's ``stats`` (the page adds connection and latency figures)."""
+        stats = self.session.stats()
+        rollbacks = int(stats["rollbacks"])  # type: ignore[call-overload]
+        rollback_frames = int(stats["rollback_frames"])  # type: ignore[call-overload]
+        return json.dumps({
+            "rtt_ms": {"p50": _percentile(self.rtt_samples, 0.5), "p99": _percentile(self.rtt_samples, 0.99),
+                       "samples": len(self.rtt_samples)},
+            "rollbacks": {"count": rollbacks, "frames": rollback_frames,
+                          "mean_depth": round(rollback_frames / rollbacks, 3) if rollbacks else 0.0,
+                          "max_depth": stats["max_rollback_depth"]},
+            "frames": stats["frames"],
+            "confirmed_frame": stats["confirmed_frame"],
+            "stalls": stats["stalls"],
+            "not_synchronized": stats["not_synchronized"],
+            "waited_frames": self.runner.waited_frames,
+            "frames_simulated": self.runner.frames_simulated,
+            "desyncs": self.desyncs,
+            "row_mismatches": self.row_mismatches,
+            "bad_packets": self.bad_packets,
+            "input_delay": self.input_delay,
+            "prediction_window": self.session.settings.max_prediction,
+            "dropped_packets": stats["dropped"],
+            "events": self.events[-MAX_EVENTS_KEPT:],
+        }, separators=(",", ":"))
+
+    # -- internals ----------------------------------------------------------------------------------------------
+    def _note_event(self, event: rq.Event) -> dict[str, Any]:
+        data = _event_json(event)
+        if isinstance(event, rq.DesyncDetected | rq.EpisodeMismatch):
+            self.desyncs.append(data)
+        if len(self.events) < MAX_EVENTS_KEPT:
+            self.events.append(data)
+        return data
+
+    def _sample_rtt(self) -> None:
+        for peer in self.session.settings.remote_peers:
+            rtt = self.session.network_stats(peer).rtt_ms
+            if rtt is not None and len(self.rtt_samples) < MAX_RTT_SAMPLES:
+                self.rtt_samples.append(rtt)
+
+    def _collect_confirmed(self) -> list[int]:
+        confirmed = self.session.confirmed_frame
+        newly: list[int] = []
+        sim = self.sim
+        for frame in range(self._collected + 1, confirmed + 1):
+            checksum = sim.checksums.pop(frame, None)
+            keys = self._keys_by_frame.pop(frame, [])
+            entry = sim.rows.pop(frame, None)
+            if entry is None:
+                continue  # after the last episode: nothing was simulated
+            episode, row = entry
+            final = [data for data, _ in self.session.confirmed_inputs(frame)]
+            if row.pop("inputs") != final:
+                self.row_mismatches += 1  # cannot happen if the session is correct; counted, never hidden
+            row["keys"] = {self.my_agent: keys}
+            row["checksum"] = None if checksum is None else f"{checksum & 0xFFFFFFFFFFFFFFFF:016x}"
+            rows = self.episodes[episode]
+            rows.append(row)
+            ended = all(row["terminated"].get(a) or row["truncated"].get(a) for a in sim.agent_ids)
+            if ended or row["t"] + 1 >= sim.max_steps:
+                self.completed.append(episode)
+                newly.append(episode)
+        self._collected = max(self._collected, confirmed)
+        if len(self.completed) == len(self.seeds):
+            self.done = True
+        return newly

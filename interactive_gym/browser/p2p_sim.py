@@ -1,0 +1,212 @@
+"""The simulation a p2p game rolls back: environment, AI agents, episodes and per-frame rows, as one RollbackEnv.
+
+Every peer of a p2p game runs one :class:`P2PSimulation` inside Pyodide. The rollback session decides which frames
+to save, load and (re-)simulate; this class executes those requests. Everything that evolves with the game is in
+the snapshot, so a re-simulation reproduces it exactly on every peer:
+
+* the environment's own state and its RNGs (through :class:`~interactive_gym.envs.state.EnvStateAdapter`),
+* the step counter of the episode, the episode number and whether the game is finished,
+* the current observations (AI policies read them),
+* each Python policy's held action (``frame_skip``) and random generator.
+
+Episodes follow the same rule as browser mode (``host.py``): an episode ends when every agent terminated or
+truncated, or at ``max_steps`` (which truncates every agent still running); the next episode resets with the next
+server-chosen seed. After the last episode the simulation is *finished*: further frames change nothing, so peers
+can keep advancing (and exchanging inputs) until every peer has confirmed the last frame.
+
+Each simulated frame leaves a row (the upload format of ``upload_validation.py`` plus ``checksum``); a rollback
+re-simulates and overwrites the rows of the frames it replays. Whether a row is final is decided by the caller
+(:class:`~interactive_gym.browser.p2p_host.P2PGameHost`), which knows the confirmed frame. Pure Python.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from interactive_gym.browser.host import _bounded_info, _jsonable
+from interactive_gym.envs.input_codecs import DiscreteCodec, InputCodec
+from interactive_gym.envs.multiagent import base_env
+from interactive_gym.envs.state import EnvStateAdapter
+from interactive_gym.netcode.requests import InputStatus
+
+# A Python policy as (call(obs, agent), wants_rng, raw function, frame_skip).
+PolicyEntry = tuple[Callable[[Any, str], Any], bool, Callable[..., Any], int]
+
+
+class P2PSimulationError(ValueError):
+    """The p2p game cannot be simulated as configured; the message says what to change."""
+
+
+class P2PSimulation:
+    """The :class:`~interactive_gym.netcode.runner.RollbackEnv` of a p2p game.
+
+    Args:
+        env: The environment in the parallel multi-agent form (``as_multiagent``).
+        player_agents: Agent id of each player, in player order (player ``i`` supplies input ``i``).
+        codecs: Input codec of each player (same order).
+        input_size: Bytes of one input in the session (codecs' bytes are zero-padded to it).
+        policies: Python policies of the AI agents, by agent id.
+        seeds: One reset seed per episode (identical on every peer).
+        max_steps: Steps after which an episode is truncated.
+        isolate_global_random: Keep a private copy of Python's global ``random`` for this simulation (several
+            simulated peers in one CPython process; a browser has one interpreter per peer).
+        clock: Wall clock for the rows' ``client_ts`` (not part of the simulation).
+    """
+
+    def __init__(
+        self,
+        env: Any,
+        *,
+        player_agents: Sequence[str],
+        codecs: Sequence[InputCodec],
+        input_size: int,
+        policies: Mapping[str, PolicyEntry],
+        seeds: Sequence[int],
+        max_steps: int,
+        isolate_global_random: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not seeds:
+            raise P2PSimulationError("a p2p game needs at least one episode seed")
+        if not isinstance(max_steps, int) or max_steps < 1:
+            raise P2PSimulationError(f"max_steps must be a positive integer, got {max_steps!r}")
+        self.env = env
+        self.agent_ids: list[str] = list(env.possible_agents)
+        controlled = set(player_agents) | set(policies)
+        if controlled != set(self.agent_ids) or len(set(player_agents)) != len(player_agents):
+            raise P2PSimulationError(
+                f"players {list(player_agents)} and AI agents {sorted(policies)} must together be exactly the "
+                f"environment's agents {self.agent_ids}, each once"
+            )
+        self.player_agents = list(player_agents)
+        self.codecs = list(codecs)
+        self.input_size = input_size
+        self.policies = dict(policies)
+        self.seeds = [int(s) for s in seeds]
+        self.max_steps = max_steps
+        self._clock = clock
+        base = base_env(env)
+        # The adapter only saves/loads/checksums here (this class steps and resets), so its codecs are unused.
+        placeholders = [DiscreteCodec(1)] * (len(base.possible_agents) if hasattr(base, "possible_agents") else 1)
+        self._state = EnvStateAdapter(base, seed=0, input_codecs=placeholders, reset=False)
+        self._isolate = isolate_global_random
+        self._private_random = random.Random(0).getstate()
+        self.t = 0
+        self.episode = 0
+        self.finished = False
+        self._obs: dict[str, Any] = {}
+        self._held: dict[str, Any] = {}
+        self._rngs: dict[str, random.Random] = {}
+        self.rows: dict[int, tuple[int, dict[str, Any]]] = {}
+        self.checksums: dict[int, int] = {}
+        self._pending_checksum: int | None = None
+        self._isolated(self._reset_episode)
+
+    # --- RollbackEnv -------------------------------------------------------------------------------------------
+
+    def save_state(self) -> tuple:
+        """Snapshot of everything that evolves (see the module docstring)."""
+        env_state = self._isolated(self._state.save_state)
+        rngs = {agent: rng.getstate() for agent, rng in self._rngs.items()}
+        return (env_state, self.t, self.episode, self.finished, copy.deepcopy(self._obs), dict(self._held), rngs)
+
+    def load_state(self, state: tuple) -> None:
+        """Restores a snapshot from :meth:`save_state` (the snapshot is not modified)."""
+        env_state, self.t, self.episode, self.finished, obs, held, rngs = state
+        self._isolated(self._state.load_state, env_state)
+        self._obs = copy.deepcopy(obs)
+        self._held = dict(held)
+        for agent, rng_state in rngs.items():
+            self._rngs[agent].setstate(rng_state)
+
+    def checksum(self, state: tuple) -> int:
+        """64-bit checksum of a snapshot; also remembered for the row of the frame about to be simulated."""
+        env_state, t, episode, finished, obs, held, rngs = state
+        value = self._state.checksum((env_state, t, episode, finished, obs, held, sorted(rngs.items())))
+        self._pending_checksum = value
+        return value
+
+    def advance(self, frame: int, inputs: Sequence[tuple[bytes, InputStatus]]) -> int | None:
+        """Simulates ``frame``; returns the number of the episode that ended on it, else ``None``."""
+        if self._pending_checksum is not None:
+            self.checksums[frame] = self._pending_checksum
+            self._pending_checksum = None
+        if self.finished:
+            self.rows.pop(frame, None)  # a rollback may have turned a predicted frame into a post-game one
+            return None
+        return self._isolated(self._step, frame, inputs)
+
+    # --- internals ---------------------------------------------------------------------------------------------
+
+    def _isolated(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if not self._isolate:
+            return fn(*args)
+        outside = random.getstate()
+        random.setstate(self._private_random)
+        try:
+            return fn(*args)
+        finally:
+            self._private_random = random.getstate()
+            random.setstate(outside)
+
+    def _reset_episode(self) -> None:
+        seed = self.seeds[self.episode]
+        random.seed(seed)  # an env drawing from the global generator is deterministic too (and it is in the state)
+        self._obs, _ = self.env.reset(seed=seed)
+        self.t = 0
+        self._held = {}
+        # One generator per Python policy, derived from the episode seed (str seeds hash the same everywhere).
+        self._rngs = {agent: random.Random(f"{seed}:{agent}") for agent in self.policies}
+
+    def _actions(self, inputs: Sequence[tuple[bytes, InputStatus]]) -> dict[str, Any]:
+        live = set(getattr(self.env, "agents", self.agent_ids))
+        actions: dict[str, Any] = {}
+        for agent, codec, (data, _status) in zip(self.player_agents, self.codecs, inputs, strict=True):
+            if agent in live:
+                actions[agent] = codec.decode(data)
+        for agent, (call, wants_rng, fn, skip) in self.policies.items():
+            if agent not in live:
+                continue
+            if self.t % skip == 0 or agent not in self._held:
+                if wants_rng:
+                    self._held[agent] = fn(self._obs[agent], agent, rng=self._rngs[agent])
+                else:
+                    self._held[agent] = call(self._obs[agent], agent)
+            actions[agent] = self._held[agent]
+        return actions
+
+    def _step(self, frame: int, inputs: Sequence[tuple[bytes, InputStatus]]) -> int | None:
+        actions = self._actions(inputs)
+        observed = self._obs
+        obs, rewards, terminated, truncated, infos = self.env.step(actions)
+        self._obs = obs
+        self.t += 1
+        all_done = all(bool(terminated.get(a)) or bool(truncated.get(a)) for a in self.agent_ids)
+        hit_limit = self.t >= self.max_steps
+        if hit_limit and not all_done:
+            # Same rule as server and browser modes: the step limit truncates every agent that did not terminate.
+            truncated = {a: bool(truncated.get(a)) or not bool(terminated.get(a)) for a in self.agent_ids}
+        self.rows[frame] = (self.episode, {
+            "t": self.t - 1,
+            "observation": _jsonable(observed),
+            "actions": _jsonable(actions),
+            "rewards": {a: _jsonable(float(r)) for a, r in rewards.items()},
+            "terminated": {a: bool(v) for a, v in terminated.items()},
+            "truncated": {a: bool(v) for a, v in truncated.items()},
+            "info": _bounded_info(infos),
+            "client_ts": self._clock(),
+            "inputs": [bytes(data) for data, _ in inputs],
+        })
+        if not (all_done or hit_limit):
+            return None
+        ended = self.episode
+        self.episode += 1
+        if self.episode < len(self.seeds):
+            self._reset_episode()
+        else:
+            self.finished = True
+        return ended
