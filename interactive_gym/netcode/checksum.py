@@ -79,13 +79,19 @@ def _walk(value: Any, out: list[bytes], depth: int) -> None:
         out.append(b"b%d:" % len(data) + data)
     elif isinstance(value, (list, tuple)):
         kind = b"l" if isinstance(value, list) else b"t"
-        if len(value) > 8 and all(type(item) is int for item in value):
-            # Fast path for long runs of plain ints (RNG states): packed as 64-bit when they all fit.
-            try:
-                out.append(kind + b"q%d:" % len(value) + struct.pack(f"<{len(value)}q", *value))
+        if len(value) > 8:
+            first = type(value[0])
+            if first is int and all(type(item) is int for item in value):
+                # Fast path for long runs of plain ints (RNG states): packed as 64-bit when they all fit.
+                try:
+                    out.append(kind + b"q%d:" % len(value) + struct.pack(f"<{len(value)}q", *value))
+                    return
+                except struct.error:
+                    pass
+            elif first is float and all(type(item) is float and item == item for item in value):
+                # Fast path for long runs of (non-NaN) floats, e.g. particle positions: exact IEEE-754 bits.
+                out.append(kind + b"e%d:" % len(value) + struct.pack(f"<{len(value)}d", *value))
                 return
-            except struct.error:
-                pass
         out.append(kind + b"%d:" % len(value))
         for item in value:
             _walk(item, out, depth + 1)

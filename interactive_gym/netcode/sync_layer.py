@@ -11,6 +11,8 @@ from __future__ import annotations
 from .input_queue import InputQueue
 from .requests import AdvanceFrame, LoadState, Request, SaveState, StateCell
 
+_NO_LIMIT = 2**31 - 1  # every player disconnected: nothing limits the confirmed frame
+
 
 class SessionError(RuntimeError):
     """The caller used the session incorrectly (e.g. a missing local input, a state that was never saved)."""
@@ -40,8 +42,11 @@ class SyncLayer:
 
     def confirmed_frame(self) -> int:
         """Highest frame whose inputs are confirmed for every player (-1 when none)."""
-        lowest = min(q.confirmed_through for q in self.queues)
-        return 2**31 - 1 if lowest == float("inf") else int(lowest)
+        lowest = _NO_LIMIT
+        for queue in self.queues:
+            if queue.disconnected_after is None and queue.last_confirmed < lowest:
+                lowest = queue.last_confirmed
+        return lowest
 
     def note_misprediction(self, frame: int) -> None:
         """Records that ``frame`` was simulated with a wrong input (ignored if not simulated yet)."""
