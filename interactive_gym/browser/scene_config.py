@@ -97,6 +97,7 @@ def browser_scene_config(
     background: str = "#000000",
     assets: Mapping[str, Any] | None = None,
     pyodide: Any = None,
+    mode: str = "browser",
 ) -> dict[str, Any]:
     """Builds the JSON-ready scene config for the page (see the module docstring for the shape).
 
@@ -113,6 +114,8 @@ def browser_scene_config(
         background: Canvas background colour.
         assets: Renderer assets, passed through.
         pyodide: ``{"index_url", "packages"}`` (or an object with those attributes); default self-hosted.
+        mode: ``"browser"`` (one human per page) or ``"p2p"`` (every human is a player; human agents get
+            ``"player": i`` in the order of ``policy_mapping``).
 
     Raises:
         BrowserSceneError: naming the setting to change.
@@ -151,13 +154,16 @@ def browser_scene_config(
         elif isinstance(policy, PythonPolicy):
             agents[agent] = {"kind": "python", "ref": policy.ref, "frame_skip": policy.frame_skip}
     humans = [a for a, s in agents.items() if s["kind"] == "human"]
-    if len(humans) > 1:
+    if mode == "p2p":
+        for player, agent in enumerate(humans):
+            agents[agent]["player"] = player
+    elif len(humans) > 1:
         raise BrowserSceneError(f"browser mode has one human per page; {humans} are all 'human' (use p2p mode)")
     if humans and controls is None:
         raise BrowserSceneError(f"agent {humans[0]!r} is human but the scene has no controls")
     return {
         "scene_id": scene_id,
-        "mode": "browser",
+        "mode": mode,
         "fps": fps,
         "num_episodes": num_episodes,
         "max_steps": max_steps,

@@ -56,6 +56,8 @@ class GymScene(Scene):
             before it ends for everyone.
         input_delay: p2p only: frames of local input delay.
         prediction_window: p2p only: most frames a peer may run ahead of confirmed inputs.
+        matchmaker: p2p only: how the waiting room forms groups (default first come, first served); e.g.
+            ``latency_aware_matchmaker(max_rtt_ms=150)`` from ``interactive_gym.server.waiting_room``.
         title: Heading above the game.
         body_html: Text shown above the game (instructions reminder).
     """
@@ -86,6 +88,7 @@ class GymScene(Scene):
         disconnect_grace_s: float = 10.0,
         input_delay: int = 2,
         prediction_window: int = 8,
+        matchmaker: Callable[..., list[str] | None] | None = None,
         title: str = "",
         body_html: str = "",
     ) -> None:
@@ -130,6 +133,7 @@ class GymScene(Scene):
         self.disconnect_grace_s = float(disconnect_grace_s)
         self.input_delay = input_delay
         self.prediction_window = prediction_window
+        self.matchmaker = matchmaker
         self._facts: EnvFacts | None = None
 
     # -- start-up validation ------------------------------------------------------------------------------

@@ -69,7 +69,7 @@ class BrowserScenes:
         assert bundle is not None, f"no bundle for scene {scene.scene_id}"
         return bundle
 
-    def scene_config(self, scene: GymScene, seeds: list[int], policies: dict[str, Any] | None = None) -> dict:
+    def scene_config(self, scene: GymScene, seeds: list[int], mode: str = "browser") -> dict:
         """The config a page needs to play ``scene`` with the given episode seeds."""
         bundle = self.bundle(scene)
         pyodide = {"index_url": self.config.pyodide_index_url or "/vendor/pyodide/",
@@ -77,11 +77,11 @@ class BrowserScenes:
         return browser_scene_config(
             scene_id=scene.scene_id, bundle=bundle, manifest_url=self.registry.manifest_url(bundle),
             env_creator=scene.env_creator, render_fn=scene.render_fn,
-            policy_mapping=policies if policies is not None else scene.policy_mapping,
+            policy_mapping=scene.policy_mapping,
             controls=scene.key_mapping, fps=scene.fps, num_episodes=scene.num_episodes,
             max_steps=scene.max_steps, width=scene.width, height=scene.height, seeds=seeds,
             env_kwargs=scene.env_kwargs, background=scene.background,
-            assets=scene.assets.manifest(scene.asset_url_prefix), pyodide=pyodide)
+            assets=scene.assets.manifest(scene.asset_url_prefix), pyodide=pyodide, mode=mode)
 
     def config_for(self, participant: Participant, scene: GymScene) -> dict:
         """The participant's config for a browser-mode scene; seeds are chosen once and kept (reloads)."""

@@ -20,6 +20,7 @@ from interactive_gym.scenes.gym_scene import GymScene
 from interactive_gym.scenes.scene import EndScene
 from interactive_gym.server.browser_scenes import BrowserScenes
 from interactive_gym.server.game_manager import GameManager
+from interactive_gym.server.p2p_games import P2PGames
 from interactive_gym.server.participants import (
     ConnectKind,
     IdentityError,
@@ -57,6 +58,8 @@ class ExperimentServer:
         self.games = GameManager(sio.emit, writer, self._enter_room, self._game_over, self._wait_timeout)
         self.rejections: Counter[str] = Counter()
         self.browser = BrowserScenes(config)
+        webrtc = config.webrtc_settings or config.resolve_webrtc()
+        self.p2p = P2PGames(sio, writer, self.browser, webrtc, self.registry.get, config.test_faults)
 
     # -- connection ------------------------------------------------------------------------------------
     async def connect(self, sid: str, auth: Any) -> bool:
@@ -94,6 +97,8 @@ class ExperimentServer:
             return
         self.games.leave_waiting(participant.participant_id)
         self.games.human_disconnected(participant)
+        self.p2p.leave_waiting(participant.participant_id)
+        self.p2p.disconnected(sid)
 
     # -- scenes ----------------------------------------------------------------------------------------
     async def send_scene(self, participant: Participant, notice: str | None = None) -> None:
@@ -178,9 +183,47 @@ class ExperimentServer:
         participant = self.registry.by_sid(sid)
         if participant is not None:
             participant.visible = visible
+            self.p2p.set_presence(participant.participant_id, visible)
             await self.writer.record_event("visibility", {"visible": visible},
                                            participant_id=participant.participant_id,
                                            scene_id=participant.scene.scene_id)
+
+    async def p2p_join(self, sid: str, scene_index: int, scene_id: str, rtt_ms: float | None = None) -> dict:
+        participant = self.registry.by_sid(sid)
+        if participant is None or participant.finished:
+            return await self.reject(sid, "p2p_join", "not an active participant")
+        scene = participant.scene
+        if scene_index != participant.index or scene_id != scene.scene_id or not isinstance(scene, GymScene) \
+                or scene.mode != "p2p":
+            return await self.reject(sid, "p2p_join", "that is not your current p2p game scene")
+        if participant.extra.get("game_over"):
+            await self.send_scene(participant)
+            return {"ok": True}
+        await self.p2p.join(participant, scene, rtt_ms, self._p2p_over)
+        return {"ok": True}
+
+    async def _p2p_over(self, participant: Participant, reason: str) -> None:
+        over = await self.p2p.game_end(participant, participant.game_id or "", reason)
+        participant.extra["game_over"] = over or {"reason": reason, "message": "The game has ended."}
+        await self.send_scene(participant)
+
+    async def p2p_episode(self, sid: str, payload: Any) -> dict[str, Any]:
+        participant = self.registry.by_sid(sid)
+        if participant is None:
+            return await self.reject(sid, "p2p_episode", "not a participant")
+        ack = await self.p2p.upload(participant, payload)
+        if not ack["ok"]:
+            await self.reject(sid, "p2p_episode", ack["error"])
+        return ack
+
+    async def p2p_game_end(self, sid: str, game_id: str, reason: str) -> dict[str, Any]:
+        participant = self.registry.by_sid(sid)
+        over = await self.p2p.game_end(participant, game_id, reason) if participant else None
+        if participant is None or over is None:
+            return await self.reject(sid, "p2p_game_end", "you are not in this game")
+        participant.extra["game_over"] = over
+        participant.game_id = None
+        return {"ok": True}
 
     async def browser_episode(self, sid: str, payload: Any) -> dict[str, Any]:
         """An episode played in the page: validate, store (committed), then acknowledge."""
@@ -233,6 +276,7 @@ class ExperimentServer:
     async def tick_housekeeping(self) -> None:
         """Runs twice a second: expires waiting-room entries."""
         await self.games.expire_waiters(time.monotonic())
+        await self.p2p.expire(self._wait_timeout)
 
     # -- errors ----------------------------------------------------------------------------------------
     async def reject(self, sid: str, event: str, message: str) -> dict[str, Any]:

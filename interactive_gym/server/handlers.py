@@ -18,6 +18,17 @@ from interactive_gym.server.schemas import PayloadError, validate_payload
 log = logging.getLogger("interactive_gym.handlers")
 
 
+def _guarded(server: ExperimentServer, event: str, method: Any) -> Any:
+    async def run(sid: str, payload: Any = None) -> Any:
+        try:
+            return await method(sid, payload)
+        except Exception:  # noqa: BLE001 - one client's upload must never take the server down
+            log.exception("%s failed for %s", event, sid)
+            return await server.reject(sid, event, "internal error handling this upload")
+
+    return run
+
+
 def register_handlers(sio: socketio.AsyncServer, server: ExperimentServer) -> None:
     """Registers every participant event of the experiment on ``sio``."""
 
@@ -63,14 +74,17 @@ def register_handlers(sio: socketio.AsyncServer, server: ExperimentServer) -> No
     async def visibility(sid: str, visible: bool) -> None:
         await server.visibility(sid, visible)
 
-    @sio.on("browser_episode")
-    async def browser_episode(sid: str, payload: Any = None) -> Any:
-        # Validated against the upload schema (upload_validation.py) by the server before anything is stored.
-        try:
-            return await server.browser_episode(sid, payload)
-        except Exception:  # noqa: BLE001 - one client's upload must never take the server down
-            log.exception("browser_episode failed for %s", sid)
-            return await server.reject(sid, "browser_episode", "internal error handling this upload")
+    @handler("p2p_join")
+    async def p2p_join(sid: str, scene_index: int, scene_id: str, rtt_ms: float | None = None) -> Any:
+        return await server.p2p_join(sid, scene_index, scene_id, rtt_ms)
+
+    @handler("p2p_game_end")
+    async def p2p_game_end(sid: str, game_id: str, reason: str) -> Any:
+        return await server.p2p_game_end(sid, game_id, reason)
+
+    # Episode uploads are validated against the upload schema (upload_validation.py) before anything is stored.
+    for event, method in (("browser_episode", server.browser_episode), ("p2p_episode", server.p2p_episode)):
+        sio.on(event, _guarded(server, event, method))
 
     @handler("ping")
     async def ping(sid: str, t: float) -> dict[str, float]:

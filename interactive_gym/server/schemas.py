@@ -124,6 +124,11 @@ EVENT_SCHEMAS: dict[str, dict[str, Field]] = {
     "advance": {"scene_index": _INDEX, "scene_id": _ID, "answers": Field("dict", required=False, max_len=100)},
     # The participant's page is ready to play the game scene at scene_index.
     "join_game": {"scene_index": _INDEX, "scene_id": _ID},
+    # The participant's page is ready to play the p2p scene at scene_index (rtt_ms: its measured RTT to us).
+    "p2p_join": {"scene_index": _INDEX, "scene_id": _ID, "rtt_ms": Field("float", required=False, low=0, high=60_000)},
+    # This player's p2p game is over (after uploading its episodes).
+    "p2p_game_end": {"game_id": Field("str", pattern=re.compile(r"p2p-[0-9a-f]{1,32}")),
+                     "reason": Field("str", pattern=re.compile(r"complete|partner_left|error|desync"))},
     # Keys held right now in a server-mode game, ordered by press time (most recent last).
     "keys": {"game_id": _ID, "held": Field("list", max_len=16, items=Field("str", pattern=KEY_PATTERN)),
              "seq": Field("int", low=0, high=2**53)},

@@ -38,10 +38,11 @@ MAX_KEY_CHARS = 32
 MAX_PAUSES = 10_000
 END_REASONS = ("done", "page_closed", "scene_end", "error")
 REQUIRED_FIELDS = ("scene_id", "episode", "seed", "bundle_hash", "partial", "steps")
-OPTIONAL_FIELDS = ("end_reason", "error", "pauses")
+OPTIONAL_FIELDS = ("end_reason", "error", "pauses", "game_id", "stats")  # the last two: p2p uploads
 MAX_OBSERVATION_CHARS = 65536
 STEP_FIELDS = ("t", "keys", "actions", "rewards", "terminated", "truncated")
-STEP_OPTIONAL = ("observation", "info", "client_ts")
+STEP_OPTIONAL = ("observation", "info", "client_ts", "checksum")  # checksum: p2p, hex of the confirmed state
+MAX_CHECKSUM_CHARS = 32
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,9 @@ def _check_step(step: Any, index: int, agents: frozenset[str]) -> None:
     for name, limit in (("info", MAX_INFO_CHARS), ("observation", MAX_OBSERVATION_CHARS)):
         if name in step and len(json.dumps(step[name], separators=(",", ":"))) > limit:
             raise _RejectError("bad_step", f"{where}.{name} is longer than {limit} characters")
+    checksum = step.get("checksum")
+    if checksum is not None and not (isinstance(checksum, str) and 0 < len(checksum) <= MAX_CHECKSUM_CHARS):
+        raise _RejectError("bad_step", f"{where}.checksum must be a short hex string or null")
     if "client_ts" in step and step["client_ts"] is not None and not _is_number(step["client_ts"]):
         raise _RejectError("bad_step", f"{where}.client_ts must be a number (unix seconds)")
 

@@ -15,6 +15,8 @@ GOOD = {
     "keys": {"game_id": "g_1", "held": ["ArrowLeft", "a"], "seq": 17},
     "visibility": {"visible": False},
     "ping": {"t": 1700000000123.5},
+    "p2p_join": {"scene_index": 3, "scene_id": "duo", "rtt_ms": 42.5},
+    "p2p_game_end": {"game_id": "p2p-0a1b2c", "reason": "partner_left"},
 }
 
 
@@ -150,6 +152,17 @@ BAD = [
     ("ping", {"t": 1e15 + 1}, "t: out of range [0, 1000000000000000.0]"),
     ("ping", {"t": 10**400}, "t: out of range [0, 1000000000000000.0]"),
     ("ping", {"t": 1, "rtt": 2}, "unknown field(s): rtt"),
+    # -- p2p_join
+    ("p2p_join", {"scene_index": 1}, "scene_id: missing"),
+    ("p2p_join", {"scene_index": -1, "scene_id": "duo"}, "scene_index: out of range [0, 100000]"),
+    ("p2p_join", {"scene_index": 0, "scene_id": "duo", "x": 1}, "unknown field(s): x"),
+    ("p2p_join", {"scene_index": 1, "scene_id": "duo", "rtt_ms": -1}, "rtt_ms: out of range [0, 60000]"),
+    ("p2p_join", {"scene_index": 1, "scene_id": "duo", "rtt_ms": "fast"}, "rtt_ms: expected a number"),
+    # -- p2p_game_end
+    ("p2p_game_end", {"game_id": "g-123", "reason": "complete"}, "game_id: invalid format"),
+    ("p2p_game_end", {"game_id": "p2p-00", "reason": "bored"}, "reason: invalid format"),
+    ("p2p_game_end", {"game_id": "p2p-00"}, "reason: missing"),
+    ("p2p_game_end", {"game_id": "p2p-00", "reason": "complete", "x": 1}, "unknown field(s): x"),
 ]
 BAD += [(event, payload, "payload must be an object") for event in sorted(EVENT_SCHEMAS) for payload in NOT_OBJECTS]
 
