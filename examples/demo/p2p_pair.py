@@ -11,7 +11,7 @@ from typing import Any
 
 import gatherers
 
-from interactive_gym import EndScene, GymScene, RemoteConfig, StartScene, Stager
+from interactive_gym import EndScene, GymScene, RemoteConfig, Stager, StartScene
 
 CONTROLS = {"ArrowUp": gatherers.UP, "ArrowDown": gatherers.DOWN, "ArrowLeft": gatherers.LEFT,
             "ArrowRight": gatherers.RIGHT}
