@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,6 +26,7 @@ from interactive_gym.server.static_files import PACKAGE_DIR, static_mounts
 
 log = logging.getLogger("interactive_gym.app")
 INDEX_HTML = PACKAGE_DIR / "server" / "templates" / "index.html"
+MAX_BEACON_BYTES = 8 * 1024 * 1024
 
 
 class ExperimentApp:
@@ -42,6 +44,7 @@ class ExperimentApp:
             Route("/", lambda request: HTMLResponse(page)),
             Route("/assets/{scene_id}/{name}", self._asset),
             Route("/healthz", lambda request: Response("ok")),
+            Route("/beacon/{token}", self._beacon, methods=["POST"]),
             *self.server.browser.registry.routes(),
             *static_mounts(),
         ]
@@ -57,6 +60,18 @@ class ExperimentApp:
         if path is None:
             return Response("not found", status_code=404)
         return FileResponse(path)
+
+    async def _beacon(self, request: Request) -> Response:
+        """``navigator.sendBeacon`` target for a closing page's partial episode (see ExperimentServer.beacon)."""
+        body = await request.body()
+        if len(body) > MAX_BEACON_BYTES:
+            return Response("too large", status_code=413)
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return Response("not JSON", status_code=400)
+        stored = await self.server.beacon(request.path_params["token"], payload)
+        return Response(status_code=204 if stored else 400)
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:

@@ -8,6 +8,7 @@ ExperimentServer and everything hangs off it.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections import Counter
 from typing import Any
@@ -57,6 +58,7 @@ class ExperimentServer:
         self.registry = ParticipantRegistry(config.stager.sequence_for)
         self.games = GameManager(sio.emit, writer, self._enter_room, self._game_over, self._wait_timeout)
         self.rejections: Counter[str] = Counter()
+        self.beacon_tokens: dict[str, str] = {}  # secret token in a page's beacon URL -> participant id
         self.browser = BrowserScenes(config)
         webrtc = config.webrtc_settings or config.resolve_webrtc()
         self.p2p = P2PGames(sio, writer, self.browser, webrtc, self.registry.get, config.test_faults)
@@ -111,6 +113,7 @@ class ExperimentServer:
             view["game_over"] = participant.extra["game_over"]
         elif isinstance(scene, GymScene) and scene.mode == "browser":
             view["browser"] = self.browser.config_for(participant, scene)
+            view["beacon_url"] = f"/beacon/{self._beacon_token(participant)}"
         preload = self.browser.preload_for(participant)
         if preload:
             view["preload"] = preload
@@ -225,15 +228,39 @@ class ExperimentServer:
         participant.game_id = None
         return {"ok": True}
 
+    def _beacon_token(self, participant: Participant) -> str:
+        token = participant.extra.get("beacon_token")
+        if token is None:
+            token = participant.extra["beacon_token"] = secrets.token_urlsafe(24)
+            self.beacon_tokens[token] = participant.participant_id
+        return token
+
+    async def beacon(self, token: str, payload: Any) -> bool:
+        """A page that was closing sent its partial episode with ``navigator.sendBeacon`` (no socket, no ack).
+
+        The participant is identified by the unguessable token in the URL the server gave their page, never
+        by the payload. Returns whether the episode was stored.
+        """
+        participant = self.registry.get(self.beacon_tokens.get(token, ""))
+        stored = participant is not None and (await self._store_browser_episode(participant, payload))["ok"]
+        if not stored:
+            self.rejections["beacon"] += 1
+        return stored
+
     async def browser_episode(self, sid: str, payload: Any) -> dict[str, Any]:
         """An episode played in the page: validate, store (committed), then acknowledge."""
         participant = self.registry.by_sid(sid)
         if participant is None:
             return await self.reject(sid, "browser_episode", "not a participant")
+        ack = await self._store_browser_episode(participant, payload)
+        if not ack["ok"] and not ack.get("retryable"):
+            await self.reject(sid, "browser_episode", ack["error"])
+        return ack
+
+    async def _store_browser_episode(self, participant: Participant, payload: Any) -> dict[str, Any]:
         result = self.browser.validate_upload(participant, payload)
         if isinstance(result, UploadRejected):
-            ack = await self.reject(sid, "browser_episode", result.message)
-            return {**ack, "code": result.code, "retryable": False}
+            return {"ok": False, "error": result.message, "code": result.code, "retryable": False}
         try:
             await self.browser.store(self.writer, participant, result)
         except Exception:  # noqa: BLE001 - storage trouble is retried by the page, never fatal here

@@ -39,6 +39,7 @@ export function showBrowserGame({ emitWithAck, container, index, scene, showErro
     container: canvasBox,
     config: scene.browser,
     uploader,
+    beaconUrl: scene.beacon_url ?? null,
     onStatus: (s) => {
       state.phase = s.phase;
       if (s.episode !== undefined) state.episode = s.episode;
