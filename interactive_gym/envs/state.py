@@ -21,7 +21,7 @@ from __future__ import annotations
 import copy
 import random
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from interactive_gym.netcode.checksum import stable_checksum
 from interactive_gym.netcode.requests import InputStatus
@@ -124,7 +124,7 @@ class EnvStateAdapter:
         """Actions by agent for one frame's inputs (bytes or ``(bytes, status)`` pairs)."""
         actions = {}
         for agent, codec, item in zip(self.agents, self.codecs, inputs, strict=True):
-            data = item[0] if isinstance(item, tuple) else item
+            data = cast(bytes, item[0] if isinstance(item, tuple) else item)
             actions[agent] = codec.decode(data)
         return actions
 

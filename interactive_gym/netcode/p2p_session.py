@@ -58,13 +58,13 @@ class P2PSession:
             raise SettingsError("a peer-to-peer session needs at least one local player (local_players is empty)")
         self.settings = settings
         self._n = settings.num_players
-        self._sync = SyncLayer(self._n, settings.default_input, settings.max_prediction, settings.checksum_interval)
+        self._sync = SyncLayer(self._n, settings.default_bytes, settings.max_prediction, settings.checksum_interval)
         self._local = tuple(sorted(settings.local_players))
         self._sender = self._local[0]
         self._local_queues = [self._sync.queues[p] for p in self._local]
         for queue in self._local_queues:
             for frame in range(settings.input_delay):
-                queue.add(frame, settings.default_input)
+                queue.add(frame, settings.default_bytes)
         self._endpoints = {peer: PeerEndpoint(peer, players, now_ms) for peer, players in settings.remote_peers.items()}
         self._owner = {p: ep for ep in self._endpoints.values() for p in ep.players}
         self._pending: dict[int, bytes] = {}
@@ -361,8 +361,9 @@ class P2PSession:
         if queue.disconnected_after is not None and queue.disconnected_after <= cut:
             return
         queue.disconnect(cut)
-        self._sync.note_misprediction(queue.disconnected_after + 1)
-        self._events.append(Disconnected(player, queue.disconnected_after + 1))
+        first_default = (queue.disconnected_after if queue.disconnected_after is not None else cut) + 1
+        self._sync.note_misprediction(first_default)
+        self._events.append(Disconnected(player, first_default))
 
     def _handle(self, peer: Hashable, data: bytes, now_ms: float) -> None:
         ep = self._endpoints.get(peer)

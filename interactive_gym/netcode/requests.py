@@ -22,11 +22,13 @@ class InputStatus(IntEnum):
 
 
 class AdvanceStatus(IntEnum):
-    """Whether :meth:`advance_frame` advanced, and if not, why (the caller simply tries again next frame)."""
+    """Whether a frame advanced, and if not, why (the caller simply tries again next frame)."""
 
     ADVANCED = 0
     PREDICTION_THRESHOLD = 1
     NOT_SYNCHRONIZED = 2
+    WAITING = 3  # the runner skipped this frame on purpose (time sync: this peer runs ahead)
+    IDLE = 4  # the caller asked the runner not to advance (e.g. the game is over)
 
 
 class StateCell:

@@ -40,8 +40,8 @@ class TickResult:
     """What one :meth:`P2PRunner.tick` did.
 
     Attributes:
-        status: The session's answer (ADVANCED, PREDICTION_THRESHOLD, NOT_SYNCHRONIZED); ``waited`` says when the
-            runner skipped advancing on purpose for time sync.
+        status: ADVANCED, PREDICTION_THRESHOLD or NOT_SYNCHRONIZED (the session's answer), WAITING (skipped on
+            purpose for time sync) or IDLE (``advance=False``). Late inputs are applied in every case.
         waited: True when this tick was a time-sync wait.
         frames_simulated: Env steps executed, re-simulation included.
         rollback_depth: Frames re-simulated by a rollback this tick (0 if none).
@@ -101,12 +101,12 @@ class P2PRunner:
             session.handle_packet(peer, data, now_ms)
         session.poll(now_ms)
         if not advance:
-            result = TickResult(AdvanceStatus.ADVANCED)
+            result = TickResult(AdvanceStatus.IDLE)
             self._execute(session.settle(), result)
         elif self._wait_left > 0:
             self._wait_left -= 1
             self.waited_frames += 1
-            result = TickResult(AdvanceStatus.ADVANCED, waited=True)
+            result = TickResult(AdvanceStatus.WAITING, waited=True)
             self._execute(session.settle(), result)
         else:
             for player, data in local_inputs.items():
@@ -128,17 +128,16 @@ class P2PRunner:
         env = self.env
         terminals = self._terminals
         for request in requests:
-            kind = type(request)
-            if kind is AdvanceFrame:
-                ended = env.advance(request.frame, request.inputs)  # type: ignore[union-attr]
+            if isinstance(request, AdvanceFrame):
+                ended = env.advance(request.frame, request.inputs)
                 if ended is not None:
-                    terminals[request.frame] = ended  # type: ignore[union-attr]
+                    terminals[request.frame] = ended
                 result.frames_simulated += 1
-            elif kind is SaveState:
+            elif isinstance(request, SaveState):
                 state = env.save_state()
-                checksum = env.checksum(state) if request.checksum_wanted else None  # type: ignore[union-attr]
+                checksum = env.checksum(state) if request.checksum_wanted else None
                 request.cell.save(request.frame, state, checksum)
-            elif kind is LoadState:
+            elif isinstance(request, LoadState):
                 env.load_state(request.cell.state)
                 frame = request.frame
                 result.rollback_depth = self.session.current_frame - frame

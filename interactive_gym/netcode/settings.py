@@ -126,6 +126,11 @@ class SessionSettings:
         owners[player] = owner
 
     @property
+    def default_bytes(self) -> bytes:
+        """The validated default input (``default_input`` after defaulting to zero bytes)."""
+        return self.default_input if self.default_input is not None else bytes(self.input_size)
+
+    @property
     def peer_of_player(self) -> dict[int, Hashable | None]:
         """Maps each player index to its remote peer address, or ``None`` for local players."""
         result: dict[int, Hashable | None] = dict.fromkeys(self.local_players)
