@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import importlib.util
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
 from types import ModuleType
+from typing import Any, TypeVar
 
 from interactive_gym.configurations.remote_config import RemoteConfig
 from interactive_gym.server.app import ExperimentApp, create_app
 
 ROOT = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
 
 
 def load_example(relative: str) -> ModuleType:
@@ -30,3 +35,13 @@ def build_app(config: RemoteConfig) -> ExperimentApp:
     """Validates like ``interactive-gym run`` does, then builds the app."""
     config.validate()
     return create_app(config)
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Runs an asyncio scenario (real Socket.IO clients) to completion in its own thread.
+
+    Playwright's sync API keeps an event loop running in the test thread once a browser test has run, so
+    ``asyncio.run`` cannot be called there directly.
+    """
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

@@ -9,7 +9,7 @@ import sqlite3
 from pathlib import Path
 
 import socketio
-from experiment_harness import build_app, load_example
+from experiment_harness import build_app, load_example, run_async
 
 SCENE = "orchard_p2p"
 
@@ -62,7 +62,7 @@ def test_simultaneous_arrivals_form_disjoint_pairs_with_per_player_credentials(l
             await c.sio.disconnect()
         return clients
 
-    clients = asyncio.run(scenario())
+    clients = run_async(scenario())
     games: dict[str, list[tuple[str, dict]]] = {}
     for c in clients:
         ready = c.events("pyodide_game_ready")
@@ -129,7 +129,7 @@ def test_signaling_stays_inside_a_game_and_parity_is_judged(live_server, tmp_pat
             assert (await client.sio.call("advance", {"scene_index": 0, "scene_id": SCENE}))["ok"] is True
             await client.sio.disconnect()
 
-    asyncio.run(scenario())
+    run_async(scenario())
     with sqlite3.connect(tmp_path / "p2p.sqlite") as con:
         verdicts = {game: json.loads(data) for game, data in
                     con.execute("SELECT game_id, data FROM events WHERE kind='p2p_parity'")}
@@ -156,4 +156,4 @@ def test_partner_gone_past_grace_is_announced(live_server, tmp_path) -> None:
         assert left["game_id"] == ready["game_id"] and left["player_id"] == 1 - ready["my_player_id"]
         await a.sio.disconnect()
 
-    asyncio.run(scenario())
+    run_async(scenario())

@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 
 import socketio
-from experiment_harness import build_app, load_example
+from experiment_harness import build_app, load_example, run_async
 
 MALFORMED = [
     ("advance", "not an object", "payload must be an object"),
@@ -84,6 +84,6 @@ def test_malformed_payloads_are_rejected_without_harming_a_running_game(live_ser
         for client in (a, b, attacker):
             await client.disconnect()
 
-    asyncio.run(scenario())
+    run_async(scenario())
     assert sum(app.server.rejections.values()) == len(MALFORMED)
     assert app.server.rejections["advance"] == 6
