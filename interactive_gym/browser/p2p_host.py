@@ -43,6 +43,8 @@ STATUS_NAMES = {
     rq.AdvanceStatus.ADVANCED: "advanced",
     rq.AdvanceStatus.PREDICTION_THRESHOLD: "stalled",
     rq.AdvanceStatus.NOT_SYNCHRONIZED: "not_synchronized",
+    rq.AdvanceStatus.WAITING: "waiting",
+    rq.AdvanceStatus.IDLE: "idle",
 }
 RTT_SAMPLE_EVERY = 30  # frames between RTT samples for the statistics
 MAX_RTT_SAMPLES = 4096
@@ -178,6 +180,17 @@ class P2PGameHost:
         return cls.from_config(json.loads(text), int(my_player), now_ms=float(now_ms))
 
     # -- per frame ----------------------------------------------------------------------------------------------
+    def start(self, now_ms: float) -> None:
+        """Restarts the session clock at the real start of play (before any frame was simulated).
+
+        Peers load at different speeds; silence must be measured from the moment both are ready, not from when
+        this host was built, or a slow-loading partner would be declared disconnected.
+        """
+        if self.session.current_frame != 0:
+            raise RuntimeError("start() must be called before the first frame")
+        self.session = P2PSession(self.session.settings, now_ms=now_ms)
+        self.runner = P2PRunner(self.session, self.sim, record_history=False)
+
     def receive(self, peer: int, data: Any) -> None:
         """Queues a packet from ``peer`` (base64 text, bytes, or a Pyodide Uint8Array proxy) for the next tick."""
         if isinstance(data, str):
@@ -222,9 +235,7 @@ class P2PGameHost:
             render = self.render()
         if self.session.current_frame % RTT_SAMPLE_EVERY == 0 and result.status == rq.AdvanceStatus.ADVANCED:
             self._sample_rtt()
-        status = "waiting" if result.waited else STATUS_NAMES[result.status]
-        if self.done and not result.frames_simulated:
-            status = "idle"
+        status = "waiting" if result.waited else STATUS_NAMES.get(result.status, result.status.name.lower())
         return json.dumps({
             "frame": self.session.current_frame,
             "status": status,
@@ -260,6 +271,10 @@ class P2PGameHost:
     def current_episode(self) -> int:
         """The first episode whose confirmed data is not complete (``len(seeds)`` when all are)."""
         return len(self.completed)
+
+    def step_count(self, episode: int) -> int:
+        """Confirmed steps of ``episode`` so far."""
+        return len(self.episodes[episode])
 
     def episode_payload_json(self, episode: int, partial: bool = False, end_reason: str = "done") -> str:
         """The upload of ``episode`` (confirmed rows only) in the browser-mode payload format, as JSON text.

@@ -5,6 +5,8 @@
  * stun_urls / ice_servers, my_player_id?}), stores the TURN configuration the server minted for this participant
  * (`this.turnConfig`), and builds the peer-to-peer transport with it:
  * `new WebRTCManager(socket, gameId, myPlayerId, {turnUsername, turnCredential, forceRelay, turnUrls, stunUrls})`.
+ * A test fault profile (`config.p2p.faults` = {seed, rttMs, jitterMs, loss}) becomes the manager's `faults`
+ * option, seeded per page with `seed + my_player_id` so the two directions misbehave independently.
  * The rollback session, frame pacing, input capture and drawing live in their own modules and hook in through
  * `onGameReady` / `webrtcManager`; this class deliberately does nothing else.
  */
@@ -27,6 +29,19 @@ export function resolveMyPlayerId(data, subjectId) {
     if (subject === subjectId) return Number(playerId);
   }
   throw new Error(`pyodide_game_ready for game ${data.game_id} does not list participant ${subjectId}`);
+}
+
+/**
+ * The transport fault profile a `pyodide_game_ready` payload asks for (tests only), seeded for this player.
+ *
+ * @param {object} data the event payload.
+ * @param {number} myPlayerId this participant's player id.
+ * @returns {null|{seed: number, rttMs: number, jitterMs: number, loss: number}} null when faults are off.
+ */
+export function faultsFromReady(data, myPlayerId) {
+  const faults = data?.config?.p2p?.faults;
+  if (!faults) return null;
+  return { ...faults, seed: Number(faults.seed ?? 1) + Number(myPlayerId) };
 }
 
 export class MultiplayerPyodideGame {
@@ -76,6 +91,8 @@ export class MultiplayerPyodideGame {
   _initP2PConnection(data) {
     // turnUsername / turnCredential / forceRelay (+ URLs) come from the server's turn_config.
     const webrtcOptions = { ...this.extraWebrtcOptions, ...optionsFromTurnConfig(this.turnConfig, data) };
+    const faults = faultsFromReady(data, this.myPlayerId);
+    if (faults) webrtcOptions.faults = faults;
     if (this.turnConfig) console.log("[MultiplayerPyodide] Initializing WebRTC with TURN support");
     this.webrtcManager = new WebRTCManager(this.socket, this.gameId, this.myPlayerId, webrtcOptions);
     this.webrtcManager.connect(this.players);

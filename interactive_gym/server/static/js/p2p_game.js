@@ -1,0 +1,280 @@
+// The frame loop of a p2p game: JavaScript moves bytes between the transport and the Python session, paces
+// frames, samples keys and draws. Everything that decides (rollback, episodes, data) is in Python (p2p_host.py).
+//
+//   const game = new P2PGame({host, transport, renderer, input, config, gameId, myPlayerId, uploader});
+//   const {reason} = await game.run();  // "complete" | "partner_left" | "error" | "desync"
+//
+// Start-up handshake: peers load Pyodide at different speeds, so each sends "ready" on the reliable control
+// channel (repeated until answered) and the session starts only when every peer is ready. Netcode packets use
+// the unordered "inputs" channel; packets that arrive before the start are buffered.
+// End: each episode is uploaded as soon as all its frames are confirmed. After the last one the page keeps
+// exchanging packets for `lingerMs` (the partner may still need our last inputs), then finishes.
+
+import { FrameTicker } from "./frame_ticker.js";
+import { LatencyProbe } from "./latency_probe.js";
+import { buildUploadStats } from "./p2p_stats.js";
+
+const READY_RESEND_MS = 300;
+const MAX_EARLY_PACKETS = 512;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export const END_MESSAGES = Object.freeze({
+  complete: "The game is over. Thank you!",
+  partner_left: "Your partner left the game. What you played has been saved.",
+  error: "Sorry, the game stopped because of an error. What you played has been saved.",
+  desync: "Sorry, the game stopped because the two games went out of step. What you played has been saved.",
+});
+
+// Upload `end_reason` values (upload_validation.py) for each way a game can end early.
+const UPLOAD_END_REASONS = Object.freeze({ partner_left: "scene_end", error: "error", desync: "error" });
+
+export class P2PGame {
+  /**
+   * @param {object} o
+   * @param {import("./p2p_runtime.js").PyodideP2PHost} o.host
+   * @param {object} o.transport WebRTCManager (send, getStats, onMessage)
+   * @param {{draw: Function, model?: object}} o.renderer
+   * @param {{sample: () => string[], destroy?: Function}} o.input
+   * @param {object} o.config p2p scene config
+   * @param {string} o.gameId
+   * @param {number} o.myPlayerId
+   * @param {number[]} o.players every player id
+   * @param {{upload: Function}} o.uploader
+   * @param {(status: object) => void} [o.onStatus]
+   * @param {number} [o.lingerMs]
+   * @param {EventTarget} [o.keyTarget] where game-key presses are timed for the latency probe
+   */
+  constructor({ host, transport, renderer, input, config, gameId, myPlayerId, players, uploader,
+    onStatus = () => {}, lingerMs = 1500, keyTarget = globalThis.window }) {
+    this.host = host;
+    this.transport = transport;
+    this.renderer = renderer;
+    this.input = input;
+    this.config = config;
+    this.gameId = gameId;
+    this.myPlayerId = Number(myPlayerId);
+    this.peers = players.map(Number).filter((p) => p !== this.myPlayerId);
+    this.uploader = uploader;
+    this.onStatus = onStatus;
+    this.lingerMs = lingerMs;
+    this.agents = Object.entries(config.agents).filter(([, s]) => s.kind === "human")
+      .sort((a, b) => a[1].player - b[1].player).map(([agent]) => agent);
+    this.myAgent = this.agents[this.myPlayerId];
+    this.probe = new LatencyProbe(this.myAgent);
+    this.gameKeys = new Set(config.controls?.keys ?? []);
+    this.keyTarget = keyTarget;
+    this.early = [];
+    this.readyFrom = new Set();
+    this.started = false;
+    this.finished = false;
+    this.last = null; // last tick result
+    this.counters = { frames: 0, rollbacks: 0, rollbackFrames: 0, stalls: 0, tickMs: 0, drawMs: 0 };
+    this.uploads = [];
+    this.uploaded = new Set();
+    this.events = [];
+    this.lingerUntil = null;
+    this.ticker = new FrameTicker(config.fps, (now) => this.frame(now));
+    this.done = new Promise((resolve) => { this.resolveDone = resolve; });
+    this.onKey = (event) => {
+      if (!event.repeat && this.gameKeys.has(normalizedKey(event.key))) {
+        this.probe.keyDown(event.timeStamp, performance.timeOrigin + event.timeStamp);
+      }
+    };
+    transport.onMessage = (peer, data, channel) => this.onMessage(peer, data, channel);
+  }
+
+  /** Plays until the game ends; resolves with {reason, uploadErrors}. */
+  async run() {
+    this.keyTarget?.addEventListener?.("keydown", this.onKey, true);
+    this.onStatus({ phase: "connecting" });
+    this.sendReady();
+    this.readyTimer = setInterval(() => this.sendReady(), READY_RESEND_MS);
+    this.maybeStart();
+    return this.done;
+  }
+
+  // ---- transport ----
+
+  sendReady() {
+    for (const peer of this.peers) {
+      if (!this.readyFrom.has(peer) || !this.started) this.sendControl(peer, { t: "ready" });
+    }
+  }
+
+  sendControl(peer, message) {
+    this.transport.send(peer, encoder.encode(JSON.stringify(message)), { reliable: true });
+  }
+
+  onMessage(peer, data, channel) {
+    if (channel === "control") {
+      let message;
+      try {
+        message = JSON.parse(decoder.decode(data));
+      } catch {
+        return; // not ours; the session counts malformed game packets, control junk is just ignored
+      }
+      if (message?.t === "ready") {
+        const first = !this.readyFrom.has(peer);
+        this.readyFrom.add(peer);
+        if (first) this.sendControl(peer, { t: "ready" }); // the partner may have missed ours
+        this.maybeStart();
+      }
+      return;
+    }
+    if (this.finished) return;
+    if (!this.started) {
+      if (this.early.length < MAX_EARLY_PACKETS) this.early.push([peer, data]);
+      return;
+    }
+    this.host.receive(peer, data);
+  }
+
+  maybeStart() {
+    if (this.started || this.finished || !this.peers.every((p) => this.readyFrom.has(p))) return;
+    this.started = true;
+    clearInterval(this.readyTimer);
+    this.host.start(performance.now());
+    for (const [peer, data] of this.early.splice(0)) this.host.receive(peer, data);
+    this.onStatus({ phase: "playing", episode: 0 });
+    this.ticker.start();
+  }
+
+  // ---- frames ----
+
+  frame(now) {
+    if (this.finished) return;
+    let result;
+    const t0 = performance.now();
+    try {
+      result = this.host.tick(now, this.input ? this.input.sample() : []);
+    } catch (err) {
+      this.end("error", err);
+      return;
+    }
+    const t1 = performance.now();
+    for (const [peer, bytes] of result.out) this.transport.send(peer, bytes);
+    if (result.render) {
+      this.renderer.draw(result.render);
+      const drawn = performance.now();
+      this.probe.frameDrawn(drawn, performance.timeOrigin + drawn, this.avatarPositions());
+    }
+    const c = this.counters;
+    c.tickMs += t1 - t0;
+    c.drawMs += performance.now() - t1;
+    c.frames = result.frame;
+    if (result.rollback) { c.rollbacks += 1; c.rollbackFrames += result.rollback; }
+    if (result.status === "stalled") c.stalls += 1;
+    const previousEpisode = this.last?.episode;
+    this.last = result;
+    if (result.episode !== previousEpisode && !result.done) this.onStatus({ phase: "playing", episode: result.episode });
+    for (const event of result.events) {
+      if (this.events.length < 200) this.events.push(event);
+      if (event.type === "DesyncDetected" || event.type === "EpisodeMismatch") {
+        this.end("desync");
+        return;
+      }
+    }
+    for (const episode of result.episodes) this.uploadEpisode(episode, false, "done");
+    if (result.done) {
+      if (this.lingerUntil === null) {
+        this.lingerUntil = now + this.lingerMs;
+        this.onStatus({ phase: "finishing" });
+      } else if (now >= this.lingerUntil) {
+        this.end("complete");
+      }
+    }
+  }
+
+  /** Avatar positions from the renderer's model (objects whose id is an agent id). */
+  avatarPositions() {
+    const objects = this.renderer.model?.objects;
+    const out = {};
+    if (!objects) return out;
+    for (const agent of this.agents) {
+      const spec = objects.get(agent);
+      if (spec) out[agent] = { x: spec.x, y: spec.y };
+    }
+    return out;
+  }
+
+  // ---- data and the end ----
+
+  stats() {
+    return buildUploadStats(this.host.stats(), this.transport.getStats(), this.probe.summary());
+  }
+
+  uploadEpisode(episode, partial, endReason) {
+    if (this.uploaded.has(episode)) return;
+    this.uploaded.add(episode);
+    const payload = { ...this.host.episodePayload(episode, partial, endReason), game_id: this.gameId,
+      stats: this.stats() };
+    this.uploads.push(this.uploader.upload(payload));
+  }
+
+  /** The server says a partner left for good. */
+  partnerLeft(playerId) {
+    if (this.finished) return;
+    try {
+      this.host.partnerLeft(playerId);
+    } catch { /* the host may already consider it gone */ }
+    this.end("partner_left");
+  }
+
+  /** Ends the game now (page leaving or scene destroyed). */
+  stop(reason = "error") {
+    this.end(reason);
+  }
+
+  /**
+   * The page is closing: tell the partner at once (goodbye packets) and send what was confirmed of the current
+   * episode, marked partial, without waiting for an acknowledgement (there will be no time for one).
+   */
+  pageClosed(socket) {
+    if (this.finished) return;
+    this.finished = true;
+    this.ticker.stop();
+    try {
+      for (const [peer, bytes] of this.host.closePackets()) this.transport.send(peer, bytes);
+      const episode = this.host.currentEpisode;
+      if (episode < this.config.seeds.length && this.host.stepCount(episode) > 0 && !this.uploaded.has(episode)) {
+        const payload = { ...this.host.episodePayload(episode, true, "page_closed"), game_id: this.gameId,
+          stats: this.stats() };
+        this.uploader.stash?.(payload);
+        socket.emit("p2p_episode", payload);
+      }
+    } catch (err) {
+      console.warn("[p2p] could not save the partial episode on page close", err);
+    }
+  }
+
+  end(reason, error = null) {
+    if (this.finished) return;
+    this.finished = true;
+    this.ticker.stop();
+    clearInterval(this.readyTimer);
+    this.keyTarget?.removeEventListener?.("keydown", this.onKey, true);
+    this.input?.destroy?.();
+    this.error = error;
+    if (reason !== "complete") {
+      try {
+        for (const [peer, bytes] of this.host.closePackets()) this.transport.send(peer, bytes);
+      } catch { /* best effort */ }
+      const episode = this.host.currentEpisode;
+      if (episode < this.config.seeds.length && this.host.stepCount(episode) > 0) {
+        this.uploadEpisode(episode, true, UPLOAD_END_REASONS[reason] ?? "error");
+      }
+    }
+    this.onStatus({ phase: "uploading", reason });
+    Promise.allSettled(this.uploads).then((results) => {
+      const uploadErrors = results.filter((r) => r.status === "rejected").map((r) => String(r.reason?.message ?? r.reason));
+      this.resolveDone({ reason, uploadErrors, error: error ? String(error.message ?? error) : null });
+    });
+  }
+}
+
+function normalizedKey(key) {
+  if (key === " " || key === "Spacebar") return "Space";
+  if (typeof key === "string" && key.length === 1) return key.toLowerCase();
+  return key;
+}

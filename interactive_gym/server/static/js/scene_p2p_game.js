@@ -1,0 +1,177 @@
+// Peer-to-peer game view: waiting room, connection, then the game runs in this page and the partner's, inputs
+// flowing peer to peer (p2p_game.js). Each episode's confirmed trajectory is uploaded to the server, which
+// compares the partners' uploads frame by frame.
+//
+// Server contract: emit `p2p_join` {scene_index, scene_id}; receive `waiting`, then `pyodide_game_ready`
+// (MultiplayerPyodideGame builds the WebRTC transport from its turn_config); upload `p2p_episode`; at the end
+// emit `p2p_game_end` {game_id, reason}; `p2p_partner_left` ends the game early. Test hooks: `#game-status`
+// (data-state loading | waiting | connecting | playing | over, data-reason when over) and
+// `window.interactiveGym.p2p`.
+
+import { EpisodeUploader } from "./episode_uploader.js";
+import { KeyboardInput } from "./input.js";
+import { END_MESSAGES, P2PGame } from "./p2p_game.js";
+import { loadP2PRuntime } from "./p2p_runtime.js";
+import { MultiplayerPyodideGame } from "./pyodide_multiplayer_game.js";
+import { RuntimeLoadError, preloadPyodide } from "./pyodide_loader.js";
+
+const UPLOAD_EVENT = "p2p_episode";
+const STASH_KEY = "interactive-gym:unsent-p2p-episodes";
+
+function el(tag, attrs = {}, text = "") {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text) node.textContent = text;
+  return node;
+}
+
+async function createRenderer(container, canvas, assets) {
+  const { Renderer } = await import("./renderer.js");
+  const renderer = new Renderer(container, { width: canvas.width, height: canvas.height,
+    background: canvas.background, assets: assets ?? {} });
+  await renderer.ready();
+  return renderer;
+}
+
+/** Shows a p2p GymScene; returns the view ({destroy}). */
+export function showP2PGame({ socket, emitWithAck, container, index, scene, showError }) {
+  container.innerHTML = "";
+  const root = el("div", { class: "game", "data-scene-id": scene.scene_id });
+  if (scene.title) root.append(el("h1", {}, scene.title));
+  const body = el("div", { class: "body" });
+  body.innerHTML = scene.body_html || "";
+  const status = el("p", { class: "status", id: "game-status", "data-state": "loading" }, "Loading the game…");
+  const canvasBox = el("div", { class: "game-canvas", id: "game-canvas", tabindex: "0" });
+  const next = el("button", { id: "continue", hidden: "" }, "Continue");
+  root.append(body, status, canvasBox, next);
+  container.append(root);
+
+  const setStatus = (state, text, reason = null) => {
+    status.dataset.state = state;
+    status.textContent = text;
+    if (reason) status.dataset.reason = reason;
+  };
+  const view = { destroyed: false, game: null, ready: null, partnerLeft: null, result: null, over: false };
+  const hook = {
+    get state() { return status.dataset.state; },
+    get frame() { return view.game?.last?.frame ?? 0; },
+    get connectionType() {
+      const peers = Object.values(view.ready?.manager?.getStats().peers ?? {});
+      return peers.find((p) => p.connection?.type === "relay") ? "relay" : (peers[0]?.connection?.type ?? null);
+    },
+    get rollbacks() { return view.game?.counters.rollbacks ?? 0; },
+    get counters() { return view.game ? { ...view.game.counters } : null; },
+    get latencySamples() { return view.game ? view.game.probe.samples.slice() : []; },
+    get probe() { return view.game?.probe ?? null; },
+    get last() { return view.game?.last ?? null; },
+    get myPlayerId() { return view.ready?.myPlayerId ?? null; },
+    get myAgent() { return view.game?.myAgent ?? null; },
+    get gameId() { return view.ready?.gameId ?? null; },
+    get result() { return view.result; },
+    stats: () => (view.game ? view.game.stats() : null),
+    transportStats: () => view.ready?.manager?.getStats() ?? null,
+  };
+  window.interactiveGym.p2p = hook;
+
+  preloadPyodide(scene.preload ?? scene.browser ?? {}).catch(() => {}); // start the big download at once
+  const uploader = new EpisodeUploader({ emitWithAck, event: UPLOAD_EVENT, stashKey: STASH_KEY });
+  uploader.resendStashed().catch(() => {});
+  const multiplayer = new MultiplayerPyodideGame(socket);
+  const early = [];
+  multiplayer.onGameReady = (data) => {
+    // Packets may arrive while Pyodide still loads; the game replays them once it exists.
+    multiplayer.webrtcManager.onMessage = (...message) => early.push(message);
+    view.ready = { gameId: data.game_id, myPlayerId: multiplayer.myPlayerId, manager: multiplayer.webrtcManager };
+    start(data).catch((err) => finish("error", err));
+  };
+
+  async function start(data) {
+    setStatus("connecting", "Connecting to your partner…");
+    const config = data.config;
+    const [{ host }, renderer] = await Promise.all([
+      loadP2PRuntime(config, multiplayer.myPlayerId),
+      createRenderer(canvasBox, config.canvas, config.assets),
+    ]);
+    view.renderer = renderer;
+    if (view.destroyed) return;
+    const input = new KeyboardInput(window, { keys: config.controls.keys });
+    const game = new P2PGame({
+      host, transport: multiplayer.webrtcManager, renderer, input, config, gameId: data.game_id,
+      myPlayerId: multiplayer.myPlayerId, players: data.players, uploader,
+      onStatus: (s) => {
+        if (s.phase === "playing") {
+          setStatus("playing", `You are ${game.myAgent}. Episode ${s.episode + 1} of ${config.num_episodes}.`);
+          canvasBox.focus();
+        } else if (s.phase === "finishing") {
+          setStatus("playing", "Finishing…");
+        }
+      },
+    });
+    view.game = game;
+    for (const message of early.splice(0)) game.onMessage(...message);
+    const running = game.run();
+    if (view.partnerLeft !== null) game.partnerLeft(view.partnerLeft);
+    const result = await running;
+    await finish(result.reason, result.error, result.uploadErrors);
+  }
+
+  async function finish(reason, error = null, uploadErrors = []) {
+    if (view.over || view.destroyed) return;
+    view.over = true;
+    view.result = { reason, error: error ? String(error.message ?? error) : null, uploadErrors };
+    if (error) console.warn("[p2p] game ended with an error", error);
+    if (reason === "error" && error instanceof RuntimeLoadError) showError(error.userMessage);
+    if (uploadErrors.length) showError("Some data could not be saved: " + uploadErrors.join("; "));
+    setStatus("over", END_MESSAGES[reason] ?? END_MESSAGES.error, reason);
+    multiplayer.close();
+    if (view.ready) {
+      try {
+        await emitWithAck("p2p_game_end", { game_id: view.ready.gameId, reason });
+      } catch (err) {
+        console.warn("[p2p] p2p_game_end not acknowledged", err);
+      }
+    }
+    next.hidden = false;
+  }
+
+  const onWaiting = (msg) => {
+    if (msg.scene_id !== scene.scene_id || view.ready) return;
+    const missing = Math.max(1, (msg.needed ?? 2) - 1);
+    setStatus("waiting", `Waiting for ${missing} other participant${missing > 1 ? "s" : ""} to join…`);
+  };
+  const onPartnerLeft = (msg) => {
+    if (!view.ready || msg.game_id !== view.ready.gameId) return;
+    if (view.game) view.game.partnerLeft(msg.player_id);
+    else {
+      view.partnerLeft = msg.player_id;
+      finish("partner_left");
+    }
+  };
+  const onVisibility = () => socket.emit("visibility", { visible: !document.hidden });
+  const onPageHide = () => view.game?.pageClosed(socket);
+  socket.on("waiting", onWaiting);
+  socket.on("p2p_partner_left", onPartnerLeft);
+  document.addEventListener("visibilitychange", onVisibility);
+  window.addEventListener("pagehide", onPageHide);
+  next.addEventListener("click", async () => {
+    next.disabled = true;
+    const ack = await emitWithAck("advance", { scene_index: index, scene_id: scene.scene_id, answers: {} });
+    if (!ack.ok) { showError(ack.error); next.disabled = false; }
+  });
+  emitWithAck("p2p_join", { scene_index: index, scene_id: scene.scene_id }).then((ack) => {
+    if (!ack?.ok) showError(ack?.error ?? "Could not join the game.");
+  }, (err) => showError(`Could not join the game: ${err.message}`));
+
+  return {
+    destroy() {
+      view.destroyed = true;
+      view.game?.stop("error");
+      socket.off("waiting", onWaiting);
+      socket.off("p2p_partner_left", onPartnerLeft);
+      document.removeEventListener("visibilitychange", onVisibility);
+      window.removeEventListener("pagehide", onPageHide);
+      multiplayer.close();
+      view.renderer?.destroy?.();
+    },
+  };
+}
