@@ -7,11 +7,46 @@ The expired-credential refusal is covered by test_webrtc_transport.py::test_expi
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+from conftest import launch_chromium
+from coturn_server import CoturnServer
 from p2p_experiments import open_player, p2p_app, play_randomly, read_db, wait_over, wait_playing
 from playwright.sync_api import Page
+
+SECRET = "p2p-rest-shared-secret"  # noqa: S105 - a test fixture value
+
+
+@pytest.fixture
+def turn_server(tmp_path: Path) -> Iterator[Callable[..., CoturnServer]]:
+    """Factory: ``turn_server(users=...)`` or ``turn_server(auth_secret=...)`` starts a coturn stopped after the test."""
+    started: list[CoturnServer] = []
+
+    def start(**kwargs: Any) -> CoturnServer:
+        server = CoturnServer(tmp_path / f"coturn{len(started)}", **kwargs).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(autouse=True)
+def no_turn_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The machine's own TURN settings must never leak into a test (or send traffic off loopback)."""
+    for name in ("TURN_USERNAME", "TURN_CREDENTIAL", "TURN_SECRET", "TURN_URLS", "STUN_URLS"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def play_full_game(pages: list[Page], seed: int) -> None:
+    wait_playing(pages)
+    assert play_randomly(pages, seed=seed) > 10
+    for page in pages:
+        assert wait_over(page) == "complete"
 
 
 def check_agreeing_complete_game(db: Path, pages: list[Page], max_steps: int, connection: str) -> dict[str, Any]:
@@ -43,11 +78,63 @@ def test_two_browsers_play_a_direct_p2p_episode(live_server, new_context, tmp_pa
     db = tmp_path / "direct.sqlite"
     server = live_server(p2p_app(db, max_steps=150).asgi)
     pages = [open_player(new_context().new_page(), server.url, s) for s in ("alice", "bob")]
-    wait_playing(pages)
-    assert play_randomly(pages, seed=1) > 10
-    for page in pages:
-        assert wait_over(page) == "complete"
+    play_full_game(pages, seed=1)
     check_agreeing_complete_game(db, pages, 150, "direct")
     for page in pages:
         page.click("#continue")
         page.wait_for_selector(".scene-end")
+
+
+def test_forced_relay_through_coturn_with_credentials_from_env(live_server, new_context, turn_server, monkeypatch,
+                                                               tmp_path: Path) -> None:
+    turn = turn_server(users={"lab-user": "lab-password"})
+    monkeypatch.setenv("TURN_USERNAME", "lab-user")
+    monkeypatch.setenv("TURN_CREDENTIAL", "lab-password")
+    db = tmp_path / "relay.sqlite"
+    server = live_server(p2p_app(db, max_steps=120, webrtc={"force_relay": True,
+                                                             "turn_urls": [turn.url("udp")]}).asgi)
+    pages = [open_player(new_context().new_page(), server.url, s) for s in ("carol", "dave")]
+    play_full_game(pages, seed=2)
+    data = check_agreeing_complete_game(db, pages, 120, "relay")
+    for episode in data["episodes"]:
+        assert episode["meta"]["network"]["force_relay"] is True
+        assert episode["meta"]["network"]["connection"]["local_candidate"] == "relay"
+    assert "lab-user" in turn.log_text()  # coturn really carried the allocations
+
+
+def test_ephemeral_credentials_from_turn_secret(live_server, new_context, turn_server, tmp_path: Path) -> None:
+    turn = turn_server(auth_secret=SECRET)
+    db = tmp_path / "ephemeral.sqlite"
+    server = live_server(p2p_app(db, max_steps=120, webrtc={"turn_secret": SECRET, "force_relay": True,
+                                                             "credential_ttl_s": 600,
+                                                             "turn_urls": [turn.url("udp")]}).asgi)
+    pages = [open_player(new_context().new_page(), server.url, s) for s in ("erin", "frank")]
+    play_full_game(pages, seed=3)
+    check_agreeing_complete_game(db, pages, 120, "relay")
+    for page in pages:
+        config = page.evaluate("window.interactiveGym.p2p.transportStats()")
+        assert config["turnConfigured"] and config["forceRelay"]
+    log = turn.log_text()
+    assert ":erin" in log and ":frank" in log  # per-participant minted usernames reached coturn
+    assert SECRET not in "".join(page.content() for page in pages)
+
+
+def test_udp_blocked_connects_through_turn_over_tcp(live_server, playwright_instance, turn_server,
+                                                    tmp_path: Path) -> None:
+    turn = turn_server(users={"tcp-user": "tcp-password"})
+    db = tmp_path / "udp_blocked.sqlite"
+    server = live_server(p2p_app(db, max_steps=120, webrtc={
+        "turn_username": "tcp-user", "turn_credential": "tcp-password", "force_relay": False,
+        "turn_urls": [turn.url("tcp")]}).asgi)
+    browser = launch_chromium(playwright_instance, ["--webrtc-ip-handling-policy=disable_non_proxied_udp"])
+    try:
+        contexts = [browser.new_context(permissions=["camera", "microphone"]) for _ in range(2)]
+        pages = [open_player(ctx.new_page(), server.url, s) for ctx, s in zip(contexts, ("gina", "hal"), strict=True)]
+        play_full_game(pages, seed=4)
+        data = check_agreeing_complete_game(db, pages, 120, "relay")
+        for episode in data["episodes"]:
+            network = episode["meta"]["network"]
+            assert network["force_relay"] is False  # not forced: ICE found only the relay
+            assert network["connection"]["relay_protocol"] == "tcp"
+    finally:
+        browser.close()
