@@ -7,6 +7,7 @@ The expired-credential refusal is covered by test_webrtc_transport.py::test_expi
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -138,3 +139,59 @@ def test_udp_blocked_connects_through_turn_over_tcp(live_server, playwright_inst
             assert network["connection"]["relay_protocol"] == "tcp"
     finally:
         browser.close()
+
+
+def test_injected_faults_keep_data_agreeing_and_local_input_prompt(live_server, new_context, tmp_path: Path) -> None:
+    fps, delay = 30, 2
+    db = tmp_path / "faults.sqlite"
+    faults = {"seed": 7, "rttMs": 100, "jitterMs": 30, "loss": 0.1}
+    server = live_server(p2p_app(db, max_steps=360, fps=fps, input_delay=delay, faults=faults).asgi)
+    pages = [open_player(new_context().new_page(), server.url, s) for s in ("ivy", "jack")]
+    wait_playing(pages)
+    presses = play_randomly(pages, seed=5, gap_ms=150)
+    for page in pages:
+        assert wait_over(page) == "complete"
+    data = check_agreeing_complete_game(db, pages, 360, "direct")
+    bound_ms = (delay + 1) * 1000 / fps
+    for page, episode in zip(pages, sorted(data["episodes"], key=lambda e: e["source"]), strict=True):
+        network = episode["meta"]["network"]
+        assert network["packets"]["faults"]["dropped"] > 0  # the fault injector really dropped packets
+        assert network["rtt_ms"]["p50"] >= 70  # the session measured the injected round trip
+        assert network["rollbacks"]["count"] > 0  # mispredictions were rolled back ...
+        assert network["desyncs"] == []  # ... and never desynchronised
+        samples = page.evaluate("window.interactiveGym.p2p.latencySamples")
+        assert len(samples) >= presses // 6, (len(samples), presses)
+        ordered = sorted(samples)
+        p50, p90 = ordered[len(ordered) // 2], ordered[int(0.9 * (len(ordered) - 1))]
+        print(f"{episode['source']}: local latency p50 {p50:.1f} ms p90 {p90:.1f} ms max {ordered[-1]:.1f} ms "
+              f"(bound {bound_ms:.1f} ms, {len(samples)} samples); stats {network['local_input_latency_ms']}")
+        assert p50 <= bound_ms and p90 <= bound_ms
+
+
+def test_partner_closing_the_tab_ends_the_game_for_the_other(live_server, new_context, tmp_path: Path) -> None:
+    grace_s = 2.0
+    db = tmp_path / "leave.sqlite"
+    server = live_server(p2p_app(db, max_steps=5000, disconnect_grace_s=grace_s).asgi)
+    stay, leave = (open_player(new_context().new_page(), server.url, s) for s in ("kim", "lee"))
+    wait_playing([stay, leave])
+    for _ in range(6):
+        stay.keyboard.press("ArrowLeft")
+        leave.keyboard.press("ArrowRight")
+        stay.wait_for_timeout(100)
+    stay.wait_for_function("window.interactiveGym.p2p.frame > 90")
+    closed_at = time.monotonic()
+    leave.close()
+    assert wait_over(stay, timeout_ms=(grace_s + 10) * 1000) == "partner_left"
+    waited = time.monotonic() - closed_at
+    assert waited < grace_s + 5  # the grace period plus the server's housekeeping tick, a generous bound
+    assert "partner left" in stay.text_content("#game-status")
+    stay.click("#continue")
+    stay.wait_for_selector(".scene-end")
+    data = read_db(db)
+    by_source = {e["source"]: e for e in data["episodes"]}
+    assert by_source["kim"]["status"] == "partial" and len(by_source["kim"]["steps"]) >= 60
+    assert by_source["lee"]["status"] == "partial" and len(by_source["lee"]["steps"]) >= 60
+    # What both confirmed is the same game.
+    common = min(len(by_source["kim"]["steps"]), len(by_source["lee"]["steps"]))
+    assert by_source["kim"]["steps"][:common] == [
+        {**s, "keys": by_source["kim"]["steps"][i]["keys"]} for i, s in enumerate(by_source["lee"]["steps"][:common])]
