@@ -1,0 +1,124 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { P2PGame } from "../../interactive_gym/server/static/js/p2p_game.js";
+
+const encoder = new TextEncoder();
+const CONFIG = {
+  fps: 200, num_episodes: 1, seeds: [11], controls: { keys: ["ArrowUp"] },
+  agents: { a0: { kind: "human", player: 0 }, a1: { kind: "human", player: 1 } },
+};
+
+class FakeHost {
+  constructor(script = {}) {
+    this.script = script;
+    this.frame = 0;
+    this.received = [];
+    this.startedAt = null;
+    this.left = [];
+    this.steps = 0;
+  }
+  start(now) { this.startedAt = now; }
+  receive(peer, bytes) { this.received.push([peer, Array.from(bytes)]); }
+  tick() {
+    if (this.script.throwAt === this.frame) throw new Error("env exploded");
+    this.frame += 1;
+    this.steps += 1;
+    const events = this.script.desyncAt === this.frame ? [{ type: "DesyncDetected", frame: 3 }] : [];
+    return { frame: this.frame, status: "advanced", rollback: this.frame === 2 ? 1 : 0,
+      out: [[1, new Uint8Array([this.frame])]], render: { seq: this.frame }, events,
+      episodes: this.frame === (this.script.doneAt ?? 1e9) ? [0] : [], done: this.frame >= (this.script.doneAt ?? 1e9),
+      episode: 0, t: this.frame };
+  }
+  episodePayload(episode, partial, endReason) { return { episode, partial, end_reason: endReason, steps: [] }; }
+  stats() {
+    return { rtt_ms: {}, rollbacks: {}, frames: this.frame, desyncs: [], dropped_packets: {}, bad_packets: 0,
+      row_mismatches: 0 };
+  }
+  get currentEpisode() { return this.script.doneAt && this.frame >= this.script.doneAt ? 1 : 0; }
+  stepCount() { return this.steps; }
+  partnerLeft(player) { this.left.push(player); }
+  closePackets() { return [[1, new Uint8Array([0xdd])]]; }
+}
+
+class FakeTransport {
+  constructor() { this.sent = []; this.onMessage = null; }
+  send(peer, bytes, { reliable = false } = {}) { this.sent.push({ peer, bytes: Array.from(bytes), reliable }); return true; }
+  getStats() { return { peers: {} }; }
+  deliverControl(peer, message) { this.onMessage(peer, encoder.encode(JSON.stringify(message)), "control"); }
+}
+
+function makeGame(script) {
+  const host = new FakeHost(script);
+  const transport = new FakeTransport();
+  const uploads = [];
+  const drawn = [];
+  const statuses = [];
+  const game = new P2PGame({
+    host, transport, renderer: { draw: (p) => drawn.push(p), model: { objects: new Map() } },
+    input: { sample: () => ["ArrowUp"], destroy() {} }, config: CONFIG, gameId: "p2p-1", myPlayerId: 0,
+    players: [0, 1], uploader: { upload: async (p) => { uploads.push(p); return { ok: true }; } },
+    onStatus: (s) => statuses.push(s.phase), lingerMs: 20, keyTarget: null,
+  });
+  return { game, host, transport, uploads, drawn, statuses };
+}
+
+test("starts only when the partner is ready; early packets are replayed; a complete game uploads and lingers", async () => {
+  const { game, host, transport, uploads, drawn, statuses } = makeGame({ doneAt: 6 });
+  const done = game.run();
+  transport.onMessage(1, new Uint8Array([1, 2, 3]), "inputs"); // before the start: buffered
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(host.startedAt, null);
+  assert.equal(host.frame, 0);
+  const readies = transport.sent.filter((s) => s.reliable);
+  assert.ok(readies.length >= 1 && readies.every((s) => s.peer === 1));
+  assert.deepEqual(JSON.parse(new TextDecoder().decode(Uint8Array.from(readies[0].bytes))), { t: "ready" });
+  transport.deliverControl(1, { t: "ready" });
+  assert.notEqual(host.startedAt, null);
+  assert.deepEqual(host.received, [[1, [1, 2, 3]]]);
+  transport.onMessage(1, new Uint8Array([9]), "inputs");
+  assert.deepEqual(host.received.at(-1), [1, [9]]);
+  transport.onMessage(1, new Uint8Array([0xff, 0x00]), "control"); // junk on the control channel is ignored
+  const result = await done;
+  assert.equal(result.reason, "complete");
+  assert.deepEqual(uploads.map((u) => [u.episode, u.partial, u.end_reason, u.game_id]), [[0, false, "done", "p2p-1"]]);
+  assert.ok(uploads[0].stats.connection && "local_input_latency_ms" in uploads[0].stats);
+  assert.ok(host.frame >= 6, "kept ticking through the linger period");
+  assert.ok(drawn.length >= 6);
+  assert.ok(transport.sent.some((s) => !s.reliable && s.bytes[0] === 1)); // netcode packets go unreliable
+  assert.ok(!transport.sent.some((s) => s.bytes[0] === 0xdd)); // no goodbye after a complete game
+  assert.deepEqual([...new Set(statuses)], ["connecting", "playing", "finishing", "uploading"]);
+  assert.equal(game.counters.rollbacks, 1);
+});
+
+test("a desync ends the game and uploads the episode so far as partial", async () => {
+  const { game, transport, uploads } = makeGame({ desyncAt: 4 });
+  const done = game.run();
+  transport.deliverControl(1, { t: "ready" });
+  const result = await done;
+  assert.equal(result.reason, "desync");
+  assert.deepEqual(uploads.map((u) => [u.partial, u.end_reason]), [[true, "error"]]);
+  assert.ok(transport.sent.some((s) => s.bytes[0] === 0xdd)); // the partner is told at once
+});
+
+test("partner left: the host is told, partial upload with end_reason scene_end", async () => {
+  const { game, host, transport, uploads } = makeGame({});
+  const done = game.run();
+  transport.deliverControl(1, { t: "ready" });
+  await new Promise((r) => setTimeout(r, 30));
+  game.partnerLeft(1);
+  const result = await done;
+  assert.equal(result.reason, "partner_left");
+  assert.deepEqual(host.left, [1]);
+  assert.deepEqual(uploads.map((u) => [u.partial, u.end_reason]), [[true, "scene_end"]]);
+  game.partnerLeft(1); // late duplicates are harmless
+  assert.equal(uploads.length, 1);
+});
+
+test("a Python exception ends the game with reason error", async () => {
+  const { game, transport } = makeGame({ throwAt: 3 });
+  const done = game.run();
+  transport.deliverControl(1, { t: "ready" });
+  const result = await done;
+  assert.equal(result.reason, "error");
+  assert.match(result.error, /env exploded/);
+});
