@@ -1,0 +1,175 @@
+"""Input latency of p2p games between two headless Chromium contexts, over injected network faults.
+
+For each injected round-trip time (default 0 / 50 / 100 / 200 ms, 10% loss, jitter 15% of the RTT) and each path
+(direct, and relayed by a coturn started on loopback with ``force_relay``) two pages play Fruit Gatherers against
+the real experiment server, each tapping a random arrow key every ``--press-ms``. The pages' latency probes give:
+
+* local input -> displayed: from a key press to the first drawn frame where the player's own avatar moved;
+* remote input -> displayed: from a key press on one page to the first frame drawn on the *other* page where that
+  player's avatar moved (both pages' wall clocks are the same machine's);
+* rollbacks per second and their mean depth, frames stalled (prediction window exhausted), desyncs (must be 0).
+
+Target: local latency at or below (input delay + 1) frames at every RTT, zero desyncs.
+Prints one JSON document (``machine`` block + ``results``) and a markdown table.
+
+Usage: ``.venv/bin/python benchmarks/p2p_latency.py [--rtts 0,50,100,200] [--seconds 20] [--paths direct,relay]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "e2e"))  # reuse the browser-test helpers: flags, coturn, the experiment
+
+from conftest import LiveServer, launch_chromium  # noqa: E402
+from coturn_server import CoturnServer  # noqa: E402
+from p2p_experiments import GAME_KEYS, open_player, p2p_app, wait_over, wait_playing  # noqa: E402
+from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
+
+PROBE = """() => {
+  const p = window.interactiveGym.p2p;
+  return {agent: p.myAgent, samples: p.latencySamples, presses: p.probe.presses, moves: p.probe.moves,
+          stats: p.stats(), counters: p.counters};
+}"""
+
+
+def quantile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))], 1)
+
+
+def remote_latencies(presser: dict[str, Any], viewer: dict[str, Any], window_ms: float) -> list[float]:
+    """For each press on one page, time until the other page first drew that player's avatar moving."""
+    moves = sorted(viewer["moves"].get(presser["agent"], []))
+    out = []
+    for pressed in presser["presses"]:
+        later = [m for m in moves if pressed < m <= pressed + window_ms]
+        if later:
+            out.append(later[0] - pressed)
+    return out
+
+
+def play(browser: Browser, url: str, seconds: float, press_ms: float, seed: int) -> list[dict[str, Any]]:
+    contexts = [browser.new_context(permissions=["camera", "microphone"]) for _ in range(2)]
+    try:
+        pages: list[Page] = [open_player(ctx.new_page(), url, f"bench{seed}-{i}") for i, ctx in enumerate(contexts)]
+        wait_playing(pages)
+        rng = random.Random(seed)
+        deadline = time.monotonic() + seconds + 60
+        turn = 0
+        while any(p.get_attribute("#game-status", "data-state") == "playing" for p in pages):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the game did not end")
+            page = pages[turn % 2]
+            if page.get_attribute("#game-status", "data-state") == "playing":
+                page.keyboard.press(rng.choice(GAME_KEYS))
+            turn += 1
+            pages[0].wait_for_timeout(press_ms / 2)  # alternate pages: each presses every press_ms
+        reasons = [wait_over(p) for p in pages]
+        if reasons != ["complete", "complete"]:
+            raise RuntimeError(f"game ended with {reasons}")
+        return [p.evaluate(PROBE) for p in pages]
+    finally:
+        for ctx in contexts:
+            ctx.close()
+
+
+def summarise(path: str, rtt: int, fps: int, delay: int, seconds: float, press_ms: float,
+              probes: list[dict[str, Any]]) -> dict[str, Any]:
+    local = [s for p in probes for s in p["samples"]]
+    remote = remote_latencies(probes[0], probes[1], press_ms) + remote_latencies(probes[1], probes[0], press_ms)
+    stats = [p["stats"] for p in probes]
+    rollbacks = sum(s["rollbacks"]["count"] for s in stats)
+    rollback_frames = sum(s["rollbacks"]["frames"] for s in stats)
+    return {
+        "path": path, "rtt_ms": rtt, "loss": 0.1, "jitter_ms": round(0.15 * rtt, 1), "fps": fps,
+        "input_delay": delay, "target_ms": round((delay + 1) * 1000 / fps, 1),
+        "connection": [s["connection"]["type"] for s in stats],
+        "local_ms": {"p50": quantile(local, 0.5), "p99": quantile(local, 0.99), "n": len(local)},
+        "remote_ms": {"p50": quantile(remote, 0.5), "p99": quantile(remote, 0.99), "n": len(remote)},
+        "measured_rtt_ms_p50": [s["rtt_ms"]["p50"] for s in stats],
+        "rollbacks_per_s": round(rollbacks / 2 / seconds, 2),
+        "mean_rollback_depth": round(rollback_frames / rollbacks, 2) if rollbacks else 0.0,
+        "frames_stalled": sum(s["stalls"] for s in stats),
+        "desyncs": sum(len(s["desyncs"]) for s in stats),
+    }
+
+
+def machine() -> dict[str, Any]:
+    return {"cpus": os.cpu_count(), "loadavg_1m": round(os.getloadavg()[0], 2), "python": platform.python_version(),
+            "platform": platform.platform(), "chromium": "/usr/bin/chromium (Debian)"}
+
+
+def markdown(results: list[dict[str, Any]]) -> str:
+    lines = ["| path | RTT (ms) | local p50 / p99 (ms) | remote p50 / p99 (ms) | rollbacks/s | mean depth | "
+             "stalled frames | desyncs | target (ms) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| {r['path']} | {r['rtt_ms']} | {r['local_ms']['p50']} / {r['local_ms']['p99']} | "
+                     f"{r['remote_ms']['p50']} / {r['remote_ms']['p99']} | {r['rollbacks_per_s']} | "
+                     f"{r['mean_rollback_depth']} | {r['frames_stalled']} | {r['desyncs']} | {r['target_ms']} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rtts", default="0,50,100,200")
+    parser.add_argument("--paths", default="direct,relay")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--fps", type=int, default=30)
+    parser.add_argument("--input-delay", type=int, default=2)
+    parser.add_argument("--press-ms", type=float, default=400.0)
+    args = parser.parse_args()
+    rtts = [int(v) for v in args.rtts.split(",")]
+    paths = args.paths.split(",")
+    max_steps = int(args.seconds * args.fps)
+    for name in ("TURN_USERNAME", "TURN_CREDENTIAL", "TURN_SECRET", "TURN_URLS", "STUN_URLS"):
+        os.environ.pop(name, None)  # loopback only: never the machine's own TURN settings
+    results = []
+    started = machine()
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
+        browser = launch_chromium(p)
+        turn = CoturnServer(Path(tmp) / "coturn", users={"bench": "bench-password"}).start() if "relay" in paths else None
+        try:
+            for path in paths:
+                for rtt in rtts:
+                    webrtc: dict[str, Any] = {}
+                    if path == "relay":
+                        assert turn is not None
+                        webrtc = {"turn_username": "bench", "turn_credential": "bench-password", "force_relay": True,
+                                  "turn_urls": [turn.url("udp")]}
+                    faults = {"seed": rtt + 1, "rttMs": rtt, "jitterMs": round(0.15 * rtt, 1), "loss": 0.1}
+                    app = p2p_app(Path(tmp) / f"{path}{rtt}.sqlite", max_steps=max_steps, fps=args.fps,
+                                  input_delay=args.input_delay, webrtc=webrtc, faults=faults)
+                    server = LiveServer(app.asgi).start()
+                    try:
+                        probes = play(browser, server.url, args.seconds, args.press_ms, seed=rtt + len(results))
+                    finally:
+                        server.stop()
+                    result = summarise(path, rtt, args.fps, args.input_delay, args.seconds, args.press_ms, probes)
+                    print(json.dumps(result), file=sys.stderr)
+                    results.append(result)
+        finally:
+            if turn is not None:
+                turn.stop()
+            browser.close()
+    print(json.dumps({"machine": {**started, "loadavg_1m_end": round(os.getloadavg()[0], 2)},
+                      "settings": vars(args), "results": results}, indent=2))
+    print()
+    print(markdown(results))
+
+
+if __name__ == "__main__":
+    main()
