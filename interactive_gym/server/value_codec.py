@@ -56,6 +56,10 @@ MAX_DEPTH = 200
 _LIST_DTYPE_KINDS = frozenset("biuf")  # bool, signed, unsigned, float: exact through Python numbers
 _NON_FINITE_NAMES = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
+# One configured encoder instead of ``json.dumps(..., separators=...)``, which builds a new one per call.
+# It holds only settings, so sharing it is safe.
+_JSON_TEXT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
 
 class CodecError(ValueError):
     """A value cannot be encoded, or a stored document cannot be decoded. The message names where."""
@@ -63,7 +67,9 @@ class CodecError(ValueError):
 
 def dumps(value: Any) -> str:
     """Encodes ``value`` as compact, strict JSON text (no NaN tokens) that :func:`loads` inverts exactly."""
-    return json.dumps(encode(value), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    if _is_plain(value, 0):
+        return _JSON_TEXT.encode(value)  # already what encode() would return: skip building a copy
+    return _JSON_TEXT.encode(encode(value))
 
 
 def loads(text: str | bytes) -> Any:
@@ -82,7 +88,11 @@ def encode(value: Any) -> Any:
         CodecError: for a type the codec does not support; the message includes the path to the value,
             e.g. ``value['agent_0'][2]``.
     """
-    return _encode(value, "value", 0)
+    try:
+        return _encode_fast(value, 0)
+    except CodecError:
+        # The fast path does not track where it is; the reference encoder fails again, naming the path.
+        return _encode(value, "value", 0)
 
 
 def decode(document: Any) -> Any:
@@ -95,6 +105,59 @@ def decode(document: Any) -> Any:
 
 
 # ----------------------------------------------------------------------------------------------- encoding
+
+
+def _is_plain(value: Any, depth: int) -> bool:
+    """True if ``value`` is JSON-native all the way down, so :func:`encode` would return an equal copy.
+
+    Exact type checks: subclasses (numpy scalars, IntEnum, OrderedDict, str subclasses) need the encoder.
+    Plain loops rather than ``all(...)`` with a generator: this runs on every step and loops are ~2x faster.
+    """
+    kind = type(value)
+    if kind is dict:
+        if depth >= MAX_DEPTH or TAG in value:
+            return False
+        for key, item in value.items():
+            if type(key) is not str or not _is_plain(item, depth + 1):
+                return False
+        return True
+    if kind is list:
+        if depth >= MAX_DEPTH:
+            return False
+        for item in value:  # noqa: SIM110 - a loop, not all(generator): see the docstring
+            if not _is_plain(item, depth + 1):
+                return False
+        return True
+    if kind is str or kind is int or kind is bool or value is None:
+        return True
+    # x - x is 0.0 exactly for finite x, NaN for NaN and the infinities: isfinite without a call.
+    return kind is float and value - value == 0.0
+
+
+def _encode_fast(value: Any, depth: int) -> Any:
+    """Same output as :func:`_encode`, quicker for the plain JSON values that make up most step records.
+
+    Exact type checks (``type(x) is float``) send numpy scalars, which subclass Python types, and every other
+    non-plain value to :func:`_encode`, so nothing loses its dtype. No path strings are built: on any
+    :class:`CodecError` the caller re-runs :func:`_encode` for the located message.
+    """
+    if depth > MAX_DEPTH:
+        raise CodecError("too deep")
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        # x - x is 0.0 exactly for finite x and NaN for NaN and the infinities: isfinite without a call.
+        return value if value - value == 0.0 else _encode_float(value)
+    if kind is list:
+        return [_encode_fast(item, depth + 1) for item in value]
+    if kind is dict:
+        if TAG not in value and all(type(key) is str for key in value):
+            return {key: _encode_fast(item, depth + 1) for key, item in value.items()}
+        return _encode_dict(value, "value", depth)
+    if kind is tuple:
+        return {TAG: "tuple", "items": [_encode_fast(item, depth + 1) for item in value]}
+    return _encode(value, "value", depth)
 
 
 def _encode(value: Any, path: str, depth: int) -> Any:
