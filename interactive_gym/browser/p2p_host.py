@@ -101,6 +101,7 @@ class P2PGameHost:
         self.input_delay = session.settings.input_delay
         self._inbox: list[tuple[Hashable, bytes]] = []
         self._keys_by_frame: dict[int, list[str]] = {}
+        self._carry: list[str] = []
         self._collected = -1
         self.episodes: list[list[dict[str, Any]]] = [[] for _ in self.seeds]
         self.completed: list[int] = []
@@ -222,12 +223,20 @@ class P2PGameHost:
             ``t`` describe the displayed (predicted) frame.
         """
         self.ticks += 1
+        if self._carry:
+            # Keys of ticks whose input was not committed (time-sync wait, not synchronized, repeated stall)
+            # count in this one: a tap shorter than a frame must never be lost.
+            held_keys = "\n".join([*self._carry, *(held_keys.split("\n") if held_keys else [])])
         keys, data = self.local_input(held_keys)
         target = self.session.current_frame + self.input_delay
+        fresh_target = target not in self._keys_by_frame
         packets, self._inbox = self._inbox, []
         result = self.runner.tick(now_ms, {self.my_player: data}, packets, advance=not self.done)
-        if not self.done and not result.waited and result.status != rq.AdvanceStatus.NOT_SYNCHRONIZED:
-            self._keys_by_frame.setdefault(target, keys)  # a stalled frame keeps the first input given for it
+        committed = (not self.done and not result.waited and fresh_target
+                     and result.status in (rq.AdvanceStatus.ADVANCED, rq.AdvanceStatus.PREDICTION_THRESHOLD))
+        if committed:
+            self._keys_by_frame[target] = keys  # a stalled frame keeps the first input given for it
+        self._carry = [] if committed or self.done else keys
         events = [self._note_event(e) for e in result.events]
         newly = self._collect_confirmed()
         render = None

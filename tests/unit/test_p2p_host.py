@@ -244,3 +244,29 @@ def test_config_errors_say_what_to_change(change, message: str) -> None:
 def test_unknown_player_is_refused() -> None:
     with pytest.raises(HostConfigError, match="player 3"):
         P2PGameHost.from_config(gatherers_config(), 3)
+
+
+def test_a_tap_during_an_uncommitted_tick_is_carried_to_the_next_committed_input() -> None:
+    network = SimulatedNetwork(NetworkConditions(latency_ms=30), 1)
+    hosts = [P2PGameHost.from_config(gatherers_config(max_steps=30, episodes=1), p, isolate_global_random=True)
+             for p in (0, 1)]
+    first = json.loads(hosts[0].tick(0.0, "ArrowDown"))  # the partner was never heard from: nothing committed
+    assert first["status"] == "not_synchronized"
+    for source, packet in ((0, p) for _, p in first["out"]):
+        network.send(0.0, source, 1, base64.b64decode(packet))
+    now = 0.0
+    for _ in range(2000):
+        now += FRAME_MS / 2
+        for i, host in enumerate(hosts):
+            for source, data in network.receive(i, now):
+                host.receive(source, data)
+            result = json.loads(host.tick(now, ""))
+            for peer, packet in result["out"]:
+                network.send(now, i, peer, base64.b64decode(packet))
+        if all(h.done for h in hosts):
+            break
+    rows = uploads(hosts[0])[0]["steps"]
+    pressed = [r["t"] for r in rows if r["keys"]["agent_0"]]
+    assert len(pressed) == 1 and rows[pressed[0]]["keys"]["agent_0"] == ["ArrowDown"]
+    assert rows[pressed[0]]["actions"]["agent_0"] == 2  # the tap moved the avatar once, on both peers
+    assert uploads(hosts[1])[0]["steps"][pressed[0]]["actions"]["agent_0"] == 2
