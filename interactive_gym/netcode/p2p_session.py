@@ -126,6 +126,7 @@ class P2PSession:
             "rollbacks": sync.rollbacks,
             "rollback_frames": sync.rollback_frames,
             "max_rollback_depth": sync.max_rollback_depth,
+            "unrecoverable_rollbacks": sync.unrecoverable_rollbacks,
             "stalls": self.stalls,
             "not_synchronized": self.not_synchronized,
             "desyncs": self.desyncs,
@@ -298,7 +299,9 @@ class P2PSession:
                 self._send_reports(ep, frame)
         if frame % DISCARD_EVERY == 0:
             acked = min((ep.acked_frame for ep in self._endpoints.values() if not ep.disconnected), default=frame)
-            self._sync.discard_before(min(self.confirmed_frame, acked + 1) - HISTORY_KEEP)
+            floor = min(self.confirmed_frame, acked + 1) - HISTORY_KEEP
+            anchor = self._sync.oldest_anchor
+            self._sync.discard_before(floor if anchor is None else min(floor, anchor))
 
     def _send_reports(self, ep: PeerEndpoint, frame: int) -> None:
         recent = frame - REPORT_LIFETIME
@@ -314,7 +317,7 @@ class P2PSession:
         if not interval:
             return
         sync = self._sync
-        limit = min(sync.confirmed_frame() + 1, sync.current_frame - 1)
+        limit = min(sync.confirmed_frame() + 1, sync.current_frame - 1, self._agreed_frame() + 1)
         if sync.first_incorrect is not None:
             limit = min(limit, sync.first_incorrect)
         frame = self._next_checksum_frame
@@ -328,7 +331,30 @@ class P2PSession:
             frame += interval
         self._next_checksum_frame = frame
 
+    def _agreed_frame(self) -> int:
+        """Highest frame whose inputs every connected third party also reports holding.
+
+        With three or more players a disconnection may cut a player's inputs back to the earliest frame any
+        survivor holds; checksums are reported only up to here so such a cut rarely touches a reported frame.
+        """
+        agreed = 2**31 - 1
+        for player, queue in enumerate(self._sync.queues):
+            if queue.disconnected_after is not None or player in self._local:
+                continue
+            for ep in self._endpoints.values():
+                if ep.disconnected or player in ep.players or len(ep.last_frames) != self._n:
+                    continue
+                if ep.last_frames[player] < agreed:
+                    agreed = ep.last_frames[player]
+        return agreed
+
+    def _peer_cut_off(self, peer: Hashable) -> bool:
+        ep = self._endpoints[peer]
+        return ep.disconnected or any(self._sync.queues[p].disconnected_after is not None for p in ep.players)
+
     def _on_checksum_comparison(self, comparison: Comparison) -> None:
+        if self._peer_cut_off(comparison.peer):
+            return  # its reports may cover frames it simulated with inputs the survivors cut off
         if not comparison.matches:
             self.desyncs += 1
             self._events.append(
@@ -336,6 +362,8 @@ class P2PSession:
             )
 
     def _on_episode_comparison(self, comparison: Comparison) -> None:
+        if self._peer_cut_off(comparison.peer):
+            return
         episode = comparison.key
         if not comparison.matches:
             self._events.append(EpisodeMismatch(episode, comparison.local, comparison.remote, comparison.peer))
@@ -421,8 +449,16 @@ class P2PSession:
         if body.ack_frame > ep.acked_frame:
             ep.acked_frame = body.ack_frame
         ep.remote_advantage = body.advantage
-        ep.last_frames = body.last_frames
         mask = body.disconnected_mask
+        if len(ep.last_frames) != self._n:
+            ep.last_frames = body.last_frames
+        else:
+            # Reports arrive out of order: keep the newest knowledge per player (a connected player's last frame
+            # only grows; a disconnection cut only shrinks).
+            ep.last_frames = tuple(
+                min(old, new) if mask >> p & 1 else max(old, new)
+                for p, (old, new) in enumerate(zip(ep.last_frames, body.last_frames, strict=True))
+            )
         if mask:
             for player in range(self._n):
                 if mask >> player & 1 and player not in self._local and player not in ep.players:

@@ -14,7 +14,16 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .p2p_session import P2PSession
-from .requests import AdvanceFrame, AdvanceStatus, Event, InputStatus, LoadState, Request, SaveState
+from .requests import (
+    AdvanceFrame,
+    AdvanceStatus,
+    Disconnected,
+    Event,
+    InputStatus,
+    LoadState,
+    Request,
+    SaveState,
+)
 
 TIME_SYNC_EVERY = 30  # frames between looking at the time-sync recommendation (avoids oscillating)
 
@@ -119,9 +128,16 @@ class P2PRunner:
             frame = session.current_frame
             if self.time_sync and outcome.status == AdvanceStatus.ADVANCED and frame % TIME_SYNC_EVERY == 0:
                 self._wait_left = session.recommended_wait_frames()
+        result.events = session.drain_events()
+        for event in result.events:
+            if isinstance(event, Disconnected) and event.frame <= self.confirmed_through:
+                # Survivors agreed on an earlier cut than this peer had confirmed (3+ players): those frames'
+                # inputs changed, so collect them again.
+                del self.history[event.frame :]
+                self.confirmed_through = event.frame - 1
         self._collect_confirmed()
         result.outgoing = session.drain_outgoing()
-        result.events = session.drain_events()
+        result.events.extend(session.drain_events())
         return result
 
     def _execute(self, requests: list[Request], result: TickResult) -> None:

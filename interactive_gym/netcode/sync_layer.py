@@ -3,7 +3,13 @@
 The sync layer turns "advance one frame" into the exact ordered requests: if an input arrived that differs from
 what the simulation predicted, load the state of the earliest wrong frame and re-simulate to the present, then
 save and advance the current frame. States are saved only when they could be needed: a frame whose inputs are
-all confirmed can never be rolled back to, so it is saved only when its checksum is wanted.
+all confirmed is normally never rolled back to, so it is saved only when its checksum is wanted or it is an
+anchor frame.
+
+Anchors (every ``ANCHOR_INTERVAL`` frames, the last ``ANCHORS_KEPT`` kept) exist for one rare case: with three
+or more players, survivors of a disconnection agree on the *earliest* last input any of them holds, so a peer
+may have to drop inputs it had already confirmed and re-simulate from before them. It then loads the nearest
+saved state at or before that frame; inputs before it are unchanged, so re-simulating from there is exact.
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ from .input_queue import InputQueue
 from .requests import AdvanceFrame, LoadState, Request, SaveState, StateCell
 
 _NO_LIMIT = 2**31 - 1  # every player disconnected: nothing limits the confirmed frame
+ANCHOR_INTERVAL = 30
+ANCHORS_KEPT = 4
 
 
 class SessionError(RuntimeError):
@@ -28,6 +36,9 @@ class SyncLayer:
         rollbacks: Number of rollbacks planned so far.
         rollback_frames: Total frames re-simulated by those rollbacks.
         max_rollback_depth: Deepest rollback so far.
+        unrecoverable_rollbacks: Rollbacks that found no saved state old enough (only possible after a
+            disconnection cut more than ``ANCHOR_INTERVAL * ANCHORS_KEPT`` frames back); the simulation then
+            resumes from the oldest state held and the checksum exchange reports any divergence.
     """
 
     def __init__(self, num_players: int, default_input: bytes, max_prediction: int, checksum_interval: int) -> None:
@@ -39,6 +50,13 @@ class SyncLayer:
         self.rollbacks = 0
         self.rollback_frames = 0
         self.max_rollback_depth = 0
+        self.unrecoverable_rollbacks = 0
+        self._anchors: dict[int, StateCell] = {}
+
+    @property
+    def oldest_anchor(self) -> int | None:
+        """Oldest anchor frame kept (inputs from there on must stay available for re-simulation)."""
+        return min(self._anchors, default=None)
 
     def confirmed_frame(self) -> int:
         """Highest frame whose inputs are confirmed for every player (-1 when none)."""
@@ -58,8 +76,18 @@ class SyncLayer:
         return tuple([q.get(frame) for q in self.queues])
 
     def cell(self, frame: int) -> StateCell:
-        """The ring slot for ``frame``'s state."""
+        """The slot for ``frame``'s state: its anchor cell for anchor frames, else the ring slot."""
+        if frame % ANCHOR_INTERVAL == 0:
+            anchor = self._anchors.get(frame)
+            if anchor is None:
+                anchor = self._anchors[frame] = StateCell()
+                if len(self._anchors) > ANCHORS_KEPT:
+                    del self._anchors[min(self._anchors)]
+            return anchor
         return self._ring[frame % len(self._ring)]
+
+    def _saved_cells(self) -> list[StateCell]:
+        return [*self._ring, *self._anchors.values()]
 
     def _rollback_cell(self, target: int) -> StateCell:
         cell = self.cell(target)
@@ -67,18 +95,21 @@ class SyncLayer:
             return cell
         # Only after a disconnection cut an already confirmed input can a target lack its own save; re-simulating
         # from any earlier saved frame gives the same result because inputs before the target did not change.
-        earlier = [c for c in self._ring if 0 <= c.frame < target]
-        if not earlier:
+        saved = [c for c in self._saved_cells() if c.frame >= 0]
+        earlier = [c for c in saved if c.frame < target]
+        if earlier:
+            return max(earlier, key=lambda c: c.frame)
+        if not saved:
             raise SessionError(
-                f"cannot roll back to frame {target}: its state was never saved (were all SaveState requests "
-                "executed?)"
+                f"cannot roll back to frame {target}: no state was ever saved (were all SaveState requests executed?)"
             )
-        return max(earlier, key=lambda c: c.frame)
+        self.unrecoverable_rollbacks += 1
+        return min(saved, key=lambda c: c.frame)
 
     def _maybe_save(self, frame: int, confirmed: int, requests: list[Request]) -> None:
         interval = self._checksum_interval
         wanted = interval > 0 and frame % interval == 0
-        if wanted or frame > confirmed:
+        if wanted or frame > confirmed or frame % ANCHOR_INTERVAL == 0:
             requests.append(SaveState(frame, self.cell(frame), wanted))
 
     def plan_rollback(self, requests: list[Request], confirmed: int) -> None:
@@ -91,7 +122,7 @@ class SyncLayer:
         cell = self._rollback_cell(target)
         start = cell.frame
         # Later saves were made from wrong inputs; forget them so nothing can ever load them.
-        for other in self._ring:
+        for other in self._saved_cells():
             if other.frame > start:
                 other.frame = -1
         requests.append(LoadState(start, cell))
