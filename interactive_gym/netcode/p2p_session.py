@@ -329,7 +329,9 @@ class P2PSession:
                 for comparison in self._checksums.record_local(frame, checksum):
                     self._on_checksum_comparison(comparison)
             frame += interval
-        self._next_checksum_frame = frame
+        if frame != self._next_checksum_frame:
+            self._next_checksum_frame = frame
+            sync.release_checksums_before(frame)
 
     def _agreed_frame(self) -> int:
         """Highest frame whose inputs every connected third party also reports holding.

@@ -20,6 +20,7 @@ from .requests import AdvanceFrame, LoadState, Request, SaveState, StateCell
 _NO_LIMIT = 2**31 - 1  # every player disconnected: nothing limits the confirmed frame
 ANCHOR_INTERVAL = 30
 ANCHORS_KEPT = 4
+KEPT_LIMIT = 64  # anchors plus checksum cells awaiting their report; beyond this the oldest go
 
 
 class SessionError(RuntimeError):
@@ -51,12 +52,13 @@ class SyncLayer:
         self.rollback_frames = 0
         self.max_rollback_depth = 0
         self.unrecoverable_rollbacks = 0
-        self._anchors: dict[int, StateCell] = {}
+        self._kept: dict[int, StateCell] = {}
+        self._released_before = 0
 
     @property
     def oldest_anchor(self) -> int | None:
         """Oldest anchor frame kept (inputs from there on must stay available for re-simulation)."""
-        return min(self._anchors, default=None)
+        return min((f for f in self._kept if f % ANCHOR_INTERVAL == 0), default=None)
 
     def confirmed_frame(self) -> int:
         """Highest frame whose inputs are confirmed for every player (-1 when none)."""
@@ -76,18 +78,37 @@ class SyncLayer:
         return tuple([q.get(frame) for q in self.queues])
 
     def cell(self, frame: int) -> StateCell:
-        """The slot for ``frame``'s state: its anchor cell for anchor frames, else the ring slot."""
-        if frame % ANCHOR_INTERVAL == 0:
-            anchor = self._anchors.get(frame)
-            if anchor is None:
-                anchor = self._anchors[frame] = StateCell()
-                if len(self._anchors) > ANCHORS_KEPT:
-                    del self._anchors[min(self._anchors)]
-            return anchor
+        """The slot for ``frame``'s state: a kept cell for anchor and checksum frames, else the ring slot.
+
+        Checksum frames get their own cell because their checksum is reported only once the frame is confirmed
+        (and agreed), which may be after the ring has moved past it.
+        """
+        interval = self._checksum_interval
+        if frame % ANCHOR_INTERVAL == 0 or (interval and frame % interval == 0):
+            kept = self._kept.get(frame)
+            if kept is None:
+                kept = self._kept[frame] = StateCell()
+                self._prune_kept()
+            return kept
         return self._ring[frame % len(self._ring)]
 
+    def _prune_kept(self) -> None:
+        interval = self._checksum_interval
+        anchors = set(sorted(f for f in self._kept if f % ANCHOR_INTERVAL == 0)[-ANCHORS_KEPT:])
+        for frame in list(self._kept):
+            awaiting_report = interval and frame % interval == 0 and frame >= self._released_before
+            if not awaiting_report and frame not in anchors:
+                del self._kept[frame]
+        while len(self._kept) > KEPT_LIMIT:
+            del self._kept[min(self._kept)]
+
+    def release_checksums_before(self, frame: int) -> None:
+        """Checksums of frames before ``frame`` were reported: their cells may go (recent anchors stay)."""
+        self._released_before = frame
+        self._prune_kept()
+
     def _saved_cells(self) -> list[StateCell]:
-        return [*self._ring, *self._anchors.values()]
+        return [*self._ring, *self._kept.values()]
 
     def _rollback_cell(self, target: int) -> StateCell:
         cell = self.cell(target)
