@@ -217,6 +217,9 @@ def measure(frames: int, seed: int, repeats: int = 3) -> dict[str, Any]:
             # What re-simulation alone would cost: (frames + re-simulated frames) steps.
             run["necessary_ratio"] = run["steps_per_frame"]
             run["ratio_over_necessary"] = round(run["ratio_to_pure_steps"] / run["steps_per_frame"], 2)
+            # The same, counting the saves and loads rollback needs as necessary work too.
+            env_work = run["env_step_s_per_peer"] + run["save_load_checksum_s_per_peer"]
+            run["ratio_over_env_work"] = round(run["session_s_per_peer"] / env_work, 2)
             runs.append(run)
         results[name] = {"pure_steps_s": round(pure, 4), "pure_step_us": round(pure / frames * 1e6, 1),
                          "runs": runs}
