@@ -18,8 +18,9 @@ test("LatencyProbe: press -> first frame where the local avatar moved", () => {
   probe.frameDrawn(0, 1000, { a0: { x: 1, y: 1 }, a1: { x: 5, y: 5 } }); // first sighting is not a move
   probe.keyDown(10, 1010);
   assert.equal(probe.frameDrawn(40, 1040, { a0: { x: 1, y: 1 }, a1: { x: 6, y: 5 } }), null); // only the partner moved
-  assert.equal(probe.frameDrawn(90, 1090, { a0: { x: 2, y: 1 }, a1: { x: 6, y: 5 } }), 80);
-  assert.deepEqual(probe.samples, [80]);
+  assert.equal(probe.frameDrawn(90, 1090, { a0: { x: 2, y: 1 }, a1: { x: 6, y: 5 } }, 84), 74);
+  assert.deepEqual(probe.samples, [74]); // to the frame's tick
+  assert.deepEqual(probe.drawnSamples, [80]); // to the end of its drawing
   assert.deepEqual(probe.moves, { a1: [1040], a0: [1090] });
   assert.deepEqual(probe.presses, [1010]);
   // A move without a pending press (e.g. a reset) yields no sample.
@@ -43,6 +44,7 @@ test("LatencyProbe: a press that moves nothing expires instead of inflating the 
   assert.equal(summary.p50, 60);
   assert.equal(summary.count, 1);
   assert.equal(summary.expired, 1);
+  assert.equal(summary.drawn.p50, 60);
 });
 
 test("connectionSummary and buildUploadStats map transport and session figures to the upload's stats", () => {

@@ -2,7 +2,8 @@
 //
 // Pure (no DOM): the page reports each game-key press (`keyDown`) and, after every drawn frame, where each
 // avatar is (`frameDrawn`). A sample is the time from the latest press of the local player to the first drawn
-// frame in which the local avatar moved. Presses that move nothing (a wall) expire after `windowMs` so they
+// frame in which the local avatar moved: `samples` end at that frame's tick (its place in the frame schedule),
+// `drawnSamples` when its drawing was done (adding this page's simulation and drawing time). Presses that move nothing (a wall) expire after `windowMs` so they
 // never inflate a later sample. Move times of every avatar are kept (wall clock) so that remote latency can be
 // computed across two pages on one machine (benchmarks/p2p_latency.py).
 
@@ -25,6 +26,7 @@ export class LatencyProbe {
     this.maxSamples = maxSamples;
     this.pending = null; // {at (page clock), wall}
     this.samples = [];
+    this.drawnSamples = [];
     this.expired = 0;
     this.presses = []; // wall-clock ms of local presses
     this.moves = {}; // agent -> wall-clock ms of frames where it moved
@@ -39,9 +41,10 @@ export class LatencyProbe {
 
   /**
    * A frame was drawn at page time `atMs` (wall `wallMs`) with avatars at `positions` ({agent: {x, y}}).
-   * @returns {number|null} the latency sample this frame completed, if any.
+   * @param {number} [frameAtMs] page time of the frame's tick (default `atMs`).
+   * @returns {number|null} the latency sample this frame completed (to its tick), if any.
    */
-  frameDrawn(atMs, wallMs, positions) {
+  frameDrawn(atMs, wallMs, positions, frameAtMs = atMs) {
     if (this.pending && atMs - this.pending.at > this.windowMs) {
       this.pending = null;
       this.expired += 1;
@@ -56,21 +59,23 @@ export class LatencyProbe {
       const moves = (this.moves[agent] ??= []);
       if (moves.length < this.maxSamples) moves.push(wallMs);
       if (agent === this.localAgent && this.pending && atMs >= this.pending.at) {
-        sample = atMs - this.pending.at;
-        if (this.samples.length < this.maxSamples) this.samples.push(sample);
+        sample = Math.max(0, frameAtMs - this.pending.at);
+        if (this.samples.length < this.maxSamples) {
+          this.samples.push(sample);
+          this.drawnSamples.push(atMs - this.pending.at);
+        }
         this.pending = null;
       }
     }
     return sample;
   }
 
-  /** {p50, p99, max, count, expired} of the local samples (ms, rounded to 0.1). */
+  /** {p50, p99, max, count, expired, drawn: {p50, p99, max}} of the local samples (ms, rounded to 0.1). */
   summary() {
     const round = (v) => (v === null ? null : Math.round(v * 10) / 10);
-    return {
-      p50: round(quantile(this.samples, 0.5)), p99: round(quantile(this.samples, 0.99)),
-      max: round(this.samples.length ? Math.max(...this.samples) : null), count: this.samples.length,
-      expired: this.expired,
-    };
+    const stats = (values) => ({ p50: round(quantile(values, 0.5)), p99: round(quantile(values, 0.99)),
+      max: round(values.length ? Math.max(...values) : null) });
+    return { ...stats(this.samples), count: this.samples.length, expired: this.expired,
+      drawn: stats(this.drawnSamples) };
   }
 }

@@ -157,7 +157,7 @@ export class P2PGame {
     if (result.render) {
       this.renderer.draw(result.render);
       const drawn = performance.now();
-      this.probe.frameDrawn(drawn, performance.timeOrigin + drawn, this.avatarPositions());
+      this.probe.frameDrawn(drawn, performance.timeOrigin + drawn, this.avatarPositions(), now);
     }
     const c = this.counters;
     c.tickMs += t1 - t0;

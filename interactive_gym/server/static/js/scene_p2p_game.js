@@ -62,6 +62,7 @@ export function showP2PGame({ socket, emitWithAck, container, index, scene, show
     get rollbacks() { return view.game?.counters.rollbacks ?? 0; },
     get counters() { return view.game ? { ...view.game.counters } : null; },
     get latencySamples() { return view.game ? view.game.probe.samples.slice() : []; },
+    get drawnLatencySamples() { return view.game ? view.game.probe.drawnSamples.slice() : []; },
     get probe() { return view.game?.probe ?? null; },
     get last() { return view.game?.last ?? null; },
     get myPlayerId() { return view.ready?.myPlayerId ?? null; },
