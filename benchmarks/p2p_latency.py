@@ -38,7 +38,7 @@ from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
 
 PROBE = """() => {
   const p = window.interactiveGym.p2p;
-  return {agent: p.myAgent, samples: p.latencySamples, presses: p.probe.presses, moves: p.probe.moves,
+  return {agent: p.myAgent, samples: p.latencySamples, drawn: p.drawnLatencySamples, presses: p.probe.presses, moves: p.probe.moves,
           stats: p.stats(), counters: p.counters};
 }"""
 
@@ -89,6 +89,7 @@ def play(browser: Browser, url: str, seconds: float, press_ms: float, seed: int)
 def summarise(path: str, rtt: int, fps: int, delay: int, seconds: float, press_ms: float,
               probes: list[dict[str, Any]]) -> dict[str, Any]:
     local = [s for p in probes for s in p["samples"]]
+    drawn = [s for p in probes for s in p["drawn"]]
     remote = remote_latencies(probes[0], probes[1], press_ms) + remote_latencies(probes[1], probes[0], press_ms)
     stats = [p["stats"] for p in probes]
     rollbacks = sum(s["rollbacks"]["count"] for s in stats)
@@ -97,7 +98,9 @@ def summarise(path: str, rtt: int, fps: int, delay: int, seconds: float, press_m
         "path": path, "rtt_ms": rtt, "loss": 0.1, "jitter_ms": round(0.15 * rtt, 1), "fps": fps,
         "input_delay": delay, "target_ms": round((delay + 1) * 1000 / fps, 1),
         "connection": [s["connection"]["type"] for s in stats],
-        "local_ms": {"p50": quantile(local, 0.5), "p99": quantile(local, 0.99), "n": len(local)},
+        "local_ms": {"p50": quantile(local, 0.5), "p90": quantile(local, 0.9), "p99": quantile(local, 0.99),
+                     "n": len(local)},
+        "local_drawn_ms": {"p50": quantile(drawn, 0.5), "p99": quantile(drawn, 0.99)},
         "remote_ms": {"p50": quantile(remote, 0.5), "p99": quantile(remote, 0.99), "n": len(remote)},
         "measured_rtt_ms_p50": [s["rtt_ms"]["p50"] for s in stats],
         "rollbacks_per_s": round(rollbacks / 2 / seconds, 2),
@@ -113,11 +116,13 @@ def machine() -> dict[str, Any]:
 
 
 def markdown(results: list[dict[str, Any]]) -> str:
-    lines = ["| path | RTT (ms) | local p50 / p99 (ms) | remote p50 / p99 (ms) | rollbacks/s | mean depth | "
-             "stalled frames | desyncs | target (ms) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| path | RTT (ms) | local p50 / p90 / p99 (ms) | local drawn p50 / p99 (ms) | remote p50 / p99 (ms) | "
+             "rollbacks/s | mean depth | stalled frames | desyncs | target (ms) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
-        lines.append(f"| {r['path']} | {r['rtt_ms']} | {r['local_ms']['p50']} / {r['local_ms']['p99']} | "
+        local, drawn = r["local_ms"], r["local_drawn_ms"]
+        lines.append(f"| {r['path']} | {r['rtt_ms']} | {local['p50']} / {local['p90']} / {local['p99']} | "
+                     f"{drawn['p50']} / {drawn['p99']} | "
                      f"{r['remote_ms']['p50']} / {r['remote_ms']['p99']} | {r['rollbacks_per_s']} | "
                      f"{r['mean_rollback_depth']} | {r['frames_stalled']} | {r['desyncs']} | {r['target_ms']} |")
     return "\n".join(lines)

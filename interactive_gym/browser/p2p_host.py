@@ -49,6 +49,7 @@ STATUS_NAMES = {
 RTT_SAMPLE_EVERY = 30  # frames between RTT samples for the statistics
 MAX_RTT_SAMPLES = 4096
 MAX_EVENTS_KEPT = 256
+FINALIZED_KEPT = 512  # rows that a 3+-player disconnection cut may still reopen (cuts are a few frames back)
 
 
 def _event_json(event: rq.Event) -> dict[str, Any]:
@@ -102,6 +103,7 @@ class P2PGameHost:
         self._inbox: list[tuple[Hashable, bytes]] = []
         self._keys_by_frame: dict[int, list[str]] = {}
         self._carry: list[str] = []
+        self._finalized: list[tuple[int, int]] = []  # (frame, episode) of recently finalized rows, oldest first
         self._collected = -1
         self.episodes: list[list[dict[str, Any]]] = [[] for _ in self.seeds]
         self.completed: list[int] = []
@@ -238,6 +240,9 @@ class P2PGameHost:
             self._keys_by_frame[target] = keys  # a stalled frame keeps the first input given for it
         self._carry = [] if committed or self.done else keys
         events = [self._note_event(e) for e in result.events]
+        for event in result.events:
+            if isinstance(event, rq.Disconnected) and event.frame <= self._collected:
+                self._reopen_from(event.frame)
         newly = self._collect_confirmed()
         render = None
         if result.frames_simulated or not self._rendered_once:
@@ -345,6 +350,18 @@ class P2PGameHost:
             if rtt is not None and len(self.rtt_samples) < MAX_RTT_SAMPLES:
                 self.rtt_samples.append(rtt)
 
+    def _reopen_from(self, frame: int) -> None:
+        """Un-finalizes rows from ``frame`` on: with 3+ players the survivors of a disconnection may agree on a
+        cut earlier than this peer had confirmed, and the runner re-simulates those frames."""
+        while self._finalized and self._finalized[-1][0] >= frame:
+            done_frame, episode = self._finalized.pop()
+            row = self.episodes[episode].pop()
+            self._keys_by_frame[done_frame] = row["keys"][self.my_agent]
+            if episode in self.completed:
+                self.completed.remove(episode)  # reported again when it completes again
+        self._collected = frame - 1
+        self.done = len(self.completed) == len(self.seeds)
+
     def _collect_confirmed(self) -> list[int]:
         confirmed = self.session.confirmed_frame
         newly: list[int] = []
@@ -363,6 +380,9 @@ class P2PGameHost:
             row["checksum"] = None if checksum is None else f"{checksum & 0xFFFFFFFFFFFFFFFF:016x}"
             rows = self.episodes[episode]
             rows.append(row)
+            self._finalized.append((frame, episode))
+            if len(self._finalized) > FINALIZED_KEPT:
+                del self._finalized[: len(self._finalized) - FINALIZED_KEPT]
             ended = all(row["terminated"].get(a) or row["truncated"].get(a) for a in sim.agent_ids)
             if ended or row["t"] + 1 >= sim.max_steps:
                 self.completed.append(episode)

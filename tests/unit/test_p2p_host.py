@@ -270,3 +270,14 @@ def test_a_tap_during_an_uncommitted_tick_is_carried_to_the_next_committed_input
     assert len(pressed) == 1 and rows[pressed[0]]["keys"]["agent_0"] == ["ArrowDown"]
     assert rows[pressed[0]]["actions"]["agent_0"] == 2  # the tap moved the avatar once, on both peers
     assert uploads(hosts[1])[0]["steps"][pressed[0]]["actions"]["agent_0"] == 2
+
+
+def test_rows_reopened_by_an_earlier_disconnection_cut_are_unfinalized() -> None:
+    # With 3+ players, survivors may agree on a cut before this peer's confirmed frame; those rows reopen.
+    hosts, _ = play(gatherers_config(max_steps=60, episodes=1), NetworkConditions())
+    host = hosts[0]
+    rows = uploads(host)[0]["steps"]
+    host._reopen_from(50)
+    assert host.step_count(0) == 50 and host.completed == [] and not host.done
+    assert host._collected == 49
+    assert host._keys_by_frame[55] == rows[55]["keys"]["agent_0"]  # the frame's own keys are kept for re-collection
