@@ -19,14 +19,10 @@ from collections.abc import Hashable
 from . import codec
 from .input_queue import InputQueueError
 from .protocol import NetworkStats, PeerEndpoint
-from .reports import Comparison, ReportLedger
 from .requests import (
     AdvanceResult,
     AdvanceStatus,
-    DesyncDetected,
     Disconnected,
-    EpisodeAgreed,
-    EpisodeMismatch,
     Event,
     InputStatus,
     NetworkInterrupted,
@@ -34,12 +30,12 @@ from .requests import (
     Request,
     Synchronized,
 )
+from .session_reports import PeerReports
 from .settings import SessionSettings, SettingsError
 from .sync_layer import SessionError, SyncLayer
 from .time_sync import local_advantage
 
 HISTORY_KEEP = 128  # confirmed inputs kept for confirmed_inputs() after they are no longer needed for rollback
-REPORT_LIFETIME = 600  # frames during which a checksum/episode report keeps being repeated
 DISCARD_EVERY = 32
 
 
@@ -70,17 +66,13 @@ class P2PSession:
         self._pending: dict[int, bytes] = {}
         self._outgoing: list[tuple[Hashable, bytes]] = []
         self._events: list[Event] = []
-        peers = list(self._endpoints)
-        self._checksums = ReportLedger(peers)
-        self._episodes = ReportLedger(peers)
-        self._episode_agreed: dict[int, set[Hashable]] = {}
-        self._next_checksum_frame = 0
-        self._report_every = max(1, min(4, settings.checksum_interval or 4))
+        self._reports = PeerReports(
+            settings.checksum_interval, self._sender, self._local, self._endpoints, self._sync, self._events
+        )
         self._slack = 2 * settings.max_inputs_per_packet
         self.dropped: dict[str, int] = {}
         self.stalls = 0
         self.not_synchronized = 0
-        self.desyncs = 0
 
     # --- state ----------------------------------------------------------------------------------------------
 
@@ -129,7 +121,8 @@ class P2PSession:
             "unrecoverable_rollbacks": sync.unrecoverable_rollbacks,
             "stalls": self.stalls,
             "not_synchronized": self.not_synchronized,
-            "desyncs": self.desyncs,
+            "desyncs": self._reports.desyncs,
+            "missing_local_checksums": self._reports.missing_checksums,
             "dropped": dict(self.dropped),
         }
 
@@ -159,7 +152,7 @@ class P2PSession:
             missing = [p for p in self._local if p not in pending]
             raise SessionError(f"add_local_input() was not called for local players {missing} this frame")
         sync = self._sync
-        self._report_checksums()
+        self._reports.report_checksums()
         current = sync.current_frame
         target = current + self.settings.input_delay
         committed = self._local_queues[0].last_confirmed < target
@@ -188,7 +181,7 @@ class P2PSession:
         input received. Returns the requests to execute (empty when nothing changed).
         """
         requests: list[Request] = []
-        self._report_checksums()
+        self._reports.report_checksums()
         self._sync.plan_rollback(requests, self._sync.confirmed_frame())
         return requests
 
@@ -228,13 +221,13 @@ class P2PSession:
 
     def drain_events(self) -> list[Event]:
         """Events since the last call, oldest first."""
-        out, self._events = self._events, []
+        out = list(self._events)
+        self._events.clear()  # cleared in place: the reports helper shares this list
         return out
 
     def report_episode_end(self, episode: int, frame: int) -> None:
         """Reports that ``episode`` ended on confirmed ``frame``; peers compare their reports."""
-        for comparison in self._episodes.record_local(episode, frame):
-            self._on_episode_comparison(comparison)
+        self._reports.report_episode_end(episode, frame)
 
     def disconnect_player(self, player: int) -> None:
         """Declares a remote ``player``'s peer gone now (e.g. the server said it left)."""
@@ -287,7 +280,7 @@ class P2PSession:
     def _after_advance(self, frame: int) -> None:
         settings = self.settings
         status = self._peer_status()
-        send_reports = frame % self._report_every == 0
+        reports = self._reports.packets(frame) if frame % self._reports.every == 0 else []
         for ep in self._endpoints.values():
             if ep.disconnected:
                 continue
@@ -295,87 +288,13 @@ class P2PSession:
             ep.last_local_advantage = advantage
             ep.time_sync.record(advantage, ep.remote_advantage)
             self._send_inputs(ep, status)
-            if send_reports:
-                self._send_reports(ep, frame)
+            for packet in reports:
+                self._send(ep, packet)
         if frame % DISCARD_EVERY == 0:
             acked = min((ep.acked_frame for ep in self._endpoints.values() if not ep.disconnected), default=frame)
             floor = min(self.confirmed_frame, acked + 1) - HISTORY_KEEP
             anchor = self._sync.oldest_anchor
             self._sync.discard_before(floor if anchor is None else min(floor, anchor))
-
-    def _send_reports(self, ep: PeerEndpoint, frame: int) -> None:
-        recent = frame - REPORT_LIFETIME
-        checksums = [r for r in self._checksums.latest_local(3) if r[0] >= recent]
-        if checksums:
-            self._send(ep, codec.encode_checksums(self._sender, frame, checksums))
-        episodes = [r for r in self._episodes.latest_local(2) if r[1] >= recent]
-        if episodes:
-            self._send(ep, codec.encode_episodes(self._sender, frame, episodes))
-
-    def _report_checksums(self) -> None:
-        interval = self.settings.checksum_interval
-        if not interval:
-            return
-        sync = self._sync
-        limit = min(sync.confirmed_frame() + 1, sync.current_frame - 1, self._agreed_frame() + 1)
-        if sync.first_incorrect is not None:
-            limit = min(limit, sync.first_incorrect)
-        frame = self._next_checksum_frame
-        while frame <= limit:
-            checksum = sync.checksum_of(frame)
-            if checksum is None:
-                self._drop("local_checksum_missing")
-            else:
-                for comparison in self._checksums.record_local(frame, checksum):
-                    self._on_checksum_comparison(comparison)
-            frame += interval
-        if frame != self._next_checksum_frame:
-            self._next_checksum_frame = frame
-            sync.release_checksums_before(frame)
-
-    def _agreed_frame(self) -> int:
-        """Highest frame whose inputs every connected third party also reports holding.
-
-        With three or more players a disconnection may cut a player's inputs back to the earliest frame any
-        survivor holds; checksums are reported only up to here so such a cut rarely touches a reported frame.
-        """
-        agreed = 2**31 - 1
-        for player, queue in enumerate(self._sync.queues):
-            if queue.disconnected_after is not None or player in self._local:
-                continue
-            for ep in self._endpoints.values():
-                if ep.disconnected or player in ep.players or len(ep.last_frames) != self._n:
-                    continue
-                if ep.last_frames[player] < agreed:
-                    agreed = ep.last_frames[player]
-        return agreed
-
-    def _peer_cut_off(self, peer: Hashable) -> bool:
-        ep = self._endpoints[peer]
-        return ep.disconnected or any(self._sync.queues[p].disconnected_after is not None for p in ep.players)
-
-    def _on_checksum_comparison(self, comparison: Comparison) -> None:
-        if self._peer_cut_off(comparison.peer):
-            return  # its reports may cover frames it simulated with inputs the survivors cut off
-        if not comparison.matches:
-            self.desyncs += 1
-            self._events.append(
-                DesyncDetected(comparison.key, comparison.local, comparison.remote, comparison.peer)
-            )
-
-    def _on_episode_comparison(self, comparison: Comparison) -> None:
-        if self._peer_cut_off(comparison.peer):
-            return
-        episode = comparison.key
-        if not comparison.matches:
-            self._events.append(EpisodeMismatch(episode, comparison.local, comparison.remote, comparison.peer))
-            return
-        agreed = self._episode_agreed.setdefault(episode, set())
-        agreed.add(comparison.peer)
-        connected = {ep.peer for ep in self._endpoints.values() if not ep.disconnected}
-        if connected <= agreed:
-            self._events.append(EpisodeAgreed(episode, comparison.local))
-            del self._episode_agreed[episode]
 
     def _disconnect_endpoint(self, ep: PeerEndpoint) -> None:
         ep.disconnected = True
@@ -415,15 +334,9 @@ class P2PSession:
         elif kind == codec.PONG:
             ep.on_pong(codec.decode_time(data), now_ms)
         elif kind == codec.CHECKSUM:
-            for frame, checksum in codec.decode_checksums(data):
-                comparison = self._checksums.record_remote(peer, frame, checksum)
-                if comparison is not None:
-                    self._on_checksum_comparison(comparison)
+            self._reports.on_checksums(peer, codec.decode_checksums(data))
         elif kind == codec.EPISODE:
-            for episode, frame in codec.decode_episodes(data):
-                comparison = self._episodes.record_remote(peer, episode, frame)
-                if comparison is not None:
-                    self._on_episode_comparison(comparison)
+            self._reports.on_episodes(peer, codec.decode_episodes(data))
         else:  # DISCONNECT
             codec.decode_disconnect(data)
             self._note_received(ep, len(data), header.frame, now_ms)

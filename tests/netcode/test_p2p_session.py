@@ -218,7 +218,7 @@ def test_matching_checksums_raise_no_event() -> None:
     a, b = _synced_pair(checksum_interval=5)
     _play(a, b, frames=60)
     assert not [e for e in a.drain_events() + b.drain_events() if isinstance(e, DesyncDetected)]
-    assert a._checksums.latest_local(1)[0][0] >= 40  # comparisons really happened up to recent frames
+    assert a._reports.checksums.latest_local(1)[0][0] >= 40  # comparisons really happened up to recent frames
 
 
 def test_episode_reports_agree_or_mismatch() -> None:
