@@ -1,15 +1,15 @@
-"""A drift-free fixed-rate clock for server-mode games, and the lateness statistics it reports.
+"""Drift-free fixed-rate tick arithmetic for server-mode games, and the lateness statistics they report.
 
 Each tick is scheduled at ``start + n * period`` (never "now + period"), so small delays do not accumulate
 into a slower game. When the loop falls more than ``max_catch_up`` ticks behind (machine overloaded), the
 missed ticks are skipped and counted instead of being run in a burst, which would make the game jump.
+The event-loop side (sleeping until a deadline, ticking every game of one fps) is
+:class:`~interactive_gym.server.tick_scheduler.TickScheduler`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import bisect
-from collections.abc import Callable
 
 
 class LatenessStats:
@@ -43,42 +43,45 @@ class LatenessStats:
         }
 
 
-class FixedRateClock:
-    """Yields ticks at ``fps`` on the running event loop's clock.
+class TickSchedule:
+    """Drift-free tick deadlines at a fixed rate, and the catch-up/skip rule; pure arithmetic, no clock.
+
+    Tick ``n`` is due at ``start + n * period``. :meth:`advance` is called when a tick runs: if the caller is
+    more than ``max_catch_up`` whole periods behind that deadline, the missed ticks are skipped (and reported)
+    instead of being run back to back.
 
     Args:
         fps: Ticks per second.
-        time: Clock function (seconds); defaults to the loop's monotonic clock.
+        start: Time (seconds, any monotonic clock) when tick 0 is due.
         max_catch_up: Ticks that may run back to back before the rest are skipped.
     """
 
-    def __init__(self, fps: float, time: Callable[[], float] | None = None, max_catch_up: int = 2) -> None:
+    def __init__(self, fps: float, start: float, max_catch_up: int = 2) -> None:
+        if not fps > 0:
+            raise ValueError(f"fps must be a positive number, got {fps!r}")
         self.period = 1.0 / fps
-        self._time = time
+        self.start = start
         self.max_catch_up = max_catch_up
-        self.stats = LatenessStats()
-        self._start: float | None = None
-        self._n = 0
+        self.next_tick = 0
 
-    def now(self) -> float:
-        return self._time() if self._time else asyncio.get_running_loop().time()
+    def deadline(self) -> float:
+        """When the next tick is due."""
+        return self.start + self.next_tick * self.period
 
-    async def wait_next(self) -> int:
-        """Sleeps until the next tick's deadline; returns the tick number."""
-        if self._start is None:
-            self._start = self.now()
-        deadline = self._start + self._n * self.period
-        delay = deadline - self.now()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        now = self.now()
+    def advance(self, now: float) -> tuple[int, int, float]:
+        """Runs the next tick at ``now``.
+
+        Returns:
+            ``(tick number, ticks skipped just before it, the tick's deadline)``; lateness is ``now - deadline``.
+        """
+        deadline = self.deadline()
         behind = int((now - deadline) / self.period)
+        skipped = 0
         if behind > self.max_catch_up:
             # Skip what cannot be caught up; the game stays real-time instead of bursting.
-            self.stats.skipped += behind
-            self._n += behind
-            deadline = self._start + self._n * self.period
-        self.stats.add(max(0.0, now - deadline))
-        tick = self._n
-        self._n += 1
-        return tick
+            skipped = behind
+            self.next_tick += behind
+            deadline = self.deadline()
+        tick = self.next_tick
+        self.next_tick += 1
+        return tick, skipped, deadline

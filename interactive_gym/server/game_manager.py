@@ -16,6 +16,7 @@ from interactive_gym.scenes.gym_scene import GymScene
 from interactive_gym.server.game_runner import Emit, GameRunner
 from interactive_gym.server.participants import Participant
 from interactive_gym.server.remote_game import ServerGame
+from interactive_gym.server.tick_scheduler import TickScheduler
 from interactive_gym.server.waiting_room import WaitingRoom
 
 log = logging.getLogger("interactive_gym.games")
@@ -46,6 +47,8 @@ class GameManager:
         self.runners: dict[str, GameRunner] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._scenes: dict[str, GymScene] = {}
+        # One shared ticker per fps: every game of that rate is stepped from one timer and one task.
+        self._tickers: dict[float, TickScheduler] = {}
         self.games_started = 0
 
     def room_for(self, scene: GymScene) -> WaitingRoom:
@@ -83,7 +86,7 @@ class GameManager:
         game = ServerGame(game_id, scene, humans, game_seed=secrets.randbelow(2**31 - 1) if scene.seed is None
                           else scene.seed + self.games_started)
         self.games_started += 1
-        runner = GameRunner(game, self._emit, self._writer, self._finished)
+        runner = GameRunner(game, self._emit, self._writer, self._finished, self._ticker_for(scene.fps))
         self.runners[game_id] = runner
         for agent, participant in zip(scene.facts.humans, players, strict=True):
             participant.game_id = game_id
@@ -92,6 +95,12 @@ class GameManager:
         task = asyncio.create_task(runner.run(), name=f"game-{game_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _ticker_for(self, fps: float) -> TickScheduler:
+        ticker = self._tickers.get(fps)
+        if ticker is None:
+            ticker = self._tickers[fps] = TickScheduler(fps)
+        return ticker
 
     async def _attach(self, participant: Participant, runner: GameRunner, agent: str | None = None) -> None:
         agent = agent or next(a for a, pid in runner.game.humans.items() if pid == participant.participant_id)
@@ -140,9 +149,11 @@ class GameManager:
 
     def lateness(self) -> dict[str, Any]:
         """Tick lateness of every running game (for logs and the capacity benchmark)."""
-        return {gid: r.clock.stats.summary() for gid, r in self.runners.items()}
+        return {gid: r.stats.summary() for gid, r in self.runners.items()}
 
     async def shutdown(self) -> None:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        for ticker in self._tickers.values():
+            await ticker.close()

@@ -1,16 +1,22 @@
 """The async shell around a :class:`ServerGame`: ticks it at the scene's fps, sends render packets to the
 game's Socket.IO room, streams step records to storage, and ends the game when a human is gone too long.
+
+The ticks come from a :class:`~interactive_gym.server.tick_scheduler.TickScheduler` shared by every game of
+the same fps, which calls :meth:`GameRunner.step`. The runner's own task (:meth:`GameRunner.run`) only wakes
+at episode boundaries: it starts an episode, waits until a step or failure ends it, and stores the result.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from interactive_gym.server.game_clock import FixedRateClock
+from interactive_gym.server.game_clock import LatenessStats
 from interactive_gym.server.remote_game import ServerGame
 from interactive_gym.server.storage_records import StepRecord
+from interactive_gym.server.tick_scheduler import TickScheduler
 
 log = logging.getLogger("interactive_gym.game")
 
@@ -27,17 +33,26 @@ class GameRunner:
         emit: ``sio.emit``.
         writer: The experiment's ``DataWriter``.
         on_finished: Called once with ``(runner, reason)`` when the game ends for any reason.
+        ticker: The shared ticker for the scene's fps (``ticker.fps == game.scene.fps``).
     """
 
     def __init__(self, game: ServerGame, emit: Emit, writer: Any,
-                 on_finished: Callable[[GameRunner, str], Awaitable[None]]) -> None:
+                 on_finished: Callable[[GameRunner, str], Awaitable[None]], ticker: TickScheduler) -> None:
+        if ticker.fps != game.scene.fps:
+            raise ValueError(f"game {game.game_id} runs at {game.scene.fps} fps but was given a "
+                             f"{ticker.fps} fps ticker")
         self.game = game
         self._emit = emit
         self._writer = writer
         self._on_finished = on_finished
-        self.clock = FixedRateClock(game.scene.fps)
+        self._ticker = ticker
+        self.stats = LatenessStats()
         self._gone_since: dict[str, float] = {}
         self.end_reason: str | None = None
+        # While an episode is being ticked: its storage id and the future its last step resolves
+        # (True: played to the end; False: a human was gone too long; an exception: the game crashed).
+        self._episode_id: Any = None
+        self._episode_over: asyncio.Future[bool] | None = None
 
     @property
     def room(self) -> str:
@@ -46,7 +61,7 @@ class GameRunner:
     def human_left(self, agent: str) -> None:
         """A human's socket went away: they play the default action until back or the grace runs out."""
         self.game.set_connected(agent, False)
-        self._gone_since.setdefault(agent, self.clock.now())
+        self._gone_since.setdefault(agent, self._ticker.now())
 
     def human_back(self, agent: str) -> None:
         self.game.set_connected(agent, True)
@@ -58,7 +73,7 @@ class GameRunner:
 
     def _grace_expired(self) -> bool:
         grace = self.game.scene.disconnect_grace_s
-        now = self.clock.now()
+        now = self._ticker.now()
         return any(now - since >= grace for since in self._gone_since.values())
 
     async def run(self) -> None:
@@ -85,19 +100,52 @@ class GameRunner:
         await self._emit("episode_start", {"game_id": game.game_id, "episode": game.episode, "seed": game.seed,
                                            "packet": packet}, room=self.room)
         status = "partial"
+        self._episode_id = episode_id
+        self._episode_over = asyncio.get_running_loop().create_future()
+        self._ticker.add(self)
         try:
-            while True:
-                await self.clock.wait_next()
-                if self._grace_expired():
-                    return False
-                outcome = game.tick()
-                self._writer.append_steps(episode_id, [StepRecord(**outcome.record)])
-                await self._emit("render", {"game_id": game.game_id, "episode": game.episode,
-                                            "t": game.t, "packet": outcome.packet}, room=self.room)
-                if outcome.episode_done:
-                    status = "complete"
-                    return True
+            finished = await self._episode_over
+            if finished:
+                status = "complete"
+            return finished
         finally:
-            meta = {"fps": game.scene.fps, "tick_lateness": self.clock.stats.summary(),
+            self._ticker.discard(self)
+            self._episode_over = None
+            meta = {"fps": game.scene.fps, "tick_lateness": self.stats.summary(),
                     "steps": game.t, "returns": game.episode_rewards}
             await self._writer.end_episode(episode_id, status=status, meta=meta)
+
+    # ------------------------------------------------------------------------------ called by the ticker
+
+    def step(self) -> Awaitable[None] | None:
+        """One tick: the grace check, the game step, the step record; returns the render send to await."""
+        if self._episode_over is None or self._episode_over.done():
+            return None  # the episode already ended (e.g. cancelled at shutdown); nothing to tick
+        if self._grace_expired():
+            self._end_episode(False)
+            return None
+        game = self.game
+        outcome = game.tick()
+        self._writer.append_steps(self._episode_id, [StepRecord(**outcome.record)])
+        payload = {"game_id": game.game_id, "episode": game.episode, "t": game.t, "packet": outcome.packet}
+        return self._send_render(payload, outcome.episode_done)
+
+    def fail(self, error: Exception) -> None:
+        """The step or its send raised: :meth:`run` logs it and ends the game with reason ``"error"``."""
+        self._ticker.discard(self)
+        if self._episode_over is not None and not self._episode_over.done():
+            self._episode_over.set_exception(error)
+
+    async def _send_render(self, payload: dict[str, Any], episode_done: bool) -> None:
+        # Stop ticking at once, but end the episode only after the last render is out, so the page always
+        # gets it before the next episode_start or the game_over.
+        if episode_done:
+            self._ticker.discard(self)
+        await self._emit("render", payload, room=self.room)
+        if episode_done:
+            self._end_episode(True)
+
+    def _end_episode(self, finished: bool) -> None:
+        self._ticker.discard(self)
+        if self._episode_over is not None and not self._episode_over.done():
+            self._episode_over.set_result(finished)

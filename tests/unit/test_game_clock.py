@@ -1,13 +1,10 @@
-"""Tests for LatenessStats and FixedRateClock, driven by a fake clock (no real sleeping)."""
+"""Tests for LatenessStats and TickSchedule (pure arithmetic: no clock, no sleeping)."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
-from interactive_gym.server import game_clock
-from interactive_gym.server.game_clock import FixedRateClock, LatenessStats
+from interactive_gym.server.game_clock import LatenessStats, TickSchedule
 
 
 # -- LatenessStats ------------------------------------------------------------------------------------------------
@@ -53,132 +50,64 @@ def test_limit_bounds_memory_but_counts_everything() -> None:
     assert stats.summary()["max_ms"] == 9000.0  # only the first ten samples are kept
 
 
-# -- FixedRateClock with a fake clock --------------------------------------------------------------------------
-class FakeTime:
-    """A clock that only moves when the code under test sleeps (plus scripted extra delays)."""
-
-    def __init__(self, start: float = 100.0) -> None:
-        self.now = start
-        self.sleeps: list[float] = []
-        self.overshoot = 0.0  # each sleep wakes this late (scheduler jitter)
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, delay: float) -> None:
-        self.sleeps.append(delay)
-        self.now += delay + self.overshoot
-        await REAL_SLEEP(0)
+# -- TickSchedule: pure deadline arithmetic -------------------------------------------------------------------
 
 
-REAL_SLEEP = asyncio.sleep
+def test_period_and_first_deadline() -> None:
+    schedule = TickSchedule(8, start=100.0)
+    assert schedule.period == 0.125
+    assert TickSchedule(30, start=0.0).period == pytest.approx(1 / 30)
+    assert schedule.deadline() == 100.0
 
 
-@pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> FakeTime:
-    fake_time = FakeTime()
-    monkeypatch.setattr(game_clock.asyncio, "sleep", fake_time.sleep)
-    return fake_time
+@pytest.mark.parametrize("fps", [0, -1, float("nan")])
+def test_non_positive_fps_is_refused(fps: float) -> None:
+    with pytest.raises(ValueError, match="fps must be a positive number"):
+        TickSchedule(fps, start=0.0)
 
 
-def run(coro):  # noqa: ANN001, ANN201 - small test helper
-    return asyncio.run(coro)
+def test_on_time_ticks_count_up_with_no_lateness() -> None:
+    schedule = TickSchedule(8, start=100.0)
+    results = []
+    for _ in range(5):
+        results.append(schedule.advance(schedule.deadline()))
+    assert [tick for tick, _, _ in results] == [0, 1, 2, 3, 4]
+    assert [deadline for _, _, deadline in results] == [100.0 + n * 0.125 for n in range(5)]
+    assert all(skipped == 0 for _, skipped, _ in results)
 
 
-def test_period() -> None:
-    assert FixedRateClock(8).period == 0.125
-    assert FixedRateClock(30).period == pytest.approx(1 / 30)
+def test_deadlines_do_not_drift_with_late_ticks() -> None:
+    schedule = TickSchedule(8, start=100.0)
+    for n in range(200):
+        late_by = 0.015  # every tick runs 15 ms late
+        tick, skipped, deadline = schedule.advance(schedule.deadline() + late_by)
+        # Tick n is due at start + n * period, never start + n * (period + lateness).
+        assert (tick, skipped) == (n, 0)
+        assert deadline == pytest.approx(100.0 + n * 0.125)
+    assert schedule.deadline() == pytest.approx(100.0 + 200 * 0.125)
 
 
-def test_first_tick_is_immediate_and_ticks_count_up(fake: FakeTime) -> None:
-    clock = FixedRateClock(8, time=fake)
-
-    async def main() -> list[int]:
-        return [await clock.wait_next() for _ in range(5)]
-
-    assert run(main()) == [0, 1, 2, 3, 4]
-    assert fake.sleeps == [0.125] * 4
-    assert fake.now == 100.0 + 4 * 0.125
-    assert clock.stats.count == 5 and clock.stats.skipped == 0
-    assert clock.stats.percentile(1.0) == 0.0
+def test_small_lag_is_caught_up_back_to_back() -> None:
+    schedule = TickSchedule(4, start=100.0, max_catch_up=2)
+    schedule.advance(100.0)
+    now = 100.6  # 2.4 periods of work after tick 0: ticks 1 and 2 are already due
+    assert schedule.advance(now) == (1, 0, 100.25)
+    assert schedule.advance(now) == (2, 0, 100.5)
+    assert schedule.deadline() == 100.75  # tick 3 waits for its own deadline
 
 
-def test_deadlines_do_not_drift_with_late_wakeups(fake: FakeTime) -> None:
-    fake.overshoot = 0.015  # every sleep wakes 15 ms late
-    clock = FixedRateClock(8, time=fake)
-    ticks_at: list[float] = []
-
-    async def main() -> None:
-        for _ in range(200):
-            await clock.wait_next()
-            ticks_at.append(fake.now)
-
-    run(main())
-    # Tick n happens at start + n * period + one overshoot, never start + n * (period + overshoot).
-    for n, at in enumerate(ticks_at[1:], start=1):
-        assert at == pytest.approx(100.0 + n * 0.125 + 0.015)
-    assert fake.sleeps[1:] == pytest.approx([0.125 - 0.015] * 198)
-    assert clock.stats.skipped == 0
-    assert clock.stats.percentile(0.5) == pytest.approx(0.015)
+def test_far_behind_skips_ticks_instead_of_bursting() -> None:
+    schedule = TickSchedule(4, start=100.0, max_catch_up=2)
+    schedule.advance(100.0)
+    # Tick 1 was due at 100.25; now is 102.6, i.e. 9 whole periods late: those 9 are skipped.
+    tick, skipped, deadline = schedule.advance(102.6)
+    assert (tick, skipped) == (10, 9)
+    assert deadline == pytest.approx(102.5)  # lateness 0.1 s after the new deadline
+    assert schedule.deadline() == pytest.approx(102.75)
+    assert schedule.advance(102.75) == (11, 0, pytest.approx(102.75))
 
 
-def test_work_between_ticks_shortens_the_sleep(fake: FakeTime) -> None:
-    clock = FixedRateClock(4, time=fake)
-
-    async def main() -> None:
-        await clock.wait_next()
-        fake.now += 0.1  # the game step took 100 ms
-        await clock.wait_next()
-
-    run(main())
-    assert fake.sleeps == [pytest.approx(0.15)]
-    assert fake.now == pytest.approx(100.25)
-
-
-def test_small_lag_is_caught_up_back_to_back(fake: FakeTime) -> None:
-    clock = FixedRateClock(4, time=fake, max_catch_up=2)
-
-    async def main() -> list[int]:
-        ticks = [await clock.wait_next()]
-        fake.now += 0.6  # 2.4 periods of work: two ticks are already due
-        ticks += [await clock.wait_next() for _ in range(4)]
-        return ticks
-
-    assert run(main()) == [0, 1, 2, 3, 4]
-    # Ticks 1 and 2 run at once (late), tick 3 waits for its own deadline at start + 0.75.
-    assert fake.sleeps == [pytest.approx(0.15), pytest.approx(0.25)]
-    assert clock.stats.skipped == 0
-    assert clock.stats.summary()["max_ms"] == pytest.approx(350.0)
-
-
-def test_far_behind_skips_ticks_instead_of_bursting(fake: FakeTime) -> None:
-    clock = FixedRateClock(4, time=fake, max_catch_up=2)
-
-    async def main() -> list[int]:
-        ticks = [await clock.wait_next()]
-        fake.now += 2.6  # 10.4 periods behind the next deadline
-        ticks.append(await clock.wait_next())
-        ticks.append(await clock.wait_next())
-        return ticks
-
-    ticks = run(main())
-    # Tick 1 was due at +0.25; now is +2.6, i.e. 9 whole periods late: those 9 are skipped.
-    assert clock.stats.skipped == 9
-    assert ticks == [0, 10, 11]
-    # After skipping, the tick runs 0.1 s after its new deadline (2.5), and the next waits for 2.75.
-    assert fake.sleeps == [pytest.approx(0.15)]
-    assert clock.stats.count == 3
-    assert clock.stats.summary()["max_ms"] == pytest.approx(100.0)
-
-
-def test_default_time_is_the_loop_clock() -> None:
-    clock = FixedRateClock(1000)
-
-    async def main() -> tuple[int, float, float]:
-        loop_now = asyncio.get_running_loop().time()
-        tick = await clock.wait_next()
-        return tick, loop_now, clock.now()
-
-    tick, before, after = asyncio.run(main())
-    assert tick == 0
-    assert after >= before
+def test_exactly_max_catch_up_behind_is_still_caught_up() -> None:
+    schedule = TickSchedule(4, start=0.0, max_catch_up=2)
+    assert schedule.advance(0.5) == (0, 0, 0.0)  # two whole periods late: allowed
+    assert schedule.advance(1.0)[:2] == (4, 3)  # tick 1 due at 0.25, three periods late: skipped

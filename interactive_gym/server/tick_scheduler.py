@@ -1,0 +1,127 @@
+"""One shared ticker per fps: wakes once per tick period and steps every server-mode game of that rate.
+
+Before, each game slept on its own timer and woke its own task every tick; with a hundred games that was a
+hundred timers, sleeps and task switches per period. A :class:`TickScheduler` keeps one drift-free schedule
+(:class:`~interactive_gym.server.game_clock.TickSchedule`), and at each deadline it calls every registered
+game's synchronous :meth:`Tickable.step` in turn, then awaits the sends the steps returned all together.
+
+Games stay isolated: an exception from one game's step or send is handed to that game's
+:meth:`Tickable.fail` and the other games tick on. Lateness is recorded per game, measured when that game's
+step starts, so a game stepped late in a crowded round reports the delay it really saw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from interactive_gym.server.game_clock import LatenessStats, TickSchedule
+
+log = logging.getLogger("interactive_gym.ticks")
+
+
+class Tickable(Protocol):
+    """What the scheduler needs from a game (``GameRunner`` implements it)."""
+
+    stats: LatenessStats
+
+    def step(self) -> Awaitable[None] | None:
+        """Advances the game one tick synchronously; returns what is left to await (the sends), if anything."""
+
+    def fail(self, error: Exception) -> None:
+        """The game's step or send raised: it stops ticking and ends itself."""
+
+
+class TickScheduler:
+    """Ticks every registered game at ``fps`` from one task; the task runs only while games are registered.
+
+    Args:
+        fps: Ticks per second.
+        time: Clock function (seconds); defaults to the running loop's monotonic clock.
+        sleep: Sleep coroutine (tests pass a fake that advances a fake clock).
+        max_catch_up: Ticks that may run back to back before the rest are skipped (see ``TickSchedule``).
+    """
+
+    def __init__(self, fps: float, time: Callable[[], float] | None = None,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, max_catch_up: int = 2) -> None:
+        if not fps > 0:
+            raise ValueError(f"fps must be a positive number, got {fps!r}")
+        self.fps = fps
+        self.max_catch_up = max_catch_up
+        self._time = time
+        self._sleep = sleep
+        # A dict, not a set: games are stepped in the order they joined, the same every tick.
+        self._games: dict[Tickable, None] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def now(self) -> float:
+        return self._time() if self._time else asyncio.get_running_loop().time()
+
+    def __len__(self) -> int:
+        return len(self._games)
+
+    def __contains__(self, game: object) -> bool:
+        return game in self._games
+
+    def add(self, game: Tickable) -> None:
+        """Starts ticking ``game`` from the next deadline (starting the ticker task if it was idle)."""
+        self._games[game] = None
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name=f"ticker-{self.fps:g}fps")
+
+    def discard(self, game: Tickable) -> None:
+        """Stops ticking ``game`` (no-op if it is not registered); safe to call from inside its step."""
+        self._games.pop(game, None)
+
+    async def close(self) -> None:
+        """Stops the ticker task; registered games are not told (their owners cancel them)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        schedule = TickSchedule(self.fps, start=self.now(), max_catch_up=self.max_catch_up)
+        while self._games:
+            delay = schedule.deadline() - self.now()
+            if delay > 0:
+                await self._sleep(delay)
+            if not self._games:
+                break
+            _, skipped, deadline = schedule.advance(self.now())
+            await self._tick_all(skipped, deadline)
+
+    async def _tick_all(self, skipped: int, deadline: float) -> None:
+        pending: list[tuple[Tickable, Awaitable[None]]] = []
+        for game in list(self._games):
+            if game not in self._games:  # an earlier game's step ended this one (cannot happen today; cheap)
+                continue
+            game.stats.skipped += skipped
+            game.stats.add(max(0.0, self.now() - deadline))
+            try:
+                sends = game.step()
+            except Exception as exc:  # noqa: BLE001 - one game's crash must not stop the others
+                self._fail(game, exc)
+                continue
+            if sends is not None:
+                pending.append((game, sends))
+        if not pending:
+            return
+        # Sends suspend briefly (one Socket.IO task per recipient); run them together, not one after another.
+        results = await asyncio.gather(*(sends for _, sends in pending), return_exceptions=True)
+        for (game, _), result in zip(pending, results, strict=True):
+            if isinstance(result, Exception):
+                self._fail(game, result)
+            elif isinstance(result, asyncio.CancelledError):  # that send alone was cancelled, not the ticker
+                self._fail(game, RuntimeError("a send of this game was cancelled"))
+            elif isinstance(result, BaseException):
+                raise result
+
+    def _fail(self, game: Tickable, error: Exception) -> None:
+        self.discard(game)
+        try:
+            game.fail(error)
+        except Exception:  # noqa: BLE001 - a broken fail() must not stop the ticker either
+            log.exception("game %r could not be failed cleanly", game)
