@@ -21,6 +21,7 @@ from starlette.routing import Route
 from interactive_gym.configurations.remote_config import RemoteConfig
 from interactive_gym.server.data_writer import DataWriter
 from interactive_gym.server.experiment_server import ExperimentServer
+from interactive_gym.server.fast_socketio import DirectSendManager, JsonFirstPacket
 from interactive_gym.server.handlers import register_handlers
 from interactive_gym.server.static_files import PACKAGE_DIR, static_mounts
 
@@ -35,7 +36,10 @@ class ExperimentApp:
     def __init__(self, config: RemoteConfig) -> None:
         self.config = config
         self.writer = DataWriter(config.database_path(), experiment_id=config.experiment_id)
-        self.sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins=[], max_http_buffer_size=2_000_000)
+        # DirectSendManager/JsonFirstPacket: the same bytes as the defaults, with less CPU per emit (every game
+        # sends a render packet every tick; see fast_socketio.py).
+        self.sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins=[], max_http_buffer_size=2_000_000,
+                                        client_manager=DirectSendManager(), serializer=JsonFirstPacket)
         self.server = ExperimentServer(config, self.sio, self.writer)
         register_handlers(self.sio, self.server)
         self._housekeeping: asyncio.Task[None] | None = None

@@ -3,7 +3,7 @@
 Before, each game slept on its own timer and woke its own task every tick; with a hundred games that was a
 hundred timers, sleeps and task switches per period. A :class:`TickScheduler` keeps one drift-free schedule
 (:class:`~interactive_gym.server.game_clock.TickSchedule`), and at each deadline it calls every registered
-game's synchronous :meth:`Tickable.step` in turn, then awaits the sends the steps returned all together.
+game's synchronous :meth:`Tickable.step` in turn, then awaits the sends the steps returned.
 
 Games stay isolated: an exception from one game's step or send is handed to that game's
 :meth:`Tickable.fail` and the other games tick on. Lateness is recorded per game, measured when that game's
@@ -95,11 +95,12 @@ class TickScheduler:
 
     async def _tick_all(self, skipped: int, deadline: float) -> None:
         pending: list[tuple[Tickable, Awaitable[None]]] = []
+        now = self._time or asyncio.get_running_loop().time
         for game in list(self._games):
             if game not in self._games:  # an earlier game's step ended this one (cannot happen today; cheap)
                 continue
             game.stats.skipped += skipped
-            game.stats.add(max(0.0, self.now() - deadline))
+            game.stats.add(max(0.0, now() - deadline))
             try:
                 sends = game.step()
             except Exception as exc:  # noqa: BLE001 - one game's crash must not stop the others
@@ -109,15 +110,20 @@ class TickScheduler:
                 pending.append((game, sends))
         if not pending:
             return
-        # Sends suspend briefly (one Socket.IO task per recipient); run them together, not one after another.
-        results = await asyncio.gather(*(sends for _, sends in pending), return_exceptions=True)
-        for (game, _), result in zip(pending, results, strict=True):
-            if isinstance(result, Exception):
-                self._fail(game, result)
-            elif isinstance(result, asyncio.CancelledError):  # that send alone was cancelled, not the ticker
-                self._fail(game, RuntimeError("a send of this game was cancelled"))
-            elif isinstance(result, BaseException):
-                raise result
+        # One after another, not gathered: a send normally completes without suspending (the server's
+        # DirectSendManager only queues packets), and a task per game per tick costs more than it saves.
+        for index, (game, sends) in enumerate(pending):
+            try:
+                await sends
+            except Exception as exc:  # noqa: BLE001 - one game's failed send must not stop the others
+                self._fail(game, exc)
+            except BaseException:
+                # Cancelled (shutdown): close the sends never started, so none warns "never awaited".
+                for _, unsent in pending[index + 1:]:
+                    close = getattr(unsent, "close", None)
+                    if close is not None:
+                        close()
+                raise
 
     def _fail(self, game: Tickable, error: Exception) -> None:
         self.discard(game)

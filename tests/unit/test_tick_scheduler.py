@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -74,8 +75,10 @@ async def until(condition: Callable[[], bool], limit: int = 10_000) -> None:
     raise AssertionError("condition never became true")
 
 
-def run(coro: Awaitable[Any]) -> Any:
-    return asyncio.run(coro)  # type: ignore[arg-type]
+def run(coro: Any) -> Any:
+    """``asyncio.run`` in a worker thread: in a full test session Playwright's loop owns this thread."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 # -- TickScheduler ------------------------------------------------------------------------------------------------
