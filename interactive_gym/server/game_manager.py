@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -26,6 +27,10 @@ GameOverCallback = Callable[[str, str, str], Awaitable[None]]
 # Called when a participant waited too long: (participant_id,).
 TimeoutCallback = Callable[[str], Awaitable[None]]
 
+# Keys a page sent just before it learned its game ended are a harmless race, not an error: for this long
+# after a game ends, its former players' keys for it are ignored without an error reply.
+ENDED_GAME_KEYS_QUIET_S = 5.0
+
 END_MESSAGES = {
     "complete": "The game is over. Thank you!",
     "partner_left": "Your partner left the game, so it has ended. Everything you played has been saved.",
@@ -37,7 +42,8 @@ class GameManager:
     """Waiting rooms and running server-mode games."""
 
     def __init__(self, emit: Emit, writer: Any, enter_room: Callable[[str, str], Awaitable[None]],
-                 on_game_over: GameOverCallback, on_wait_timeout: TimeoutCallback) -> None:
+                 on_game_over: GameOverCallback, on_wait_timeout: TimeoutCallback,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._emit = emit
         self._writer = writer
         self._enter_room = enter_room
@@ -50,6 +56,9 @@ class GameManager:
         # One shared ticker per fps: every game of that rate is stepped from one timer and one task.
         self._tickers: dict[float, TickScheduler] = {}
         self.games_started = 0
+        self._clock = clock
+        # game_id -> (when it ended, its human participant ids), for ENDED_GAME_KEYS_QUIET_S.
+        self._ended: dict[str, tuple[float, frozenset[str]]] = {}
 
     def room_for(self, scene: GymScene) -> WaitingRoom:
         room = self.rooms.get(scene.scene_id)
@@ -124,8 +133,13 @@ class GameManager:
                 runner.human_left(agent)
 
     def set_keys(self, participant: Participant, game_id: str, held: list[str], seq: int) -> str | None:
-        """Applies a key update; returns an error message if the participant is not in that game."""
+        """Applies a key update; returns an error message if the participant is not in that game.
+
+        Keys for a game that ended moments ago, from one of its players, are ignored quietly (None).
+        """
         runner = self.runners.get(game_id)
+        if runner is None and self._just_ended(game_id, participant.participant_id):
+            return None
         if runner is None or participant.game_id != game_id:
             return "you are not in this game"
         for agent, pid in runner.game.humans.items():
@@ -139,8 +153,21 @@ class GameManager:
             for pid in room.expire(now):
                 await self._on_wait_timeout(pid)
 
+    def _just_ended(self, game_id: str, participant_id: str) -> bool:
+        ended = self._ended.get(game_id)
+        return ended is not None and participant_id in ended[1] and \
+            self._clock() - ended[0] < ENDED_GAME_KEYS_QUIET_S
+
+    def _remember_ended(self, game: ServerGame) -> None:
+        now = self._clock()
+        # Forget games ended long ago first, so the record stays as small as the recent end rate.
+        for game_id in [gid for gid, (at, _) in self._ended.items() if now - at >= ENDED_GAME_KEYS_QUIET_S]:
+            del self._ended[game_id]
+        self._ended[game.game_id] = (now, frozenset(game.humans.values()))
+
     async def _finished(self, runner: GameRunner, reason: str) -> None:
         self.runners.pop(runner.game.game_id, None)
+        self._remember_ended(runner.game)
         message = END_MESSAGES.get(reason, END_MESSAGES["complete"])
         await self._emit("game_over", {"game_id": runner.game.game_id, "reason": reason, "message": message},
                          room=runner.room)
