@@ -102,7 +102,7 @@ class GymScene(Scene):
         for name, value, low, high in (
             ("fps", fps, 1, 60), ("num_episodes", num_episodes, 1, 1000), ("max_steps", max_steps, 1, 10**7),
             ("width", width, 16, 4096), ("height", height, 16, 4096), ("input_delay", input_delay, 0, 30),
-            ("prediction_window", prediction_window, 0, 120),
+            ("prediction_window", prediction_window, 0, 60),
         ):
             if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
                 raise SceneConfigError(f"GymScene {scene_id!r}: {name} must be an integer from {low} to {high}")
@@ -167,9 +167,9 @@ class GymScene(Scene):
         if self.mode == "p2p" and len(humans) < 2:
             raise SceneConfigError(f"{where}: mode='p2p' needs at least two 'human' agents")
         for agent, policy in mapping.items():
-            if hasattr(policy, "model_path") and self.mode == "server":
-                raise SceneConfigError(f"{where}: OnnxPolicy for {agent!r} runs in the browser: use mode='browser' "
-                                       "or 'p2p', or a Python policy in server mode")
+            if hasattr(policy, "model_path") and self.mode != "browser":
+                raise SceneConfigError(f"{where}: OnnxPolicy for {agent!r} runs only in mode='browser'; use a Python "
+                                       f"policy function in mode={self.mode!r}")
             if policy == RANDOM and self.mode != "server":
                 raise SceneConfigError(f"{where}: 'random' for {agent!r} is server-mode only; in the browser use a "
                                        "policy function with a seeded random.Random")

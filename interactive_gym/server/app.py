@@ -48,6 +48,7 @@ class ExperimentApp:
             Route("/", lambda request: HTMLResponse(page)),
             Route("/assets/{scene_id}/{name}", self._asset),
             Route("/healthz", lambda request: Response("ok")),
+            Route("/favicon.ico", lambda request: Response(status_code=204)),
             Route("/beacon/{token}", self._beacon, methods=["POST"]),
             *self.server.browser.registry.routes(),
             *static_mounts(),

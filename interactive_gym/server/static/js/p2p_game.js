@@ -27,7 +27,7 @@ export const END_MESSAGES = Object.freeze({
 });
 
 // Upload `end_reason` values (upload_validation.py) for each way a game can end early.
-const UPLOAD_END_REASONS = Object.freeze({ partner_left: "scene_end", error: "error", desync: "error" });
+const UPLOAD_END_REASONS = Object.freeze({ partner_left: "partner_left", error: "error", desync: "desync" });
 
 export class P2PGame {
   /**
