@@ -96,11 +96,11 @@ test("a desync ends the game and uploads the episode so far as partial", async (
   transport.deliverControl(1, { t: "ready" });
   const result = await done;
   assert.equal(result.reason, "desync");
-  assert.deepEqual(uploads.map((u) => [u.partial, u.end_reason]), [[true, "error"]]);
+  assert.deepEqual(uploads.map((u) => [u.partial, u.end_reason]), [[true, "desync"]]);
   assert.ok(transport.sent.some((s) => s.bytes[0] === 0xdd)); // the partner is told at once
 });
 
-test("partner left: the host is told, partial upload with end_reason scene_end", async () => {
+test("partner left: the host is told, partial upload with end_reason partner_left", async () => {
   const { game, host, transport, uploads } = makeGame({});
   const done = game.run();
   transport.deliverControl(1, { t: "ready" });
@@ -109,7 +109,7 @@ test("partner left: the host is told, partial upload with end_reason scene_end",
   const result = await done;
   assert.equal(result.reason, "partner_left");
   assert.deepEqual(host.left, [1]);
-  assert.deepEqual(uploads.map((u) => [u.partial, u.end_reason]), [[true, "scene_end"]]);
+  assert.deepEqual(uploads.map((u) => [u.partial, u.end_reason]), [[true, "partner_left"]]);
   game.partnerLeft(1); // late duplicates are harmless
   assert.equal(uploads.length, 1);
 });
