@@ -291,8 +291,8 @@ class P2PSession:
             for packet in reports:
                 self._send(ep, packet)
         if frame % DISCARD_EVERY == 0:
-            acked = min((ep.acked_frame for ep in self._endpoints.values() if not ep.disconnected), default=frame)
-            floor = min(self.confirmed_frame, acked + 1) - HISTORY_KEEP
+            needed = min((ep.resend_floor() for ep in self._endpoints.values() if not ep.disconnected), default=frame)
+            floor = min(self.confirmed_frame, needed) - HISTORY_KEEP
             anchor = self._sync.oldest_anchor
             self._sync.discard_before(floor if anchor is None else min(floor, anchor))
 
@@ -363,6 +363,7 @@ class P2PSession:
             self._sync.note_misprediction(wrong)
         if body.ack_frame > ep.acked_frame:
             ep.acked_frame = body.ack_frame
+        ep.latest_ack = body.ack_frame
         ep.remote_advantage = body.advantage
         mask = body.disconnected_mask
         if len(ep.last_frames) != self._n:

@@ -47,6 +47,7 @@ class PeerEndpoint:
         self.peer = peer
         self.players = tuple(sorted(players))
         self.acked_frame = -1
+        self.latest_ack = -1
         self.synchronized = False
         self.interrupted = False
         self.disconnected = False
@@ -131,6 +132,10 @@ class PeerEndpoint:
 
     # --- inputs --------------------------------------------------------------------------------------------
 
+    def resend_floor(self) -> int:
+        """The oldest local frame this peer may still need resent."""
+        return min(self.acked_frame, self.latest_ack) + 1
+
     def input_packet(
         self,
         sender: int,
@@ -154,7 +159,10 @@ class PeerEndpoint:
             last_frames: Per player, the last frame this peer holds a real input for.
             max_count: Packet bound on inputs.
         """
-        start = self.acked_frame + 1
+        # Resend from the lower of the best and the latest acknowledgement: normally the same; if they differ
+        # (reordering, or an acknowledgement the peer never meant), resending a little more is harmless, while
+        # trusting a wrong one could leave the peer waiting forever for inputs nobody resends.
+        start = max(min(self.acked_frame, self.latest_ack) + 1, local_queues[0].first_frame)
         last = local_queues[0].last_confirmed
         count = min(last - start + 1, max_count) if last >= start else 0
         if count == 0:
