@@ -366,7 +366,9 @@ class P2PSession:
         ep.latest_ack = body.ack_frame
         ep.remote_advantage = body.advantage
         mask = body.disconnected_mask
-        if len(ep.last_frames) != self._n:
+        if len(self._endpoints) < 2:
+            pass  # with a single remote peer its connection reports are never needed (no third party)
+        elif len(ep.last_frames) != self._n:
             ep.last_frames = body.last_frames
         else:
             # Reports arrive out of order: keep the newest knowledge per player (a connected player's last frame

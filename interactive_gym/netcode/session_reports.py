@@ -53,6 +53,8 @@ class PeerReports:
         if not interval:
             return
         sync = self._sync
+        if self._next_checksum_frame >= sync.current_frame:
+            return  # the next checksum frame has not even been simulated (the common case: return fast)
         limit = min(sync.confirmed_frame() + 1, sync.current_frame - 1, self._agreed_frame() + 1)
         if sync.first_incorrect is not None:
             limit = min(limit, sync.first_incorrect)
@@ -107,6 +109,8 @@ class PeerReports:
         survivor holds; checksums are reported only up to here so such a cut rarely touches a reported frame.
         """
         agreed = 2**31 - 1
+        if len(self._endpoints) < 2:
+            return agreed  # no third party: nobody else can cut a remote player's inputs
         n = len(self._sync.queues)
         for player, queue in enumerate(self._sync.queues):
             if queue.disconnected_after is not None or player in self._local:
