@@ -72,6 +72,8 @@ class GameRunner:
         return self.game.surface.snapshot()
 
     def _grace_expired(self) -> bool:
+        if not self._gone_since:  # the usual case: skip reading the clock every tick
+            return False
         grace = self.game.scene.disconnect_grace_s
         now = self._ticker.now()
         return any(now - since >= grace for since in self._gone_since.values())
