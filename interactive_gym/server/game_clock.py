@@ -10,6 +10,7 @@ The event-loop side (sleeping until a deadline, ticking every game of one fps) i
 from __future__ import annotations
 
 import bisect
+import math
 
 
 class LatenessStats:
@@ -67,6 +68,12 @@ class TickSchedule:
     def deadline(self) -> float:
         """When the next tick is due."""
         return self.start + self.next_tick * self.period
+
+    def resume(self, now: float) -> None:
+        """Moves the next tick to the first deadline at or after ``now`` (after an idle gap: nothing is due
+        or skipped for the time nobody was ticking); never moves it backwards."""
+        due = math.ceil((now - self.start) / self.period - 1e-9)
+        self.next_tick = max(self.next_tick, due)
 
     def advance(self, now: float) -> tuple[int, int, float]:
         """Runs the next tick at ``now``.

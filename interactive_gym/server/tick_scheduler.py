@@ -1,13 +1,16 @@
-"""One shared ticker per fps: wakes once per tick period and steps every server-mode game of that rate.
+"""One shared ticker per fps: steps every server-mode game of that rate from one task and a few timers.
 
 Before, each game slept on its own timer and woke its own task every tick; with a hundred games that was a
-hundred timers, sleeps and task switches per period. A :class:`TickScheduler` keeps one drift-free schedule
-(:class:`~interactive_gym.server.game_clock.TickSchedule`), and at each deadline it calls every registered
-game's synchronous :meth:`Tickable.step` in turn, then awaits the sends the steps returned.
+hundred timers, sleeps and task switches per period. A :class:`TickScheduler` splits the period into a few
+*phases* (evenly spaced offsets, each with its own drift-free
+:class:`~interactive_gym.server.game_clock.TickSchedule`), places each game in the least crowded phase, and
+at each phase's deadline calls its games' synchronous :meth:`Tickable.step` in turn, then awaits the sends
+the steps returned. Phases keep lateness low: a game waits only for the games of its own phase, not for
+every game of that fps (one phase for 100 games at ~0.3 ms each would make the last one ~30 ms late).
 
 Games stay isolated: an exception from one game's step or send is handed to that game's
 :meth:`Tickable.fail` and the other games tick on. Lateness is recorded per game, measured when that game's
-step starts, so a game stepped late in a crowded round reports the delay it really saw.
+step starts, so a game stepped late in a crowded phase reports the delay it really saw.
 """
 
 from __future__ import annotations
@@ -34,6 +37,17 @@ class Tickable(Protocol):
         """The game's step or send raised: it stops ticking and ends itself."""
 
 
+class _Phase:
+    """The games ticked at one offset within the period."""
+
+    __slots__ = ("games", "schedule")
+
+    def __init__(self, schedule: TickSchedule) -> None:
+        self.schedule = schedule
+        # A dict, not a set: games are stepped in the order they joined, the same every tick.
+        self.games: dict[Tickable, None] = {}
+
+
 class TickScheduler:
     """Ticks every registered game at ``fps`` from one task; the task runs only while games are registered.
 
@@ -42,38 +56,63 @@ class TickScheduler:
         time: Clock function (seconds); defaults to the running loop's monotonic clock.
         sleep: Sleep coroutine (tests pass a fake that advances a fake clock).
         max_catch_up: Ticks that may run back to back before the rest are skipped (see ``TickSchedule``).
+        phases: Evenly spaced tick offsets within the period that games are spread over; at most this
+            many wake-ups per period.
     """
 
     def __init__(self, fps: float, time: Callable[[], float] | None = None,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, max_catch_up: int = 2) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, max_catch_up: int = 2,
+                 phases: int = 8) -> None:
         if not fps > 0:
             raise ValueError(f"fps must be a positive number, got {fps!r}")
+        if not isinstance(phases, int) or phases < 1:
+            raise ValueError(f"phases must be an integer >= 1, got {phases!r}")
         self.fps = fps
         self.max_catch_up = max_catch_up
+        self.phase_count = phases
         self._time = time
         self._sleep = sleep
-        # A dict, not a set: games are stepped in the order they joined, the same every tick.
-        self._games: dict[Tickable, None] = {}
+        self._phases: list[_Phase] = []  # created at the first add(), when there is a clock to read
+        self._phase_of: dict[Tickable, _Phase] = {}
         self._task: asyncio.Task[None] | None = None
 
     def now(self) -> float:
         return self._time() if self._time else asyncio.get_running_loop().time()
 
     def __len__(self) -> int:
-        return len(self._games)
+        return len(self._phase_of)
 
     def __contains__(self, game: object) -> bool:
-        return game in self._games
+        return game in self._phase_of
+
+    def phase_sizes(self) -> list[int]:
+        """Games per phase (for tests and logs)."""
+        return [len(phase.games) for phase in self._phases]
 
     def add(self, game: Tickable) -> None:
-        """Starts ticking ``game`` from the next deadline (starting the ticker task if it was idle)."""
-        self._games[game] = None
+        """Starts ticking ``game`` from its phase's next deadline (starting the ticker task if it was idle)."""
+        if game in self._phase_of:
+            return
+        now = self.now()
+        if not self._phases:
+            period = 1.0 / self.fps
+            self._phases = [
+                _Phase(TickSchedule(self.fps, start=now + i * period / self.phase_count, max_catch_up=self.max_catch_up))
+                for i in range(self.phase_count)
+            ]
+        phase = min(self._phases, key=lambda p: len(p.games))  # the first of the least crowded
+        if not phase.games:
+            phase.schedule.resume(now)  # it was idle: its missed deadlines are not this game's skipped ticks
+        phase.games[game] = None
+        self._phase_of[game] = phase
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name=f"ticker-{self.fps:g}fps")
 
     def discard(self, game: Tickable) -> None:
         """Stops ticking ``game`` (no-op if it is not registered); safe to call from inside its step."""
-        self._games.pop(game, None)
+        phase = self._phase_of.pop(game, None)
+        if phase is not None:
+            phase.games.pop(game, None)
 
     async def close(self) -> None:
         """Stops the ticker task; registered games are not told (their owners cancel them)."""
@@ -83,21 +122,20 @@ class TickScheduler:
             await asyncio.gather(task, return_exceptions=True)
 
     async def _run(self) -> None:
-        schedule = TickSchedule(self.fps, start=self.now(), max_catch_up=self.max_catch_up)
-        while self._games:
-            delay = schedule.deadline() - self.now()
+        while self._phase_of:
+            phase = min((p for p in self._phases if p.games), key=lambda p: p.schedule.deadline())
+            delay = phase.schedule.deadline() - self.now()
             if delay > 0:
                 await self._sleep(delay)
-            if not self._games:
-                break
-            _, skipped, deadline = schedule.advance(self.now())
-            await self._tick_all(skipped, deadline)
+                continue  # games may have come or gone meanwhile: pick the due phase again
+            _, skipped, deadline = phase.schedule.advance(self.now())
+            await self._tick_phase(phase, skipped, deadline)
 
-    async def _tick_all(self, skipped: int, deadline: float) -> None:
+    async def _tick_phase(self, phase: _Phase, skipped: int, deadline: float) -> None:
         pending: list[tuple[Tickable, Awaitable[None]]] = []
         now = self._time or asyncio.get_running_loop().time
-        for game in list(self._games):
-            if game not in self._games:  # an earlier game's step ended this one (cannot happen today; cheap)
+        for game in list(phase.games):
+            if game not in phase.games:  # an earlier game's step ended this one (cannot happen today; cheap)
                 continue
             game.stats.skipped += skipped
             game.stats.add(max(0.0, now() - deadline))

@@ -111,3 +111,19 @@ def test_exactly_max_catch_up_behind_is_still_caught_up() -> None:
     schedule = TickSchedule(4, start=0.0, max_catch_up=2)
     assert schedule.advance(0.5) == (0, 0, 0.0)  # two whole periods late: allowed
     assert schedule.advance(1.0)[:2] == (4, 3)  # tick 1 due at 0.25, three periods late: skipped
+
+
+def test_resume_after_an_idle_gap_moves_to_the_next_deadline_without_skips() -> None:
+    schedule = TickSchedule(4, start=0.0)
+    schedule.advance(0.0)
+    schedule.resume(10.1)  # idle until 10.1: the next deadline at or after it is 10.25 (tick 41)
+    assert schedule.deadline() == pytest.approx(10.25)
+    assert schedule.advance(10.25) == (41, 0, pytest.approx(10.25))
+
+
+def test_resume_on_a_deadline_keeps_it_and_never_goes_backwards() -> None:
+    schedule = TickSchedule(4, start=0.0)
+    schedule.resume(0.5)
+    assert schedule.deadline() == 0.5
+    schedule.resume(0.1)
+    assert schedule.deadline() == 0.5

@@ -88,9 +88,58 @@ def test_fps_must_be_positive(fps: float) -> None:
         TickScheduler(fps)
 
 
+@pytest.mark.parametrize("phases", [0, -1, 2.5])
+def test_phases_must_be_a_positive_integer(phases: object) -> None:
+    with pytest.raises(ValueError, match="phases must be an integer >= 1"):
+        TickScheduler(30, phases=phases)  # type: ignore[arg-type]
+
+
+def test_games_are_spread_over_phases_each_ticked_once_per_period() -> None:
+    clock, log = FakeTime(), []
+    ticker = TickScheduler(10, time=clock, sleep=clock.sleep, phases=4)
+    games = [FakeGame(f"g{i}", clock, log, work_s=0.001) for i in range(10)]
+    sizes: list[int] = []
+
+    async def main() -> None:
+        for game in games:
+            ticker.add(game)
+        sizes.extend(ticker.phase_sizes())
+        await until(lambda: all(game.steps == 6 for game in games))
+        await ticker.close()
+
+    run(main())
+    assert sizes == [3, 3, 2, 2]
+    # Phase 0 holds g0, g4, g8; phase 1 g1, g5, g9; ... and each period ticks the phases in offset order.
+    assert log[:10] == ["g0", "g4", "g8", "g1", "g5", "g9", "g2", "g6", "g3", "g7"]
+    assert log[10:20] == log[:10]
+    # Four wake-ups per period, a quarter period apart: each sleep is 25 ms minus the previous phase's work.
+    assert clock.sleeps[:8] == pytest.approx([0.022, 0.022, 0.023, 0.023] * 2)
+    # A game waits only for the games before it in its own phase (at most 2 x 1 ms), not for all 9 others.
+    assert max(game.stats.percentile(1.0) for game in games) == pytest.approx(0.002)
+    assert [game.stats.percentile(1.0) for game in games[:4]] == [0.0] * 4
+
+
+def test_a_game_joining_an_idle_phase_starts_on_the_next_deadline_without_skips() -> None:
+    clock, log = FakeTime(), []
+    ticker = TickScheduler(10, time=clock, sleep=clock.sleep, phases=2)
+    first, second = FakeGame("a", clock, log), FakeGame("b", clock, log)
+
+    async def main() -> None:
+        ticker.add(first)
+        await until(lambda: first.steps == 30)  # phase 1 stays idle for 3 s
+        ticker.add(second)
+        await until(lambda: second.steps == 3)
+        await ticker.close()
+
+    run(main())
+    assert ticker.phase_sizes() == [1, 1]
+    assert second.stats.skipped == 0 and first.stats.skipped == 0
+    assert second.stats.percentile(1.0) == pytest.approx(0.0)
+
+
 def test_one_sleep_per_period_for_all_games_stepped_in_join_order() -> None:
     clock, log = FakeTime(), []
-    ticker = TickScheduler(10, time=clock, sleep=clock.sleep)
+    ticker = TickScheduler(10, time=clock, sleep=clock.sleep, phases=1)
     games = [FakeGame(name, clock, log) for name in "abc"]
 
     async def main() -> None:
@@ -111,7 +160,7 @@ def test_one_sleep_per_period_for_all_games_stepped_in_join_order() -> None:
 
 def test_lateness_is_measured_when_each_game_steps() -> None:
     clock, log = FakeTime(), []
-    ticker = TickScheduler(10, time=clock, sleep=clock.sleep)
+    ticker = TickScheduler(10, time=clock, sleep=clock.sleep, phases=1)
     first, second = FakeGame("a", clock, log, work_s=0.004), FakeGame("b", clock, log)
 
     async def main() -> None:
@@ -130,7 +179,7 @@ def test_lateness_is_measured_when_each_game_steps() -> None:
 
 def test_a_round_far_behind_skips_ticks_for_every_game() -> None:
     clock, log = FakeTime(), []
-    ticker = TickScheduler(10, time=clock, sleep=clock.sleep, max_catch_up=2)
+    ticker = TickScheduler(10, time=clock, sleep=clock.sleep, phases=1, max_catch_up=2)
     slow = FakeGame("slow", clock, log)
     other = FakeGame("other", clock, log)
 
@@ -198,7 +247,7 @@ def test_a_game_whose_send_raises_is_failed_and_the_others_tick_on() -> None:
 
 def test_sends_of_one_round_are_awaited_before_the_next_round() -> None:
     clock, log = FakeTime(), []
-    ticker = TickScheduler(10, time=clock, sleep=clock.sleep)
+    ticker = TickScheduler(10, time=clock, sleep=clock.sleep, phases=1)
     events: list[str] = []
 
     def sender(name: str) -> Callable[[int], Awaitable[None]]:
