@@ -94,34 +94,58 @@ def test_phases_must_be_a_positive_integer(phases: object) -> None:
         TickScheduler(30, phases=phases)  # type: ignore[arg-type]
 
 
-def test_games_are_spread_over_phases_each_ticked_once_per_period() -> None:
+@pytest.mark.parametrize("games_per_phase", [0, 1.5])
+def test_games_per_phase_must_be_a_positive_integer(games_per_phase: object) -> None:
+    with pytest.raises(ValueError, match="games_per_phase must be an integer >= 1"):
+        TickScheduler(30, games_per_phase=games_per_phase)  # type: ignore[arg-type]
+
+
+def test_phases_fill_up_then_open_spread_out_each_ticked_once_per_period() -> None:
     clock, log = FakeTime(), []
-    ticker = TickScheduler(10, time=clock, sleep=clock.sleep, phases=4)
+    ticker = TickScheduler(10, time=clock, sleep=clock.sleep, phases=4, games_per_phase=3)
     games = [FakeGame(f"g{i}", clock, log, work_s=0.001) for i in range(10)]
-    sizes: list[int] = []
+    sizes: list[list[int]] = []
 
     async def main() -> None:
         for game in games:
             ticker.add(game)
-        sizes.extend(ticker.phase_sizes())
+            sizes.append(ticker.phase_sizes())
         await until(lambda: all(game.steps == 6 for game in games))
         await ticker.close()
 
     run(main())
-    assert sizes == [3, 3, 2, 2]
-    # Phase 0 holds g0, g4, g8; phase 1 g1, g5, g9; ... and each period ticks the phases in offset order.
-    assert log[:10] == ["g0", "g4", "g8", "g1", "g5", "g9", "g2", "g6", "g3", "g7"]
+    # Phase 0 fills first; then phase 2 (farthest from 0), then phase 1 (tie with 3: lowest), then 3.
+    assert sizes[2] == [3, 0, 0, 0] and sizes[3] == [3, 0, 1, 0] and sizes[6] == [3, 1, 3, 0]
+    assert sizes[-1] == [3, 3, 3, 1]
+    # Each period ticks the phases in offset order: 0 (g0-g2), 1 (g6-g8), 2 (g3-g5), 3 (g9).
+    assert log[:10] == ["g0", "g1", "g2", "g6", "g7", "g8", "g3", "g4", "g5", "g9"]
     assert log[10:20] == log[:10]
     # Four wake-ups per period, a quarter period apart: each sleep is 25 ms minus the previous phase's work.
-    assert clock.sleeps[:8] == pytest.approx([0.022, 0.022, 0.023, 0.023] * 2)
+    assert clock.sleeps[:8] == pytest.approx([0.022, 0.022, 0.022, 0.024] * 2)
     # A game waits only for the games before it in its own phase (at most 2 x 1 ms), not for all 9 others.
     assert max(game.stats.percentile(1.0) for game in games) == pytest.approx(0.002)
-    assert [game.stats.percentile(1.0) for game in games[:4]] == [0.0] * 4
+    assert [games[i].stats.percentile(1.0) for i in (0, 3, 6, 9)] == [0.0] * 4
+
+
+def test_few_games_share_one_phase_and_one_wake_up_per_period() -> None:
+    clock, log = FakeTime(), []
+    ticker = TickScheduler(10, time=clock, sleep=clock.sleep)  # defaults: 8 phases of up to 12 games
+    games = [FakeGame(f"g{i}", clock, log) for i in range(12)]
+
+    async def main() -> None:
+        for game in games:
+            ticker.add(game)
+        await until(lambda: all(game.steps == 3 for game in games))
+        await ticker.close()
+
+    run(main())
+    assert ticker.phase_sizes() == [12, 0, 0, 0, 0, 0, 0, 0]
+    assert clock.sleeps[:2] == pytest.approx([0.1, 0.1])
 
 
 def test_a_game_joining_an_idle_phase_starts_on_the_next_deadline_without_skips() -> None:
     clock, log = FakeTime(), []
-    ticker = TickScheduler(10, time=clock, sleep=clock.sleep, phases=2)
+    ticker = TickScheduler(10, time=clock, sleep=clock.sleep, phases=2, games_per_phase=1)
     first, second = FakeGame("a", clock, log), FakeGame("b", clock, log)
 
     async def main() -> None:
