@@ -19,7 +19,7 @@ from typing import Any
 # Checked in order, first match wins, so every sample lands in at most one bucket.
 BUCKETS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("step record encoding for the database (encode_step / value_codec)", ("encode_step (",)),
-    ("render_fn + Surface + packet diff (ServerGame._render)", ("_render (",)),
+    ("render_fn + Surface + packet diff (ServerGame._render)", ("ServerGame._render (",)),
     ("env step + key mapping (ServerGame.tick minus render)", ("tick (",)),
     ("Socket.IO emit: packet build, binary scan, JSON, per-recipient tasks", ("emit (",)),
     ("Engine.IO writer tasks: queue, websocket frame, socket send", ("writer (",)),
