@@ -35,6 +35,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from interactive_gym.browser.refs import resolve_ref
+from interactive_gym.envs.stepping import step_with_limit
 
 MAX_INFO_CHARS = 4096  # a step's info larger than this is cut to its repr prefix, so uploads stay bounded
 AGENT_KINDS = ("human", "python", "onnx")
@@ -270,26 +271,21 @@ class BrowserGameHost:
         keys = self._clean_keys(held_keys)
         actions = self._choose_actions(keys)
         observed = self._obs
-        obs, rewards, terminated, truncated, infos = self.env.step(actions)
-        self._obs = obs
+        result = step_with_limit(self.env, actions, self.agent_ids, self.t + 1, self.max_steps)
+        self._obs = result.observations
         self.t += 1
-        all_done = all(bool(terminated.get(a)) or bool(truncated.get(a)) for a in self.agent_ids)
-        hit_limit = self.t >= self.max_steps
-        if hit_limit and not all_done:
-            # Same rule as server mode: the step limit truncates every agent that did not terminate.
-            truncated = {a: bool(truncated.get(a)) or not bool(terminated.get(a)) for a in self.agent_ids}
         self._rows.append({
             "t": self.t - 1,
             "observation": _jsonable(observed),
             "actions": _jsonable(actions),
-            "rewards": {a: _jsonable(float(r)) for a, r in rewards.items()},
-            "terminated": {a: bool(v) for a, v in terminated.items()},
-            "truncated": {a: bool(v) for a, v in truncated.items()},
-            "info": _bounded_info(infos),
+            "rewards": {a: _jsonable(float(r)) for a, r in result.rewards.items()},
+            "terminated": result.terminated,
+            "truncated": result.truncated,
+            "info": _bounded_info(result.infos),
             "keys": {self.human: keys} if self.human is not None else {},
             "client_ts": time.time(),
         })
-        self.episode_over = all_done or hit_limit
+        self.episode_over = result.episode_done
         return self.render_json()
 
     def steps_json(self) -> str:

@@ -31,6 +31,7 @@ from interactive_gym.browser.host import _bounded_info, _jsonable
 from interactive_gym.envs.input_codecs import DiscreteCodec, InputCodec
 from interactive_gym.envs.multiagent import base_env
 from interactive_gym.envs.state import EnvStateAdapter
+from interactive_gym.envs.stepping import step_with_limit
 from interactive_gym.netcode.requests import InputStatus
 
 # A Python policy as (call(obs, agent), wants_rng, raw function, frame_skip).
@@ -182,26 +183,21 @@ class P2PSimulation:
     def _step(self, frame: int, inputs: Sequence[tuple[bytes, InputStatus]]) -> int | None:
         actions = self._actions(inputs)
         observed = self._obs
-        obs, rewards, terminated, truncated, infos = self.env.step(actions)
-        self._obs = obs
+        result = step_with_limit(self.env, actions, self.agent_ids, self.t + 1, self.max_steps)
+        self._obs = result.observations
         self.t += 1
-        all_done = all(bool(terminated.get(a)) or bool(truncated.get(a)) for a in self.agent_ids)
-        hit_limit = self.t >= self.max_steps
-        if hit_limit and not all_done:
-            # Same rule as server and browser modes: the step limit truncates every agent that did not terminate.
-            truncated = {a: bool(truncated.get(a)) or not bool(terminated.get(a)) for a in self.agent_ids}
         self.rows[frame] = (self.episode, {
             "t": self.t - 1,
             "observation": _jsonable(observed),
             "actions": _jsonable(actions),
-            "rewards": {a: _jsonable(float(r)) for a, r in rewards.items()},
-            "terminated": {a: bool(v) for a, v in terminated.items()},
-            "truncated": {a: bool(v) for a, v in truncated.items()},
-            "info": _bounded_info(infos),
+            "rewards": {a: _jsonable(float(r)) for a, r in result.rewards.items()},
+            "terminated": result.terminated,
+            "truncated": result.truncated,
+            "info": _bounded_info(result.infos),
             "client_ts": self._clock(),
             "inputs": [bytes(data) for data, _ in inputs],
         })
-        if not (all_done or hit_limit):
+        if not result.episode_done:
             return None
         ended = self.episode
         self.episode += 1

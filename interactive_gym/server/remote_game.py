@@ -15,6 +15,7 @@ from typing import Any
 
 from interactive_gym.controls import clean_held_keys
 from interactive_gym.envs.multiagent import action_space_of, base_env
+from interactive_gym.envs.stepping import step_with_limit
 from interactive_gym.rendering import Surface
 from interactive_gym.scenes.gym_scene import HUMAN, RANDOM, GymScene
 
@@ -145,30 +146,25 @@ class ServerGame:
         """Steps the environment once with the current inputs."""
         actions, keys = self._actions()
         observed = self.observations
-        obs, rewards, terminations, truncations, infos = self.env.step(actions)
-        self.t += 1
-        self.observations = obs
-        for agent, reward in rewards.items():
-            self.episode_rewards[agent] = self.episode_rewards.get(agent, 0.0) + float(reward)
         agents = self.scene.facts.agents
-        all_done = all(bool(terminations.get(a)) or bool(truncations.get(a)) for a in agents)
-        hit_limit = self.t >= self.scene.max_steps
-        if hit_limit and not all_done:
-            truncations = {a: bool(truncations.get(a)) or not bool(terminations.get(a)) for a in agents}
+        result = step_with_limit(self.env, actions, agents, self.t + 1, self.scene.max_steps)
+        self.t += 1
+        self.observations = result.observations
+        for agent, reward in result.rewards.items():
+            self.episode_rewards[agent] = self.episode_rewards.get(agent, 0.0) + float(reward)
         record = {
             "t": self.t - 1,
             "observation": observed,
             "actions": actions,
-            "rewards": {a: float(r) for a, r in rewards.items()},
-            "terminated": {a: bool(v) for a, v in terminations.items()},
-            "truncated": {a: bool(v) for a, v in truncations.items()},
-            "info": infos,
+            "rewards": {a: float(r) for a, r in result.rewards.items()},
+            "terminated": result.terminated,
+            "truncated": result.truncated,
+            "info": result.infos,
             "keys": keys,
             "server_ts": time.time(),
         }
-        episode_done = all_done or hit_limit
-        game_done = episode_done and self.episode + 1 >= self.scene.num_episodes
-        return StepOutcome(record, self._render(), episode_done, game_done)
+        game_done = result.episode_done and self.episode + 1 >= self.scene.num_episodes
+        return StepOutcome(record, self._render(), result.episode_done, game_done)
 
     def _render(self) -> dict[str, Any]:
         self.scene.render_fn(base_env(self.env), self.surface)
