@@ -140,6 +140,8 @@ def diff_packet(previous: Frame, current: Frame, seq: int) -> dict[str, Any]:
         if old is None:
             new_ids.append(object_id)
             objects.append(encode_definition(spec))
+        elif old == spec:
+            continue  # the common case, a persistent object drawn as before: one C-level dict comparison
         elif old["t"] != spec["t"]:
             objects.append(encode_definition(spec))
         else:

@@ -12,13 +12,27 @@ from typing import Any
 from interactive_gym.rendering import validation as check
 from interactive_gym.rendering.assets import check_image_reference
 from interactive_gym.rendering.colors import normalize_color
-from interactive_gym.rendering.packets import Frame, ObjectSpec, diff_packet, full_packet, make_spec
+from interactive_gym.rendering.packets import Frame, ObjectSpec, diff_packet, full_packet
+from interactive_gym.rendering.validation import (
+    MAX_ID_LENGTH,
+    MAX_TEXT_LENGTH,
+    DrawError,
+    number,
+    object_id,
+    positive_number,
+)
 
 TEXT_ALIGNS = ("left", "center", "right")
 MAX_SURFACE_SIZE = 8192
 # Render functions use a handful of colours over and over; remembering their canonical form is a measurable
 # share of a frame's cost. The cache is per Surface and bounded.
 COLOR_CACHE_LIMIT = 256
+MAX_FONT_LENGTH = 100
+MAX_IMAGE_NAME_LENGTH = 64
+# Names used in the error messages of shapes with fill and stroke: shape, fill, stroke, stroke width.
+_RECT_LABELS = ("rect", "rect color", "rect stroke", "rect stroke_width")
+_CIRCLE_LABELS = ("circle", "circle color", "circle stroke", "circle stroke_width")
+_POLYGON_LABELS = ("polygon", "polygon color", "polygon stroke", "polygon stroke_width")
 
 
 class Surface:
@@ -67,7 +81,7 @@ class Surface:
         """
         for label, value in (("width", width), ("height", height)):
             if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_SURFACE_SIZE:
-                raise check.DrawError(f"Surface {label} must be an int from 1 to {MAX_SURFACE_SIZE}, got {value!r}")
+                raise DrawError(f"Surface {label} must be an int from 1 to {MAX_SURFACE_SIZE}, got {value!r}")
         self._width = width
         self._height = height
         # An AssetRegistry is read once, here: assets registered later are unknown to this Surface.
@@ -103,6 +117,12 @@ class Surface:
     def background(self, value: str) -> None:
         self._drawing.background = normalize_color(value, "background")
 
+    # Every draw call below validates its arguments in the same order, with the same messages, as the general
+    # checks in validation.py, but lets the common cases through without a function call: a plain int, a
+    # colour string already seen (cached per surface), a str id. Anything else takes the full check. The spec
+    # is built as one dict literal whose key order is make_spec's (type, id, required fields, defaults), so
+    # packets are byte-for-byte those of the general path (tests/unit/test_surface_fast_path.py compares them).
+
     def rect(
         self,
         x: float,
@@ -128,15 +148,20 @@ class Surface:
             stroke: Outline colour, or ``None`` for no outline.
             stroke_width: Outline width in pixels (used only with ``stroke``).
         """
-        fields = {
-            "x": check.number(x, "rect x"),
-            "y": check.number(y, "rect y"),
-            "w": check.positive_number(w, "rect w"),
-            "h": check.positive_number(h, "rect h"),
-            **self._paint(color, stroke, stroke_width, "rect"),
-            "d": check.number(depth, "depth"),
-        }
-        self._add("rect", id, fields)
+        if type(x) is not int:
+            x = number(x, "rect x")
+        if type(y) is not int:
+            y = number(y, "rect y")
+        if type(w) is not int or w <= 0:
+            w = positive_number(w, "rect w")
+        if type(h) is not int or h <= 0:
+            h = positive_number(h, "rect h")
+        fill, outline, stroke_width = self._paint(color, stroke, stroke_width, _RECT_LABELS)
+        if type(depth) is not int:
+            depth = number(depth, "depth")
+        key = id if type(id) is str and 0 < len(id) <= MAX_ID_LENGTH else object_id(id)
+        self._store(key, {"t": "rect", "id": key, "x": x, "y": y, "w": w, "h": h, "d": depth, "c": fill,
+                          "s": outline, "sw": stroke_width})
 
     def circle(
         self,
@@ -150,14 +175,18 @@ class Surface:
         stroke_width: float = 1,
     ) -> None:
         """Draws a circle centred on (``x``, ``y``) with ``radius`` > 0. Other arguments as :meth:`rect`."""
-        fields = {
-            "x": check.number(x, "circle x"),
-            "y": check.number(y, "circle y"),
-            "r": check.positive_number(radius, "circle radius"),
-            **self._paint(color, stroke, stroke_width, "circle"),
-            "d": check.number(depth, "depth"),
-        }
-        self._add("circle", id, fields)
+        if type(x) is not int:
+            x = number(x, "circle x")
+        if type(y) is not int:
+            y = number(y, "circle y")
+        if type(radius) is not int or radius <= 0:
+            radius = positive_number(radius, "circle radius")
+        fill, outline, stroke_width = self._paint(color, stroke, stroke_width, _CIRCLE_LABELS)
+        if type(depth) is not int:
+            depth = number(depth, "depth")
+        key = id if type(id) is str and 0 < len(id) <= MAX_ID_LENGTH else object_id(id)
+        self._store(key, {"t": "circle", "id": key, "x": x, "y": y, "r": radius, "d": depth, "c": fill,
+                          "s": outline, "sw": stroke_width})
 
     def line(
         self,
@@ -168,13 +197,16 @@ class Surface:
         depth: float = 0,
     ) -> None:
         """Draws an open polyline through ``points`` (at least two (x, y) pairs), ``width`` pixels wide."""
-        fields = {
-            "p": check.flat_points(points, "line points", minimum=2),
-            "c": self._color(color, "line color"),
-            "lw": check.positive_number(width, "line width"),
-            "d": check.number(depth, "depth"),
-        }
-        self._add("line", id, fields)
+        flat = check.flat_points(points, "line points", minimum=2)
+        canonical = self._colors.get(color) if type(color) is str else None
+        if canonical is None:
+            canonical = self._color(color, "line color")
+        if type(width) is not int or width <= 0:
+            width = positive_number(width, "line width")
+        if type(depth) is not int:
+            depth = number(depth, "depth")
+        key = id if type(id) is str and 0 < len(id) <= MAX_ID_LENGTH else object_id(id)
+        self._store(key, {"t": "line", "id": key, "p": flat, "d": depth, "c": canonical, "lw": width})
 
     def polygon(
         self,
@@ -186,12 +218,13 @@ class Surface:
         stroke_width: float = 1,
     ) -> None:
         """Draws a closed polygon through ``points`` (at least three (x, y) pairs). Other arguments as :meth:`rect`."""
-        fields = {
-            "p": check.flat_points(points, "polygon points", minimum=3),
-            **self._paint(color, stroke, stroke_width, "polygon"),
-            "d": check.number(depth, "depth"),
-        }
-        self._add("polygon", id, fields)
+        flat = check.flat_points(points, "polygon points", minimum=3)
+        fill, outline, stroke_width = self._paint(color, stroke, stroke_width, _POLYGON_LABELS)
+        if type(depth) is not int:
+            depth = number(depth, "depth")
+        key = id if type(id) is str and 0 < len(id) <= MAX_ID_LENGTH else object_id(id)
+        self._store(key, {"t": "polygon", "id": key, "p": flat, "d": depth, "c": fill, "s": outline,
+                          "sw": stroke_width})
 
     def text(
         self,
@@ -218,17 +251,26 @@ class Surface:
             depth: Stacking depth.
             font: CSS font family, e.g. ``"monospace"``.
         """
-        fields = {
-            "x": check.number(x, "text x"),
-            "y": check.number(y, "text y"),
-            "text": check.text_value(text, "text"),
-            "size": check.positive_number(size, "text size"),
-            "c": self._color(color, "text color"),
-            "align": check.choice(align, "text align", TEXT_ALIGNS),
-            "font": check.text_value(font, "text font", max_length=100),
-            "d": check.number(depth, "depth"),
-        }
-        self._add("text", id, fields)
+        if type(x) is not int:
+            x = number(x, "text x")
+        if type(y) is not int:
+            y = number(y, "text y")
+        if type(text) is not str or len(text) > MAX_TEXT_LENGTH:
+            text = check.text_value(text, "text")
+        if type(size) is not int or size <= 0:
+            size = positive_number(size, "text size")
+        canonical = self._colors.get(color) if type(color) is str else None
+        if canonical is None:
+            canonical = self._color(color, "text color")
+        if type(align) is not str or align not in TEXT_ALIGNS:
+            align = check.choice(align, "text align", TEXT_ALIGNS)
+        if type(font) is not str or len(font) > MAX_FONT_LENGTH:
+            font = check.text_value(font, "text font", max_length=MAX_FONT_LENGTH)
+        if type(depth) is not int:
+            depth = number(depth, "depth")
+        key = id if type(id) is str and 0 < len(id) <= MAX_ID_LENGTH else object_id(id)
+        self._store(key, {"t": "text", "id": key, "x": x, "y": y, "text": text, "d": depth, "c": canonical,
+                          "size": size, "align": align, "font": font})
 
     def image(
         self,
@@ -256,22 +298,27 @@ class Surface:
             id: Makes the object persistent.
             depth: Stacking depth.
         """
-        check.text_value(name, "image name", max_length=64)
+        if type(name) is not str or len(name) > MAX_IMAGE_NAME_LENGTH:
+            check.text_value(name, "image name", max_length=MAX_IMAGE_NAME_LENGTH)
         if frame is not None and (isinstance(frame, bool) or not isinstance(frame, int | str)):
-            raise check.DrawError(f"image frame must be an int index or a str name, got {frame!r}")
+            raise DrawError(f"image frame must be an int index or a str name, got {frame!r}")
         if self._catalog is not None:
             check_image_reference(self._catalog, name, frame)
-        fields = {
-            "name": name,
-            "x": check.number(x, "image x"),
-            "y": check.number(y, "image y"),
-            "w": None if w is None else check.positive_number(w, "image w"),
-            "h": None if h is None else check.positive_number(h, "image h"),
-            "frame": frame,
-            "angle": check.number(angle, "image angle"),
-            "d": check.number(depth, "depth"),
-        }
-        self._add("image", id, fields)
+        if type(x) is not int:
+            x = number(x, "image x")
+        if type(y) is not int:
+            y = number(y, "image y")
+        if w is not None and (type(w) is not int or w <= 0):
+            w = positive_number(w, "image w")
+        if h is not None and (type(h) is not int or h <= 0):
+            h = positive_number(h, "image h")
+        if type(angle) is not int:
+            angle = number(angle, "image angle")
+        if type(depth) is not int:
+            depth = number(depth, "depth")
+        key = id if type(id) is str and 0 < len(id) <= MAX_ID_LENGTH else object_id(id)
+        self._store(key, {"t": "image", "id": key, "name": name, "x": x, "y": y, "d": depth, "w": w, "h": h,
+                          "frame": frame, "angle": angle})
 
     def commit(self) -> dict[str, Any]:
         """Ends the frame and returns its render packet (a JSON-serialisable dict).
@@ -302,12 +349,26 @@ class Surface:
         """Makes the next :meth:`commit` a full snapshot (e.g. at a new episode, or when clients were lost)."""
         self._client_in_sync = False
 
-    def _paint(self, color: object, stroke: object, stroke_width: object, kind: str) -> dict[str, Any]:
-        fill = None if color is None else self._color(color, f"{kind} color")
-        outline = None if stroke is None else self._color(stroke, f"{kind} stroke")
+    def _paint(
+        self, color: object, stroke: object, stroke_width: Any, labels: tuple[str, str, str, str]
+    ) -> tuple[str | None, str | None, int | float]:
+        """Checks fill, outline and outline width; ``labels`` name the shape and its three arguments in errors."""
+        colors = self._colors
+        fill = None
+        if color is not None:
+            fill = colors.get(color) if type(color) is str else None
+            if fill is None:
+                fill = self._color(color, labels[1])
+        outline = None
+        if stroke is not None:
+            outline = colors.get(stroke) if type(stroke) is str else None
+            if outline is None:
+                outline = self._color(stroke, labels[2])
         if fill is None and outline is None:
-            raise check.DrawError(f"{kind} has neither a fill color nor a stroke: it would be invisible")
-        return {"c": fill, "s": outline, "sw": check.positive_number(stroke_width, f"{kind} stroke_width")}
+            raise DrawError(f"{labels[0]} has neither a fill color nor a stroke: it would be invisible")
+        if type(stroke_width) is not int or stroke_width <= 0:
+            stroke_width = positive_number(stroke_width, labels[3])
+        return fill, outline, stroke_width
 
     def _color(self, value: object, what: str) -> str:
         if isinstance(value, str):
@@ -320,12 +381,13 @@ class Surface:
         self._colors[value] = canonical  # type: ignore[index]  # value is a str: normalize_color checked
         return canonical
 
-    def _add(self, kind: str, object_id: object, fields: dict[str, Any]) -> None:
-        key = check.object_id(object_id)
-        spec: ObjectSpec = make_spec(kind, key, fields)
+    def _store(self, key: str | None, spec: ObjectSpec) -> None:
+        """Adds a checked spec (built with an ``"id"`` entry) to the frame being drawn."""
         if key is None:
+            del spec["id"]  # transient: no id; deleting keeps the order of the other keys
             self._drawing.transient.append(spec)
-        elif key in self._drawing.persistent:
-            raise check.DrawError(f"id {key!r} was drawn twice in one frame; ids must be unique within a frame")
-        else:
-            self._drawing.persistent[key] = spec
+            return
+        persistent = self._drawing.persistent
+        if key in persistent:
+            raise DrawError(f"id {key!r} was drawn twice in one frame; ids must be unique within a frame")
+        persistent[key] = spec
