@@ -17,6 +17,7 @@ from interactive_gym.browser.scene_config import browser_scene_config, choose_se
 from interactive_gym.configurations.remote_config import ConfigError, RemoteConfig
 from interactive_gym.policies import PolicyConfigError
 from interactive_gym.scenes.gym_scene import GymScene
+from interactive_gym.server.game_over import game_over_record
 from interactive_gym.server.participants import Participant
 from interactive_gym.server.pyodide_bundle import (
     BrowserBundle,
@@ -135,8 +136,6 @@ class BrowserScenes:
     def finished(participant: Participant, scene: GymScene, upload: EpisodeUpload) -> dict[str, str] | None:
         """The game-over record once the scene's game ended (all episodes in, or an error), else None."""
         if upload.end_reason == "error":
-            return {"reason": "error", "message": "The game stopped because of an error. What you played is saved."}
+            return game_over_record("error")
         done = participant.extra.get("uploaded", {}).get(scene.scene_id, set())
-        if len(done) >= scene.num_episodes:
-            return {"reason": "complete", "message": "The game is over. Thank you!"}
-        return None
+        return game_over_record("complete") if len(done) >= scene.num_episodes else None

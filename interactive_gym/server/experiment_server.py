@@ -21,6 +21,7 @@ from interactive_gym.scenes.gym_scene import GymScene
 from interactive_gym.scenes.scene import EndScene
 from interactive_gym.server.browser_scenes import BrowserScenes
 from interactive_gym.server.game_manager import GameManager
+from interactive_gym.server.game_over import game_over_record
 from interactive_gym.server.p2p_games import P2PGames
 from interactive_gym.server.participants import (
     ConnectKind,
@@ -85,8 +86,10 @@ class ExperimentServer:
             await self.sio.emit("refused", data, to=sid)
             return True
         if outcome.kind is ConnectKind.NEW:
-            await self.writer.upsert_participant(participant_id, url_params={**params, "id_source": source},
-                                                 status=Status.ACTIVE.value, current_scene=participant.scene.scene_id)
+            await self.writer.upsert_participant(participant_id, url_params=params, status=Status.ACTIVE.value,
+                                                 current_scene=participant.scene.scene_id)
+            await self.writer.record_event("participant_identified", {"id_source": source},
+                                           participant_id=participant_id)
             log.info("participant %s joined (%s)", participant_id, source)
         if outcome.old_sid:
             await self.sio.disconnect(outcome.old_sid)
@@ -207,7 +210,7 @@ class ExperimentServer:
 
     async def _p2p_over(self, participant: Participant, reason: str) -> None:
         over = await self.p2p.game_end(participant, participant.game_id or "", reason)
-        participant.extra["game_over"] = over or {"reason": reason, "message": "The game has ended."}
+        participant.extra["game_over"] = over or game_over_record(reason)
         await self.send_scene(participant)
 
     async def p2p_episode(self, sid: str, payload: Any) -> dict[str, Any]:

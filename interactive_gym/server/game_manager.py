@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from interactive_gym.scenes.gym_scene import GymScene
+from interactive_gym.server.game_over import game_over_record
 from interactive_gym.server.game_runner import Emit, GameRunner
 from interactive_gym.server.participants import Participant
 from interactive_gym.server.remote_game import ServerGame
@@ -31,11 +32,6 @@ TimeoutCallback = Callable[[str], Awaitable[None]]
 # after a game ends, its former players' keys for it are ignored without an error reply.
 ENDED_GAME_KEYS_QUIET_S = 5.0
 
-END_MESSAGES = {
-    "complete": "The game is over. Thank you!",
-    "partner_left": "Your partner left the game, so it has ended. Everything you played has been saved.",
-    "error": "The game stopped because of an error on our side. Everything played so far has been saved.",
-}
 
 
 class GameManager:
@@ -168,7 +164,7 @@ class GameManager:
     async def _finished(self, runner: GameRunner, reason: str) -> None:
         self.runners.pop(runner.game.game_id, None)
         self._remember_ended(runner.game)
-        message = END_MESSAGES.get(reason, END_MESSAGES["complete"])
+        message = game_over_record(reason)["message"]
         await self._emit("game_over", {"game_id": runner.game.game_id, "reason": reason, "message": message},
                          room=runner.room)
         for pid in runner.game.humans.values():

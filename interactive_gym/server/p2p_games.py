@@ -15,6 +15,7 @@ from typing import Any
 
 from interactive_gym.scenes.gym_scene import GymScene
 from interactive_gym.server.browser_scenes import BrowserScenes
+from interactive_gym.server.game_over import game_over_record
 from interactive_gym.server.participants import Participant
 from interactive_gym.server.pyodide_game_coordinator import PyodideGameCoordinator, PyodideGameState
 from interactive_gym.server.signaling import SignalingRelay
@@ -29,13 +30,6 @@ from interactive_gym.server.waiting_room import WaitingRoom
 
 log = logging.getLogger("interactive_gym.p2p")
 MAX_STATS_CHARS = 64 * 1024
-END_MESSAGES = {
-    "complete": "The game is over. Thank you!",
-    "partner_left": "Your partner left the game, so it has ended. Everything you played has been saved.",
-    "left": "You left the game, so it has ended for you. Everything you played before has been saved.",
-    "error": "The game stopped because of an error. Everything played so far has been saved.",
-    "desync": "The game stopped because the players' games disagreed. Everything played has been saved.",
-}
 
 
 class P2PGames:
@@ -203,4 +197,4 @@ class P2PGames:
             await self.sio.leave_room(participant.sid, game_id)
         if game.game_id not in self.coordinator.games:
             self.configs.pop(game.game_id, None)
-        return {"reason": reason, "message": END_MESSAGES.get(reason, END_MESSAGES["complete"])}
+        return game_over_record(reason)
