@@ -133,3 +133,21 @@ def new_context(browser: Browser) -> Iterator[Callable[..., BrowserContext]]:
     yield make
     for ctx in contexts:
         ctx.close()
+
+
+@pytest.fixture
+def turn_server(tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """Factory: ``turn_server(users=...)`` or ``turn_server(auth_secret=...)`` starts a real coturn on loopback
+    (long-term or TURN REST credentials, see ``coturn_server.py``), stopped after the test."""
+    from coturn_server import CoturnServer
+
+    started: list[CoturnServer] = []
+
+    def start(**kwargs: Any) -> CoturnServer:
+        server = CoturnServer(tmp_path / f"coturn{len(started)}", **kwargs).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

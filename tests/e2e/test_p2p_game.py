@@ -8,32 +8,17 @@ The expired-credential refusal is covered by test_webrtc_transport.py::test_expi
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import launch_chromium
-from coturn_server import CoturnServer
 from p2p_experiments import open_player, p2p_app, play_randomly, read_db, wait_over, wait_playing
 from playwright.sync_api import Page
 
 SECRET = "p2p-rest-shared-secret"  # noqa: S105 - a test fixture value
 
 
-@pytest.fixture
-def turn_server(tmp_path: Path) -> Iterator[Callable[..., CoturnServer]]:
-    """Factory: ``turn_server(users=...)`` or ``turn_server(auth_secret=...)`` starts a coturn stopped after the test."""
-    started: list[CoturnServer] = []
-
-    def start(**kwargs: Any) -> CoturnServer:
-        server = CoturnServer(tmp_path / f"coturn{len(started)}", **kwargs).start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
 
 
 @pytest.fixture(autouse=True)

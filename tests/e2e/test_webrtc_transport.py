@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
-import pytest
 from conftest import launch_chromium
-from coturn_server import CoturnServer
 from playwright.sync_api import BrowserContext, Page
 from webrtc_test_app import WebRTCTestApp
 
@@ -22,19 +19,6 @@ CONNECT_TIMEOUT_MS = 20_000
 SECRET = "rest-api-shared-secret"  # noqa: S105 - a test fixture value
 
 
-@pytest.fixture
-def coturn(tmp_path: Path) -> Iterator[Callable[..., CoturnServer]]:
-    """Factory: ``coturn(users=...)`` or ``coturn(auth_secret=...)`` starts a coturn stopped after the test."""
-    started: list[CoturnServer] = []
-
-    def start(**kwargs: Any) -> CoturnServer:
-        server = CoturnServer(tmp_path / f"coturn{len(started)}", **kwargs).start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
 
 
 def open_peer(ctx: BrowserContext, url: str, game_id: str, player_id: int, participant: str,
@@ -98,8 +82,8 @@ def test_direct_connection_carries_bytes_both_ways(live_server, new_context) -> 
     assert app.relay.stats.total_rejected == 0 and app.relay.stats.forwarded["webrtc_signal:offer"] == 1
 
 
-def test_force_relay_with_long_term_credentials_from_env(live_server, new_context, coturn, monkeypatch) -> None:
-    turn = coturn(users={"alice-env": "env-password"})
+def test_force_relay_with_long_term_credentials_from_env(live_server, new_context, turn_server, monkeypatch) -> None:
+    turn = turn_server(users={"alice-env": "env-password"})
     monkeypatch.setenv("TURN_USERNAME", "alice-env")
     monkeypatch.setenv("TURN_CREDENTIAL", "env-password")
     settings = WebRTCSettings.from_config(force_relay=True, turn_urls=[turn.url("udp")], stun_urls=[])
@@ -115,8 +99,8 @@ def test_force_relay_with_long_term_credentials_from_env(live_server, new_contex
     assert "alice-env" in turn.log_text()  # coturn really carried the allocation
 
 
-def test_ephemeral_credentials_relay(live_server, new_context, coturn) -> None:
-    turn = coturn(auth_secret=SECRET)
+def test_ephemeral_credentials_relay(live_server, new_context, turn_server) -> None:
+    turn = turn_server(auth_secret=SECRET)
     settings = WebRTCSettings.from_config(turn_secret=SECRET, force_relay=True, credential_ttl_s=600,
                                           turn_urls=[turn.url("udp")], stun_urls=[], environ={})
     server = live_server(WebRTCTestApp(settings).asgi)
@@ -131,8 +115,8 @@ def test_ephemeral_credentials_relay(live_server, new_context, coturn) -> None:
     assert SECRET not in json.dumps(config) and SECRET not in json.dumps(b.evaluate("t.game.turnConfig"))
 
 
-def test_expired_ephemeral_credential_is_refused_by_coturn(live_server, new_context, coturn) -> None:
-    turn = coturn(auth_secret=SECRET)
+def test_expired_ephemeral_credential_is_refused_by_coturn(live_server, new_context, turn_server) -> None:
+    turn = turn_server(auth_secret=SECRET)
     settings = WebRTCSettings.from_config(turn_secret=SECRET, force_relay=True, credential_ttl_s=60,
                                           turn_urls=[turn.url("udp")], stun_urls=[], environ={})
     # Minted two hours ago with a one-minute lifetime: expired long before the browser uses it.
@@ -145,8 +129,8 @@ def test_expired_ephemeral_credential_is_refused_by_coturn(live_server, new_cont
     assert a.evaluate("t.manager.getStats().peers['1'].iceErrors.length") >= 1
 
 
-def test_udp_blocked_still_connects_through_turn_over_tcp(live_server, playwright_instance, coturn) -> None:
-    turn = coturn(users={"tcp-user": "tcp-password"})
+def test_udp_blocked_still_connects_through_turn_over_tcp(live_server, playwright_instance, turn_server) -> None:
+    turn = turn_server(users={"tcp-user": "tcp-password"})
     settings = WebRTCSettings.from_config("tcp-user", "tcp-password", False, turn_urls=[turn.url("tcp")],
                                           stun_urls=[], environ={})
     server = live_server(WebRTCTestApp(settings).asgi)
