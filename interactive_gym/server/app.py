@@ -81,6 +81,9 @@ class ExperimentApp:
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
         await self.writer.start()
+        restored = self.server.restore_participants()
+        if restored:
+            log.info("restored %d participants from %s", restored, self.config.database_path())
         self._housekeeping = asyncio.create_task(self._housekeep())
         log.info("experiment %s: data in %s", self.config.experiment_id, self.config.database_path())
         try:

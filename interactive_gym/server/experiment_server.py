@@ -32,6 +32,7 @@ from interactive_gym.server.participants import (
     clean_url_params,
     participant_id_from,
 )
+from interactive_gym.server.storage import Storage
 from interactive_gym.server.upload_validation import UploadRejected
 
 log = logging.getLogger("interactive_gym.server")
@@ -63,6 +64,22 @@ class ExperimentServer:
         self.browser = BrowserScenes(config)
         webrtc = config.webrtc_settings or config.resolve_webrtc()
         self.p2p = P2PGames(sio, writer, self.browser, webrtc, self.registry.get, config.test_faults)
+
+    def restore_participants(self) -> int:
+        """Loads every participant the database knows (server restarted): progress resumes, the finished stay
+        finished. Returns how many were restored."""
+        path = self.config.database_path()
+        if not path.exists():
+            return 0
+        storage = Storage(path, readonly=True)
+        try:
+            rows = storage.participants()
+        finally:
+            storage.close()
+        for row in rows:
+            status = Status(row.status) if row.status in {s.value for s in Status} else Status.ACTIVE
+            self.registry.restore(row.participant_id, dict(row.url_params or {}), row.current_scene, status)
+        return len(rows)
 
     # -- connection ------------------------------------------------------------------------------------
     async def connect(self, sid: str, auth: Any) -> bool:

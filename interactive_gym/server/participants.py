@@ -175,11 +175,16 @@ class ParticipantRegistry:
     def get(self, participant_id: str) -> Participant | None:
         return self._by_id.get(participant_id)
 
-    def restore(self, participant_id: str, url_params: dict[str, str], index: int, status: Status,
-                tab_id: str = "") -> Participant:
-        """Re-creates a participant known from the database (server restarted)."""
-        participant = Participant(participant_id, url_params, self._sequence_for(participant_id), tab_id,
-                                  index=min(index, len(self._sequence_for(participant_id)) - 1), status=status)
+    def restore(self, participant_id: str, url_params: dict[str, str], current_scene: str | None,
+                status: Status) -> Participant:
+        """Re-creates a participant known from the database after a server restart.
+
+        They resume at the first occurrence of their recorded scene in their (deterministic) sequence, or at
+        the start if that scene no longer exists; a finished participant stays finished.
+        """
+        sequence = self._sequence_for(participant_id)
+        index = next((i for i, scene in enumerate(sequence) if scene.scene_id == current_scene), 0)
+        participant = Participant(participant_id, url_params, sequence, tab_id="", index=index, status=status)
         self._by_id[participant_id] = participant
         return participant
 

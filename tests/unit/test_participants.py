@@ -246,7 +246,7 @@ def test_participants_are_independent() -> None:
 
 def test_restore_from_database() -> None:
     reg, _ = registry()
-    p = reg.restore("p9", {"subject_id": "p9"}, index=1, status=Status.ACTIVE)
+    p = reg.restore("p9", {"subject_id": "p9"}, "game", Status.ACTIVE)
     assert (p.index, p.status, p.sid, p.tab_id) == (1, Status.ACTIVE, None, "")
     assert reg.get("p9") is p
     outcome = reg.connect("p9", "tab-x", "sid-9", {}, 3)
@@ -254,12 +254,13 @@ def test_restore_from_database() -> None:
     assert p.index == 1 and p.tab_id == "tab-x"
 
 
-def test_restore_clamps_the_index_to_the_sequence() -> None:
+def test_restore_of_an_unknown_scene_starts_at_the_beginning() -> None:
     reg, _ = registry()
-    assert reg.restore("p", {}, index=99, status=Status.COMPLETED).index == len(SEQUENCE) - 1
+    assert reg.restore("p", {}, "removed_scene", Status.ACTIVE).index == 0
+    assert reg.restore("q", {}, None, Status.ACTIVE).index == 0
 
 
 def test_restored_finished_participant_is_refused() -> None:
     reg, _ = registry()
-    reg.restore("done", {}, index=2, status=Status.COMPLETED)
+    reg.restore("done", {}, "end", Status.COMPLETED)
     assert reg.connect("done", "t", "s", {}, 0).kind is ConnectKind.REFUSED_FINISHED
