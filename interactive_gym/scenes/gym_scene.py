@@ -106,8 +106,9 @@ class GymScene(Scene):
         ):
             if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
                 raise SceneConfigError(f"GymScene {scene_id!r}: {name} must be an integer from {low} to {high}")
-        for name, value, allow_zero in (("waiting_room_timeout_s", waiting_room_timeout_s, False),
-                                        ("disconnect_grace_s", disconnect_grace_s, True)):
+        timeouts: tuple[tuple[str, Any, bool], ...] = (("waiting_room_timeout_s", waiting_room_timeout_s, False),
+                                                       ("disconnect_grace_s", disconnect_grace_s, True))
+        for name, value, allow_zero in timeouts:
             if (isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value)
                     or value < 0 or (value == 0 and not allow_zero)):
                 raise SceneConfigError(f"GymScene {scene_id!r}: timeouts must be positive numbers ({name}={value!r})")

@@ -106,7 +106,7 @@ class BrowserScenes:
         configs: dict[str, dict] = participant.extra.get("browser_configs", {})
         claimed = payload.get("scene_id") if isinstance(payload, dict) else None
         config = configs.get(claimed) if isinstance(claimed, str) else None
-        if config is None:
+        if config is None or not isinstance(claimed, str):
             return self._count(UploadRejected("wrong_scene", "upload is for a scene the participant was not sent"))
         scene = self.config.stager.scene(claimed) if self.config.stager else None
         assert isinstance(scene, GymScene)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from interactive_gym.scenes.gym_scene import GymScene
@@ -45,7 +45,7 @@ class P2PGames:
     """
 
     def __init__(self, sio: Any, writer: Any, browser: BrowserScenes, webrtc: Any,
-                 lookup: Callable[[str], Participant | None], test_faults: dict | None = None) -> None:
+                 lookup: Callable[[str], Participant | None], test_faults: Mapping[str, float] | None = None) -> None:
         self.sio = sio
         self.writer = writer
         self.browser = browser
