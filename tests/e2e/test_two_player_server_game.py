@@ -83,3 +83,18 @@ def test_partner_leaving_ends_game_after_grace_and_keeps_data(live_server, new_c
         played = con.execute("SELECT COUNT(*) FROM steps WHERE episode_id=?", (episode_id,)).fetchone()[0]
     assert status == "partial"
     assert played >= 10  # everything played before (and during the grace period) is kept
+
+
+def test_waiting_alone_times_out_to_a_clear_page(live_server, new_context, tmp_path: Path) -> None:
+    example = load_example("examples/demo/two_humans.py")
+    db = tmp_path / "alone.sqlite"
+    server = live_server(build_app(example.build_config(waiting_room_timeout_s=1.5, db=str(db))).asgi)
+    page = new_context().new_page()
+    _enter_game(page, f"{server.url}/?subject_id=lonely")
+    page.wait_for_selector("#game-status[data-state=waiting]")
+    page.wait_for_selector(".scene-end #notice", timeout=10_000)  # the server moved them on; no endless wait
+    assert "No other participant arrived in time" in page.text_content("#notice")
+    with sqlite3.connect(db) as con:
+        status, = con.execute("SELECT status FROM participants WHERE participant_id='lonely'").fetchone()
+        kinds = [k for k, in con.execute("SELECT kind FROM events WHERE participant_id='lonely'")]
+    assert status == "timed_out" and "waiting_room_timeout" in kinds
