@@ -50,7 +50,8 @@ class RemoteConfig:
         self.pyodide_packages: list[str] = []
         self.webrtc_args: dict[str, Any] = {}
         self.webrtc_settings: Any = None
-        self.max_url_params = 32
+        # Tests and benchmarks only: a seeded fault profile {seed, rttMs, jitterMs, loss} that every p2p page's
+        # transport applies (browser DevTools throttling does not reach DataChannels). None in real experiments.
         self.test_faults: Mapping[str, float] | None = None
 
     def hosting(self, host: str | None = None, port: int | None = None) -> RemoteConfig:
