@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 from pathlib import Path
+from types import ModuleType
 
 from interactive_gym.configurations.remote_config import RemoteConfig
 
@@ -13,11 +14,14 @@ class ExperimentFileError(Exception):
     """The experiment file cannot be used; the message says why."""
 
 
-def load_experiment(path: str | Path) -> RemoteConfig:
-    """Imports ``path`` as a module and returns its module-level ``config`` (a RemoteConfig).
+def import_experiment_module(path: str | Path) -> ModuleType:
+    """Imports an experiment file as a module, its folder first on ``sys.path``.
 
-    The file's folder goes on ``sys.path`` first, so the experiment can import its own environment modules
-    next to it (and browser mode can find their source files).
+    The folder goes first so the experiment can import its own environment modules next to it (and browser
+    mode can find their source files).
+
+    Raises:
+        ExperimentFileError: if the file is missing, not Python, or raises while imported.
     """
     file = Path(path).resolve()
     if not file.is_file():
@@ -36,7 +40,12 @@ def load_experiment(path: str | Path) -> RemoteConfig:
         spec.loader.exec_module(module)
     except Exception as exc:
         raise ExperimentFileError(f"{path} raised {type(exc).__name__}: {exc}") from exc
-    config = getattr(module, "config", None)
+    return module
+
+
+def load_experiment(path: str | Path) -> RemoteConfig:
+    """Imports ``path`` and returns its module-level ``config`` (a RemoteConfig)."""
+    config = getattr(import_experiment_module(path), "config", None)
     if not isinstance(config, RemoteConfig):
         raise ExperimentFileError(f"{path} must define a module-level `config = RemoteConfig()...`")
     return config

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import importlib.util
-import sys
 from collections.abc import Coroutine
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
 
 from interactive_gym.configurations.remote_config import RemoteConfig
+from interactive_gym.experiment_loader import import_experiment_module
 from interactive_gym.server.app import ExperimentApp, create_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,16 +18,8 @@ T = TypeVar("T")
 
 
 def load_example(relative: str) -> ModuleType:
-    """Imports an example experiment file (its folder goes on sys.path, as ``interactive-gym run`` does)."""
-    file = ROOT / relative
-    folder = str(file.parent)
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    spec = importlib.util.spec_from_file_location(f"example_{file.stem}", file)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """Imports an example experiment file the way ``interactive-gym run`` does (its folder on sys.path)."""
+    return import_experiment_module(ROOT / relative)
 
 
 def build_app(config: RemoteConfig) -> ExperimentApp:
