@@ -11,7 +11,7 @@ The scene client hands this dict, unchanged, to ``BrowserGame`` (``browser_game.
       "max_steps": 600,
       "canvas": {"width": 432, "height": 376, "background": "#000000"},
       "assets": {...},                                   # passed to the Renderer unchanged
-      "pyodide": {"index_url": "/vendor/pyodide/", "packages": []},
+      "pyodide": {"index_url": "/vendor/pyodide/", "packages": [], "env": {"PYTHONHASHSEED": "0"}},
       "bundle": {"manifest_url": "/bundle/solo/<hash>/manifest.json", "hash": "<hash>",
                  "factory": "gatherers:make_env", "render": "gatherers:render", "env_kwargs": {...}},
       "controls": {"bindings": [[["arrowup"], 1], ...], "default_action": 0, "keys": [...]} | null,
@@ -35,6 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from interactive_gym.browser.refs import RefError, function_ref
+from interactive_gym.envs.determinism import PYTHON_HASH_SEED
 from interactive_gym.policies import HUMAN, OnnxPolicy, PythonPolicy, normalise_policy
 from interactive_gym.server.pyodide_bundle import BrowserBundle
 
@@ -65,8 +66,10 @@ def _ref(fn: Any, what: str) -> str:
 
 
 def _pyodide_settings(pyodide: Any) -> dict[str, Any]:
+    # Every peer's interpreter gets the same str hash seed, so set/dict-of-str orders agree between browsers.
+    env = {"PYTHONHASHSEED": PYTHON_HASH_SEED}
     if pyodide is None:
-        return dict(DEFAULT_PYODIDE, packages=[])
+        return dict(DEFAULT_PYODIDE, packages=[], env=env)
     if not isinstance(pyodide, Mapping):
         pyodide = {"index_url": getattr(pyodide, "index_url", None), "packages": getattr(pyodide, "packages", None)}
     index_url = pyodide.get("index_url") or DEFAULT_PYODIDE["index_url"]
@@ -75,7 +78,7 @@ def _pyodide_settings(pyodide: Any) -> dict[str, Any]:
         raise BrowserSceneError(f"pyodide index_url must be a URL ending in '/', got {index_url!r}")
     if not all(isinstance(p, str) and p for p in packages):
         raise BrowserSceneError(f"pyodide packages must be a list of package names, got {packages!r}")
-    return {"index_url": index_url, "packages": packages}
+    return {"index_url": index_url, "packages": packages, "env": env}
 
 
 def browser_scene_config(

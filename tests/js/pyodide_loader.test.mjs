@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  STAGES, countingFetch, overallProgress, webAssemblySupported,
+  STAGES, countingFetch, loadKeyOf, overallProgress, pyodideEnvOf, preloadPyodide, webAssemblySupported,
 } from "../../interactive_gym/server/static/js/pyodide_loader.js";
 
 test("stage shares add up to one and progress ends exactly at 1", () => {
@@ -39,4 +39,31 @@ test("countingFetch counts streamed bytes under the prefix only and keeps status
 
 test("node has WebAssembly", () => {
   assert.equal(webAssemblySupported(), true);
+});
+
+test("pyodideEnvOf copies the config's variables with sorted names, so equal settings give equal keys", () => {
+  const config = { pyodide: { env: { PYTHONHASHSEED: "0", B_VAR: "x" } } };
+  const env = pyodideEnvOf(config);
+  assert.deepEqual(Object.keys(env), ["B_VAR", "PYTHONHASHSEED"]);
+  env.HOME = "/home/pyodide"; // what Pyodide does to the object it is given
+  assert.equal(config.pyodide.env.HOME, undefined, "the config is never modified");
+  const reordered = pyodideEnvOf({ pyodide: { env: { B_VAR: "x", PYTHONHASHSEED: "0" } } });
+  assert.equal(loadKeyOf("http://h/p/", reordered), loadKeyOf("http://h/p/", pyodideEnvOf(config)));
+  assert.notEqual(loadKeyOf("http://h/p/", {}), loadKeyOf("http://h/p/", reordered), "a seeded load is never reused unseeded");
+  assert.deepEqual(pyodideEnvOf({}), {});
+  assert.deepEqual(pyodideEnvOf({ pyodide: {} }), {});
+});
+
+test("pyodideEnvOf rejects values Python could not take", () => {
+  for (const env of [[], "0", { PYTHONHASHSEED: 0 }, { "BAD-NAME": "1" }, { X: "y".repeat(2000) },
+    Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`V${i}`, "1"]))]) {
+    assert.throws(() => pyodideEnvOf({ pyodide: { env } }), TypeError, JSON.stringify(env).slice(0, 40));
+  }
+});
+
+test("a misconfigured env rejects the load with a participant-facing message and is not cached", async () => {
+  const config = { pyodide: { index_url: "http://h/never/", env: { PYTHONHASHSEED: 0 } } };
+  for (let attempt = 0; attempt < 2; attempt++) {
+    await assert.rejects(preloadPyodide(config), (err) => err.name === "RuntimeLoadError" && /misconfigured/.test(err.userMessage));
+  }
 });

@@ -9,6 +9,12 @@
 //
 // A failed load rejects with RuntimeLoadError (with a participant-facing message) and is not cached, so
 // calling again retries.
+//
+// The interpreter's environment variables come from the scene config (`config.pyodide.env`, built by the
+// server from interactive_gym/envs/determinism.py): above all PYTHONHASHSEED, so that every peer's str
+// hashes, and with them the iteration order of sets and dicts of strings, are the same. They only take
+// effect when Python starts, so they are part of the cache key: an instance started with other variables is
+// never reused.
 
 import { PyodideEnvHost } from "./pyodide_env_host.js";
 
@@ -98,15 +104,52 @@ export function countingFetch(originalFetch, prefix, tracker) {
   };
 }
 
-// One load per index URL per page: the instructions scene starts it, the game scene awaits it.
+// One load per index URL and environment per page: the instructions scene starts it, the game awaits it.
 const loads = new Map();
+const MAX_ENV_VARS = 16;
+const MAX_ENV_CHARS = 1024;
 
 function indexUrlOf(config) {
   const url = config?.pyodide?.index_url || DEFAULT_INDEX_URL;
   return new URL(url, globalThis.location?.href).href;
 }
 
-async function startPyodide(indexURL, tracker) {
+/**
+ * The environment variables Python starts with, from `config.pyodide.env`: a fresh object (Pyodide adds
+ * its own entries to the one it is given) with the names sorted, so equal settings give equal cache keys.
+ * @param {object} config
+ * @returns {Object<string, string>}
+ */
+export function pyodideEnvOf(config) {
+  const env = config?.pyodide?.env ?? {};
+  if (typeof env !== "object" || env === null || Array.isArray(env)) {
+    throw new TypeError(`pyodide.env must be an object of strings, got ${JSON.stringify(env)}`);
+  }
+  const names = Object.keys(env).sort();
+  if (names.length > MAX_ENV_VARS) throw new TypeError(`pyodide.env has ${names.length} variables (at most ${MAX_ENV_VARS})`);
+  const out = {};
+  for (const name of names) {
+    const value = env[name];
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) || typeof value !== "string" || value.length > MAX_ENV_CHARS) {
+      throw new TypeError(`pyodide.env.${name} must be a string of at most ${MAX_ENV_CHARS} characters, `
+        + `got ${JSON.stringify(value)}`);
+    }
+    out[name] = value;
+  }
+  return out;
+}
+
+/** The cache key of a load: same index URL and same environment means the same interpreter can serve. */
+export function loadKeyOf(indexURL, env) {
+  return `${indexURL} ${JSON.stringify(env)}`;
+}
+
+/** The options for `loadPyodide` (a fresh env object each time: Pyodide adds HOME etc. to it). */
+export function loadPyodideOptions(indexURL, env) {
+  return { indexURL, env: { ...env } };
+}
+
+async function startPyodide(indexURL, env, tracker) {
   if (!webAssemblySupported()) {
     throw new RuntimeLoadError("download", "This browser cannot run the game (WebAssembly is not available). "
       + "Please use a current version of Chrome, Firefox, Edge or Safari.");
@@ -117,7 +160,7 @@ async function startPyodide(indexURL, tracker) {
   try {
     tracker.report("download", 0, "Downloading Python");
     const { loadPyodide } = await import(`${indexURL}pyodide.mjs`);
-    pyodide = await loadPyodide({ indexURL });
+    pyodide = await loadPyodide(loadPyodideOptions(indexURL, env));
   } catch (err) {
     throw new RuntimeLoadError("download", "The game could not be downloaded. Check your connection and retry.", err);
   } finally {
@@ -128,19 +171,30 @@ async function startPyodide(indexURL, tracker) {
 }
 
 /**
- * Starts loading Pyodide for `config` (a scene config, or just `{pyodide: {index_url}}`) unless already
- * started; returns the cached promise of the Pyodide instance.
+ * Starts loading Pyodide for `config` (a scene config, or just `{pyodide: {index_url, env}}`) unless an
+ * instance with the same index URL and environment was started; returns the cached promise of it.
  * @param {object} config
  * @param {{onProgress?: (event: object) => void}} [options]
  */
 export function preloadPyodide(config = {}, { onProgress } = {}) {
   const indexURL = indexUrlOf(config);
-  let entry = loads.get(indexURL);
+  let env;
+  try {
+    env = pyodideEnvOf(config);
+  } catch (err) {
+    return Promise.reject(new RuntimeLoadError("download", "The game is misconfigured and cannot start.", err));
+  }
+  const key = loadKeyOf(indexURL, env);
+  let entry = loads.get(key);
   if (!entry) {
+    if ([...loads.values()].some((other) => other.indexURL === indexURL)) {
+      // Correct but slow: a second interpreter. The server should send the same env with every config.
+      console.warn(`Starting a second Pyodide for ${indexURL}: environment ${JSON.stringify(env)} differs from the preloaded one`);
+    }
     const tracker = new LoadTracker();
-    entry = { tracker, promise: startPyodide(indexURL, tracker), done: false };
-    loads.set(indexURL, entry);
-    entry.promise.then(() => { entry.done = true; }, () => loads.delete(indexURL)); // failures are retried
+    entry = { tracker, indexURL, promise: startPyodide(indexURL, env, tracker), done: false };
+    loads.set(key, entry);
+    entry.promise.then(() => { entry.done = true; }, () => loads.delete(key)); // failures are retried
   }
   if (onProgress) {
     entry.tracker.listeners.add(onProgress);
