@@ -22,14 +22,22 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+import interactive_gym
 from interactive_gym.browser.refs import RefError, function_ref, module_name_of
 from interactive_gym.policies import OnnxPolicy, PythonPolicy, normalise_policy
+from interactive_gym.server.browser_modules import (
+    BROWSER_MODULE_NAMES,
+    BROWSER_MODULES,
+    browser_exports,
+    browser_package_init,
+    server_side_imports,
+)
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
-# Parts of interactive_gym that run in the page (paths relative to the package folder). All pure Python.
-CORE_PARTS: tuple[str, ...] = ("controls.py", "rendering", "envs", "netcode", "browser")
-# Replaces the package's own __init__ in Pyodide: the real one may import server-only dependencies.
-CORE_INIT = '"""Interactive Gym: the pure-Python subset shipped into the browser."""\n'
+# The modules of interactive_gym that run in the page (declared in browser_modules.py). All pure Python.
+CORE_PARTS: tuple[str, ...] = BROWSER_MODULES
+# Replaces the package's own __init__ in Pyodide: browser-side public names only; server-side ones explain.
+CORE_INIT = browser_package_init(interactive_gym._EXPORTS)
 MAX_DATA_FILE_BYTES = 2 * 1024 * 1024
 MAX_TOTAL_BYTES = 48 * 1024 * 1024
 KIND_SOURCE = "source"  # written into Pyodide's file system
@@ -159,7 +167,9 @@ def module_files(module_name: str, max_data_bytes: int = MAX_DATA_FILE_BYTES) ->
 def core_files(
     package_dir: Path = PACKAGE_DIR, parts: Sequence[str] = CORE_PARTS, max_data_bytes: int = MAX_DATA_FILE_BYTES
 ) -> list[BundleFile]:
-    """The pure-Python parts of interactive_gym for the page, with a stand-in top-level ``__init__``.
+    """The browser modules of interactive_gym for the page, with the generated top-level ``__init__``.
+
+    ``parts`` are files (or folders, shipped whole) relative to ``package_dir``.
 
     Raises:
         BundleError: if a listed part is missing from the installed package.
@@ -177,14 +187,37 @@ def core_files(
     return files
 
 
-def _functions_of(env_creator: Any, render_fn: Any, policies: Mapping[str, Any]) -> list[Any]:
-    functions = [env_creator, render_fn]
-    for policy in policies.values():
+def _functions_of(env_creator: Any, render_fn: Any, policies: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """``[(what it is for, function)]`` for every function the page calls."""
+    functions = [("env_creator", env_creator), ("render_fn", render_fn)]
+    for agent, policy in policies.items():
         if isinstance(policy, OnnxPolicy):
-            functions.append(policy.obs_to_input)
+            functions.append((f"obs_to_input of {agent!r}", policy.obs_to_input))
         elif isinstance(policy, PythonPolicy):
-            functions.append(policy.fn)
+            functions.append((f"policy of {agent!r}", policy.fn))
     return functions
+
+
+def check_browser_imports(what: str, fn: Any, source_path: Path, module_name: str) -> None:
+    """Refuses a function whose module imports server-side Interactive Gym at module level.
+
+    Such a module (typically the experiment file itself, which imports ``GymScene`` and ``RemoteConfig``)
+    cannot be imported in the page, so the game would never start.
+
+    Raises:
+        BundleError: naming the function, the imports and the fix.
+    """
+    found = server_side_imports(source_path.read_text(encoding="utf-8"), module_name,
+                                browser_exports(interactive_gym._EXPORTS))
+    if found:
+        file = source_path.name
+        raise BundleError(
+            f"{what} {module_name}:{getattr(fn, '__name__', fn)} is defined in {file}, which imports "
+            f"{', '.join(found)}; those are server-side and do not exist in the browser, so the page could not "
+            f"import {file}. Move {what.split(' ')[0]} to a module next to the experiment, e.g. my_env.py, that "
+            f"does not import them (browser-side modules such as interactive_gym.rendering and "
+            f"interactive_gym.envs.spaces are fine), and import it from {file}"
+        )
 
 
 def build_browser_bundle(
@@ -224,19 +257,27 @@ def build_browser_bundle(
             function_ref(fn, what)
         except RefError as exc:
             raise BundleError(str(exc)) from exc
-    for fn in _functions_of(env_creator, render_fn, policies):
+    functions = _functions_of(env_creator, render_fn, policies)
+    for _what, fn in functions:
         module_names.append(module_name_of(fn))
     module_names.extend(extra_modules)
     for name in dict.fromkeys(module_names):
         if name == "interactive_gym" or name.startswith("interactive_gym."):
-            rel = name.split(".")[1] if "." in name else ""
-            if rel not in {p.removesuffix(".py") for p in core_parts}:
-                raise BundleError(f"{name} does not run in the browser (only {', '.join(core_parts)} ship)")
+            if name not in BROWSER_MODULE_NAMES:
+                raise BundleError(f"{name} does not run in the browser (browser modules are listed in "
+                                  "interactive_gym/server/browser_modules.py)")
             continue
         for dest, src in module_files(name, max_data_bytes):
             if dest.startswith("interactive_gym/"):
                 raise BundleError(f"{src} would overwrite interactive_gym's own files in the browser")
             files.setdefault(dest, BundleFile.of(dest, KIND_SOURCE, src.read_bytes()))
+    for what, fn in functions:
+        name = module_name_of(fn)
+        file = getattr(sys.modules.get(name), "__file__", None)
+        if file is None and name == Path(getattr(sys.modules.get("__main__"), "__file__", "") or "").stem:
+            file = sys.modules["__main__"].__file__
+        if file and not name.startswith("interactive_gym"):
+            check_browser_imports(what, fn, Path(file), name)
     for agent, policy in policies.items():
         if isinstance(policy, OnnxPolicy):
             path = f"models/{agent}.onnx"
