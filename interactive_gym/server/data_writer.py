@@ -29,9 +29,23 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from interactive_gym.server.storage import Storage, StorageError, Synchronous
-from interactive_gym.server.storage_records import EncodedStep, StepRecord, encode_step, require_text
+from interactive_gym.server.storage_records import (
+    BrowserVisitRow,
+    EncodedStep,
+    EpisodeConflictError,
+    StepRecord,
+    encode_step,
+    require_text,
+)
 
-__all__ = ["DataWriter", "StepRecord", "StorageError", "WriterStats"]
+__all__ = [
+    "BrowserVisitRow",
+    "DataWriter",
+    "EpisodeConflictError",
+    "StepRecord",
+    "StorageError",
+    "WriterStats",
+]
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -156,10 +170,15 @@ class DataWriter:
         status: str | None = None,
         completion_code: str | None = None,
         current_scene: str | None = None,
+        resume_secret_hash: str | None = None,
     ) -> None:
         """Creates or updates a participant (``None`` leaves a field unchanged); returns after commit."""
         kwargs = _snapshot(
-            url_params=url_params, status=status, completion_code=completion_code, current_scene=current_scene
+            url_params=url_params,
+            status=status,
+            completion_code=completion_code,
+            current_scene=current_scene,
+            resume_secret_hash=resume_secret_hash,
         )
         await self._submit(lambda s: s.upsert_participant(participant_id, **kwargs))
 
@@ -258,8 +277,17 @@ class DataWriter:
         meta: dict[str, Any] | None = None,
         started_at: float | None = None,
         ended_at: float | None = None,
+        scene_index: int | None = None,
+        attempt: int | None = None,
+        received_at: float | None = None,
+        client_started_at: float | None = None,
+        client_ended_at: float | None = None,
+        clock_offset: float | None = None,
     ) -> int:
-        """Stores an uploaded episode and its steps in one transaction; a retry overwrites, never duplicates.
+        """Stores an uploaded episode and its steps in one transaction; returns its id after commit.
+
+        A retry never duplicates and the stored episode only grows (see ``Storage.write_episode``); an upload
+        that would replace different data raises :class:`EpisodeConflictError` and changes nothing.
 
         The steps are encoded in the writer thread (keeping the event loop free for large uploads), so the
         caller must not mutate them after the call; parsed upload payloads are never mutated anyway.
@@ -277,9 +305,29 @@ class DataWriter:
             meta=meta,
             started_at=started_at,
             ended_at=ended_at,
+            scene_index=scene_index,
+            attempt=attempt,
+            received_at=received_at,
+            client_started_at=client_started_at,
+            client_ended_at=client_ended_at,
+            clock_offset=clock_offset,
         )
         step_list = list(steps)
         return await self._submit(lambda s: s.write_episode(steps=step_list, **kwargs))
+
+    async def issue_browser_attempt(
+        self, participant_id: str, scene_index: int, scene_id: str, seeds: Sequence[int], issued_at: float
+    ) -> BrowserVisitRow:
+        """Numbers a new attempt of a browser-scene visit (storing its seeds the first time); returns the
+        visit after commit, so the seeds survive a restart before any page sees them."""
+        seed_list = [int(seed) for seed in seeds]
+        return await self._submit(
+            lambda s: s.issue_browser_attempt(participant_id, scene_index, scene_id, seed_list, issued_at)
+        )
+
+    async def browser_visit(self, participant_id: str, scene_index: int) -> BrowserVisitRow | None:
+        """Reads a stored visit through the write connection (so it sees every committed write)."""
+        return await self._submit(lambda s: s.browser_visit(participant_id, scene_index))
 
     async def record_event(
         self,

@@ -23,6 +23,7 @@ file path this module ever opens is the one it was given.
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -30,12 +31,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from interactive_gym.server import value_codec
+from interactive_gym.server import storage_visits, value_codec
 from interactive_gym.server.storage_connection import StorageError, Synchronous, open_database
 from interactive_gym.server.storage_records import (
     EPISODE_MODES,
     EPISODE_STATUSES,
+    AttemptRow,
+    BrowserVisitRow,
     EncodedStep,
+    EpisodeConflictError,
     EpisodeRow,
     EventRow,
     ParticipantRow,
@@ -48,6 +52,7 @@ from interactive_gym.server.storage_records import (
     require_int,
     require_status_word,
     require_text,
+    upload_decision,
 )
 from interactive_gym.server.storage_schema import SCHEMA_VERSION
 
@@ -56,7 +61,10 @@ __all__ = [
     "EPISODE_STATUSES",
     "SCHEMA_VERSION",
     "Synchronous",
+    "AttemptRow",
+    "BrowserVisitRow",
     "EncodedStep",
+    "EpisodeConflictError",
     "EpisodeRow",
     "EventRow",
     "ParticipantRow",
@@ -188,8 +196,12 @@ class Storage:
         status: str | None = None,
         completion_code: str | None = None,
         current_scene: str | None = None,
+        resume_secret_hash: str | None = None,
     ) -> None:
-        """Creates or updates a participant. ``None`` arguments leave the stored value unchanged."""
+        """Creates or updates a participant. ``None`` arguments leave the stored value unchanged.
+
+        ``resume_secret_hash`` is a hash of the secret that lets a participant's page resume (never the secret).
+        """
         require_text(participant_id, "participant_id")
         if status is not None:
             require_status_word(status)
@@ -200,17 +212,22 @@ class Storage:
             "status": status,
             "code": None if completion_code is None else require_text(completion_code, "completion_code"),
             "scene": None if current_scene is None else require_text(current_scene, "current_scene"),
+            "secret": None
+            if resume_secret_hash is None
+            else require_text(resume_secret_hash, "resume_secret_hash"),
             "now": self._clock(),
         }
         with self.transaction():
             self._conn.execute(
                 "INSERT INTO participants (participant_id, experiment_id, url_params, status, completion_code,"
-                " current_scene, created_at, updated_at)"
-                " VALUES (:pid, :exp, COALESCE(:url, '{}'), COALESCE(:status, 'active'), :code, :scene, :now, :now)"
+                " current_scene, resume_secret_hash, created_at, updated_at)"
+                " VALUES (:pid, :exp, COALESCE(:url, '{}'), COALESCE(:status, 'active'), :code, :scene, :secret,"
+                " :now, :now)"
                 " ON CONFLICT (participant_id) DO UPDATE SET"
                 " url_params = COALESCE(:url, url_params), status = COALESCE(:status, status),"
                 " completion_code = COALESCE(:code, completion_code),"
-                " current_scene = COALESCE(:scene, current_scene), updated_at = :now",
+                " current_scene = COALESCE(:scene, current_scene),"
+                " resume_secret_hash = COALESCE(:secret, resume_secret_hash), updated_at = :now",
                 params,
             )
 
@@ -312,9 +329,24 @@ class Storage:
         meta: dict[str, Any] | None = None,
         started_at: float | None = None,
         ended_at: float | None = None,
+        scene_index: int | None = None,
+        attempt: int | None = None,
+        received_at: float | None = None,
+        client_started_at: float | None = None,
+        client_ended_at: float | None = None,
+        clock_offset: float | None = None,
     ) -> int:
-        """Stores a whole uploaded episode in one transaction. A retry (same game, scene, episode, source)
-        overwrites the episode row and its steps with the new values instead of duplicating them."""
+        """Stores a whole uploaded episode in one transaction and returns its id.
+
+        The key is (game, scene, episode, source); a browser upload also names its visit (``scene_index``)
+        and ``attempt``, and no two rows share (source, scene_index, attempt, episode). What is stored under a
+        key only grows (:func:`~interactive_gym.server.storage_records.upload_decision`): the same data again
+        changes nothing; a complete or longer upload replaces a partial one; an older, shorter partial copy is
+        ignored; different data is refused with :class:`EpisodeConflictError` and the stored episode is kept.
+
+        ``started_at``/``ended_at`` are when the episode was played (server clock); ``received_at`` when the
+        upload arrived; ``client_*`` and ``clock_offset`` the page's own readings and its offset estimate.
+        """
         row = self._episode_params(scene_id, game_id, episode, mode, source, seed, agents, env_hash, meta)
         require_choice(status, "status", EPISODE_STATUSES)
         now = self._clock()
@@ -322,18 +354,74 @@ class Storage:
             status=status,
             started_at=now if started_at is None else optional_float(started_at, "started_at"),
             ended_at=now if ended_at is None else optional_float(ended_at, "ended_at"),
+            scene_index=None if scene_index is None else require_int(scene_index, "scene_index", minimum=0),
+            attempt=None if attempt is None else require_int(attempt, "attempt", minimum=1),
+            received_at=optional_float(received_at, "received_at"),
+            client_started_at=optional_float(client_started_at, "client_started_at"),
+            client_ended_at=optional_float(client_ended_at, "client_ended_at"),
+            clock_offset=optional_float(clock_offset, "clock_offset"),
         )
+        if (row["scene_index"] is None) != (row["attempt"] is None):
+            raise ValueError("scene_index and attempt go together: give both or neither")
         encoded = [s if isinstance(s, EncodedStep) else encode_step(s) for s in steps]
+        row["content_hash"] = _content_hash(row, encoded)
         with self.transaction():
-            self._conn.execute(
-                _INSERT_EPISODE + " ON CONFLICT DO UPDATE SET mode = excluded.mode, seed = excluded.seed,"
-                " agents = excluded.agents, status = excluded.status, started_at = excluded.started_at,"
-                " ended_at = excluded.ended_at, env_hash = excluded.env_hash, meta = excluded.meta",
+            found = self._conn.execute(
+                "SELECT id, status, (SELECT COUNT(*) FROM steps WHERE episode_id = episodes.id), content_hash"
+                " FROM episodes WHERE game_id = :game_id AND scene_id = :scene_id AND episode = :episode"
+                " AND source = :source",
                 row,
+            ).fetchone()
+            decision = upload_decision(
+                None if found is None else (found[1], found[2], found[3]),
+                status,
+                len(encoded),
+                row["content_hash"],
             )
-            episode_id = self._episode_id(row)
+            if decision in ("same", "stale"):
+                return int(found[0])
+            if decision == "conflict":
+                raise EpisodeConflictError(
+                    f"episode {episode} of {source!r} in scene {scene_id!r} (game {game_id!r}) already holds "
+                    f"a {found[1]} upload of {found[2]} steps; an upload of {len(encoded)} steps ({status}) "
+                    "with other data would replace it"
+                )
+            if decision == "replace":
+                episode_id = int(found[0])
+                self._conn.execute("DELETE FROM steps WHERE episode_id = ?", (episode_id,))
+                self._conn.execute(_REPLACE_EPISODE, {**row, "id": episode_id})
+            else:
+                self._conn.execute(_INSERT_UPLOAD, row)
+                episode_id = self._episode_id(row)
             self.insert_steps([(episode_id, step) for step in encoded])
         return episode_id
+
+    def issue_browser_attempt(
+        self,
+        participant_id: str,
+        scene_index: int,
+        scene_id: str,
+        seeds: Sequence[int],
+        issued_at: float | None = None,
+    ) -> BrowserVisitRow:
+        """Numbers a new attempt (page load) of a browser-mode scene visit and returns the visit.
+
+        The first attempt stores ``seeds``; later ones keep the stored seeds (the argument is then unused). The
+        attempt's ``first_episode`` is the first episode with no complete upload yet. One transaction: once this
+        returns, the seeds and the attempt survive a restart.
+        """
+        require_text(participant_id, "participant_id")
+        require_text(scene_id, "scene_id")
+        index = require_int(scene_index, "scene_index", minimum=0)
+        seed_list = [require_int(seed, "seed", minimum=0, maximum=2**63 - 1) for seed in seeds]
+        when = self._now(issued_at, "issued_at")
+        with self.transaction():
+            self._ensure_participant(participant_id)
+            return storage_visits.issue_attempt(self._conn, participant_id, index, scene_id, seed_list, when)
+
+    def browser_visit(self, participant_id: str, scene_index: int) -> BrowserVisitRow | None:
+        """The stored visit (seeds, attempts, complete episodes), or ``None`` if no attempt was ever issued."""
+        return storage_visits.read_visit(self._conn, participant_id, scene_index)
 
     def insert_steps(self, rows: Sequence[tuple[int, EncodedStep]]) -> None:
         """Inserts ``(episode_id, step)`` rows; a step already stored at the same ``t`` is replaced."""
@@ -440,7 +528,7 @@ class Storage:
         """All participants, oldest first."""
         sql = (
             "SELECT participant_id, experiment_id, url_params, status, completion_code, current_scene,"
-            " created_at, updated_at FROM participants ORDER BY created_at, participant_id"
+            " created_at, updated_at, resume_secret_hash FROM participants ORDER BY created_at, participant_id"
         )
         return [ParticipantRow(**row) for row in self._decoded_rows(sql, (), ("url_params",))]
 
@@ -457,7 +545,8 @@ class Storage:
         """Episodes in id order, optionally only one game's or one id's, with their stored step counts."""
         sql = (
             "SELECT id, experiment_id, scene_id, game_id, episode, mode, source, seed, agents, status, started_at,"
-            " ended_at, env_hash, meta, (SELECT COUNT(*) FROM steps WHERE episode_id = episodes.id) AS step_count"
+            " ended_at, env_hash, meta, (SELECT COUNT(*) FROM steps WHERE episode_id = episodes.id) AS step_count,"
+            " scene_index, attempt, received_at, client_started_at, client_ended_at, clock_offset, content_hash"
             " FROM episodes WHERE (:game IS NULL OR game_id = :game) AND (:id IS NULL OR id = :id) ORDER BY id"
         )
         rows = self._decoded_rows(sql, {"game": game_id, "id": episode_id}, ("agents", "meta"))
@@ -501,9 +590,30 @@ class Storage:
             yield row
 
 
+def _content_hash(row: dict[str, Any], steps: Sequence[EncodedStep]) -> str:
+    """What an upload says (values, the page's clock readings), not when it arrived: a retry hashes the same."""
+    digest = hashlib.sha256()
+    for name in ("mode", "seed", "agents", "status", "env_hash", "meta", "scene_index", "attempt",
+                 "client_started_at", "client_ended_at", "clock_offset"):  # fmt: skip
+        digest.update(f"{row[name]!r}\x1f".encode())
+    for step in steps:
+        digest.update("\x1e".join((str(step.t), *step[1:8], repr(step.client_ts))).encode())
+    return digest.hexdigest()
+
+
 _STEP_JSON_COLUMNS = ("observation", "actions", "rewards", "terminated", "truncated", "info", "keys")
 _INSERT_EPISODE = (
     "INSERT INTO episodes (experiment_id, scene_id, game_id, episode, mode, source, seed, agents, status,"
     " started_at, ended_at, env_hash, meta) VALUES (:experiment_id, :scene_id, :game_id, :episode, :mode,"
     " :source, :seed, :agents, :status, :started_at, :ended_at, :env_hash, :meta)"
 )
+_UPLOAD_COLUMNS = (
+    "scene_index", "attempt", "received_at", "client_started_at", "client_ended_at", "clock_offset", "content_hash"
+)  # fmt: skip
+_INSERT_UPLOAD = _INSERT_EPISODE.replace(") VALUES", ", " + ", ".join(_UPLOAD_COLUMNS) + ") VALUES").replace(
+    ":meta)", ":meta, " + ", ".join(f":{c}" for c in _UPLOAD_COLUMNS) + ")"
+)
+_REPLACE_EPISODE = "UPDATE episodes SET " + ", ".join(
+    f"{c} = :{c}" for c in ("mode", "seed", "agents", "status", "started_at", "ended_at", "env_hash", "meta",
+                            *_UPLOAD_COLUMNS)
+) + " WHERE id = :id"  # fmt: skip

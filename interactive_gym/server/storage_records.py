@@ -12,20 +12,26 @@ import dataclasses
 import numbers
 import operator
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from interactive_gym.server import value_codec
+from interactive_gym.server.storage_connection import StorageError
 
 __all__ = [
     "EPISODE_MODES",
     "EPISODE_STATUSES",
+    "AttemptRow",
+    "BrowserVisitRow",
     "EncodedStep",
+    "EpisodeConflictError",
     "EpisodeRow",
     "EventRow",
     "ParticipantRow",
     "SceneRecordRow",
     "StepRecord",
+    "UploadDecision",
     "encode_step",
+    "upload_decision",
 ]
 
 EPISODE_MODES = ("server", "browser", "p2p")
@@ -77,6 +83,7 @@ class ParticipantRow:
     current_scene: str | None
     created_at: float
     updated_at: float
+    resume_secret_hash: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -108,6 +115,70 @@ class EpisodeRow:
     env_hash: str | None
     meta: dict[str, Any]
     step_count: int
+    scene_index: int | None = None
+    attempt: int | None = None
+    received_at: float | None = None
+    client_started_at: float | None = None
+    client_ended_at: float | None = None
+    clock_offset: float | None = None
+    content_hash: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AttemptRow:
+    """One page load of a browser-mode scene visit: numbered by the server when it sent the config."""
+
+    attempt: int
+    issued_at: float
+    first_episode: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BrowserVisitRow:
+    """A participant's visit of a browser-mode scene (``scene_index`` = its place in their sequence).
+
+    ``complete_episodes`` are the episode numbers with a complete upload in any attempt of this visit.
+    """
+
+    participant_id: str
+    scene_index: int
+    scene_id: str
+    seeds: tuple[int, ...]
+    attempts: tuple[AttemptRow, ...]
+    complete_episodes: frozenset[int]
+
+    def attempt(self, number: int) -> AttemptRow | None:
+        """The attempt numbered ``number``, or ``None`` if the server never issued it."""
+        return self.attempts[number - 1] if 1 <= number <= len(self.attempts) else None
+
+
+class EpisodeConflictError(StorageError):
+    """An upload under an episode key already holding different data that it neither extends nor repeats."""
+
+
+UploadDecision = Literal["same", "replace", "stale", "conflict", "insert"]
+
+
+def upload_decision(
+    stored: tuple[str, int, str | None] | None, new_status: str, new_steps: int, new_hash: str
+) -> UploadDecision:
+    """What storing an upload under a key does, given what the key holds (``(status, steps, hash)`` or None).
+
+    The stored episode only ever grows: an identical re-upload changes nothing (``same``); a partial episode
+    is replaced by a complete one or a longer one of at least as many steps (``replace``); a partial no longer
+    than what is stored is an old copy of it (``stale``: acknowledged, nothing changes); anything else would
+    replace data with other data (``conflict``: refused).
+    """
+    if stored is None:
+        return "insert"
+    status, steps, content_hash = stored
+    if content_hash is not None and content_hash == new_hash:
+        return "same"
+    if status != "complete" and new_steps >= steps and (new_status == "complete" or new_steps > steps):
+        return "replace"
+    if new_status != "complete" and new_steps <= steps:
+        return "stale"
+    return "conflict"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

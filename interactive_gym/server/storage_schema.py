@@ -85,6 +85,47 @@ _SCHEMA_V1: tuple[str, ...] = (
     "CREATE INDEX events_by_game ON events (game_id, ts)",
 )
 
-MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _SCHEMA_V1),)
+# Version 2: browser-mode attempts (every page load of a scene visit is an attempt numbered by the server, with
+# the visit's seeds stored before the page gets them), the times an uploaded episode was played (corrected to
+# the server's clock) next to the time it arrived, and the participant's resume-secret hash.
+_SCHEMA_V2: tuple[str, ...] = (
+    "ALTER TABLE participants ADD COLUMN resume_secret_hash TEXT",
+    # Which visit (position in the participant's scene sequence) and which attempt (page load) an uploaded
+    # browser episode belongs to; NULL for server-mode episodes and p2p games (keyed by game_id).
+    "ALTER TABLE episodes ADD COLUMN scene_index INTEGER",
+    "ALTER TABLE episodes ADD COLUMN attempt INTEGER",
+    # Uploaded episodes: started_at/ended_at are the page's clock corrected by its offset estimate; the page's
+    # own readings and the offset are kept, and received_at is when the server got the upload.
+    "ALTER TABLE episodes ADD COLUMN received_at REAL",
+    "ALTER TABLE episodes ADD COLUMN client_started_at REAL",
+    "ALTER TABLE episodes ADD COLUMN client_ended_at REAL",
+    "ALTER TABLE episodes ADD COLUMN clock_offset REAL",
+    # Hash of what was stored (values, not arrival times): a re-upload of the same data is recognised.
+    "ALTER TABLE episodes ADD COLUMN content_hash TEXT",
+    "CREATE UNIQUE INDEX episodes_by_attempt ON episodes (source, scene_index, attempt, episode)"
+    " WHERE attempt IS NOT NULL",
+    # One row per visit of a browser-mode scene: its seeds (chosen once) and how many attempts were issued.
+    """CREATE TABLE browser_visits (
+        participant_id TEXT NOT NULL REFERENCES participants (participant_id),
+        scene_index    INTEGER NOT NULL,
+        scene_id       TEXT NOT NULL,
+        seeds          TEXT NOT NULL,
+        attempts       INTEGER NOT NULL DEFAULT 0,
+        created_at     REAL NOT NULL,
+        PRIMARY KEY (participant_id, scene_index)
+    )""",
+    # One row per attempt: when the server sent the config, and the first episode it was told to play.
+    """CREATE TABLE browser_attempts (
+        participant_id TEXT NOT NULL,
+        scene_index    INTEGER NOT NULL,
+        attempt        INTEGER NOT NULL,
+        issued_at      REAL NOT NULL,
+        first_episode  INTEGER NOT NULL,
+        PRIMARY KEY (participant_id, scene_index, attempt),
+        FOREIGN KEY (participant_id, scene_index) REFERENCES browser_visits (participant_id, scene_index)
+    )""",
+)
+
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _SCHEMA_V1), (2, _SCHEMA_V2))
 
 SCHEMA_VERSION: int = MIGRATIONS[-1][0]

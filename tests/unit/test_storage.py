@@ -66,7 +66,7 @@ def test_new_database_is_wal_with_schema_and_parent_folders(tmp_path: Path) -> N
         assert storage.pragma("journal_mode") == "wal"
         assert storage.pragma("synchronous") == 2  # FULL
         assert storage.pragma("foreign_keys") == 1
-        assert storage.schema_version == SCHEMA_VERSION == 1
+        assert storage.schema_version == SCHEMA_VERSION == 2
     with Storage(path, synchronous="NORMAL") as storage:
         assert storage.pragma("synchronous") == 1
 
@@ -78,7 +78,7 @@ def test_reopening_keeps_data_and_does_not_migrate_twice(tmp_path: Path) -> None
     with Storage(path, experiment_id="e") as storage:
         assert [p.participant_id for p in storage.participants()] == ["p1"]
     conn = sqlite3.connect(path)
-    assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 1
+    assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == SCHEMA_VERSION
     conn.close()
 
 
