@@ -32,7 +32,7 @@ from interactive_gym.browser.host import (
 )
 from interactive_gym.browser.p2p_sim import P2PSimulation, PolicyEntry
 from interactive_gym.browser.refs import resolve_ref
-from interactive_gym.envs.input_codecs import codec_for_space
+from interactive_gym.envs.input_codecs import codec_for_description, codec_for_space
 from interactive_gym.envs.multiagent import action_space_of, as_multiagent, base_env
 from interactive_gym.netcode import requests as rq
 from interactive_gym.netcode.p2p_session import P2PSession
@@ -151,7 +151,11 @@ class P2PGameHost:
         if my_player not in humans:
             raise HostConfigError(f"player {my_player} is not one of the game's players {sorted(humans)}")
         player_agents = [humans[p] for p in range(num_players)]
-        codecs = [codec_for_space(action_space_of(env, agent)) for agent in player_agents]
+        # The server sends the players' action spaces (it has Gymnasium); asking the env is the fallback for
+        # configs built without them.
+        described = config.get("action_spaces") or {}
+        codecs = [codec_for_description(described[agent]) if agent in described
+                  else codec_for_space(action_space_of(env, agent)) for agent in player_agents]
         input_size = max(c.size for c in codecs)
         fps = float(config.get("fps", 30))
         timeout_ms = float(p2p.get("disconnect_timeout_ms", 5000))

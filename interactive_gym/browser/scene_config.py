@@ -101,6 +101,7 @@ def browser_scene_config(
     assets: Mapping[str, Any] | None = None,
     pyodide: Any = None,
     mode: str = "browser",
+    action_spaces: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Builds the JSON-ready scene config for the page (see the module docstring for the shape).
 
@@ -119,6 +120,8 @@ def browser_scene_config(
         pyodide: ``{"index_url", "packages"}`` (or an object with those attributes); default self-hosted.
         mode: ``"browser"`` (one human per page) or ``"p2p"`` (every human is a player; human agents get
             ``"player": i`` in the order of ``policy_mapping``).
+        action_spaces: p2p: ``{agent: describe_space(space)}`` of the players (``GymScene.facts.action_spaces``),
+            sent as ``"action_spaces"`` so the page builds its input codecs without Gymnasium.
 
     Raises:
         BrowserSceneError: naming the setting to change.
@@ -183,4 +186,12 @@ def browser_scene_config(
         "controls": controls.to_config() if controls is not None else None,
         "agents": agents,
         "seeds": [int(s) for s in seeds],
+        **action_spaces_config(action_spaces),
     }
+
+
+def action_spaces_config(action_spaces: Mapping[str, Mapping[str, Any]] | None) -> dict[str, Any]:
+    """The ``"action_spaces"`` entry of a scene config (nothing when the server gives none)."""
+    if not action_spaces:
+        return {}
+    return {"action_spaces": {agent: dict(description) for agent, description in action_spaces.items()}}

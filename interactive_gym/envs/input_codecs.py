@@ -11,8 +11,13 @@ from __future__ import annotations
 import math
 import random
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
+
+UNSUPPORTED_HINT = (
+    "supported: Discrete, MultiBinary, MultiDiscrete, Box (<= 16 elements). Give the human agents one of these "
+    "action spaces (interactive_gym.envs.spaces.Discrete needs no numpy)"
+)
 
 
 class InputCodecError(ValueError):
@@ -202,7 +207,61 @@ def codec_for_space(space: Any) -> InputCodec:
             return np.asarray(values, dtype=dtype).reshape(shape)
 
         return BoxCodec(low, high, shape, as_array if dtype is not None else None)
-    raise InputCodecError(
-        f"cannot encode actions of a {kind} space as rollback inputs; supported: Discrete, MultiBinary, "
-        "MultiDiscrete, Box (<= 16 elements). Pass input_codecs= explicitly for other spaces."
-    )
+    raise InputCodecError(f"cannot encode actions of a {kind} space as rollback inputs; {UNSUPPORTED_HINT}")
+
+
+def describe_space(space: Any) -> dict[str, Any]:
+    """A JSON description of an action space, from which :func:`codec_for_description` builds its codec.
+
+    The server describes each player's space (it has Gymnasium) and sends the description to the page, so
+    the browser needs neither Gymnasium nor a call to the env's ``action_space`` to encode inputs.
+
+    Raises:
+        InputCodecError: for a space no codec supports (the same spaces :func:`codec_for_space` refuses).
+    """
+    codec = codec_for_space(space)
+    if isinstance(codec, DiscreteCodec):
+        return {"kind": "discrete", "n": codec.n, "start": codec.start}
+    if isinstance(codec, MultiBinaryCodec):
+        return {"kind": "multi_binary", "n": codec.n}
+    if isinstance(codec, MultiDiscreteCodec):
+        return {"kind": "multi_discrete", "nvec": list(codec.nvec)}
+    assert isinstance(codec, BoxCodec)
+    dtype = getattr(space, "dtype", None)
+    return {"kind": "box", "low": codec.low, "high": codec.high, "shape": list(codec.shape),
+            "dtype": None if dtype is None else str(dtype)}
+
+
+def codec_for_description(description: Mapping[str, Any]) -> InputCodec:
+    """The codec of a :func:`describe_space` description (pure Python; numpy only for a typed Box if present).
+
+    Raises:
+        InputCodecError: for a malformed description.
+    """
+    kind = description.get("kind") if isinstance(description, Mapping) else None
+    try:
+        if kind == "discrete":
+            return DiscreteCodec(description["n"], description.get("start", 0))
+        if kind == "multi_binary":
+            return MultiBinaryCodec(description["n"])
+        if kind == "multi_discrete":
+            return MultiDiscreteCodec(description["nvec"])
+        if kind == "box":
+            shape = tuple(int(n) for n in description["shape"])
+            return BoxCodec(description["low"], description["high"], shape, _box_array(shape, description.get("dtype")))
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, InputCodecError):
+            raise
+        raise InputCodecError(f"malformed action space description {dict(description)!r}: {exc}") from None
+    raise InputCodecError(f"unknown action space description {description!r}; {UNSUPPORTED_HINT}")
+
+
+def _box_array(shape: tuple[int, ...], dtype: str | None) -> Callable[[list[float]], Any] | None:
+    """Decoded Box values as a numpy array when the env declared a dtype and numpy is loaded, else lists."""
+    if dtype is None:
+        return None
+    try:
+        import numpy as np  # an env with a typed Box space runs where numpy is present
+    except ImportError:
+        return None
+    return lambda values: np.asarray(values, dtype=dtype).reshape(shape)
