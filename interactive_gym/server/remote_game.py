@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from interactive_gym.controls import clean_held_keys
+from interactive_gym.controls import TickKeys, clean_held_keys
 from interactive_gym.envs.multiagent import action_space_of, base_env
 from interactive_gym.envs.stepping import step_with_limit
 from interactive_gym.rendering import Surface
@@ -32,15 +32,16 @@ class StepOutcome:
 
 @dataclass
 class HumanInput:
-    """One human's keys: held now, plus taps seen since the last tick (a tap counts for one tick)."""
+    """One human's keys under the tick rule every mode shares (controls.TickKeys), the last seq, and presence."""
 
-    held: list[str] = field(default_factory=list)
-    taps: list[str] = field(default_factory=list)
+    keys: TickKeys = field(default_factory=TickKeys)
     seq: int = -1
     connected: bool = True
 
-    def effective(self) -> list[str]:
-        return self.held + [k for k in self.taps if k not in self.held]
+    @property
+    def held(self) -> list[str]:
+        """Keys held now, most recently pressed last."""
+        return self.keys.held
 
 
 def random_action(space: Any, rng: random.Random) -> Any:
@@ -97,7 +98,7 @@ class ServerGame:
         self.observations, _ = self.env.reset(seed=self.seed)
         self.episode_rewards = {a: 0.0 for a in self.scene.facts.agents}
         for human in self.inputs.values():
-            human.taps.clear()
+            human.keys.forget_taps()
         self.surface.reset()
         return self._render()
 
@@ -110,11 +111,7 @@ class ServerGame:
         human = self.inputs[agent]
         if seq <= human.seq:
             return False
-        keys = clean_held_keys(held, self.scene.key_mapping.keys)
-        for key in keys:
-            if key not in human.held and key not in human.taps:
-                human.taps.append(key)
-        human.held = keys
+        human.keys.apply_held(clean_held_keys(held, self.scene.key_mapping.keys))
         human.seq = seq
         return True
 
@@ -123,7 +120,7 @@ class ServerGame:
         human = self.inputs[agent]
         human.connected = connected
         if not connected:
-            human.held, human.taps = [], []
+            human.keys.clear()
 
     def _actions(self) -> tuple[dict[str, Any], dict[str, list[str]]]:
         actions: dict[str, Any] = {}
@@ -131,10 +128,9 @@ class ServerGame:
         for agent in self.scene.facts.agents:
             policy = self.scene.policy_mapping[agent]
             if policy == HUMAN:
-                held = self.inputs[agent].effective()
+                held = self.inputs[agent].keys.sample()
                 keys[agent] = held
                 actions[agent] = self.scene.key_mapping.action_for(held)
-                self.inputs[agent].taps.clear()
             elif policy == RANDOM:
                 actions[agent] = random_action(action_space_of(self.env, agent), self.policy_rng)
             else:

@@ -12,9 +12,10 @@ from typing import Any
 import gymnasium
 import pytest
 
+from interactive_gym.envs.agent_runtime import AgentPolicyError, random_action
 from interactive_gym.envs.spaces import Discrete
 from interactive_gym.scenes.gym_scene import GymScene
-from interactive_gym.server.remote_game import HumanInput, ServerGame, StepOutcome, random_action
+from interactive_gym.server.remote_game import HumanInput, ServerGame, StepOutcome
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "examples" / "demo"
 if str(DEMO_DIR) not in sys.path:
@@ -51,10 +52,14 @@ def two_humans(**overrides: Any) -> ServerGame:
 
 
 # -- HumanInput and random_action ----------------------------------------------------------------------------
-def test_human_input_effective_keys() -> None:
-    human = HumanInput(held=["a", "b"], taps=["b", "c"])
-    assert human.effective() == ["a", "b", "c"]
-    assert HumanInput().effective() == [] and HumanInput().seq == -1 and HumanInput().connected
+def test_human_input_follows_the_shared_tick_rule() -> None:
+    human = HumanInput()
+    assert human.held == [] and human.seq == -1 and human.connected
+    human.keys.apply_held(["a", "b"])
+    human.keys.apply_held(["b"])  # a tapped between ticks, b still held
+    assert human.held == ["b"]
+    assert human.keys.sample() == ["a", "b"]
+    assert human.keys.sample() == ["b"]
 
 
 def test_random_action_respects_start_and_rng() -> None:
@@ -66,7 +71,7 @@ def test_random_action_respects_start_and_rng() -> None:
 
 
 def test_random_action_needs_a_discrete_space() -> None:
-    with pytest.raises(TypeError, match="'random' policy needs a discrete action space"):
+    with pytest.raises(AgentPolicyError, match="'random' policy needs a discrete action space"):
         random_action(gymnasium.spaces.Box(0, 1, shape=(2,)), random.Random(0))
 
 

@@ -1,22 +1,24 @@
-// Keyboard capture for games: which game keys are held right now, and which were tapped between two ticks.
+// Keyboard capture for games: which game keys are held right now, and which keys count on each tick.
 //
-// Mapping keys to actions is not done here: the held-key list goes to Python (controls.py), which all modes
+// Mapping keys to actions is not done here: the key list goes to Python (controls.py), which all modes
 // share. KeyState is the pure core (no DOM, tested with node --test); KeyboardInput wires it to DOM events.
 //
-// Tap rule: a key pressed and released between two calls of sample() still counts as held in the sample that
-// follows, for that one tick only. So a tap shorter than a tick is never lost, and never repeats.
+// Tick rule (the same as controls.TickKeys in Python; both are tested against tests/fixtures/input_cases.json):
+// a key counts on every tick at which it is held; a key pressed and released entirely between two ticks
+// counts on exactly the next tick; a key that was held at a tick and released afterwards counts no more.
+// So a tap shorter than a tick is never lost, and no tap counts twice.
 
-// Old or alternative `event.key` values and their standard names.
-const KEY_ALIASES = Object.freeze({
-  " ": "Space",
-  Spacebar: "Space",
-  Left: "ArrowLeft",
-  Right: "ArrowRight",
-  Up: "ArrowUp",
-  Down: "ArrowDown",
-  Esc: "Escape",
-  Del: "Delete",
-});
+// Old or alternative `event.key` values and their standard names (controls.KEY_ALIASES is the same table).
+export const KEY_ALIASES = new Map([
+  [" ", "Space"],
+  ["Spacebar", "Space"],
+  ["Esc", "Escape"],
+  ["Del", "Delete"],
+  ["Left", "ArrowLeft"],
+  ["Right", "ArrowRight"],
+  ["Up", "ArrowUp"],
+  ["Down", "ArrowDown"],
+]);
 
 /**
  * Normalises a KeyboardEvent.key value: " " -> "Space", single letters to lower case (so Shift cannot leave
@@ -26,9 +28,8 @@ export function normalizeKey(key) {
   if (typeof key !== "string" || key.length === 0) {
     throw new TypeError(`a key name must be a non-empty string, got ${JSON.stringify(key)}`);
   }
-  if (KEY_ALIASES[key]) return KEY_ALIASES[key];
-  if (key.length === 1) return key.toLowerCase();
-  return key;
+  const name = KEY_ALIASES.get(key) ?? key;
+  return name.length === 1 ? name.toLowerCase() : name;
 }
 
 /** Pure state of the game keys: held keys in press order, plus taps awaiting the next sample. */
@@ -40,7 +41,8 @@ export class KeyState {
     }
     this.keys = new Set(keys.map(normalizeKey));
     this.held = new Map(); // key -> press number; Map iteration order = press order
-    this.tapped = new Map(); // released since the last sample, key -> press number
+    this.unseen = new Set(); // held keys pressed since the last sample
+    this.tapped = new Map(); // pressed and released since the last sample, key -> press number
     this.pressCount = 0;
   }
 
@@ -54,6 +56,7 @@ export class KeyState {
     if (!this.keys.has(key) || this.held.has(key)) return false;
     this.pressCount += 1;
     this.held.set(key, this.pressCount);
+    this.unseen.add(key);
     return true;
   }
 
@@ -62,7 +65,8 @@ export class KeyState {
     const pressed = this.held.get(key);
     if (pressed === undefined) return false;
     this.held.delete(key);
-    this.tapped.set(key, pressed);
+    // Only a press no sample has seen yet is a tap; one already counted at a tick counts no more.
+    if (this.unseen.delete(key)) this.tapped.set(key, pressed);
     return true;
   }
 
@@ -85,6 +89,7 @@ export class KeyState {
   sample() {
     const merged = new Map([...this.tapped, ...this.held]);
     this.tapped.clear();
+    this.unseen.clear();
     return [...merged.entries()].sort((a, b) => a[1] - b[1]).map(([key]) => key);
   }
 }
@@ -136,7 +141,7 @@ export class KeyboardInput {
     return this.state.heldKeys();
   }
 
-  /** Keys for this tick (held plus taps since the last call; see the tap rule at the top of this file). */
+  /** Keys for this tick (held plus taps since the last call; see the tick rule at the top of this file). */
   sample() {
     return this.state.sample();
   }
