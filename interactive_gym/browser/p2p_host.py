@@ -23,15 +23,10 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import asdict
 from typing import Any
 
-from interactive_gym.browser.host import (
-    HostConfigError,
-    _call_with_optional_agent,
-    _default_key_mapping,
-    _default_surface,
-    _wants_rng,
-)
-from interactive_gym.browser.p2p_sim import P2PSimulation, PolicyEntry
+from interactive_gym.browser.host import HostConfigError, _default_key_mapping, _default_surface, ai_policy
+from interactive_gym.browser.p2p_sim import P2PSimulation
 from interactive_gym.browser.refs import resolve_ref
+from interactive_gym.envs.agent_runtime import AgentPolicy
 from interactive_gym.envs.input_codecs import codec_for_description, codec_for_space
 from interactive_gym.envs.multiagent import action_space_of, as_multiagent, base_env
 from interactive_gym.netcode import requests as rq
@@ -132,14 +127,13 @@ class P2PGameHost:
         bundle = config["bundle"]
         env = as_multiagent(resolve_ref(bundle["factory"])(**dict(bundle.get("env_kwargs") or {})))
         humans: dict[int, str] = {}
-        policies: dict[str, PolicyEntry] = {}
+        policies: dict[str, AgentPolicy] = {}
         for agent, spec in config["agents"].items():
             kind = spec.get("kind")
             if kind == "human":
                 humans[int(spec["player"])] = agent
             elif kind == "python":
-                fn = resolve_ref(spec["ref"])
-                policies[agent] = (_call_with_optional_agent(fn), _wants_rng(fn), fn, int(spec.get("frame_skip", 1)))
+                policies[agent] = ai_policy(agent, {**spec, "fn": resolve_ref(spec["ref"])})
             else:
                 raise HostConfigError(
                     f"agent {agent!r} is of kind {kind!r}; p2p mode supports human and Python-policy agents "
