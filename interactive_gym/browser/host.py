@@ -20,80 +20,54 @@ Per-step row (also the upload format; see ``upload_validation.py``)::
      "rewards": {...}, "terminated": {...}, "truncated": {...}, "info": {...},
      "keys": {human_agent: ["arrowup"]}, "client_ts": unix seconds}
 
-The columns and the end-of-episode rule (all agents terminated or truncated, or ``max_steps`` reached,
-which truncates every agent still running) are the same as server mode's (``remote_game.py``).
+The row (``envs/stepping.step_row``), the end-of-episode rule (``envs/stepping.step_with_limit``) and the
+way Python and ONNX policies choose (``envs/agent_runtime.AgentRuntime``: frame skip, seeded generators,
+one- or two-argument functions) are the same code as in server and p2p mode.
 """
 
 from __future__ import annotations
 
-import inspect
 import json
-import math
-import random
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from interactive_gym.browser.refs import resolve_ref
-from interactive_gym.envs.stepping import step_with_limit
+from interactive_gym.envs.agent_runtime import AgentPolicy, AgentPolicyError, AgentRuntime, call_style
+from interactive_gym.envs.stepping import jsonable, step_row, step_with_limit
 
-MAX_INFO_CHARS = 4096  # a step's info larger than this is cut to its repr prefix, so uploads stay bounded
 AGENT_KINDS = ("human", "python", "onnx")
+# Older names, still imported by the replay tool.
+_jsonable = jsonable
 
 
 class HostConfigError(ValueError):
     """The scene configuration given to the host cannot be used."""
 
 
-def _jsonable(value: Any, depth: int = 0) -> Any:
-    """A JSON-native copy of ``value``; anything exotic becomes its ``repr`` (never fails)."""
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else repr(value)
-    if depth > 8:
-        return repr(value)
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v, depth + 1) for v in value]
-    item = getattr(value, "item", None)  # numpy scalars, when the deployment loads numpy
-    if callable(item):
-        try:
-            return _jsonable(item(), depth + 1)
-        except (TypeError, ValueError):
-            pass
-    tolist = getattr(value, "tolist", None)
-    if callable(tolist):
-        return _jsonable(tolist(), depth + 1)
-    return repr(value)
+def ai_policy(agent: str, spec: Mapping[str, Any]) -> AgentPolicy:
+    """The runtime policy of a ``"python"`` (``spec["fn"]`` resolved) or ``"onnx"`` agent entry.
 
-
-def _bounded_info(info: Any) -> Any:
-    clean = _jsonable(info)
-    text = json.dumps(clean, separators=(",", ":"))
-    return clean if len(text) <= MAX_INFO_CHARS else {"_truncated": text[:MAX_INFO_CHARS]}
-
-
-def _call_with_optional_agent(fn: Callable[..., Any]) -> Callable[[Any, str], Any]:
-    """Adapts ``fn(obs)`` or ``fn(obs, agent_id)`` to a two-argument call (decided once, not per frame)."""
+    Raises:
+        HostConfigError: if the function cannot be called as a policy or ``frame_skip`` is bad.
+    """
     try:
-        params = [
-            p for p in inspect.signature(fn).parameters.values()
-            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
-        ]
-    except (TypeError, ValueError):
-        return lambda obs, agent: fn(obs, agent)
-    if len(params) >= 2:
-        return lambda obs, agent: fn(obs, agent)
-    return lambda obs, agent: fn(obs)
+        if spec.get("kind") == "onnx":
+            return AgentPolicy.external(spec.get("frame_skip", 1))
+        return AgentPolicy.function(spec["fn"], spec.get("frame_skip", 1))
+    except AgentPolicyError as exc:
+        raise HostConfigError(f"agent {agent!r}: {exc}") from exc
 
 
-def _wants_rng(fn: Callable[..., Any]) -> bool:
+def _encoder(agent: str, fn: Callable[..., Any]) -> Callable[[Any, str], Any]:
+    """Adapts ``obs_to_input(obs)`` or ``obs_to_input(obs, agent_id)`` to one call (decided once)."""
     try:
-        return "rng" in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
+        style = call_style(fn)
+    except AgentPolicyError as exc:
+        raise HostConfigError(f"agent {agent!r} obs_to_input: {exc}") from exc
+    if style.with_agent:
+        return lambda obs, agent_id: fn(obs, agent_id)
+    return lambda obs, agent_id: fn(obs)
 
 
 def _default_surface(width: int, height: int, background: str) -> Any:
@@ -160,25 +134,24 @@ class BrowserGameHost:
         self.human: str | None = humans[0] if humans else None
         self._mapping = key_mapping
         self._allowed_keys = list(key_mapping.keys) if key_mapping is not None else []
-        self._python: dict[str, tuple[Callable[[Any, str], Any], bool, Callable[..., Any], int]] = {}
         self._encoders: dict[str, Callable[[Any, str], Any]] = {}
-        self.frame_skip: dict[str, int] = {}
-        for agent, spec in agents.items():
+        policies: dict[str, AgentPolicy] = {}
+        for agent in self.agent_ids:  # the env's agent order, whatever order the config lists them in
+            spec = agents[agent]
             kind = spec.get("kind")
             if kind not in AGENT_KINDS:
                 raise HostConfigError(f"agent {agent!r} has kind {kind!r}; expected one of {AGENT_KINDS}")
-            self.frame_skip[agent] = int(spec.get("frame_skip", 1))
-            if kind == "python":
-                fn = spec["fn"]
-                self._python[agent] = (_call_with_optional_agent(fn), _wants_rng(fn), fn, self.frame_skip[agent])
-            elif kind == "onnx":
-                self._encoders[agent] = _call_with_optional_agent(spec["obs_to_input"])
+            if kind == "human":
+                continue
+            policies[agent] = ai_policy(agent, spec)
+            if kind == "onnx":
+                self._encoders[agent] = _encoder(agent, spec["obs_to_input"])
+        self.runtime = AgentRuntime(policies)
+        self.frame_skip: dict[str, int] = {agent: policy.frame_skip for agent, policy in policies.items()}
         self.onnx_agents: list[str] = [a for a in self.agent_ids if a in self._encoders]
         self.t = 0
         self.episode_over = True
         self._obs: dict[str, Any] = {}
-        self._held_actions: dict[str, Any] = {}
-        self._rngs: dict[str, random.Random] = {}
         self._rows: list[dict[str, Any]] = []
 
     # -- construction from the scene config the server sends ----------------------------------------------
@@ -222,9 +195,7 @@ class BrowserGameHost:
         self.t = 0
         self.episode_over = False
         self._rows = []
-        self._held_actions = {}
-        # One generator per Python policy, derived from the episode seed (str seeds hash the same everywhere).
-        self._rngs = {agent: random.Random(f"{seed}:{agent}") for agent in self._python}
+        self.runtime.start_episode(seed)
         reset_surface = getattr(self._surface, "reset", None)
         if callable(reset_surface):
             reset_surface()  # a new episode starts from a full packet, not a diff
@@ -237,7 +208,7 @@ class BrowserGameHost:
 
     def onnx_due(self, agent: str) -> bool:
         """True if ONNX ``agent`` chooses a new action this frame (otherwise it repeats its last one)."""
-        return self.t % self.frame_skip[agent] == 0 or agent not in self._held_actions
+        return self.runtime.due(agent, self.t)
 
     def observation_input(self, agent: str) -> list[float]:
         """The ONNX network's input for ``agent``: ``obs_to_input`` applied to its current observation."""
@@ -248,7 +219,7 @@ class BrowserGameHost:
         """Sets the action an ONNX agent plays from this frame until its next decision."""
         if agent not in self._encoders:
             raise KeyError(f"{agent!r} is not an ONNX agent")
-        self._held_actions[agent] = int(action)
+        self.runtime.set_external(agent, int(action))
 
     def human_action(self, held_keys: list[str]) -> Any:
         """The human agent's action for ``held_keys`` (ordered by press time)."""
@@ -274,17 +245,9 @@ class BrowserGameHost:
         result = step_with_limit(self.env, actions, self.agent_ids, self.t + 1, self.max_steps)
         self._obs = result.observations
         self.t += 1
-        self._rows.append({
-            "t": self.t - 1,
-            "observation": _jsonable(observed),
-            "actions": _jsonable(actions),
-            "rewards": {a: _jsonable(float(r)) for a, r in result.rewards.items()},
-            "terminated": result.terminated,
-            "truncated": result.truncated,
-            "info": _bounded_info(result.infos),
-            "keys": {self.human: keys} if self.human is not None else {},
-            "client_ts": time.time(),
-        })
+        human_keys = {self.human: keys} if self.human is not None else {}
+        self._rows.append(step_row(self.t - 1, observed, actions, result, human_keys, timestamp=time.time(),
+                                   portable=True))
         self.episode_over = result.episode_done
         return self.render_json()
 
@@ -307,20 +270,7 @@ class BrowserGameHost:
 
     def _choose_actions(self, keys: list[str]) -> dict[str, Any]:
         live = getattr(self.env, "agents", self.agent_ids)
-        actions: dict[str, Any] = {}
-        for agent in live:
-            if agent == self.human:
-                actions[agent] = self.human_action(keys)
-            elif agent in self._python:
-                call, wants_rng, fn, skip = self._python[agent]
-                if self.t % skip == 0 or agent not in self._held_actions:
-                    if wants_rng:
-                        self._held_actions[agent] = fn(self._obs[agent], agent, rng=self._rngs[agent])
-                    else:
-                        self._held_actions[agent] = call(self._obs[agent], agent)
-                actions[agent] = self._held_actions[agent]
-            else:
-                if agent not in self._held_actions:
-                    raise RuntimeError(f"no action for ONNX agent {agent!r}: call set_external_action first")
-                actions[agent] = self._held_actions[agent]
-        return actions
+        chosen = self.runtime.actions(self.t, self._obs, live)
+        if self.human is not None and self.human in live:
+            chosen[self.human] = self.human_action(keys)
+        return {agent: chosen[agent] for agent in self.agent_ids if agent in chosen}

@@ -7,7 +7,8 @@ the snapshot, so a re-simulation reproduces it exactly on every peer:
 * the environment's own state and its RNGs (through :class:`~interactive_gym.envs.state.EnvStateAdapter`),
 * the step counter of the episode, the episode number and whether the game is finished,
 * the current observations (AI policies read them),
-* each Python policy's held action (``frame_skip``) and random generator.
+* the AI agents' held actions (``frame_skip``) and random generators (the shared
+  :class:`~interactive_gym.envs.agent_runtime.AgentRuntime`, the same code as server and browser mode).
 
 Episodes follow the same rule as browser mode (``host.py``): an episode ends when every agent terminated or
 truncated, or at ``max_steps`` (which truncates every agent still running); the next episode resets with the next
@@ -27,15 +28,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from interactive_gym.browser.host import _bounded_info, _jsonable
+from interactive_gym.envs.agent_runtime import AgentPolicy, AgentRuntime
 from interactive_gym.envs.input_codecs import DiscreteCodec, InputCodec
 from interactive_gym.envs.multiagent import base_env
 from interactive_gym.envs.state import EnvStateAdapter
-from interactive_gym.envs.stepping import step_with_limit
+from interactive_gym.envs.stepping import step_row, step_with_limit
 from interactive_gym.netcode.requests import InputStatus
-
-# A Python policy as (call(obs, agent), wants_rng, raw function, frame_skip).
-PolicyEntry = tuple[Callable[[Any, str], Any], bool, Callable[..., Any], int]
 
 
 class P2PSimulationError(ValueError):
@@ -50,7 +48,7 @@ class P2PSimulation:
         player_agents: Agent id of each player, in player order (player ``i`` supplies input ``i``).
         codecs: Input codec of each player (same order).
         input_size: Bytes of one input in the session (codecs' bytes are zero-padded to it).
-        policies: Python policies of the AI agents, by agent id.
+        policies: The AI agents' policies, by agent id.
         seeds: One reset seed per episode (identical on every peer).
         max_steps: Steps after which an episode is truncated.
         isolate_global_random: Keep a private copy of Python's global ``random`` for this simulation (several
@@ -65,7 +63,7 @@ class P2PSimulation:
         player_agents: Sequence[str],
         codecs: Sequence[InputCodec],
         input_size: int,
-        policies: Mapping[str, PolicyEntry],
+        policies: Mapping[str, AgentPolicy],
         seeds: Sequence[int],
         max_steps: int,
         isolate_global_random: bool = False,
@@ -86,7 +84,7 @@ class P2PSimulation:
         self.player_agents = list(player_agents)
         self.codecs = list(codecs)
         self.input_size = input_size
-        self.policies = dict(policies)
+        self.runtime = AgentRuntime({agent: policies[agent] for agent in self.agent_ids if agent in policies})
         self.seeds = [int(s) for s in seeds]
         self.max_steps = max_steps
         self._clock = clock
@@ -100,8 +98,6 @@ class P2PSimulation:
         self.episode = 0
         self.finished = False
         self._obs: dict[str, Any] = {}
-        self._held: dict[str, Any] = {}
-        self._rngs: dict[str, random.Random] = {}
         self.rows: dict[int, tuple[int, dict[str, Any]]] = {}
         self.checksums: dict[int, int] = {}
         self._pending_checksum: int | None = None
@@ -112,17 +108,15 @@ class P2PSimulation:
     def save_state(self) -> tuple:
         """Snapshot of everything that evolves (see the module docstring)."""
         env_state = self._isolated(self._state.save_state)
-        rngs = {agent: rng.getstate() for agent, rng in self._rngs.items()}
-        return (env_state, self.t, self.episode, self.finished, copy.deepcopy(self._obs), dict(self._held), rngs)
+        held, rngs = self.runtime.snapshot()
+        return (env_state, self.t, self.episode, self.finished, copy.deepcopy(self._obs), held, rngs)
 
     def load_state(self, state: tuple) -> None:
         """Restores a snapshot from :meth:`save_state` (the snapshot is not modified)."""
         env_state, self.t, self.episode, self.finished, obs, held, rngs = state
         self._isolated(self._state.load_state, env_state)
         self._obs = copy.deepcopy(obs)
-        self._held = dict(held)
-        for agent, rng_state in rngs.items():
-            self._rngs[agent].setstate(rng_state)
+        self.runtime.restore((held, rngs))
 
     def checksum(self, state: tuple) -> int:
         """64-bit checksum of a snapshot; also remembered for the row of the frame about to be simulated."""
@@ -159,9 +153,7 @@ class P2PSimulation:
         random.seed(seed)  # an env drawing from the global generator is deterministic too (and it is in the state)
         self._obs, _ = self.env.reset(seed=seed)
         self.t = 0
-        self._held = {}
-        # One generator per Python policy, derived from the episode seed (str seeds hash the same everywhere).
-        self._rngs = {agent: random.Random(f"{seed}:{agent}") for agent in self.policies}
+        self.runtime.start_episode(seed)
 
     def _actions(self, inputs: Sequence[tuple[bytes, InputStatus]]) -> dict[str, Any]:
         live = set(getattr(self.env, "agents", self.agent_ids))
@@ -169,16 +161,8 @@ class P2PSimulation:
         for agent, codec, (data, _status) in zip(self.player_agents, self.codecs, inputs, strict=True):
             if agent in live:
                 actions[agent] = codec.decode(data)
-        for agent, (call, wants_rng, fn, skip) in self.policies.items():
-            if agent not in live:
-                continue
-            if self.t % skip == 0 or agent not in self._held:
-                if wants_rng:
-                    self._held[agent] = fn(self._obs[agent], agent, rng=self._rngs[agent])
-                else:
-                    self._held[agent] = call(self._obs[agent], agent)
-            actions[agent] = self._held[agent]
-        return actions
+        actions.update(self.runtime.actions(self.t, self._obs, live))
+        return {agent: actions[agent] for agent in self.agent_ids if agent in actions}  # env order, as every mode
 
     def _step(self, frame: int, inputs: Sequence[tuple[bytes, InputStatus]]) -> int | None:
         actions = self._actions(inputs)
@@ -186,17 +170,10 @@ class P2PSimulation:
         result = step_with_limit(self.env, actions, self.agent_ids, self.t + 1, self.max_steps)
         self._obs = result.observations
         self.t += 1
-        self.rows[frame] = (self.episode, {
-            "t": self.t - 1,
-            "observation": _jsonable(observed),
-            "actions": _jsonable(actions),
-            "rewards": {a: _jsonable(float(r)) for a, r in result.rewards.items()},
-            "terminated": result.terminated,
-            "truncated": result.truncated,
-            "info": _bounded_info(result.infos),
-            "client_ts": self._clock(),
-            "inputs": [bytes(data) for data, _ in inputs],
-        })
+        # The host fills in "keys" (this peer's own) once the frame is confirmed, and checks "inputs" then.
+        row = step_row(self.t - 1, observed, actions, result, {}, timestamp=self._clock(), portable=True)
+        row["inputs"] = [bytes(data) for data, _ in inputs]
+        self.rows[frame] = (self.episode, row)
         if not result.episode_done:
             return None
         ended = self.episode

@@ -129,6 +129,11 @@ class GameRunner:
         game = self.game
         outcome = game.tick()
         self._writer.append_steps(self._episode_id, [StepRecord(**outcome.record)])
+        if outcome.render_error is not None:
+            # The step is stored (above); the game cannot go on without a picture, so it ends as an error and
+            # run() logs the render function's traceback.
+            self.fail(outcome.render_error)
+            return None
         payload = {"game_id": game.game_id, "episode": game.episode, "t": game.t, "packet": outcome.packet}
         return self._send_render(payload, outcome.episode_done)
 

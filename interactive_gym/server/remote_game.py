@@ -1,33 +1,47 @@
 """Server-mode game logic: one environment stepped by the server for its human and AI agents.
 
 :class:`ServerGame` is the decision part (no sockets, no clock): it holds the latest held keys per human,
-turns them into actions with the scene's key mapping, queries AI policies, steps the environment, renders a
-packet and produces the step record. The async shell in ``game_runner.py`` calls :meth:`ServerGame.tick` at
-the scene's fps and moves packets and records out.
+turns them into actions with the scene's key mapping, asks the shared :class:`AgentRuntime` for the AI agents'
+actions (the same frame skip, seeded generators and call rules as browser and p2p mode), steps the environment,
+produces the step record and renders a packet. The async shell in ``game_runner.py`` calls
+:meth:`ServerGame.tick` at the scene's fps and moves packets and records out.
 """
 
 from __future__ import annotations
 
-import random
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from interactive_gym.controls import TickKeys, clean_held_keys
+from interactive_gym.envs.agent_runtime import AgentPolicy, AgentRuntime
 from interactive_gym.envs.multiagent import action_space_of, base_env
-from interactive_gym.envs.stepping import step_with_limit
+from interactive_gym.envs.stepping import step_row, step_with_limit
 from interactive_gym.rendering import Surface
 from interactive_gym.scenes.gym_scene import HUMAN, RANDOM, GymScene
 
 
+class RenderError(RuntimeError):
+    """The scene's ``render_fn`` raised; the step it was drawing is still recorded."""
+
+
 @dataclass
 class StepOutcome:
-    """What one tick produced."""
+    """What one tick produced.
+
+    Attributes:
+        record: The step's data row (always present: the step happened whatever rendering did).
+        packet: The render packet after the step, or ``None`` if rendering failed.
+        episode_done: The step ended the episode.
+        game_done: The step ended the game's last episode.
+        render_error: Why rendering failed (``packet`` is then ``None``).
+    """
 
     record: dict[str, Any]
-    packet: dict[str, Any]
+    packet: dict[str, Any] | None
     episode_done: bool
     game_done: bool
+    render_error: RenderError | None = None
 
 
 @dataclass
@@ -44,14 +58,6 @@ class HumanInput:
         return self.keys.held
 
 
-def random_action(space: Any, rng: random.Random) -> Any:
-    """A uniformly random action from a discrete space, drawn from the game's own seeded RNG."""
-    n = getattr(space, "n", None)
-    if n is None:
-        raise TypeError(f"'random' policy needs a discrete action space, got {space!r}")
-    return int(getattr(space, "start", 0)) + rng.randrange(int(n))
-
-
 class ServerGame:
     """One game of a server-mode GymScene.
 
@@ -59,7 +65,11 @@ class ServerGame:
         game_id: Unique id (names the Socket.IO room and the data).
         scene: The scene (already checked at start-up).
         humans: ``{agent_id: participant_id}`` for the human agents.
-        game_seed: Seed from which every episode seed and the random policies' RNG derive.
+        game_seed: Seed from which every episode seed (and so every AI agent's generator) derives.
+
+    Raises:
+        AgentPolicyError: if an AI policy cannot be called (signature, frame skip, 'random' on a non-discrete
+            action space).
     """
 
     def __init__(self, game_id: str, scene: GymScene, humans: dict[str, str], game_seed: int) -> None:
@@ -70,7 +80,9 @@ class ServerGame:
         self.env = scene.make_env()
         self.surface = Surface(scene.width, scene.height, background=scene.background, assets=scene.assets.catalog())
         self.inputs = {agent: HumanInput() for agent in humans}
-        self.policy_rng = random.Random(game_seed)
+        self.runtime = AgentRuntime({agent: self._ai_policy(agent, policy)
+                                     for agent in scene.facts.agents
+                                     if (policy := scene.policy_mapping[agent]) != HUMAN})
         self.episode = -1
         self.t = 0
         self.seed = 0
@@ -87,8 +99,15 @@ class ServerGame:
             elif policy == RANDOM:
                 names[agent] = "random"
             else:
-                names[agent] = getattr(policy, "__name__", type(policy).__name__)
+                fn = getattr(policy, "fn", policy)  # a PythonPolicy descriptor or a bare function
+                names[agent] = getattr(fn, "__name__", type(fn).__name__)
         return names
+
+    def _ai_policy(self, agent: str, policy: Any) -> AgentPolicy:
+        if policy == RANDOM:
+            return AgentPolicy.random(action_space_of(self.env, agent))
+        # A PythonPolicy descriptor carries the function and its frame skip; a bare function acts every frame.
+        return AgentPolicy.function(getattr(policy, "fn", policy), getattr(policy, "frame_skip", 1))
 
     def start_episode(self) -> dict[str, Any]:
         """Resets the env for the next episode; returns the first (full) render packet."""
@@ -96,6 +115,7 @@ class ServerGame:
         self.t = 0
         self.seed = self.scene.episode_seed(self.game_seed, self.episode)
         self.observations, _ = self.env.reset(seed=self.seed)
+        self.runtime.start_episode(self.seed)
         self.episode_rewards = {a: 0.0 for a in self.scene.facts.agents}
         for human in self.inputs.values():
             human.keys.forget_taps()
@@ -123,44 +143,40 @@ class ServerGame:
             human.keys.clear()
 
     def _actions(self) -> tuple[dict[str, Any], dict[str, list[str]]]:
-        actions: dict[str, Any] = {}
+        live = getattr(self.env, "agents", None)  # agents still in the episode get actions, as in every mode
+        chosen = self.runtime.actions(self.t, self.observations, live)
         keys: dict[str, list[str]] = {}
-        for agent in self.scene.facts.agents:
-            policy = self.scene.policy_mapping[agent]
-            if policy == HUMAN:
-                held = self.inputs[agent].keys.sample()
-                keys[agent] = held
-                actions[agent] = self.scene.key_mapping.action_for(held)
-            elif policy == RANDOM:
-                actions[agent] = random_action(action_space_of(self.env, agent), self.policy_rng)
-            else:
-                # A PythonPolicy descriptor wraps the function as .fn; a bare function is called directly.
-                actions[agent] = getattr(policy, "fn", policy)(self.observations.get(agent), agent)
-        return actions, keys
+        for agent, human in self.inputs.items():
+            if live is not None and agent not in live:
+                continue
+            held = human.keys.sample()
+            keys[agent] = held
+            chosen[agent] = self.scene.key_mapping.action_for(held)
+        return {agent: chosen[agent] for agent in self.scene.facts.agents if agent in chosen}, keys
 
     def tick(self) -> StepOutcome:
-        """Steps the environment once with the current inputs."""
+        """Steps the environment once with the current inputs.
+
+        The record is built before rendering, and a failing ``render_fn`` is reported in the outcome
+        (``render_error``) rather than raised, so the step it was drawing is never lost.
+        """
         actions, keys = self._actions()
         observed = self.observations
-        agents = self.scene.facts.agents
-        result = step_with_limit(self.env, actions, agents, self.t + 1, self.scene.max_steps)
+        result = step_with_limit(self.env, actions, self.scene.facts.agents, self.t + 1, self.scene.max_steps)
         self.t += 1
         self.observations = result.observations
         for agent, reward in result.rewards.items():
             self.episode_rewards[agent] = self.episode_rewards.get(agent, 0.0) + float(reward)
-        record = {
-            "t": self.t - 1,
-            "observation": observed,
-            "actions": actions,
-            "rewards": {a: float(r) for a, r in result.rewards.items()},
-            "terminated": result.terminated,
-            "truncated": result.truncated,
-            "info": result.infos,
-            "keys": keys,
-            "server_ts": time.time(),
-        }
+        record = step_row(self.t - 1, observed, actions, result, keys, timestamp=time.time(), portable=False)
         game_done = result.episode_done and self.episode + 1 >= self.scene.num_episodes
-        return StepOutcome(record, self._render(), result.episode_done, game_done)
+        try:
+            packet = self._render()
+        except Exception as exc:  # noqa: BLE001 - any render failure is the researcher's; the step stays recorded
+            error = RenderError(f"render_fn failed after step {self.t - 1} of episode {self.episode} "
+                                f"of game {self.game_id}: {type(exc).__name__}: {exc}")
+            error.__cause__ = exc
+            return StepOutcome(record, None, result.episode_done, game_done, error)
+        return StepOutcome(record, packet, result.episode_done, game_done)
 
     def _render(self) -> dict[str, Any]:
         self.scene.render_fn(base_env(self.env), self.surface)

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from interactive_gym.browser.host import MAX_INFO_CHARS, BrowserGameHost, HostConfigError
+from interactive_gym.browser.host import BrowserGameHost, HostConfigError
 from interactive_gym.controls import KeyMapping
+from interactive_gym.envs.stepping import MAX_INFO_CHARS
 from interactive_gym.rendering import Surface
 
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo"
