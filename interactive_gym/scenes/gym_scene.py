@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from interactive_gym.controls import ControlsError, KeyMapping
+from interactive_gym.envs.input_codecs import InputCodecError, describe_space
 from interactive_gym.envs.multiagent import action_space_of, as_multiagent
 from interactive_gym.envs.spaces import space_contains
-from interactive_gym.rendering import AssetError, AssetRegistry
+from interactive_gym.rendering import AssetError, AssetRegistry, ColorError, normalize_color
 from interactive_gym.scenes.scene import Scene, SceneConfigError
 
 MODES = ("server", "browser", "p2p")
@@ -25,6 +26,8 @@ class EnvFacts:
 
     agents: tuple[str, ...]
     humans: tuple[str, ...]
+    # p2p: each player's action space as a describe_space() dict, sent to the page (no Gymnasium there).
+    action_spaces: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 class GymScene(Scene):
@@ -150,6 +153,10 @@ class GymScene(Scene):
         """
         where = f"GymScene {self.scene_id!r}"
         try:
+            normalize_color(self.background, "background")
+        except ColorError as exc:
+            raise SceneConfigError(f"{where}: {exc}") from None
+        try:
             env = self.make_env()
         except Exception as exc:  # noqa: BLE001 - any failure here is the researcher's to see, with context
             raise SceneConfigError(f"{where}: env_creator(**env_kwargs) failed: {type(exc).__name__}: {exc}") from exc
@@ -183,8 +190,16 @@ class GymScene(Scene):
                 self.key_mapping.validate_actions(lambda a, s=space: space_contains(s, a), f"{where}, agent {agent!r}")
             except ControlsError as exc:
                 raise SceneConfigError(str(exc)) from None
+        spaces: dict[str, Mapping[str, Any]] = {}
+        if self.mode == "p2p":
+            for agent in humans:
+                try:
+                    spaces[agent] = describe_space(action_space_of(env, agent))
+                except InputCodecError as exc:
+                    raise SceneConfigError(f"{where}, agent {agent!r}: mode='p2p' sends inputs peer to peer and "
+                                           f"{exc}") from None
         self.policy_mapping = dict(mapping)
-        self._facts = EnvFacts(agents=agents, humans=humans)
+        self._facts = EnvFacts(agents=agents, humans=humans, action_spaces=spaces)
         return self._facts
 
     def _registry(self, assets: Mapping[str, str | Path] | AssetRegistry | None) -> AssetRegistry:

@@ -325,3 +325,42 @@ def test_to_client() -> None:
 
 def test_to_client_counts_humans() -> None:
     assert scene(policy_mapping={"agent_0": "human", "agent_1": "human"}).to_client()["humans"] == 2
+
+
+# -- start-up: colours and p2p action spaces --------------------------------------------------------------------
+@pytest.mark.parametrize("background", ["dark blue", "#12345", "", 0x123456])
+def test_a_background_that_is_not_a_colour_fails_at_start_up(background: object) -> None:
+    with pytest.raises(SceneConfigError, match=r"^GymScene 'g': background (.* is not a colour|must be a colour)"):
+        scene(background=background).check()
+
+
+@pytest.mark.parametrize("background", ["blue", "#0d1b0d", "#abc"])
+def test_colour_names_and_hex_backgrounds_pass(background: str) -> None:
+    assert scene(background=background).check().humans == ("agent_0",)
+
+
+def test_p2p_scenes_describe_the_players_action_spaces_for_the_page() -> None:
+    facts = scene(mode="p2p", policy_mapping={"agent_0": "human", "agent_1": "human"}).check()
+    assert facts.action_spaces == {"agent_0": {"kind": "discrete", "n": 5, "start": 0},
+                                   "agent_1": {"kind": "discrete", "n": 5, "start": 0}}
+    assert scene().check().action_spaces == {}
+
+
+class DictSpaceGatherers(gatherers.FruitGatherers):
+    def action_space(self, agent: str) -> Any:
+        return gymnasium.spaces.Dict({"move": gymnasium.spaces.Discrete(5)})
+
+
+def make_dict_space_env(**kwargs: Any) -> DictSpaceGatherers:
+    return DictSpaceGatherers(**kwargs)
+
+
+def test_a_p2p_action_space_that_cannot_travel_as_an_input_fails_at_start_up() -> None:
+    bad = scene(mode="p2p", env_creator=make_dict_space_env, controls={"ArrowUp": {"move": 1}},
+                default_action={"move": 0}, policy_mapping={"agent_0": "human", "agent_1": "human"})
+    with pytest.raises(SceneConfigError) as caught:
+        bad.check()
+    assert str(caught.value) == (
+        "GymScene 'g', agent 'agent_0': mode='p2p' sends inputs peer to peer and cannot encode actions of a Dict "
+        "space as rollback inputs; supported: Discrete, MultiBinary, MultiDiscrete, Box (<= 16 elements). Give the "
+        "human agents one of these action spaces (interactive_gym.envs.spaces.Discrete needs no numpy)")
