@@ -1,14 +1,26 @@
 """``interactive-gym replay <db> --participant P --episode E``: does a recorded episode reproduce?
 
-Reads the episode from the experiment database, imports its environment factory (recorded in the episode's
-meta as ``"module:function"`` with its kwargs), re-runs the recorded actions from the recorded seed in
-CPython and reports whether every observation, reward, termination and truncation matches. Exit code 0:
-reproduced; 1: mismatches (listed); 2: a usage problem (no such episode, factory not importable).
+Works for every mode. It reads the episode from the experiment database, re-runs the recorded actions of
+every agent from the recorded seed in a fresh CPython process started with the browser's hash seed
+(``replay_worker.py``), and reports whether every observation, reward, termination and truncation matches
+(``interactive_gym/replay.py``). Where the environment comes from depends on the mode:
+
+* browser and p2p episodes record their env factory (``"module:function"``) and kwargs in the episode's
+  meta; ``--experiment`` (or the current directory) says where its module is;
+* server-mode episodes record no factory: ``--experiment`` is required, and the episode's scene in it
+  gives the factory, kwargs and step limit.
+
+A p2p episode is stored once per peer (``source`` = that peer's participant id): each peer's trajectory is
+replayed, and the peers' trajectories are compared with each other (``server/parity.py``).
+
+Exit code 0: everything reproduced (and the peers agree); 1: mismatches (listed); 2: a usage problem (no
+such episode, experiment or factory not loadable). ``--json`` prints one JSON document instead of text.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,15 +32,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "replay",
         help="re-run a recorded episode and check that it reproduces",
-        description="Re-runs the recorded actions of one episode through its environment (from the recorded "
-                    "seed) and checks every recorded observation, reward, termination and truncation.",
+        description="Re-runs the recorded actions of one episode (any mode) through its environment from the "
+                    "recorded seed and checks every recorded observation, reward, termination and truncation; "
+                    "for p2p episodes also checks that the peers' trajectories agree.",
     )
     parser.add_argument("db", help="the experiment's SQLite database")
     parser.add_argument("--participant", required=True, help="participant id")
     parser.add_argument("--episode", required=True, type=int, help="episode number within the scene (0-based)")
     parser.add_argument("--scene", help="scene id (needed if the participant played several game scenes)")
-    parser.add_argument("--experiment", help="the experiment's Python file (its folder is searched for the "
-                                             "environment's modules); default: the current directory")
+    parser.add_argument("--experiment", help="the experiment's Python file (required for server-mode episodes; "
+                                             "its folder is searched for the environment's modules); default: "
+                                             "the current directory")
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     parser.set_defaults(func=run)
 
 
@@ -37,8 +52,12 @@ def _participant_of(row: Any, participant: str) -> bool:
     return participant in (row.source, row.game_id) or participant in agents.values()
 
 
-def find_episode(storage: Any, participant: str, episode: int, scene: str | None) -> Any:
-    """The one stored episode of ``participant`` numbered ``episode`` (in ``scene`` if given)."""
+def find_episodes(storage: Any, participant: str, episode: int, scene: str | None) -> list[Any]:
+    """The stored rows of ``participant``'s episode ``episode``: one row, or one per peer for p2p.
+
+    Raises:
+        UserError: no such episode, or it exists in several scenes and ``scene`` is not given.
+    """
     matches = [
         row for row in storage.episodes()
         if row.episode == episode and _participant_of(row, participant) and (scene is None or row.scene_id == scene)
@@ -49,53 +68,107 @@ def find_episode(storage: Any, participant: str, episode: int, scene: str | None
     scenes = sorted({row.scene_id for row in matches})
     if len(scenes) > 1:
         raise UserError(f"participant {participant!r} has episode {episode} in scenes {scenes}; pass --scene")
-    return matches[-1]
+    game_id = matches[-1].game_id  # the latest game, if the participant played the scene more than once
+    return [row for row in matches if row.game_id == game_id]
 
 
-def _prepare_imports(experiment: str | None) -> None:
+def job_for(row: Any, steps: list[Any], experiment: str | None) -> Any:
+    """The replay job of one stored episode row (any mode)."""
+    from interactive_gym.replay import rows_of
+    from interactive_gym.replay_worker import EnvSource, ReplayJob
+
+    if row.seed is None:
+        raise UserError(f"episode {row.episode} has no recorded seed, so it cannot be replayed")
+    factory = row.meta.get("factory")
+    if factory:
+        source = EnvSource(factory=factory, env_kwargs=row.meta.get("env_kwargs") or {},
+                           max_steps=row.meta.get("max_steps"), experiment=experiment)
+    elif row.mode == "server":
+        if not experiment:
+            raise UserError(f"episode {row.episode} is a server-mode episode: pass --experiment path/to/experiment.py"
+                            f" (its scene {row.scene_id!r} says which environment to replay)")
+        source = EnvSource(experiment=experiment, scene_id=row.scene_id)
+    else:
+        raise UserError(f"episode {row.episode} ({row.mode} mode) has no recorded environment factory; "
+                        "only episodes recorded with their factory reference can be replayed")
+    return ReplayJob(source=source, seed=row.seed, steps=rows_of(steps), seed_global_random=row.mode == "p2p")
+
+
+def _check_source(source: Any) -> None:
+    from interactive_gym.replay_worker import EnvSourceError, resolve_env
+
+    try:
+        resolve_env(source)
+    except EnvSourceError as exc:
+        raise UserError(f"{exc} (pass --experiment path/to/experiment.py)") from None
+
+
+def _prepare_imports(experiment: str | None) -> str | None:
     if experiment:
-        from interactive_gym.experiment_loader import ExperimentFileError, load_experiment
+        if not Path(experiment).is_file():
+            raise UserError(f"experiment file not found: {experiment}")
+        return str(Path(experiment).resolve())
+    if str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))  # inherited by the replay process
+    return None
 
-        try:
-            load_experiment(experiment)
-        except ExperimentFileError as exc:
-            raise UserError(str(exc)) from None
-    elif str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))
+
+def _peer_parity(rows: list[Any], steps: dict[int, list[Any]]) -> dict[str, Any] | None:
+    if len(rows) < 2:
+        return None
+    from interactive_gym.replay import rows_of
+    from interactive_gym.server.parity import compare_trajectories
+
+    uploads = {row.source: rows_of(steps[row.id]) for row in rows}
+    verdict = compare_trajectories(uploads, allow_prefix=any(row.status != "complete" for row in rows))
+    return verdict.to_dict()
 
 
 def run(args: argparse.Namespace) -> int:
-    from interactive_gym.browser.refs import RefError, resolve_ref
-    from interactive_gym.browser.replay import replay_episode
+    from interactive_gym.replay_worker import HashSeededPool, run_job
     from interactive_gym.server.storage import Storage, StorageError
 
     if not Path(args.db).is_file():
         raise UserError(f"database not found: {args.db}")
     try:
         with Storage(args.db, readonly=True) as storage:
-            row = find_episode(storage, args.participant, args.episode, args.scene)
-            steps = storage.steps(row.id)
+            rows = find_episodes(storage, args.participant, args.episode, args.scene)
+            steps = {row.id: storage.steps(row.id) for row in rows}
     except StorageError as exc:
         raise UserError(f"cannot read {args.db}: {exc}") from None
-    factory_ref = row.meta.get("factory")
-    if not factory_ref:
-        raise UserError(f"episode {args.episode} ({row.mode} mode) has no recorded environment factory; "
-                        "only episodes recorded with their factory reference can be replayed")
-    if row.seed is None:
-        raise UserError(f"episode {args.episode} has no recorded seed, so it cannot be replayed")
-    _prepare_imports(args.experiment)
-    try:
-        factory = resolve_ref(factory_ref)
-    except RefError as exc:
-        raise UserError(f"{exc} (pass --experiment path/to/experiment.py)") from None
-    rows = [
-        {"t": s.t, "observation": s.observation, "actions": s.actions, "rewards": s.rewards,
-         "terminated": s.terminated, "truncated": s.truncated}
-        for s in steps
-    ]
-    report = replay_episode(factory, row.meta.get("env_kwargs") or {}, row.seed, rows,
-                            max_steps=row.meta.get("max_steps"))
-    status = f" [{row.status}]" if row.status != "complete" else ""
-    print(f"{row.scene_id} episode {row.episode} of {args.participant} (seed {row.seed}, {factory_ref}){status}")
-    print(report.summary())
-    return 0 if report.ok else 1
+    experiment = _prepare_imports(args.experiment)
+    jobs = [job_for(row, steps[row.id], experiment) for row in rows]
+    _check_source(jobs[0].source)  # a usage error (exit 2) here, not a crash in the replay process
+    with HashSeededPool(workers=1) as pool:
+        results = [pool.submit(run_job, job).result() for job in jobs]
+    replays = []
+    for row, result in zip(rows, results, strict=True):
+        if result.verdict is None:
+            raise UserError(f"{result.error} (pass --experiment path/to/experiment.py)")
+        replays.append({"source": row.source, "status": row.status, "seed": row.seed,
+                        "replay_s": round(result.replay_s, 4), **result.verdict.to_dict(),
+                        "summary": result.verdict.summary()})
+    parity = _peer_parity(rows, steps) if rows[0].mode == "p2p" else None
+    match = all(r["match"] for r in replays) and (parity is None or parity["agree"])
+    first = rows[0]
+    report = {"scene_id": first.scene_id, "game_id": first.game_id, "episode": first.episode, "mode": first.mode,
+              "participant": args.participant, "match": match, "hash_seed": results[0].hash_seed,
+              "replays": replays, "peers": parity}
+    print(json.dumps(report, indent=2) if args.json else _text(report))
+    return 0 if match else 1
+
+
+def _text(report: dict[str, Any]) -> str:
+    lines = []
+    for replay in report["replays"]:
+        status = f" [{replay['status']}]" if replay["status"] != "complete" else ""
+        lines.append(f"{report['scene_id']} episode {report['episode']} of {replay['source']} ({report['mode']} "
+                     f"mode, seed {replay['seed']}){status}")
+        lines.append(replay["summary"])
+    peers = report["peers"]
+    if peers is not None:
+        if peers["agree"]:
+            lines.append(f"peers agree on all {peers['frames_compared']} frames {peers['lengths']}")
+        else:
+            lines.append(f"peers DISAGREE: {peers['first_mismatch']} (lengths {peers['lengths']})")
+    return "\n".join(lines)

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from interactive_gym.browser.host import BrowserGameHost
-from interactive_gym.browser.replay import replay_episode
 from interactive_gym.cli import main
 from interactive_gym.controls import KeyMapping
 from interactive_gym.rendering import Surface
+from interactive_gym.replay import replay_episode
 from interactive_gym.server.data_writer import DataWriter
 from interactive_gym.server.upload_validation import (
     UploadRules,
@@ -53,7 +53,7 @@ def record(gatherers, seed=21, frames=30, max_steps=25, env_kwargs=None):
 def test_a_recorded_episode_reproduces(gatherers) -> None:
     steps = record(gatherers)
     report = replay_episode(gatherers.make_env, {}, 21, steps, max_steps=25)
-    assert report.ok, report.summary()
+    assert report.match, report.summary()
     assert report.steps == 25
     assert "all 25 steps match" in report.summary()
 
@@ -64,15 +64,15 @@ def test_a_changed_reward_or_termination_or_observation_is_reported(gatherers) -
     steps[7]["terminated"]["agent_0"] = True
     steps[9]["observation"]["agent_0"][0] += 1
     report = replay_episode(gatherers.make_env, {}, 21, steps, max_steps=25)
-    assert not report.ok
+    assert not report.match
     found = {(m.t, m.what, m.agent) for m in report.mismatches}
     assert found == {(5, "rewards", "agent_1"), (7, "terminated", "agent_0"), (9, "observation", None)}
 
 
 def test_the_wrong_seed_or_kwargs_do_not_reproduce(gatherers) -> None:
     steps = record(gatherers, frames=60, max_steps=60)
-    assert not replay_episode(gatherers.make_env, {}, 22, steps, max_steps=60).ok
-    assert not replay_episode(gatherers.make_env, {"num_fruits": 4}, 21, steps, max_steps=60).ok
+    assert not replay_episode(gatherers.make_env, {}, 22, steps, max_steps=60).match
+    assert not replay_episode(gatherers.make_env, {"num_fruits": 4}, 21, steps, max_steps=60).match
 
 
 class Noisy:
