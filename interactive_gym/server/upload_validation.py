@@ -18,8 +18,21 @@ Upload payload (``browser_game.js`` builds it; Socket.IO event chosen by the lea
       "steps": [ {"t": 0, "observation": {...}, "actions": {...}, "rewards": {...},
                   "terminated": {...}, "truncated": {...}, "info": {...},
                   "keys": {"agent_0": ["arrowup"]}, "client_ts": 1764121212.5}, ... ],
-      "pauses": [ {"t": 40, "ms": 2300.0} ]   # tab hidden before step t, for ms milliseconds
+      "pauses": [ {"t": 40, "ms": 2300.0} ],  # tab hidden before step t, for ms milliseconds
+      "scene_index": 3,              # browser mode: the visit (place in the participant's sequence) ...
+      "attempt": 2,                  # ... and the attempt (page load) the server numbered in the config
+      "clock": {"started_at": 1764121200.1, "ended_at": 1764121212.6,   # page clock (unix s) at reset / end
+                "offset_s": -0.42, "rtt_s": 0.031}   # server minus page clock, and the ping it came from
     }
+
+Times: the page stamps steps (``client_ts``) and the episode's start and end with its own clock and sends its
+estimate of how far the server's clock is ahead (``offset_s``, from the ``ping`` event). The server stores
+page time + offset as the time the episode and each step were played, keeps the page's readings, and stores
+the arrival time separately. Malformed times (not finite numbers, an end before the start, an offset beyond a
+day) are rejected as ``bad_clock``; plausible-looking but suspect ones are stored and flagged in
+``meta.time_flags``: ``implausible_time`` (played before the attempt was issued or after the upload arrived,
+beyond :data:`CLOCK_SLACK_S`), ``unordered_steps`` (step times going backwards or outside the episode),
+``no_clock`` (an upload without ``clock``: times are the arrival time).
 """
 
 from __future__ import annotations
@@ -30,6 +43,22 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from interactive_gym.server.upload_clock import CLOCK_SLACK_S, ClockError, check_clock, time_flags
+
+__all__ = [
+    "CLOCK_SLACK_S",
+    "EpisodeUpload",
+    "UploadRejected",
+    "UploadRules",
+    "browser_game_id",
+    "episode_write_kwargs",
+    "rules_from_config",
+    "validate_episode_upload",
+]
+
+# The one upload cap (Engine.IO's message limit and the page's pre-send check derive from it). A 450-step
+# demo episode is ~175 kB (~390 B a step), so 4 MiB holds ~10,000 such steps; it decodes to ~26 MB of
+# Python objects, which bounds what one upload in flight can cost.
 MAX_UPLOAD_BYTES = 8 * 1024 * 1024
 MAX_ERROR_CHARS = 8192
 MAX_INFO_CHARS = 8192
@@ -38,7 +67,7 @@ MAX_KEY_CHARS = 32
 MAX_PAUSES = 10_000
 END_REASONS = ("done", "page_closed", "scene_end", "error", "partner_left", "desync")  # the last two: p2p
 REQUIRED_FIELDS = ("scene_id", "episode", "seed", "bundle_hash", "partial", "steps")
-OPTIONAL_FIELDS = ("end_reason", "error", "pauses", "game_id", "stats")  # the last two: p2p uploads
+OPTIONAL_FIELDS = ("end_reason", "error", "pauses", "game_id", "stats", "scene_index", "attempt", "clock")
 MAX_OBSERVATION_CHARS = 65536
 STEP_FIELDS = ("t", "keys", "actions", "rewards", "terminated", "truncated")
 STEP_OPTIONAL = ("observation", "info", "client_ts", "checksum")  # checksum: p2p, hex of the confirmed state
@@ -57,6 +86,10 @@ class UploadRules:
         seeds: The server-chosen seed of each episode (for this participant).
         bundle_hash: Hash of the files the scene ships to the browser.
         max_bytes: Largest accepted payload (JSON text length).
+        scene_index: Browser mode: the visit the upload must name (``None``: uploads carry no visit, p2p).
+        attempts_issued_at: Browser mode: server time each attempt of the visit was issued (attempt ``n`` at
+            index ``n - 1``); the upload's ``attempt`` must be one of them.
+        require_clock: Refuse uploads without ``clock`` (pages that predate it send none).
     """
 
     scene_id: str
@@ -66,6 +99,9 @@ class UploadRules:
     seeds: tuple[int, ...]
     bundle_hash: str
     max_bytes: int = MAX_UPLOAD_BYTES
+    scene_index: int | None = None
+    attempts_issued_at: tuple[float, ...] = ()
+    require_clock: bool = False
 
 
 @dataclass(frozen=True)
@@ -82,6 +118,10 @@ class EpisodeUpload:
     error: str | None
     steps: list[dict[str, Any]]
     pauses: list[dict[str, Any]]
+    scene_index: int | None = None
+    attempt: int | None = None
+    clock: dict[str, Any] | None = None
+    time_flags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -194,10 +234,13 @@ def _validate(
     _check_fields(payload, REQUIRED_FIELDS, OPTIONAL_FIELDS, "upload")
     if payload["scene_id"] != rules.scene_id:
         raise _RejectError("wrong_scene", "upload is for a scene the participant is not in")
+    if rules.scene_index is not None:
+        _check_visit(payload, rules)
     # A partial episode stashed when a page closed arrives on the next page load, possibly after the
     # participant moved on; it is still theirs if the server had them in that scene.
     late_partial = payload.get("partial") is True and rules.scene_id in visited_scene_ids
-    if participant_scene_id != rules.scene_id and not late_partial:
+    # A visit-keyed (browser) upload was matched to a visit the server issued: the caller checked it is theirs.
+    if participant_scene_id != rules.scene_id and not late_partial and rules.scene_index is None:
         raise _RejectError("wrong_scene", "upload is for a scene the participant is not in")
     episode = payload["episode"]
     if not _is_int(episode) or not 0 <= episode < rules.num_episodes:
@@ -211,6 +254,8 @@ def _validate(
     end_reason = payload.get("end_reason", "done")
     if end_reason not in END_REASONS:
         raise _RejectError("malformed", f"end_reason must be one of {', '.join(END_REASONS)}")
+    if payload["partial"] is False and end_reason != "done":
+        raise _RejectError("malformed", f"a complete (partial=false) upload must have end_reason 'done', not {end_reason!r}")
     error = payload.get("error")
     if error is not None and not isinstance(error, str):
         raise _RejectError("malformed", "error must be text or null")
@@ -224,12 +269,31 @@ def _validate(
         _check_step(step, index, agents)
     if not payload["partial"] and (not steps or not _episode_finished(steps[-1], rules.agent_ids, rules.max_steps)):
         raise _RejectError("not_finished", "a complete (partial=false) upload must end with the episode's last step")
+    clock = payload.get("clock")
+    if clock is None and rules.require_clock:
+        raise _RejectError("bad_clock", "upload has no clock (the page's times and its offset to the server)")
     return {
         "episode": episode,
         "end_reason": end_reason,
         "error": error[:MAX_ERROR_CHARS] if error else None,
         "pauses": _check_pauses(payload.get("pauses", []), len(steps)),
+        "clock": None if clock is None else _checked_clock(clock),
     }
+
+
+def _checked_clock(clock: Any) -> dict[str, Any]:
+    try:
+        return check_clock(clock)
+    except ClockError as exc:
+        raise _RejectError("bad_clock", str(exc)) from None
+
+
+def _check_visit(payload: dict[str, Any], rules: UploadRules) -> None:
+    if payload.get("scene_index") != rules.scene_index or not _is_int(payload.get("scene_index")):
+        raise _RejectError("wrong_visit", f"scene_index must be {rules.scene_index}, the visit of this upload")
+    attempt = payload.get("attempt")
+    if not _is_int(attempt) or not 1 <= attempt <= len(rules.attempts_issued_at):
+        raise _RejectError("bad_attempt", "attempt is not one the server issued for this visit (reload the page)")
 
 
 def validate_episode_upload(
@@ -240,6 +304,7 @@ def validate_episode_upload(
     rules: UploadRules,
     payload_bytes: int | None = None,
     visited_scene_ids: Collection[str] = (),
+    received_at: float | None = None,
 ) -> EpisodeUpload | UploadRejected:
     """Checks one uploaded episode against the scene's rules.
 
@@ -251,6 +316,7 @@ def validate_episode_upload(
         payload_bytes: Size of the raw message if the transport knows it; else measured as JSON.
         visited_scene_ids: Scenes the server had this participant in before the current one; a *partial*
             upload for one of them is accepted (a page closed mid-episode resends it on the next load).
+        received_at: Server wall clock when the upload arrived; the played times are checked against it.
 
     Returns:
         :class:`EpisodeUpload` to store, or :class:`UploadRejected` to answer with (and count).
@@ -277,7 +343,17 @@ def validate_episode_upload(
         error=checked["error"],
         steps=payload["steps"],
         pauses=checked["pauses"],
+        scene_index=payload.get("scene_index") if rules.scene_index is not None else None,
+        attempt=payload.get("attempt") if rules.scene_index is not None else None,
+        clock=checked["clock"],
+        time_flags=time_flags(checked["clock"], payload["steps"], _issued_at(payload, rules), received_at),
     )
+
+
+def _issued_at(payload: dict[str, Any], rules: UploadRules) -> float | None:
+    if rules.scene_index is None:
+        return None
+    return rules.attempts_issued_at[payload["attempt"] - 1]
 
 
 def rules_from_config(config: Mapping[str, Any], agent_ids: Sequence[str], max_bytes: int = MAX_UPLOAD_BYTES) -> UploadRules:
@@ -294,23 +370,34 @@ def rules_from_config(config: Mapping[str, Any], agent_ids: Sequence[str], max_b
     )
 
 
+def browser_game_id(participant_id: str, scene_index: int, attempt: int) -> str:
+    """``game_id`` of a browser-mode attempt: each page load of a visit is its own game."""
+    return f"{participant_id}:{scene_index}:{attempt}"
+
+
 def episode_write_kwargs(
     upload: EpisodeUpload, config: Mapping[str, Any], *, received_at: float
 ) -> dict[str, Any]:
     """Keyword arguments for ``DataWriter.write_episode`` for a validated upload.
 
-    The episode is stored with ``mode="browser"``, ``game_id`` and ``source`` = the participant id, the
-    bundle hash as ``env_hash``, and in ``meta`` what ``interactive-gym replay`` needs (the env factory
-    reference and its kwargs, taken from the server's own config, not the page) plus the pauses, the end
-    reason and any error traceback.
+    The episode is stored with ``mode="browser"``, ``source`` = the participant id, ``game_id`` = the attempt
+    (:func:`browser_game_id`; the participant id for uploads without a visit), the bundle hash as
+    ``env_hash``, and in ``meta`` what ``interactive-gym replay`` needs (the env factory reference and its
+    kwargs, taken from the server's own config, not the page) plus the pauses, the end reason, any error
+    traceback and the time flags.
+
+    Times: ``started_at``/``ended_at`` and each step's ``server_ts`` are the page's clock plus its offset
+    estimate (when it was played, on the server's clock); ``client_*`` keep the page's readings.
 
     Args:
         upload: The validated upload.
         config: The browser scene config sent to this participant.
-        received_at: Server wall clock (unix seconds) when the upload arrived; stamped as ``server_ts``.
+        received_at: Server wall clock (unix seconds) when the upload arrived (``received_at``).
     """
     from interactive_gym.server.storage_records import StepRecord
 
+    clock = upload.clock
+    offset = (clock or {}).get("offset_s") or 0.0
     agents = {
         agent: upload.participant_id if spec["kind"] == "human" else spec.get("ref") or f"onnx:{agent}"
         for agent, spec in config["agents"].items()
@@ -325,15 +412,18 @@ def episode_write_kwargs(
             truncated=row["truncated"],
             info=row.get("info"),
             keys=row["keys"],
-            server_ts=received_at,
+            server_ts=None if row.get("client_ts") is None else row["client_ts"] + offset,
             client_ts=row.get("client_ts"),
         )
         for row in upload.steps
     ]
     bundle = config["bundle"]
+    visit = upload.scene_index is not None and upload.attempt is not None
     return {
         "scene_id": upload.scene_id,
-        "game_id": upload.participant_id,
+        "game_id": browser_game_id(upload.participant_id, upload.scene_index, upload.attempt)  # type: ignore[arg-type]
+        if visit
+        else upload.participant_id,
         "episode": upload.episode,
         "mode": "browser",
         "source": upload.participant_id,
@@ -352,6 +442,15 @@ def episode_write_kwargs(
             "error": upload.error,
             "pauses": upload.pauses,
             "policies": {a: s for a, s in config["agents"].items() if s["kind"] != "human"},
+            "time_flags": list(upload.time_flags),
+            "clock_rtt_s": (clock or {}).get("rtt_s"),
         },
-        "ended_at": received_at,
+        "started_at": received_at if clock is None else clock["started_at"] + offset,
+        "ended_at": received_at if clock is None else clock["ended_at"] + offset,
+        "scene_index": upload.scene_index,
+        "attempt": upload.attempt,
+        "received_at": received_at,
+        "client_started_at": None if clock is None else clock["started_at"],
+        "client_ended_at": None if clock is None else clock["ended_at"],
+        "clock_offset": None if clock is None else clock["offset_s"],
     }

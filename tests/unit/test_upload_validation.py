@@ -212,7 +212,9 @@ def test_episode_write_kwargs_records_refs_and_steps_for_storage() -> None:
     assert kwargs["meta"]["factory"] == "gatherers:make_env" and kwargs["meta"]["env_kwargs"] == {"num_fruits": 2}
     assert kwargs["meta"]["pauses"] == [{"t": 1, "ms": 1500.0}] and kwargs["meta"]["max_steps"] == 3
     first = kwargs["steps"][0]
-    assert first.keys == {"agent_0": ["ArrowRight"]} and first.server_ts == 1764120100.0
+    # Without a clock the page's step times stand uncorrected, and the episode says so.
+    assert first.keys == {"agent_0": ["ArrowRight"]} and first.server_ts == 1764120000.5
+    assert kwargs["meta"]["time_flags"] == ["no_clock"] and kwargs["received_at"] == 1764120100.0
     assert first.client_ts == 1764120000.5
     encoded = encode_step(first)  # storage accepts what we build
     assert json.loads(encoded.actions) == {"agent_0": 4, "agent_1": 0}
