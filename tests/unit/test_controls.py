@@ -1,4 +1,8 @@
-"""Tests for interactive_gym.controls: key names, chord/most-recent rules, validation, config round trip."""
+"""Tests for interactive_gym.controls: key names, the tick rule, chord/most-recent rules, validation, config round trip.
+
+The cases every mode must agree on (JS and Python) are in tests/fixtures/input_cases.json, run by
+tests/unit/test_input_cases.py and tests/js/input_cases.test.mjs; this file covers the rest of the module.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from interactive_gym.controls import (
+    KEY_ALIASES,
     MAX_KEY_NAME,
+    NAMED_KEYS,
     Binding,
     ControlsError,
     KeyMapping,
+    TickKeys,
+    check_key_name,
     clean_held_keys,
+    is_key_name,
     normalise_key,
 )
 
@@ -100,6 +109,46 @@ def test_bad_key_name_in_mapping_is_refused() -> None:
         KeyMapping({"": 1}, 0)
     with pytest.raises(ControlsError, match="non-empty strings"):
         KeyMapping({("a", "x" * 40): 1}, 0)
+
+
+def test_a_key_name_browsers_never_send_fails_with_a_hint() -> None:
+    with pytest.raises(ControlsError) as info:
+        KeyMapping({"ArrowLeft": 1, ("ArrowUp", "ArrowLft"): 2}, 0)
+    assert str(info.value) == "key 'ArrowLft' is not a key name browsers send; did you mean 'ArrowLeft'?"
+    with pytest.raises(ControlsError) as info:
+        KeyMapping({"space": 1}, 0)
+    assert str(info.value) == "key 'space' is not a key name browsers send; did you mean 'Space'?"
+
+
+def test_the_hint_is_a_name_that_is_accepted() -> None:
+    for wrong in ["space", "arrowup", "Ctrl", "Return", "KeyQ", "Digit7", "PAGEUP", "f5", "Tabb", "Escap"]:
+        with pytest.raises(ControlsError, match="did you mean '(.+)'") as info:
+            check_key_name(wrong)
+        hint = str(info.value).rsplit("'", 2)[-2]
+        assert check_key_name(hint) == hint, wrong
+
+
+# -- key names -------------------------------------------------------------------------------------------------
+def test_every_named_key_and_alias_is_accepted_and_canonical() -> None:
+    for name in NAMED_KEYS:
+        assert check_key_name(name) == name
+    for alias, real in KEY_ALIASES.items():
+        assert check_key_name(alias) == real
+        assert real in NAMED_KEYS
+
+
+def test_character_keys() -> None:
+    for char in "abcxyz0123456789,./;'[]-=`\\!@#$%^&*()_+{}|:\"<>?~":
+        assert is_key_name(normalise_key(char)), char
+    for char in ["\t", "\n", "\u00a0", "\u2003", "\x00", "\x7f"]:
+        assert not is_key_name(char), repr(char)
+
+
+def test_multi_character_names_outside_the_table_are_refused() -> None:
+    for name in ["F13", "Spacebar2", "arrowLeft", "LEFT", "KeyA", "Numpad1", "ab"]:
+        assert not is_key_name(normalise_key(name)), name
+        with pytest.raises(ControlsError, match="is not a key name browsers send"):
+            check_key_name(name)
 
 
 def test_bindings_are_normalised() -> None:
@@ -327,3 +376,141 @@ def test_clean_held_keys_output_is_allowed_distinct_and_bounded(raw: list) -> No
     assert set(out) <= set(ALLOWED)
     assert len(out) == len(set(out))
     assert len(out) <= 16
+
+
+# -- TickKeys ---------------------------------------------------------------------------------------------------
+def test_tick_keys_return_values() -> None:
+    state = TickKeys()
+    assert state.press("a") is True
+    assert state.press("a") is False  # auto-repeat
+    assert state.release("b") is False
+    assert state.release("a") is True
+    assert state.release("a") is False
+    assert state.release_all() is False
+    state.press("b")
+    assert state.release_all() is True
+    assert state.held == []
+
+
+def test_held_is_a_copy() -> None:
+    state = TickKeys()
+    state.press("a")
+    state.held.append("b")
+    assert state.held == ["a"]
+
+
+def test_forget_taps_keeps_held_keys() -> None:
+    state = TickKeys()
+    state.press("a")
+    state.release("a")
+    state.press("b")
+    state.forget_taps()
+    assert state.sample() == ["b"]
+
+
+def test_clear_forgets_everything() -> None:
+    state = TickKeys()
+    state.press("a")
+    state.press("b")
+    state.release("b")
+    state.clear()
+    assert state.held == [] and state.sample() == []
+
+
+def test_apply_held_reads_a_reordered_list_as_a_release_and_a_new_press() -> None:
+    state = TickKeys()
+    state.apply_held(["a", "b", "c"])
+    assert state.sample() == ["a", "b", "c"]
+    state.apply_held(["a", "c", "b"])  # b was released and pressed again in updates that never arrived
+    assert state.held == ["a", "c", "b"]
+    assert state.sample() == ["a", "c", "b"]
+    state.apply_held(["b"])
+    assert state.sample() == ["b"]
+
+
+def test_apply_held_with_duplicates_keeps_the_first() -> None:
+    state = TickKeys()
+    state.apply_held(["a", "b", "a"])
+    assert state.held == ["a", "b"]
+
+
+def reference_ticks(events: list[tuple[str, str]]) -> list[list[str]]:
+    """The tick rule stated over press intervals, independently of TickKeys.
+
+    A press is (start, end) in event positions; it counts on a tick at position T (previous tick P) if it is
+    held at T (start < T, end None or > T) or lies entirely between the ticks (P < start, end < T). A key's
+    position in the tick's list is the start of its latest counting press.
+    """
+    presses: list[list] = []  # [key, start, end or None]
+    open_press: dict[str, list] = {}
+    for i, (kind, key) in enumerate(events):
+        if kind == "down" and key not in open_press:
+            open_press[key] = [key, i, None]
+            presses.append(open_press[key])
+        elif (kind == "up" and key in open_press) or kind == "blur":
+            for released in [key] if kind == "up" else list(open_press):
+                open_press.pop(released)[2] = i
+    ticks: list[list[str]] = []
+    previous = -1
+    for t, (kind, _) in enumerate(events):
+        if kind != "tick":
+            continue
+        latest: dict[str, int] = {}
+        for key, start, end in presses:
+            held = start < t and (end is None or end > t)
+            tapped = previous < start and end is not None and end < t
+            if held or tapped:
+                latest[key] = max(latest.get(key, -1), start)
+        ticks.append(sorted(latest, key=latest.__getitem__))
+        previous = t
+    return ticks
+
+
+event_lists = st.lists(st.one_of(st.tuples(st.sampled_from(["down", "up"]), st.sampled_from("abcd")),
+                                 st.just(("tick", "")), st.just(("blur", ""))), max_size=40)
+
+
+def run_tick_keys(events: list[tuple[str, str]]) -> list[list[str]]:
+    state = TickKeys()
+    ticks = []
+    for kind, key in events:
+        if kind == "down":
+            state.press(key)
+        elif kind == "up":
+            state.release(key)
+        elif kind == "blur":
+            state.release_all()
+        else:
+            ticks.append(state.sample())
+    return ticks
+
+
+def run_from_held_lists(events: list[tuple[str, str]]) -> list[list[str]]:
+    """Server mode: only the held list after each event reaches TickKeys."""
+    state = TickKeys()
+    held: list[str] = []
+    ticks = []
+    for kind, key in events:
+        if kind == "down" and key not in held:
+            held.append(key)
+        elif kind == "up" and key in held:
+            held.remove(key)
+        elif kind == "blur":
+            held = []
+        elif kind == "tick":
+            ticks.append(state.sample())
+            continue
+        state.apply_held(held)
+    return ticks
+
+
+@settings(max_examples=500, deadline=None)
+@given(events=event_lists)
+def test_tick_keys_follow_the_interval_statement_of_the_rule(events: list[tuple[str, str]]) -> None:
+    assert run_tick_keys(events) == reference_ticks(events)
+
+
+@settings(max_examples=500, deadline=None)
+@given(events=event_lists)
+def test_held_lists_give_the_same_ticks_as_presses_and_releases(events: list[tuple[str, str]]) -> None:
+    assert run_from_held_lists(events) == run_tick_keys(events)
