@@ -6,15 +6,17 @@
   seeded from the OS, per-instance randomness, anything that differs between two browsers);
 * **snapshots**: a saved snapshot must not change while the game continues, and loading it must restore exactly
   the saved state (catches ``get_state`` returning live references and ``set_state`` keeping them);
-* **gymnasium**: Gymnasium's own ``check_env`` for single-agent Gymnasium environments.
+* **gymnasium**: Gymnasium's own ``check_env`` for single-agent Gymnasium environments;
+* **across processes** (:func:`compare_runs`, run by ``check-env`` itself): the same trace in separate
+  interpreters, CPython under other ``PYTHONHASHSEED`` values and Pyodide, must match frame by frame
+  (catches iteration over sets or dicts of ``str``, ``hash()``, and CPython/Pyodide differences).
 """
 
 from __future__ import annotations
 
-import random
 import re
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +25,7 @@ from interactive_gym.netcode.requests import AdvanceFrame, LoadState, SaveState
 from interactive_gym.netcode.sync_test import SyncTestMismatchError, SyncTestSession
 
 from .state import EnvStateAdapter
+from .trace import SeededInputs, TraceResult, state_difference
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -50,27 +53,11 @@ class EnvCheckReport:
         return all(r.passed for r in self.results)
 
 
-class _Inputs:
-    """Seeded random inputs that change now and then, like held keys."""
-
-    def __init__(self, adapter: EnvStateAdapter, seed: int, change: float) -> None:
-        self._adapter = adapter
-        self._rng = random.Random(seed)
-        self._change = change
-        self._current = [adapter.random_input(self._rng, p) for p in range(len(adapter.agents))]
-
-    def next(self) -> list[bytes]:
-        for player in range(len(self._current)):
-            if self._rng.random() < self._change:
-                self._current[player] = self._adapter.random_input(self._rng, player)
-        return list(self._current)
-
-
 def run_sync_test(adapter: EnvStateAdapter, frames: int, check_distance: int, seed: int = 0) -> CheckResult:
     """Runs a :class:`SyncTestSession` on ``adapter`` for ``frames`` frames with random inputs."""
     name = f"sync test ({frames} frames, rolling back {check_distance} every frame)"
     session = SyncTestSession(len(adapter.agents), adapter.input_size, check_distance)
-    inputs = _Inputs(adapter, seed, 0.3)
+    inputs = SeededInputs(adapter, seed, 0.3)
     try:
         for _ in range(frames):
             for player, data in enumerate(inputs.next()):
@@ -101,7 +88,7 @@ def check_two_instances(build: Callable[[], Any], frames: int, seed: int = 0) ->
     try:
         first = EnvStateAdapter(build(), seed=seed, isolate_global_random=True)
         second = EnvStateAdapter(build(), seed=seed, isolate_global_random=True)
-        inputs = _Inputs(first, seed + 1, 0.3)
+        inputs = SeededInputs(first, seed + 1, 0.3)
         for frame in range(frames + 1):
             a, b = first.save_state(), second.save_state()
             if first.checksum(a) != second.checksum(b):
@@ -122,7 +109,7 @@ def check_snapshots(build: Callable[[], Any], seed: int = 0, frames: int = 30) -
     name = "snapshots are independent copies"
     try:
         adapter = EnvStateAdapter(build(), seed=seed)
-        inputs = _Inputs(adapter, seed + 2, 0.5)
+        inputs = SeededInputs(adapter, seed + 2, 0.5)
         for frame in range(5):
             adapter.advance(frame, inputs.next())
         saved = adapter.save_state()
@@ -168,6 +155,50 @@ def check_gymnasium(build: Callable[[], Any]) -> CheckResult | None:
     notes = sorted({_ANSI.sub("", str(w.message)).splitlines()[0] for w in caught})
     summary = "passed" + (f" with {len(notes)} warning(s)" if notes else "")
     return CheckResult(name, True, summary, [f"warning: {n}" for n in notes])
+
+
+# What usually makes one env differ between processes when it agrees with itself inside one.
+HASH_ORDER_CAUSE = (
+    "likely cause: iterating over a set (or a dict filled from one) of str or bytes, or using hash(): their order "
+    "follows the interpreter's per-process hash seed (and str hashes are 32-bit in Pyodide, 64-bit in CPython). "
+    "Iterate sorted(...) instead, or keep a list or a dict filled in a fixed order."
+)
+PYODIDE_CAUSES = (
+    HASH_ORDER_CAUSE,
+    "other causes seen between CPython and Pyodide: math functions returning a different last bit, numpy's "
+    "default integer being 32-bit in the browser, different versions of a package.",
+)
+
+
+def compare_runs(
+    name: str,
+    labels: tuple[str, str],
+    reference: TraceResult,
+    other: TraceResult,
+    reference_state: dict[str, str] | None,
+    causes: Sequence[str],
+) -> CheckResult:
+    """The verdict on two traces of the same game in separate interpreters.
+
+    Args:
+        name: The check's name.
+        labels: How to call the reference and the other interpreter in the report.
+        reference: The reference trace.
+        other: The other trace, run with ``reference=`` the reference checksums (it stops at the first difference).
+        reference_state: The reference's state at ``other["mismatch"]`` (``run_trace(..., state_at=f)``), if any.
+        causes: Lines naming the likely causes, printed when the traces differ.
+    """
+    for label, run in zip(labels, (reference, other), strict=True):
+        if run["error"]:
+            return CheckResult(name, False, f"the environment failed in {label}: {run['error']}")
+    frame = other["mismatch"]
+    if frame is None:
+        return CheckResult(name, True, f"identical at every frame ({len(other['checksums'])} states)")
+    when = "right after reset" if frame == 0 else f"after stepping frame {frame - 1}"
+    details = [f"first difference in the state of frame {frame} ({when}), {labels[0]} != {labels[1]}:"]
+    details.extend("  " + line for line in state_difference(reference_state or {}, other["state"] or {}))
+    details.extend(causes)
+    return CheckResult(name, False, f"{labels[0]} and {labels[1]} diverged at frame {frame}", details)
 
 
 def check_environment(

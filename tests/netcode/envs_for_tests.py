@@ -157,3 +157,49 @@ def make_unseeded() -> UnseededRngEnv:
 
 def make_leaky() -> LeakyStateEnv:
     return LeakyStateEnv()
+
+
+COLOURS = frozenset({"red", "green", "blue", "amber", "violet", "cyan"})
+
+
+class SetOrderEnv(TagEnv):
+    """Deterministic inside one process, not across two: each collected coin moves the coin's colour on to
+    the next one of a set of strings in iteration order, which follows the interpreter's str hash seed (the
+    bug of issue 9, finding 8). The colour starts as "red" everywhere, so states part at the first coin."""
+
+    def colours(self) -> list[str]:
+        return list(COLOURS)
+
+    def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
+        self.colour = "red"
+        return super().reset(seed=seed, options=options)
+
+    def step(self, actions: dict[str, int]) -> tuple[dict, dict, dict, dict, dict]:
+        collected = sum(self.scores)
+        result = super().step(actions)
+        if sum(self.scores) != collected:
+            order = self.colours()
+            self.colour = order[(order.index(self.colour) + 1) % len(order)]
+        return result
+
+    def get_state(self) -> dict[str, Any]:
+        return dict(super().get_state(), colour=self.colour)
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        super().set_state(state)
+        self.colour = state["colour"]
+
+
+class SortedSetOrderEnv(SetOrderEnv):
+    """SetOrderEnv fixed: the set is sorted before it is iterated, so every process sees the same order."""
+
+    def colours(self) -> list[str]:
+        return sorted(COLOURS)
+
+
+def make_set_order() -> SetOrderEnv:
+    return SetOrderEnv()
+
+
+def make_sorted_set_order() -> SortedSetOrderEnv:
+    return SortedSetOrderEnv()
