@@ -26,9 +26,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from interactive_gym.browser.host import _jsonable
 from interactive_gym.envs.multiagent import as_multiagent
-from interactive_gym.envs.stepping import step_with_limit
+from interactive_gym.envs.stepping import jsonable, step_with_limit
 
 MAX_REPORTED = 20
 NO_LIMIT = 2**62  # a step limit no recording reaches, for recordings without one
@@ -60,7 +59,7 @@ class Mismatch:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (values in their JSON shape)."""
-        return _jsonable(asdict(self))
+        return jsonable(asdict(self))
 
 
 @dataclass(frozen=True)
@@ -120,7 +119,7 @@ class _Collector:
 
 def _canonical(value: Any) -> Any:
     """The JSON form a value is stored and compared in."""
-    return json.loads(json.dumps(_jsonable(value)))
+    return json.loads(json.dumps(jsonable(value)))
 
 
 def _same(what: str, recorded: Any, replayed: Any) -> bool:
