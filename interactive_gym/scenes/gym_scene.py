@@ -16,6 +16,9 @@ from interactive_gym.rendering import AssetError, AssetRegistry, ColorError, nor
 from interactive_gym.scenes.scene import Scene, SceneConfigError
 
 MODES = ("server", "browser", "p2p")
+# What happens to a participant whose game failed: "end" sends them to the end page with status errored (and
+# the EndScene's error_completion_code); "continue" lets them go on to the next scene as if the game ended.
+ON_ERROR = ("end", "continue")
 HUMAN = "human"
 RANDOM = "random"
 
@@ -59,7 +62,9 @@ class GymScene(Scene):
             before it ends for everyone.
         input_delay: p2p only: frames of local input delay.
         prediction_window: p2p only: most frames a peer may run ahead of confirmed inputs.
-        matchmaker: p2p only: how the waiting room forms groups (default first come, first served); e.g.
+        on_error: What follows a game that failed (an env, render, policy or load error): ``"end"`` (the
+            participant goes to the end page with status ``errored``) or ``"continue"``.
+        matchmaker: how the waiting room forms groups (default first come, first served); e.g.
             ``latency_aware_matchmaker(max_rtt_ms=150)`` from ``interactive_gym.server.waiting_room``.
         title: Heading above the game.
         body_html: Text shown above the game (instructions reminder).
@@ -92,6 +97,7 @@ class GymScene(Scene):
         input_delay: int = 2,
         prediction_window: int = 8,
         matchmaker: Callable[..., list[str] | None] | None = None,
+        on_error: str = "end",
         title: str = "",
         body_html: str = "",
     ) -> None:
@@ -102,6 +108,8 @@ class GymScene(Scene):
             raise SceneConfigError(f"GymScene {scene_id!r}: render_fn must be a function (env, surface) -> None")
         if mode not in MODES:
             raise SceneConfigError(f"GymScene {scene_id!r}: mode must be one of {MODES}, got {mode!r}")
+        if on_error not in ON_ERROR:
+            raise SceneConfigError(f"GymScene {scene_id!r}: on_error must be one of {ON_ERROR}, got {on_error!r}")
         for name, value, low, high in (
             ("fps", fps, 1, 60), ("num_episodes", num_episodes, 1, 1000), ("max_steps", max_steps, 1, 10**7),
             ("width", width, 16, 4096), ("height", height, 16, 4096), ("input_delay", input_delay, 0, 30),
@@ -138,6 +146,7 @@ class GymScene(Scene):
         self.input_delay = input_delay
         self.prediction_window = prediction_window
         self.matchmaker = matchmaker
+        self.on_error = on_error
         self._facts: EnvFacts | None = None
 
     # -- start-up validation ------------------------------------------------------------------------------

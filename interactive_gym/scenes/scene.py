@@ -99,6 +99,10 @@ class StartScene(StaticScene):
         return cleaned
 
 
+ERROR_BODY_HTML = ("<p>The game could not continue because of an error on our side. Everything you did so far has "
+                   "been saved. Please contact the researcher through the study platform.</p>")
+
+
 class EndScene(Scene):
     """The last page: thanks, the completion code, and optionally a redirect (e.g. back to Prolific).
 
@@ -107,16 +111,24 @@ class EndScene(Scene):
         redirect_url: Where to send the participant; ``{completion_code}`` and ``{participant_id}`` are filled in,
             e.g. ``"https://app.prolific.com/submissions/complete?cc={completion_code}"``.
         redirect_delay_s: Seconds to show the page before redirecting.
+        error_completion_code: The code for participants whose game failed (status ``errored``); ``None``
+            shows none and asks them to contact the researcher. Never the normal code, so errored
+            participants can be told apart on the recruitment platform.
+        error_body_html: What errored participants read instead of ``body_html``.
     """
 
     kind = "end"
 
     def __init__(self, scene_id: str = "end", title: str = "Thank you!", body_html: str = "",
                  completion_code: str | None = None, redirect_url: str | None = None,
-                 redirect_delay_s: float = 5.0) -> None:
+                 redirect_delay_s: float = 5.0, error_completion_code: str | None = None,
+                 error_body_html: str = ERROR_BODY_HTML) -> None:
         super().__init__(scene_id, title, body_html)
-        if completion_code is not None and not _CODE.fullmatch(completion_code):
-            raise SceneConfigError(f"EndScene {scene_id!r}: completion_code must be 1-64 letters/digits/_/-")
+        for name, code in (("completion_code", completion_code), ("error_completion_code", error_completion_code)):
+            if code is not None and not _CODE.fullmatch(code):
+                raise SceneConfigError(f"EndScene {scene_id!r}: {name} must be 1-64 letters/digits/_/-")
+        if error_completion_code is not None and error_completion_code == completion_code:
+            raise SceneConfigError(f"EndScene {scene_id!r}: error_completion_code must differ from completion_code")
         if redirect_url is not None and not redirect_url.startswith(("https://", "http://", "/")):
             raise SceneConfigError(f"EndScene {scene_id!r}: redirect_url must be an http(s) URL or a path")
         if redirect_url is not None:
@@ -132,14 +144,25 @@ class EndScene(Scene):
         self.completion_code = completion_code
         self.redirect_url = redirect_url
         self.redirect_delay_s = redirect_delay_s
+        self.error_completion_code = error_completion_code
+        self.error_body_html = error_body_html
 
-    def client_view(self, participant_id: str) -> dict[str, Any]:
-        """The page data for one participant (the redirect URL is filled in with their values)."""
+    def code_for(self, status: str) -> str | None:
+        """The completion code of a participant with this status."""
+        return self.error_completion_code if status == "errored" else self.completion_code
+
+    def client_view(self, participant_id: str, status: str = "completed") -> dict[str, Any]:
+        """The page data for one participant (the redirect URL is filled in with their values).
+
+        An errored participant without an error completion code gets no code and no redirect.
+        """
         data = self.to_client()
-        data["completion_code"] = self.completion_code
-        if self.redirect_url:
-            data["redirect_url"] = self.redirect_url.format(
-                completion_code=self.completion_code or "", participant_id=participant_id
-            )
+        code = self.code_for(status)
+        data["completion_code"] = code
+        if status == "errored":
+            data["body_html"] = self.error_body_html
+            data["status"] = status
+        if self.redirect_url and (code is not None or status != "errored"):
+            data["redirect_url"] = self.redirect_url.format(completion_code=code or "", participant_id=participant_id)
             data["redirect_delay_s"] = self.redirect_delay_s
         return data
