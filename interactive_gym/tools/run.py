@@ -11,6 +11,7 @@ from pathlib import Path
 from interactive_gym.cli import UserError
 from interactive_gym.configurations.remote_config import ConfigError
 from interactive_gym.experiment_loader import ExperimentFileError, load_experiment
+from interactive_gym.preflight import PreflightError, PreflightReport, run_preflight
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -26,7 +27,40 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--db", help="SQLite file for the data (default data/<experiment_id>.sqlite)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
                         help="how much the server prints (default info)")
+    parser.add_argument("--skip-preflight", action="store_true",
+                        help="start without playing each game scene's first frames first (not recommended)")
     parser.set_defaults(func=run)
+
+
+def checked_config(path: str) -> tuple[object, PreflightReport]:
+    """Loads and validates the experiment, then runs the preflight; every failure becomes a :class:`UserError`."""
+    try:
+        config = load_experiment(path)
+    except ExperimentFileError as exc:
+        raise UserError(str(exc)) from None
+    return config, preflight(config)
+
+
+def config_problems(exc: ConfigError) -> UserError:
+    lines = "\n".join(f"  - {p}" for p in exc.problems)
+    return UserError(f"the experiment's configuration needs changes before it can run:\n{lines}")
+
+
+def preflight(config: object) -> PreflightReport:
+    """Validates ``config`` and plays every game scene's first frames where it runs.
+
+    Raises:
+        UserError: naming the scene, the function, the traceback's last lines and what to change.
+    """
+    try:
+        config.validate()  # type: ignore[attr-defined]
+        return run_preflight(config)
+    except ConfigError as exc:
+        raise config_problems(exc) from None
+    except PreflightError as exc:
+        raise UserError(f"a game scene failed its first frames, so no participant could play it:\n{exc}") from None
+    except RuntimeError as exc:
+        raise UserError(str(exc)) from None
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -54,14 +88,17 @@ def run(args: argparse.Namespace) -> int:
     config.hosting(host=args.host, port=args.port)
     if args.db:
         config.experiment(db=Path(args.db).resolve())
+    report = None if args.skip_preflight else preflight(config)  # preflight validates first
     try:
-        config.validate()
+        if report is None:
+            config.validate()
         check_port_free(config.host, config.port)
         app = create_app(config)
     except ConfigError as exc:
-        lines = "\n".join(f"  - {p}" for p in exc.problems)
-        raise UserError(f"the experiment's configuration needs changes before it can run:\n{lines}") from None
+        raise config_problems(exc) from None
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if report is not None:
+        print(report.summary(), flush=True)
     print(f"Serving experiment '{config.experiment_id}' at http://{config.host}:{config.port}/  "
           f"(data: {config.database_path()})", flush=True)
     print(f"WebRTC/TURN: {config.webrtc_settings.describe()}", flush=True)

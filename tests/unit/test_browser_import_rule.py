@@ -61,3 +61,8 @@ def test_researcher_modules_are_checked_at_module_level_only() -> None:
               "def later():\n    from interactive_gym.scenes import stager\n")
     found = server_side_imports(source, "experiment", ["KeyMapping"])
     assert found == ["interactive_gym.GymScene", "interactive_gym.RemoteConfig", "interactive_gym.server.waiting_room"]
+
+
+def test_the_preflight_driver_that_runs_in_pyodide_obeys_the_rule() -> None:
+    source = (PACKAGE_DIR / "preflight" / "frames.py").read_text(encoding="utf-8")
+    assert import_problems(source, "interactive_gym.preflight.frames") == []
