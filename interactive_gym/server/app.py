@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import socketio
+from engineio import json as eio_json
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
@@ -21,13 +22,69 @@ from starlette.routing import Route
 from interactive_gym.configurations.remote_config import RemoteConfig
 from interactive_gym.server.data_writer import DataWriter
 from interactive_gym.server.experiment_server import ExperimentServer
-from interactive_gym.server.fast_socketio import DirectSendManager, JsonFirstPacket
+from interactive_gym.server.fast_socketio import DirectSendManager, ExperimentSocketServer, JsonFirstPacket
 from interactive_gym.server.handlers import register_handlers
 from interactive_gym.server.static_files import PACKAGE_DIR, static_mounts
+from interactive_gym.server.upload_validation import MAX_UPLOAD_BYTES
 
 log = logging.getLogger("interactive_gym.app")
 INDEX_HTML = PACKAGE_DIR / "server" / "templates" / "index.html"
-MAX_BEACON_BYTES = 8 * 1024 * 1024
+
+# Every message limit derives from the one upload cap (upload_validation.MAX_UPLOAD_BYTES):
+# - Socket.IO wraps an upload in a few dozen characters (packet type, ack id, event name, brackets);
+#   16 KiB covers that with room to spare. Up to this a message is parsed and validated.
+FRAMING_MARGIN = 16 * 1024
+MAX_MESSAGE_CHARS = MAX_UPLOAD_BYTES + FRAMING_MARGIN
+# - Between that and twice the cap a message is answered "too_large" without being parsed (so a page gets a
+#   clear, final answer instead of a dropped connection and a reconnect-and-resend loop); beyond it
+#   Engine.IO closes the connection. The page measures its upload first, so it never sends either.
+MAX_ENGINEIO_BYTES = 2 * MAX_UPLOAD_BYTES
+# - A beacon body is the upload itself.
+MAX_BEACON_BYTES = MAX_UPLOAD_BYTES + FRAMING_MARGIN
+# - Bodies above this are parsed in a worker thread: a 64 KiB upload parses in ~1 ms, a cap-sized one in
+#   hundreds of ms, which would stall every game's tick on the event loop.
+PARSE_OFF_LOOP_BYTES = 64 * 1024
+
+
+class BeaconEndpoint:
+    """``navigator.sendBeacon`` target for a closing page's partial episode (no socket, no ack).
+
+    Cheap checks first: the token (unguessable, from the URL the server gave the page) before reading the body,
+    the declared length before reading, the actual length while reading (stops past the cap), and only then
+    the parse (off the event loop when large).
+
+    Args:
+        known_token: Whether a token belongs to a participant (a dict lookup, no I/O).
+        store: Stores the payload for the token's participant; returns whether it was stored.
+    """
+
+    def __init__(self, known_token: Callable[[str], bool], store: Callable[[str, Any], Awaitable[bool]]) -> None:
+        self._known_token = known_token
+        self._store = store
+
+    async def __call__(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        if not self._known_token(token):
+            return Response("unknown token", status_code=404)
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BEACON_BYTES:
+            return Response("too large", status_code=413)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BEACON_BYTES:
+                return Response("too large", status_code=413)
+            chunks.append(chunk)
+        body = b"".join(chunks)
+        try:
+            # The same parser (and integer-size guard) python-socketio uses for Socket.IO uploads.
+            payload = (await asyncio.to_thread(eio_json.loads, body) if size > PARSE_OFF_LOOP_BYTES
+                       else eio_json.loads(body))
+        except ValueError:
+            return Response("not JSON", status_code=400)
+        stored = await self._store(token, payload)
+        return Response(status_code=204 if stored else 400)
 
 
 class ExperimentApp:
@@ -37,10 +94,14 @@ class ExperimentApp:
         self.config = config
         self.writer = DataWriter(config.database_path(), experiment_id=config.experiment_id)
         # DirectSendManager/JsonFirstPacket: the same bytes as the defaults, with less CPU per emit (every game
-        # sends a render packet every tick; see fast_socketio.py).
-        self.sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins=[], max_http_buffer_size=2_000_000,
-                                        client_manager=DirectSendManager(), serializer=JsonFirstPacket)
+        # sends a render packet every tick), a bounded render backlog per slow reader, and the message limits
+        # above (see fast_socketio.py).
+        self.sio = ExperimentSocketServer(
+            async_mode="asgi", cors_allowed_origins=[], max_http_buffer_size=MAX_ENGINEIO_BYTES,
+            max_message_chars=MAX_MESSAGE_CHARS, client_manager=DirectSendManager(), serializer=JsonFirstPacket)
         self.server = ExperimentServer(config, self.sio, self.writer)
+        beacon = BeaconEndpoint(known_token=lambda token: token in self.server.beacon_tokens,
+                                store=self.server.beacon)
         register_handlers(self.sio, self.server)
         self._housekeeping: asyncio.Task[None] | None = None
         page = INDEX_HTML.read_text(encoding="utf-8").replace("{{experiment_id}}", config.experiment_id)
@@ -49,7 +110,7 @@ class ExperimentApp:
             Route("/assets/{scene_id}/{name}", self._asset),
             Route("/healthz", lambda request: Response("ok")),
             Route("/favicon.ico", lambda request: Response(status_code=204)),
-            Route("/beacon/{token}", self._beacon, methods=["POST"]),
+            Route("/beacon/{token}", beacon, methods=["POST"]),
             *self.server.browser.registry.routes(),
             *static_mounts(),
         ]
@@ -65,18 +126,6 @@ class ExperimentApp:
         if path is None:
             return Response("not found", status_code=404)
         return FileResponse(path)
-
-    async def _beacon(self, request: Request) -> Response:
-        """``navigator.sendBeacon`` target for a closing page's partial episode (see ExperimentServer.beacon)."""
-        body = await request.body()
-        if len(body) > MAX_BEACON_BYTES:
-            return Response("too large", status_code=413)
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            return Response("not JSON", status_code=400)
-        stored = await self.server.beacon(request.path_params["token"], payload)
-        return Response(status_code=204 if stored else 400)
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:

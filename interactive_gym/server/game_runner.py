@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from interactive_gym.server.game_clock import LatenessStats
+from interactive_gym.server.latest_wins import LatestWins
 from interactive_gym.server.remote_game import ServerGame
 from interactive_gym.server.storage_records import StepRecord
 from interactive_gym.server.tick_scheduler import TickScheduler
@@ -148,7 +149,11 @@ class GameRunner:
         # gets it before the next episode_start or the game_over.
         if episode_done:
             self._ticker.discard(self)
-        await self._emit("render", payload, room=self.room)
+        # LatestWins: a slow reader's waiting render is replaced by this one, sent as a full snapshot (the
+        # diff's predecessor never reached that page); see server/latest_wins.py.
+        surface = self.game.surface
+        await self._emit("render", LatestWins(payload, key=self.room,
+                                              full=lambda: {**payload, "packet": surface.snapshot()}), room=self.room)
         if episode_done:
             self._end_episode(True)
 

@@ -59,7 +59,7 @@ __all__ = [
 # The one upload cap (Engine.IO's message limit and the page's pre-send check derive from it). A 450-step
 # demo episode is ~175 kB (~390 B a step), so 4 MiB holds ~10,000 such steps; it decodes to ~26 MB of
 # Python objects, which bounds what one upload in flight can cost.
-MAX_UPLOAD_BYTES = 8 * 1024 * 1024
+MAX_UPLOAD_BYTES = 4 * 1024 * 1024
 MAX_ERROR_CHARS = 8192
 MAX_INFO_CHARS = 8192
 MAX_KEYS_PER_STEP = 16
@@ -292,7 +292,7 @@ def _check_visit(payload: dict[str, Any], rules: UploadRules) -> None:
     if payload.get("scene_index") != rules.scene_index or not _is_int(payload.get("scene_index")):
         raise _RejectError("wrong_visit", f"scene_index must be {rules.scene_index}, the visit of this upload")
     attempt = payload.get("attempt")
-    if not _is_int(attempt) or not 1 <= attempt <= len(rules.attempts_issued_at):
+    if not isinstance(attempt, int) or isinstance(attempt, bool) or not 1 <= attempt <= len(rules.attempts_issued_at):
         raise _RejectError("bad_attempt", "attempt is not one the server issued for this visit (reload the page)")
 
 

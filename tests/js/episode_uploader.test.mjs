@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  EpisodeUploader, UploadRejectedError, backoffDelay,
+  EpisodeUploader, MAX_UPLOAD_BYTES, UploadRejectedError, backoffDelay, utf8Length,
 } from "../../interactive_gym/server/static/js/episode_uploader.js";
 
 class MemoryStorage {
@@ -107,4 +107,78 @@ test("corrupt storage content is ignored", () => {
   const up = new EpisodeUploader({ emitWithAck: () => Promise.resolve({ ok: true }), storage });
   assert.deepEqual(up.readStash(), {});
   assert.throws(() => new EpisodeUploader({}), TypeError);
+});
+
+/** A payload whose JSON is exactly `bytes` UTF-8 bytes long, padded with `fill` (1, 2, 3 or 4 bytes each). */
+function payloadOfSize(bytes, fill = "x") {
+  const base = utf8Length(JSON.stringify(payload(0, { error: "" })));
+  const unit = utf8Length(fill);
+  const pad = bytes - base;
+  assert.equal(pad % unit, 0, "pick a size the fill divides");
+  return payload(0, { error: fill.repeat(pad / unit) });
+}
+
+test("utf8Length counts what TextEncoder would produce", () => {
+  for (const text of ["", "abc", "é", "ü€", "𝄞", "a𝄞b", "\ud800", "x\udc00y", "日本語", '{"k":"\u00ff"}']) {
+    assert.equal(utf8Length(text), new TextEncoder().encode(text).length, JSON.stringify(text));
+  }
+});
+
+test("an upload over the cap is refused before sending, with a final error, and never stashed", async () => {
+  const storage = new MemoryStorage();
+  const events = [];
+  let sent = 0;
+  const up = new EpisodeUploader({
+    emitWithAck: () => { sent++; return Promise.resolve({ ok: true }); }, storage, ackTimeoutMs: 0,
+    maxBytes: 3000, onEvent: (e) => events.push(e),
+  });
+  const big = payloadOfSize(3001);
+  await assert.rejects(up.upload(big), (err) => err instanceof UploadRejectedError && err.code === "too_large"
+    && /3001 bytes; the server accepts at most 3000/.test(err.message));
+  assert.equal(sent, 0);
+  assert.deepEqual(up.readStash(), {});
+  assert.deepEqual(up.pending(), []);
+  assert.deepEqual(events.map((e) => [e.type, e.code]), [["rejected", "too_large"]]);
+  assert.deepEqual(await up.upload(payloadOfSize(3000)), { ok: true }, "exactly the cap is sent");
+  assert.equal(sent, 1);
+});
+
+test("the cap counts UTF-8 bytes, not characters", async () => {
+  let sent = 0;
+  const up = new EpisodeUploader({
+    emitWithAck: () => { sent++; return Promise.resolve({ ok: true }); }, storage: null, ackTimeoutMs: 0,
+    maxBytes: 3000,
+  });
+  const wide = payloadOfSize(3003, "€"); // fewer than 3000 characters, more than 3000 bytes
+  assert.ok(JSON.stringify(wide).length < 3000);
+  await assert.rejects(up.upload(wide), /too_large|accepts at most 3000/);
+  assert.equal(sent, 0);
+});
+
+test("an oversized payload an earlier page stashed is dropped from storage, not resent on every load", async () => {
+  const storage = new MemoryStorage();
+  const first = new EpisodeUploader({ emitWithAck: () => Promise.resolve({ ok: true }), storage, maxBytes: 1 << 20 });
+  const big = payloadOfSize(5000);
+  first.stash(big);
+  first.stash(payload(1));
+  let sent = [];
+  const next = new EpisodeUploader({
+    emitWithAck: (e, p) => { sent.push(p.episode); return Promise.resolve({ ok: true }); }, storage,
+    maxBytes: 4000, ackTimeoutMs: 0,
+  });
+  const results = await next.resendStashed();
+  assert.deepEqual(results.map((r) => r.status).sort(), ["fulfilled", "rejected"]);
+  assert.deepEqual(sent, [1]);
+  assert.deepEqual(next.readStash(), {});
+});
+
+test("a 3 MB episode is sent under the default cap; 5 MB is refused", async () => {
+  assert.equal(MAX_UPLOAD_BYTES, 4 * 1024 * 1024);
+  let sent = 0;
+  const up = new EpisodeUploader({ emitWithAck: () => { sent++; return Promise.resolve({ ok: true }); },
+    storage: null, ackTimeoutMs: 0 });
+  await up.upload(payloadOfSize(3_000_000));
+  await assert.rejects(up.upload(payloadOfSize(5_000_000)), UploadRejectedError);
+  assert.equal(sent, 1);
+  assert.throws(() => new EpisodeUploader({ emitWithAck: () => null, maxBytes: 0 }), TypeError);
 });

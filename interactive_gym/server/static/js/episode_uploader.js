@@ -7,9 +7,30 @@
 //   {ok: false, retryable: true} / throw / timeout   transient: retried with exponential backoff
 // Every unacknowledged payload is also kept in localStorage (when available), so a page closed before
 // the ack, or a partial episode stashed on `pagehide`, is sent again on the next page load.
+//
+// A payload larger than the server's upload cap is never sent: the server could only refuse it (or, far above
+// the cap, drop the connection, and a resend would loop), so it fails at once with a clear, final error.
 
 export const DEFAULT_EVENT = "browser_episode";
 export const DEFAULT_STASH_KEY = "interactive-gym:unsent-episodes";
+// Must equal MAX_UPLOAD_BYTES in interactive_gym/server/upload_validation.py (tests/unit/test_fast_socketio.py
+// compares them); a page given the server's figure (option maxBytes) uses that instead.
+export const MAX_UPLOAD_BYTES = 4 * 1024 * 1024;
+
+/** Bytes of `text` in UTF-8 (what goes on the wire), without building the encoded copy. */
+export function utf8Length(text) {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x80) bytes += 1;
+    else if (code < 0x800) bytes += 2;
+    else if (code >= 0xd800 && code <= 0xdbff && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) { bytes += 4; i++; } else bytes += 3;
+    } else bytes += 3;
+  }
+  return bytes;
+}
 
 /** A payload the server refused for good (invalid); retrying cannot help. */
 export class UploadRejectedError extends Error {
@@ -47,13 +68,17 @@ export class EpisodeUploader {
    * @param {Storage|null} [options.storage] - where unacknowledged payloads survive a page close
    * @param {string} [options.stashKey]
    * @param {(info: object) => void} [options.onEvent] - {type: "retry"|"acked"|"rejected", ...} for logs/UI
+   * @param {number} [options.maxBytes] - largest payload sent (UTF-8 bytes of its JSON): the server's cap
    */
   constructor({
     emitWithAck, event = DEFAULT_EVENT, initialDelayMs = 500, maxDelayMs = 15000, factor = 2,
     ackTimeoutMs = 20000, sleep = (ms) => new Promise((r) => setTimeout(r, ms)),
     storage = globalThis.localStorage ?? null, stashKey = DEFAULT_STASH_KEY, onEvent = () => {},
+    maxBytes = MAX_UPLOAD_BYTES,
   }) {
     if (typeof emitWithAck !== "function") throw new TypeError("EpisodeUploader needs an emitWithAck function");
+    if (!(Number.isInteger(maxBytes) && maxBytes > 0)) throw new TypeError("maxBytes must be a positive integer");
+    this.maxBytes = maxBytes;
     this.emitWithAck = emitWithAck;
     this.event = event;
     this.backoff = { initialMs: initialDelayMs, factor, maxMs: maxDelayMs };
@@ -69,6 +94,15 @@ export class EpisodeUploader {
   /** Sends `payload` until acknowledged; resolves with the ack, rejects with UploadRejectedError. */
   async upload(payload) {
     const key = payloadKey(payload);
+    const size = utf8Length(JSON.stringify(payload));
+    if (size > this.maxBytes) {
+      // Final: the same payload can never fit. Not stashed (and removed if an earlier page stashed it), so no
+      // later page load resends it either.
+      const error = `episode data is ${size} bytes; the server accepts at most ${this.maxBytes}`;
+      this.unstash(key, payload);
+      this.onEvent({ type: "rejected", key, code: "too_large", error });
+      throw new UploadRejectedError("too_large", error);
+    }
     this.inFlight.set(key, payload);
     this.stash(payload);
     try {
