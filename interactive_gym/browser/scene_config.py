@@ -47,8 +47,23 @@ class BrowserSceneError(ValueError):
     """A browser-mode scene setting that cannot work; the message says what to change."""
 
 
-def choose_seeds(num_episodes: int, draw: Callable[[int], int] = secrets.randbelow) -> list[int]:
-    """One seed per episode in ``[0, 2**31 - 1)``, drawn by the server (``draw(n)`` gives ``0 <= x < n``)."""
+def choose_seeds(
+    num_episodes: int,
+    draw: Callable[[int], int] = secrets.randbelow,
+    *,
+    game_seed: int | None = None,
+    episode_seed: Callable[[int, int], int] | None = None,
+) -> list[int]:
+    """One seed per episode in ``[0, 2**31 - 1)``.
+
+    With ``game_seed`` (a scene's ``seed=``) the seeds are reproducible: episode ``e`` gets
+    ``episode_seed(game_seed, e)`` (the scene's rule, ``GymScene.episode_seed``). Without it the server draws
+    them (``draw(n)`` gives ``0 <= x < n``).
+    """
+    if game_seed is not None:
+        if episode_seed is None:
+            raise ValueError("choose_seeds(game_seed=...) needs the scene's episode_seed rule")
+        return [int(episode_seed(game_seed, e)) % MAX_SEED for e in range(num_episodes)]
     return [int(draw(MAX_SEED)) for _ in range(num_episodes)]
 
 

@@ -33,7 +33,6 @@ from interactive_gym.server.participants import (
     participant_id_from,
 )
 from interactive_gym.server.storage import Storage
-from interactive_gym.server.upload_validation import UploadRejected
 
 log = logging.getLogger("interactive_gym.server")
 
@@ -61,7 +60,7 @@ class ExperimentServer:
         self.games = GameManager(sio.emit, writer, self._enter_room, self._game_over, self._wait_timeout)
         self.rejections: Counter[str] = Counter()
         self.beacon_tokens: dict[str, str] = {}  # secret token in a page's beacon URL -> participant id
-        self.browser = BrowserScenes(config)
+        self.browser = BrowserScenes(config, writer)
         webrtc = config.webrtc_settings or config.resolve_webrtc()
         self.p2p = P2PGames(sio, writer, self.browser, webrtc, self.registry.get, config.test_faults)
 
@@ -132,7 +131,7 @@ class ExperimentServer:
         if participant.extra.get("game_over"):
             view["game_over"] = participant.extra["game_over"]
         elif isinstance(scene, GymScene) and scene.mode == "browser":
-            view["browser"] = self.browser.config_for(participant, scene)
+            view["browser"] = await self.browser.config_for(participant, scene)
             view["beacon_url"] = f"/beacon/{self._beacon_token(participant)}"
         preload = self.browser.preload_for(participant)
         if preload:
@@ -278,21 +277,10 @@ class ExperimentServer:
         return ack
 
     async def _store_browser_episode(self, participant: Participant, payload: Any) -> dict[str, Any]:
-        result = self.browser.validate_upload(participant, payload)
-        if isinstance(result, UploadRejected):
-            return {"ok": False, "error": result.message, "code": result.code, "retryable": False}
-        try:
-            await self.browser.store(self.writer, participant, result)
-        except Exception:  # noqa: BLE001 - storage trouble is retried by the page, never fatal here
-            log.exception("storing an uploaded episode failed")
-            return {"ok": False, "code": "storage", "error": "could not store the episode; retrying",
-                    "retryable": True}
-        scene = participant.scene
-        if isinstance(scene, GymScene) and scene.scene_id == result.scene_id:
-            over = self.browser.finished(participant, scene, result)
-            if over:
-                participant.extra["game_over"] = over
-        return {"ok": True}
+        result = await self.browser.receive_upload(participant, payload)
+        if result.game_over is not None:
+            participant.extra["game_over"] = result.game_over
+        return result.ack
 
     async def _enter_room(self, sid: str, room: str) -> None:
         await self.sio.enter_room(sid, room)
