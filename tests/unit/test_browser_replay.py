@@ -169,3 +169,50 @@ def test_cli_usage_errors_are_one_line(gatherers, tmp_path, capsys) -> None:
     store(db, gatherers, record(gatherers))
     assert main(["replay", str(db), "--participant", "nobody", "--episode", "0"]) == 2
     assert "no episode 0 of participant 'nobody'" in capsys.readouterr().err
+
+
+def test_a_recording_that_goes_on_after_the_episode_ended_is_reported(gatherers) -> None:
+    steps = record(gatherers, frames=25, max_steps=25)
+    longer = steps + [dict(steps[-1], t=25)]
+    report = replay_episode(gatherers.make_env, {}, 21, longer, max_steps=25)
+    assert [(m.t, m.what, m.recorded, m.replayed) for m in report.mismatches] == [(25, "length", 26, 25)]
+    assert report.replayed == 25 and report.to_dict()["first_mismatch"]["what"] == "length"
+
+
+class GlobalDraws(Noisy):
+    """Draws from Python's global generator after reset: reproducible only when that generator was seeded."""
+
+    def step(self, actions):
+        return {"a": 0}, {"a": float(random.randrange(1000))}, {"a": False}, {"a": False}, {"a": {}}
+
+
+def make_global_draws() -> GlobalDraws:
+    return GlobalDraws()
+
+
+def test_p2p_replays_seed_the_global_generator_as_peers_do_and_restore_it() -> None:
+    random.seed(99)
+    steps = []
+    for t in range(5):
+        if t == 0:
+            random.seed(7)  # what every p2p peer does before reset(seed=7)
+        steps.append({"t": t, "actions": {"a": 0}, "rewards": {"a": float(random.randrange(1000))},
+                      "terminated": {"a": False}, "truncated": {"a": False}})
+    outside = random.getstate()
+    assert replay_episode(make_global_draws, {}, 7, steps, seed_global_random=True).match
+    assert not replay_episode(make_global_draws, {}, 7, steps).match
+    assert random.getstate() == outside  # the replay leaves the caller's global generator as it was
+
+
+def make_broken() -> Noisy:
+    raise RuntimeError("no env today")
+
+
+def test_an_env_that_cannot_be_built_and_a_missing_agent_value_are_reported() -> None:
+    report = replay_episode(make_broken, {}, 1, [{"t": 0, "actions": {}, "rewards": {}, "terminated": {},
+                                                  "truncated": {}}])
+    assert [(m.t, m.what) for m in report.mismatches] == [(0, "error")] and report.replayed == 0
+    assert "RuntimeError: no env today" in report.summary()
+    steps = [{"t": 0, "actions": {"a": 0}, "rewards": {}, "terminated": {"a": False}, "truncated": {"a": False}}]
+    report = replay_episode(make_crashing, {}, 1, steps)
+    assert [(m.what, m.agent, m.recorded, m.replayed) for m in report.mismatches] == [("rewards", "a", None, 0.5)]

@@ -188,3 +188,16 @@ def test_an_upload_after_close_is_not_verified_and_nothing_raises(tmp_path: Path
 
     verifier = asyncio.run(main())
     assert verifier.stats.submitted == 0 and verifier.pending == 0
+
+
+def test_the_same_upload_twice_at_once_gets_two_verdicts(tmp_path: Path) -> None:
+    steps = record(gatherers, seed=17, frames=50, max_steps=50)
+    upload = upload_of(steps, 17, 50)
+
+    async def submit(verifier: EpisodeVerifier) -> None:
+        verifier.submit(scene(50), "P1", key(), upload)
+        verifier.submit(scene(50), "P1", key(), upload)  # a retried upload: stored again, verified again
+
+    events = asyncio.run(verdicts_after(tmp_path / "d.sqlite", submit))
+    assert [e.data["status"] for e in events] == ["match", "match"]
+    assert events[0].data["submitted_at"] <= events[1].data["submitted_at"]
