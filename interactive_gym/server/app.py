@@ -24,27 +24,16 @@ from interactive_gym.server.data_writer import DataWriter
 from interactive_gym.server.experiment_server import ExperimentServer
 from interactive_gym.server.fast_socketio import DirectSendManager, ExperimentSocketServer, JsonFirstPacket
 from interactive_gym.server.handlers import register_handlers
+from interactive_gym.server.message_limits import (
+    MAX_BEACON_BYTES,
+    MAX_ENGINEIO_BYTES,
+    MAX_MESSAGE_CHARS,
+    PARSE_OFF_LOOP_BYTES,
+)
 from interactive_gym.server.static_files import PACKAGE_DIR, static_mounts
-from interactive_gym.server.upload_validation import MAX_UPLOAD_BYTES
 
 log = logging.getLogger("interactive_gym.app")
 INDEX_HTML = PACKAGE_DIR / "server" / "templates" / "index.html"
-
-# Every message limit derives from the one upload cap (upload_validation.MAX_UPLOAD_BYTES):
-# - Socket.IO wraps an upload in a few dozen characters (packet type, ack id, event name, brackets);
-#   16 KiB covers that with room to spare. Up to this a message is parsed and validated.
-FRAMING_MARGIN = 16 * 1024
-MAX_MESSAGE_CHARS = MAX_UPLOAD_BYTES + FRAMING_MARGIN
-# - Between that and twice the cap a message is answered "too_large" without being parsed (so a page gets a
-#   clear, final answer instead of a dropped connection and a reconnect-and-resend loop); beyond it
-#   Engine.IO closes the connection. The page measures its upload first, so it never sends either.
-MAX_ENGINEIO_BYTES = 2 * MAX_UPLOAD_BYTES
-# - A beacon body is the upload itself.
-MAX_BEACON_BYTES = MAX_UPLOAD_BYTES + FRAMING_MARGIN
-# - Bodies above this are parsed in a worker thread: a 64 KiB upload parses in ~1 ms, a cap-sized one in
-#   hundreds of ms, which would stall every game's tick on the event loop.
-PARSE_OFF_LOOP_BYTES = 64 * 1024
-
 
 class BeaconEndpoint:
     """``navigator.sendBeacon`` target for a closing page's partial episode (no socket, no ack).

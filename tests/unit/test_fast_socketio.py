@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +16,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from socketio import packet as sio_packet
 
-from interactive_gym.server.fast_socketio import DirectSendManager, JsonFirstPacket
+from interactive_gym.server import message_limits as app_limits
+from interactive_gym.server.fast_socketio import (
+    MAX_ATTACHMENT_BYTES,
+    MAX_ATTACHMENTS,
+    DirectSendManager,
+    JsonFirstPacket,
+    PacketLimitError,
+)
+from interactive_gym.server.latest_wins import LatestWins, LatestWinsFrame, LatestWinsQueue
+from interactive_gym.server.upload_validation import MAX_UPLOAD_BYTES
 
 
 def run(coro: Any) -> Any:
@@ -175,3 +186,116 @@ def test_emits_with_a_callback_use_the_default_path() -> None:
 
     sent = run(main())
     assert sent == [("e3", '21["ask",{"q":1}]')]
+
+
+# -- limits on incoming packets ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("text", ['59-["x",{"_placeholder":true,"num":0}]', '5999999999-["x"]', '50-["x"]', '5-["x"]',
+                                  '69-0["x"]'])
+def test_a_binary_packet_declaring_too_many_or_no_attachments_is_refused_before_parsing(text: str) -> None:
+    with pytest.raises(PacketLimitError, match="1 to 8 attachments"):
+        JsonFirstPacket(encoded_packet=text)
+
+
+def test_attachments_up_to_the_caps_assemble_like_the_default() -> None:
+    placeholders = ",".join(f'{{"_placeholder":true,"num":{i}}}' for i in range(MAX_ATTACHMENTS))
+    text = f'5{MAX_ATTACHMENTS}-["x",[{placeholders}]]'
+    mine, theirs = JsonFirstPacket(encoded_packet=text), sio_packet.Packet(encoded_packet=text)
+    parts = [bytes([i]) * (MAX_ATTACHMENT_BYTES // MAX_ATTACHMENTS) for i in range(MAX_ATTACHMENTS)]
+    done = [(mine.add_attachment(p), theirs.add_attachment(p)) for p in parts]
+    assert done[-1] == (True, True) and mine.data == theirs.data
+
+
+def test_attachments_over_the_byte_cap_are_refused() -> None:
+    packet = JsonFirstPacket(encoded_packet='52-["x",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]')
+    assert packet.add_attachment(b"a" * MAX_ATTACHMENT_BYTES) is False
+    with pytest.raises(PacketLimitError, match="larger than"):
+        packet.add_attachment(b"b")
+
+
+def test_the_pages_upload_cap_is_the_servers() -> None:
+    js = (Path(__file__).resolve().parents[2] / "interactive_gym/server/static/js/episode_uploader.js").read_text()
+    match = re.search(r"export const MAX_UPLOAD_BYTES = ([\d\s*]+);", js)
+    assert match is not None
+    assert eval(match.group(1), {"__builtins__": {}}) == MAX_UPLOAD_BYTES  # noqa: S307 - digits and '*' only
+
+
+def test_engineio_admits_every_upload_the_validator_accepts() -> None:
+    assert MAX_UPLOAD_BYTES + len('21234567890["browser_episode",]') <= app_limits.MAX_MESSAGE_CHARS
+    assert app_limits.MAX_ENGINEIO_BYTES > app_limits.MAX_MESSAGE_CHARS
+    assert app_limits.MAX_BEACON_BYTES >= MAX_UPLOAD_BYTES
+
+
+# -- latest-wins render delivery ------------------------------------------------------------------------------------
+def frame(key: str, n: int, calls: list[str]) -> LatestWinsFrame:
+    def full() -> str:
+        calls.append(f"full-{key}-{n}")
+        return f"F{key}{n}"
+
+    return LatestWinsFrame(key, f"d{key}{n}", full)
+
+
+def drain(queue: asyncio.Queue) -> list[Any]:
+    items = []
+    while not queue.empty():
+        items.append(queue.get_nowait())
+        queue.task_done()
+    return items
+
+
+def test_a_waiting_render_is_replaced_by_the_newer_one_sent_full_at_the_end() -> None:
+    async def main() -> None:
+        queue = LatestWinsQueue()
+        calls: list[str] = []
+        other = eio_packet.Packet(eio_packet.MESSAGE, "episode_start")
+        for item in (frame("g", 1, calls), other, frame("g", 2, calls), frame("h", 1, calls), frame("g", 3, calls)):
+            queue.put_nowait(item)
+        assert [p.data for p in drain(queue)] == ["episode_start", "dh1", "Fg3"]
+        assert calls == ["full-g-2", "full-g-3"] and queue.superseded == 2
+        # Once taken by the transport, a frame is out of reach: the next one is queued as it is (a diff).
+        queue.put_nowait(frame("g", 4, calls))
+        assert [p.data for p in drain(queue)] == ["dg4"]
+        await asyncio.wait_for(queue.join(), 1)  # dropped frames do not leave join() waiting forever
+
+    run(main())
+
+
+def test_non_render_packets_are_never_dropped_and_keep_their_order() -> None:
+    queue = LatestWinsQueue()
+    sent = [eio_packet.Packet(eio_packet.MESSAGE, f"m{i}") for i in range(50)]
+    for i, packet in enumerate(sent):
+        queue.put_nowait(packet)
+        queue.put_nowait(frame("g", i, []))
+    items = drain(queue)
+    assert [p.data for p in items if not isinstance(p, LatestWinsFrame)] == [f"m{i}" for i in range(50)]
+    assert [p.data for p in items if isinstance(p, LatestWinsFrame)] == ["Fg49"]
+
+
+def test_the_manager_builds_the_full_version_once_per_emit_for_every_slow_recipient() -> None:
+    async def main() -> tuple[list[str], list[str]]:
+        manager, server = DirectSendManager(), FakeServer(JsonFirstPacket)
+        await connected(manager, server)
+        queues = {"e1": LatestWinsQueue(), "e2": LatestWinsQueue()}
+
+        async def send_packet(eio_sid: str, pkt: eio_packet.Packet) -> None:
+            queues[eio_sid].put_nowait(pkt)
+
+        server.eio.send_packet = send_packet  # type: ignore[method-assign]
+        snapshots: list[int] = []
+
+        def payload(t: int) -> LatestWins:
+            return LatestWins({"t": t, "packet": {"seq": t}}, key="g-1",
+                              full=lambda: snapshots.append(t) or {"t": t, "packet": {"seq": t, "full": True}})
+
+        for t in (1, 2, 3):
+            await manager.emit("render", payload(t), "/", room="g-1")
+        assert snapshots == [2, 3]  # built only when something was dropped, once for both sockets
+        return [p.encode() for p in drain(queues["e1"])], [p.encode() for p in drain(queues["e2"])]
+
+    first, second = run(main())
+    assert first == second == ['42["render",{"t":3,"packet":{"seq":3,"full":true}}]']
+
+
+def test_a_latest_wins_payload_is_the_plain_payload_to_everyone_else() -> None:
+    payload = LatestWins({"t": 1, "packet": {"seq": 1}}, key="g", full=dict)
+    assert payload == {"t": 1, "packet": {"seq": 1}}
+    assert JsonFirstPacket(sio_packet.EVENT, data=["render", payload]).encode() == '2["render",{"t":1,"packet":{"seq":1}}]'
