@@ -11,8 +11,12 @@
 // `beaconUrl`, beacons) the partial episode. An exception in the environment ends the game with a message
 // to the participant, and the steps played so far are uploaded with the traceback.
 //
-// Episode payload: see interactive_gym/server/upload_validation.py.
+// Episode payload: see interactive_gym/server/upload_validation.py. It names the scene visit and attempt the
+// server put in the config (`scene_index`, `attempt`) and carries the page-clock times of the episode's start
+// and end plus `clockOffset()`'s estimate of the server clock's lead; the server stores played times on its
+// clock. A reloaded page gets a new attempt that plays only `config.episodes` (those not yet complete).
 
+import { pageSeconds } from "./clock_sync.js";
 import { LoadingScreen } from "./loading_screen.js";
 import { OnnxAgent, loadOrt } from "./onnx_policy.js";
 import { RuntimeLoadError, loadBrowserRuntime, preloadPyodide } from "./pyodide_loader.js";
@@ -60,9 +64,12 @@ export class BrowserGame {
    * @param {object} [options.runtime] - an already loaded runtime ({host}) (tests, benchmarks)
    * @param {Function} [options.createRenderer] - (container, canvas, assets) => Promise<{draw(packet)}>
    * @param {Function} [options.createInput] - (keys) => Promise<{sample(): string[]}>
+   * @param {() => ({offset_s: number, rtt_s: number} | null)} [options.clockOffset] - the latest estimate of
+   *   the server clock's lead (clock_sync.js); null while unknown
    */
   constructor({ container, config, uploader, onStatus = () => {}, beaconUrl = null, betweenEpisodesMs = 1500,
-    runtime = null, createRenderer = defaultRenderer, createInput = defaultInput, sleep = defaultSleep }) {
+    runtime = null, createRenderer = defaultRenderer, createInput = defaultInput, sleep = defaultSleep,
+    clockOffset = () => null }) {
     if (!config || config.mode !== "browser") throw new TypeError("BrowserGame needs a browser-mode scene config");
     if (!uploader || typeof uploader.upload !== "function") throw new TypeError("BrowserGame needs an uploader");
     this.container = container;
@@ -75,7 +82,8 @@ export class BrowserGame {
     this.createRenderer = createRenderer;
     this.createInput = createInput;
     this.sleep = sleep;
-    this.episode = null; // {index, seed, pauses} while an episode is being played
+    this.clockOffset = clockOffset;
+    this.episode = null; // {index, seed, pauses, startedAt} while an episode is being played
     this.stopped = false;
     this.uploads = [];
     this.stats = { frames: 0, hostMs: 0, drawMs: 0, onnxMs: 0, onnxCalls: 0, firstFrameAt: null };
@@ -93,11 +101,14 @@ export class BrowserGame {
     const episodes = [];
     let error = null;
     globalThis.addEventListener?.("pagehide", this.onPageHide);
+    // The episodes of this attempt: after a reload, only those without a complete upload yet.
+    const toPlay = this.config.episodes ?? [...Array(this.config.num_episodes).keys()];
     try {
-      for (let index = 0; index < this.config.num_episodes && !this.stopped; index++) {
+      for (const [position, index] of toPlay.entries()) {
+        if (this.stopped) break;
         const summary = await this.playEpisode(index);
         episodes.push(summary);
-        if (index + 1 < this.config.num_episodes && !this.stopped) {
+        if (position + 1 < toPlay.length && !this.stopped) {
           this.showMessage(`Episode ${index + 1} of ${this.config.num_episodes} done.`);
           this.onStatus({ phase: "between", episode: index });
           await this.sleep(this.betweenEpisodesMs);
@@ -173,7 +184,7 @@ export class BrowserGame {
 
   async playEpisode(index) {
     const seed = this.config.seeds[index];
-    this.episode = { index, seed, pauses: [] };
+    this.episode = { index, seed, pauses: [], startedAt: pageSeconds() };
     for (const agent of this.agents) agent.resetEpisode(seed);
     this.renderer.draw(this.host.reset(seed));
     if (this.stats.firstFrameAt === null) {
@@ -247,8 +258,13 @@ export class BrowserGame {
   }
 
   payload(partial, endReason, error) {
+    const offset = this.clockOffset() ?? null;
     return {
       scene_id: this.config.scene_id,
+      scene_index: this.config.scene_index,
+      attempt: this.config.attempt,
+      clock: { started_at: this.episode.startedAt, ended_at: Math.max(this.episode.startedAt, pageSeconds()),
+        offset_s: offset?.offset_s ?? null, rtt_s: offset?.rtt_s ?? null },
       episode: this.episode.index,
       seed: this.episode.seed,
       bundle_hash: this.config.bundle.hash,

@@ -10,6 +10,7 @@
 // End: each episode is uploaded as soon as all its frames are confirmed. After the last one the page keeps
 // exchanging packets for `lingerMs` (the partner may still need our last inputs), then finishes.
 
+import { clockFromSteps } from "./clock_sync.js";
 import { FrameTicker } from "./frame_ticker.js";
 import { LatencyProbe } from "./latency_probe.js";
 import { buildUploadStats } from "./p2p_stats.js";
@@ -207,9 +208,18 @@ export class P2PGame {
   uploadEpisode(episode, partial, endReason) {
     if (this.uploaded.has(episode)) return;
     this.uploaded.add(episode);
+    this.uploads.push(this.uploader.upload(this.episodeUpload(episode, partial, endReason)));
+  }
+
+  /**
+   * One episode's upload: the host's payload, the game, network stats, and the page-clock times it was played
+   * (`clock`; with `this.clockEstimate` = {offset_s, rtt_s} from clock_sync.js when the page measured one).
+   */
+  episodeUpload(episode, partial, endReason) {
     const payload = { ...this.host.episodePayload(episode, partial, endReason), game_id: this.gameId,
       stats: this.stats() };
-    this.uploads.push(this.uploader.upload(payload));
+    const clock = clockFromSteps(payload.steps, this.clockEstimate ?? null);
+    return clock ? { ...payload, clock } : payload;
   }
 
   /** The server says a partner left for good. */
@@ -238,8 +248,7 @@ export class P2PGame {
       for (const [peer, bytes] of this.host.closePackets()) this.transport.send(peer, bytes);
       const episode = this.host.currentEpisode;
       if (episode < this.config.seeds.length && this.host.stepCount(episode) > 0 && !this.uploaded.has(episode)) {
-        const payload = { ...this.host.episodePayload(episode, true, "page_closed"), game_id: this.gameId,
-          stats: this.stats() };
+        const payload = this.episodeUpload(episode, true, "page_closed");
         this.uploader.stash?.(payload);
         socket.emit("p2p_episode", payload);
       }

@@ -1,6 +1,7 @@
 // Browser-mode game view: the environment and the AI run in this page (Pyodide); episodes are uploaded to
 // the server, which acknowledges each only after storing it. The page continues once every upload is in.
 import { BrowserGame } from "/static/js/browser_game.js";
+import { estimateClockOffset } from "/static/js/clock_sync.js";
 import { EpisodeUploader } from "/static/js/episode_uploader.js";
 
 function el(tag, attrs = {}, text = "") {
@@ -33,6 +34,11 @@ export function showBrowserGame({ emitWithAck, container, index, scene, showErro
   container.append(root);
 
   const uploader = new EpisodeUploader({ emitWithAck, event: "browser_episode" });
+  // The server clock's lead over this page's, measured while the game loads; uploads carry the latest.
+  let clockOffset = null;
+  estimateClockOffset((t) => emitWithAck("ping", { t }, 5000))
+    .then((estimate) => { clockOffset = estimate; })
+    .catch(() => {});
   const state = { phase: "loading", episode: 0, result: null };
   window.interactiveGym.game = state;
   const game = new BrowserGame({
@@ -40,6 +46,7 @@ export function showBrowserGame({ emitWithAck, container, index, scene, showErro
     config: scene.browser,
     uploader,
     beaconUrl: scene.beacon_url ?? null,
+    clockOffset: () => clockOffset,
     onStatus: (s) => {
       state.phase = s.phase;
       if (s.episode !== undefined) state.episode = s.episode;
