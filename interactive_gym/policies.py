@@ -6,8 +6,11 @@ In browser mode every agent that is not the human is played by a policy that run
   turned into a flat list of floats by a module-level Python function (``obs_to_input``) that runs in
   Pyodide next to the environment; the network outputs one logit per discrete action, and the page takes
   the argmax or samples with a seeded generator (so an episode is reproducible from its seed).
-* :class:`PythonPolicy` (or a bare module-level function) - ``fn(observation, agent_id) -> action``, shipped
-  with the environment's files and called inside Pyodide.
+* :class:`PythonPolicy` (or a bare module-level function) - ``fn(observation, agent_id) -> action`` or
+  ``fn(observation) -> action``, shipped with the environment's files and called inside Pyodide.
+
+Frame skip, the seeded generator and the call rules are those of ``envs/agent_runtime.py``, the code every
+mode runs; these descriptors check against the same rules at load time.
 
 Both are descriptors: they check their settings when the experiment is loaded (fail fast, before any
 participant arrives) and hold nothing that runs on the server.
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from interactive_gym.browser.refs import RefError, function_ref
+from interactive_gym.envs.agent_runtime import AgentPolicy, AgentPolicyError
 
 MAX_MODEL_BYTES = 64 * 1024 * 1024
 
@@ -30,10 +34,12 @@ class PolicyConfigError(ValueError):
     """A policy setting the experiment cannot use; the message says what to change."""
 
 
-def _check_frame_skip(frame_skip: Any) -> int:
-    if not isinstance(frame_skip, int) or isinstance(frame_skip, bool) or frame_skip < 1:
-        raise PolicyConfigError(f"frame_skip must be an integer >= 1, got {frame_skip!r}")
-    return frame_skip
+def _runtime_policy(build: Callable[..., AgentPolicy], *args: Any) -> AgentPolicy:
+    """Checks settings with the runtime's own rules (one rule, one place), as a :class:`PolicyConfigError`."""
+    try:
+        return build(*args)
+    except AgentPolicyError as exc:
+        raise PolicyConfigError(str(exc)) from exc
 
 
 def _ref(fn: Any, what: str) -> str:
@@ -95,21 +101,26 @@ class OnnxPolicy:
         object.__setattr__(self, "model_path", path)
         object.__setattr__(self, "obs_to_input", obs_to_input)
         object.__setattr__(self, "sample", sample)
-        object.__setattr__(self, "frame_skip", _check_frame_skip(frame_skip))
+        object.__setattr__(self, "frame_skip", _runtime_policy(AgentPolicy.external, frame_skip).frame_skip)
         object.__setattr__(self, "temperature", float(temperature))
         object.__setattr__(self, "obs_to_input_ref", _ref(obs_to_input, "OnnxPolicy obs_to_input"))
 
 
 @dataclass(frozen=True)
 class PythonPolicy:
-    """A module-level Python function ``fn(observation, agent_id) -> action`` run in the browser.
+    """A module-level Python function ``fn(observation, agent_id) -> action`` (or ``fn(observation)``).
 
-    If the function has a parameter named ``rng``, it receives a ``random.Random`` seeded from the
-    episode seed and the agent, so stochastic scripted policies stay reproducible.
+    If the function has a parameter named ``rng``, it receives (as ``rng=...``) a ``random.Random`` seeded
+    from the episode seed and the agent, so stochastic scripted policies stay reproducible. The same rules
+    hold in every mode (``envs/agent_runtime.py``).
 
     Args:
         fn: The policy function.
         frame_skip: The policy acts every ``frame_skip`` frames and repeats its action between.
+
+    Raises:
+        PolicyConfigError: if ``fn`` is not a module-level function with a signature the runtime can call,
+            or ``frame_skip`` is not an integer >= 1.
     """
 
     fn: Callable[..., Any]
@@ -118,8 +129,8 @@ class PythonPolicy:
 
     def __init__(self, fn: Callable[..., Any], frame_skip: int = 1) -> None:
         object.__setattr__(self, "fn", fn)
-        object.__setattr__(self, "frame_skip", _check_frame_skip(frame_skip))
-        object.__setattr__(self, "ref", _ref(fn, "policy function"))
+        object.__setattr__(self, "ref", _ref(fn, "policy function"))  # first: "not module-level" is the fix to name
+        object.__setattr__(self, "frame_skip", _runtime_policy(AgentPolicy.function, fn, frame_skip).frame_skip)
 
 
 HUMAN = "human"

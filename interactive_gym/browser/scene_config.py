@@ -96,6 +96,17 @@ def _pyodide_settings(pyodide: Any) -> dict[str, Any]:
     return {"index_url": index_url, "packages": packages, "env": env}
 
 
+def _agent_order(policy_mapping: Mapping[str, Any], agent_order: Sequence[str] | None) -> list[str]:
+    """The agents in the environment's order, checked against ``policy_mapping``."""
+    if agent_order is None:
+        return list(policy_mapping)
+    order = list(agent_order)
+    if len(set(order)) != len(order) or set(order) != set(policy_mapping):
+        raise BrowserSceneError(f"policy_mapping names agents {sorted(policy_mapping)} but the environment has "
+                                f"{order}: map each of the environment's agents exactly once")
+    return order
+
+
 def browser_scene_config(
     *,
     scene_id: str,
@@ -117,6 +128,7 @@ def browser_scene_config(
     pyodide: Any = None,
     mode: str = "browser",
     action_spaces: Mapping[str, Mapping[str, Any]] | None = None,
+    agent_order: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Builds the JSON-ready scene config for the page (see the module docstring for the shape).
 
@@ -134,9 +146,13 @@ def browser_scene_config(
         assets: Renderer assets, passed through.
         pyodide: ``{"index_url", "packages"}`` (or an object with those attributes); default self-hosted.
         mode: ``"browser"`` (one human per page) or ``"p2p"`` (every human is a player; human agents get
-            ``"player": i`` in the order of ``policy_mapping``).
+            ``"player": i`` in ``agent_order``).
         action_spaces: p2p: ``{agent: describe_space(space)}`` of the players (``GymScene.facts.action_spaces``),
             sent as ``"action_spaces"`` so the page builds its input codecs without Gymnasium.
+        agent_order: The environment's agents in its own order (``GymScene.facts.agents``). It is the one
+            source of the agents' order: ``"agents"`` lists them in it and p2p players are numbered in it, as the
+            server numbers them (``GymScene.facts.humans``), whatever order ``policy_mapping`` was written in.
+            ``None`` (callers not yet passing it) falls back to ``policy_mapping``'s order.
 
     Raises:
         BrowserSceneError: naming the setting to change.
@@ -155,8 +171,8 @@ def browser_scene_config(
         raise BrowserSceneError(f"bundle belongs to scene {bundle.scene_id!r}, not {scene_id!r}")
     base_url = manifest_url.rsplit("/", 1)[0]
     agents: dict[str, dict[str, Any]] = {}
-    for agent, spec in policy_mapping.items():
-        policy = normalise_policy(agent, spec)
+    for agent in _agent_order(policy_mapping, agent_order):
+        policy = normalise_policy(agent, policy_mapping[agent])
         if policy == HUMAN:
             agents[agent] = {"kind": "human"}
         elif isinstance(policy, OnnxPolicy):

@@ -69,12 +69,14 @@ def call_style(fn: Callable[..., Any]) -> CallStyle:
         params = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):
         return CallStyle(with_agent=True, with_rng=False)
-    with_rng = any(p.name == "rng" and p.kind != p.POSITIONAL_ONLY and p.kind != p.VAR_KEYWORD for p in params)
-    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "rng"]
+    # ``rng`` is passed by keyword, so only a parameter that accepts a keyword can take it.
+    rng = next((p for p in params if p.name == "rng" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)), None)
+    others = [p for p in params if p is not rng]
+    positional = [p for p in others if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     required = [p for p in positional if p.default is p.empty]
-    takes_varargs = any(p.kind == p.VAR_POSITIONAL for p in params)
-    required_keywords = [p.name for p in params if p.kind == p.KEYWORD_ONLY and p.default is p.empty
-                         and p.name != "rng"]
+    takes_varargs = any(p.kind == p.VAR_POSITIONAL for p in others)
+    required_keywords = [p.name for p in others if p.kind == p.KEYWORD_ONLY and p.default is p.empty]
+    with_rng = rng is not None
     name = getattr(fn, "__name__", repr(fn))
     if required_keywords or len(required) > 2:
         raise AgentPolicyError(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import json
 import random
 import sys
@@ -15,7 +17,9 @@ import pytest
 from interactive_gym.envs.agent_runtime import AgentPolicyError, random_action
 from interactive_gym.envs.spaces import Discrete
 from interactive_gym.scenes.gym_scene import GymScene
-from interactive_gym.server.remote_game import HumanInput, ServerGame, StepOutcome
+from interactive_gym.server.game_runner import GameRunner
+from interactive_gym.server.remote_game import HumanInput, RenderError, ServerGame, StepOutcome
+from interactive_gym.server.tick_scheduler import TickScheduler
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "examples" / "demo"
 if str(DEMO_DIR) not in sys.path:
@@ -355,3 +359,83 @@ def test_new_episode_starts_with_a_full_packet() -> None:
     packet = game.start_episode()
     assert packet["full"] is True
     assert packet["size"] == list(gatherers.canvas_size())
+
+
+# -- a render failure keeps the step ---------------------------------------------------------------------------
+def render_failing_at(call: int) -> Any:
+    """gatherers.render that raises on its ``call``-th use (1 = the episode's first packet)."""
+    calls: list[int] = []
+
+    def render(env: Any, surface: Any) -> None:
+        calls.append(1)
+        if len(calls) == call:
+            raise ValueError("sprite 'tree' missing")
+        gatherers.render(env, surface)
+
+    return render
+
+
+def test_a_render_failure_keeps_the_step_record_and_reports_it() -> None:
+    game = make_game(render_fn=render_failing_at(3), humans={"agent_0": "alice", "agent_1": "bob"},
+                     policy_mapping={"agent_0": "human", "agent_1": "human"})
+    assert game.tick().render_error is None
+    game.set_keys("agent_0", ["ArrowUp"], 1)
+    observed = game.observations
+    outcome = game.tick()
+    assert outcome.packet is None
+    assert isinstance(outcome.render_error, RenderError)
+    assert "render_fn failed after step 1 of episode 0 of game game-1: ValueError: sprite 'tree' missing" in str(
+        outcome.render_error)
+    assert isinstance(outcome.render_error.__cause__, ValueError)
+    record = outcome.record
+    assert set(record) == RECORD_FIELDS and record["t"] == 1 and record["observation"] == observed
+    assert record["actions"] == {"agent_0": UP, "agent_1": STAY} and record["keys"]["agent_0"] == ["ArrowUp"]
+    assert game.t == 2 and game.observations != observed  # the step happened
+
+
+class StepWriter:
+    """The DataWriter calls GameRunner makes, keeping the step records."""
+
+    def __init__(self) -> None:
+        self.steps: list[Any] = []
+        self.ends: list[str] = []
+
+    async def begin_episode(self, **fields: Any) -> int:
+        return 1
+
+    def append_steps(self, episode_id: int, steps: list[Any]) -> None:
+        self.steps.extend(steps)
+
+    async def end_episode(self, episode_id: int, *, status: str, meta: dict[str, Any]) -> None:
+        self.ends.append(status)
+
+
+def test_a_render_failure_in_a_running_game_stores_the_step_then_ends_the_game_as_an_error() -> None:
+    game = ServerGame("game-r", make_scene(render_fn=render_failing_at(4), fps=30), {"agent_0": "alice"}, game_seed=1)
+    writer = StepWriter()
+    ended: list[str] = []
+    renders: list[int] = []
+
+    async def emit(event: str, data: Any, *, room: str | None = None, to: str | None = None) -> None:
+        if event == "render":
+            renders.append(data["t"])
+
+    async def finished(runner: GameRunner, reason: str) -> None:
+        ended.append(reason)
+
+    async def main() -> None:
+        clock = [0.0]
+
+        async def sleep(delay: float) -> None:
+            clock[0] += delay
+            await asyncio.sleep(0)
+
+        ticker = TickScheduler(30, time=lambda: clock[0], sleep=sleep)
+        await GameRunner(game, emit, writer, finished, ticker).run()
+        await ticker.close()
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:  # Playwright may own this thread's loop
+        pool.submit(asyncio.run, main()).result()
+    assert ended == ["error"] and writer.ends == ["partial"]
+    assert renders == [1, 2]  # ticks 1 and 2 rendered; tick 3's render failed
+    assert [step.t for step in writer.steps] == [0, 1, 2]  # ... and tick 3's step (t=2) is stored all the same
