@@ -25,7 +25,8 @@ from .factory import FactoryError, load_factory, parse_kwargs
 from .state import EnvStateAdapter
 
 MAX_FRAMES = 100_000
-MAX_STATE_LINES = 400
+MAX_STATE_LINES = 20_000  # leaves of a described state (an RNG state alone is 625)
+TRUNCATED = "~truncated after"  # key of a described state that was cut: the value is the last path kept
 MAX_VALUE_CHARS = 120
 
 
@@ -71,19 +72,32 @@ class SeededInputs:
 
 
 def describe_state(state: Any) -> dict[str, str]:
-    """``{path: short repr}`` of a snapshot, JSON-ready, for diffing states from two processes."""
+    """``{path: short repr}`` of a snapshot, JSON-ready, for diffing states from two processes.
+
+    At most :data:`MAX_STATE_LINES` leaves, in path order; a cut state says where (key :data:`TRUNCATED`).
+    """
     flat = flatten(state)
+    paths = sorted(flat)
     out: dict[str, str] = {}
-    for path in sorted(flat)[:MAX_STATE_LINES]:
+    for path in paths[:MAX_STATE_LINES]:
         text = repr(flat[path])
         out[path] = text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 3] + "..."
+    if len(paths) > MAX_STATE_LINES:
+        out[TRUNCATED] = paths[MAX_STATE_LINES - 1]
     return out
 
 
 def state_difference(a: dict[str, str], b: dict[str, str], limit: int = 12) -> list[str]:
-    """Lines ``path: a != b`` for the leaves where two :func:`describe_state` results differ."""
+    """Lines ``path: a != b`` for the leaves where two :func:`describe_state` results differ.
+
+    Only paths up to where a cut state ends are compared, so a cut never shows as a difference.
+    """
+    ends = [d[TRUNCATED] for d in (a, b) if TRUNCATED in d]
+    end = min(ends) if ends else None
     lines = []
-    for path in sorted(set(a) | set(b)):
+    for path in sorted((set(a) | set(b)) - {TRUNCATED}):
+        if end is not None and path > end:
+            break
         left, right = a.get(path, "<missing>"), b.get(path, "<missing>")
         if left != right:
             lines.append(f"{path}: {left} != {right}")

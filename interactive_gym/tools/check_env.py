@@ -94,7 +94,7 @@ def process_checks(
     """The same game in other interpreters, compared frame by frame with CPython under the peers' hash seed.
 
     Args:
-        target: ``module:factory``, importable here (its module is imported already).
+        target: ``module:factory``, importable here.
         kwargs: The factory's ``--kwargs`` JSON.
         frames: Frames to play (at most :data:`MAX_PROCESS_FRAMES`).
         seed: Seed for resets and inputs.
@@ -121,7 +121,7 @@ def process_checks(
             from interactive_gym.server.static_files import VendorMissingError, find_node_modules
 
             in_browser = pyodide_run(compare, pyodide_files(target), find_node_modules())
-        except (VendorMissingError, ValueError) as exc:  # a BundleError is a ValueError
+        except (VendorMissingError, ValueError) as exc:  # BundleError and FactoryError are ValueErrors
             in_browser = failed_result(label, str(exc))
         results.append(compare_runs(f"Pyodide ({request['frames']} frames, compared with CPython)",
                                     (ref_label, label), reference, in_browser, _reference_state(request, in_browser),

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from interactive_gym.envs.determinism import PYTHON_HASH_SEED, hash_seed_env
+from interactive_gym.envs.factory import load_factory
 from interactive_gym.envs.trace import TraceRequest, TraceResult, run_request
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -67,9 +68,12 @@ def pyodide_files(target: str) -> dict[str, str]:
     page, plus :data:`TRACE_MODULES`.
 
     Raises:
+        FactoryError: when the target cannot be imported here.
         BundleError: when the target's module cannot be shipped (the browser could not load it either).
     """
     from interactive_gym.server.pyodide_bundle import KIND_SOURCE, core_files, module_files
+
+    load_factory(target)  # module_files ships what is imported
 
     files = {f.path: base64.b64encode(f.data).decode() for f in core_files() if f.kind == KIND_SOURCE}
     for part in TRACE_MODULES:
