@@ -23,7 +23,7 @@ from interactive_gym.controls import (
     check_key_name,
     normalise_key,
 )
-from interactive_gym.scenes.gym_scene import GymScene
+from interactive_gym.scenes.gym_scene import GymScene, SceneConfigError
 from interactive_gym.server.remote_game import ServerGame
 
 TABLE = json.loads((Path(__file__).parents[1] / "fixtures" / "input_cases.json").read_text())
@@ -160,3 +160,11 @@ def test_names_browsers_never_send_are_refused_with_a_hint(name: str, suggestion
         assert "'ArrowLeft', 'Space'" in message
     else:
         assert message.endswith(f"did you mean {suggestion!r}?")
+
+
+def test_a_scene_with_a_misspelt_key_fails_at_start_up_with_the_fix() -> None:
+    with pytest.raises(SceneConfigError) as info:
+        GymScene("typo", env_creator=CountingEnv, render_fn=lambda env, surface: None, width=64, height=64,
+                 controls={"ArrowLeft": 3, "ArrowRigth": 4})
+    assert str(info.value) == ("GymScene 'typo': key 'ArrowRigth' is not a key name browsers send; "
+                               "did you mean 'ArrowRight'?")
