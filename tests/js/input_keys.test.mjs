@@ -167,3 +167,14 @@ test("KeyboardInput without a target or keys fails clearly", () => {
   assert.throws(() => new KeyboardInput(null, { keys: ["a"] }), /event target/);
   assert.throws(() => new KeyboardInput(new EventTarget(), {}), /list of game keys/);
 });
+
+test("forgetTaps drops uncounted taps and keeps held keys", () => {
+  const target = new EventTarget();
+  const input = new KeyboardInput(target, { keys: ["a", "b"] });
+  target.dispatchEvent(keyEvent("keydown", "a"));
+  target.dispatchEvent(keyEvent("keyup", "a"));
+  target.dispatchEvent(keyEvent("keydown", "b"));
+  input.forgetTaps();
+  assert.deepEqual(input.sample(), ["b"]);
+  assert.deepEqual(input.sample(), ["b"]);
+});

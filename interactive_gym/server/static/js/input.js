@@ -82,6 +82,11 @@ export class KeyState {
     return [...this.held.keys()];
   }
 
+  /** Drops taps not yet counted (a new episode starts; controls.TickKeys.forget_taps does the same). */
+  forgetTaps() {
+    this.tapped.clear();
+  }
+
   /**
    * Keys for this tick: held now plus those tapped since the previous sample, ordered by press time (most
    * recent last); then forgets the taps. Call once per tick.
@@ -144,6 +149,11 @@ export class KeyboardInput {
   /** Keys for this tick (held plus taps since the last call; see the tick rule at the top of this file). */
   sample() {
     return this.state.sample();
+  }
+
+  /** Drops taps not yet counted: call when an episode starts, so a tap from the pause before it does not act. */
+  forgetTaps() {
+    this.state.forgetTaps();
   }
 
   /** Releases every key, e.g. when the game pauses. */
