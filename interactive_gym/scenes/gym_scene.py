@@ -193,12 +193,6 @@ class GymScene(Scene):
             if policy in (HUMAN, RANDOM) or callable(policy) or hasattr(policy, "model_path") or hasattr(policy, "fn"):
                 continue
             raise SceneConfigError(f"{where}: policy for {agent!r} must be 'human', 'random' or a policy, got {policy!r}")
-        for agent in humans:
-            space = action_space_of(env, agent)
-            try:
-                self.key_mapping.validate_actions(lambda a, s=space: space_contains(s, a), f"{where}, agent {agent!r}")
-            except ControlsError as exc:
-                raise SceneConfigError(str(exc)) from None
         spaces: dict[str, Mapping[str, Any]] = {}
         if self.mode == "p2p":
             for agent in humans:
@@ -207,6 +201,12 @@ class GymScene(Scene):
                 except InputCodecError as exc:
                     raise SceneConfigError(f"{where}, agent {agent!r}: mode='p2p' sends inputs peer to peer and "
                                            f"{exc}") from None
+        for agent in humans:
+            space = action_space_of(env, agent)
+            try:
+                self.key_mapping.validate_actions(lambda a, s=space: space_contains(s, a), f"{where}, agent {agent!r}")
+            except ControlsError as exc:
+                raise SceneConfigError(str(exc)) from None
         self.policy_mapping = dict(mapping)
         self._facts = EnvFacts(agents=agents, humans=humans, action_spaces=spaces)
         return self._facts
