@@ -128,14 +128,11 @@ class GameRunner:
             self._end_episode(False)
             return None
         game = self.game
-        outcome = game.tick()
+        outcome = game.step()
+        # Stored before rendering: if render_fn raises, the ticker hands the error to fail(), run() logs it and
+        # ends the game as an error, and the step it was drawing is kept.
         self._writer.append_steps(self._episode_id, [StepRecord(**outcome.record)])
-        if outcome.render_error is not None:
-            # The step is stored (above); the game cannot go on without a picture, so it ends as an error and
-            # run() logs the render function's traceback.
-            self.fail(outcome.render_error)
-            return None
-        payload = {"game_id": game.game_id, "episode": game.episode, "t": game.t, "packet": outcome.packet}
+        payload = {"game_id": game.game_id, "episode": game.episode, "t": game.t, "packet": game.render()}
         return self._send_render(payload, outcome.episode_done)
 
     def fail(self, error: Exception) -> None:

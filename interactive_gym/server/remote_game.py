@@ -4,7 +4,8 @@
 turns them into actions with the scene's key mapping, asks the shared :class:`AgentRuntime` for the AI agents'
 actions (the same frame skip, seeded generators and call rules as browser and p2p mode), steps the environment,
 produces the step record and renders a packet. The async shell in ``game_runner.py`` calls
-:meth:`ServerGame.tick` at the scene's fps and moves packets and records out.
+:meth:`ServerGame.step` and :meth:`ServerGame.render` at the scene's fps (storing the record before it renders,
+so a failing ``render_fn`` never loses the step it was drawing) and moves packets and records out.
 """
 
 from __future__ import annotations
@@ -21,27 +22,21 @@ from interactive_gym.rendering import Surface
 from interactive_gym.scenes.gym_scene import HUMAN, RANDOM, GymScene
 
 
-class RenderError(RuntimeError):
-    """The scene's ``render_fn`` raised; the step it was drawing is still recorded."""
-
-
 @dataclass
 class StepOutcome:
     """What one tick produced.
 
     Attributes:
-        record: The step's data row (always present: the step happened whatever rendering did).
-        packet: The render packet after the step, or ``None`` if rendering failed.
+        record: The step's data row.
+        packet: The render packet after the step (``None`` from :meth:`ServerGame.step`, before rendering).
         episode_done: The step ended the episode.
         game_done: The step ended the game's last episode.
-        render_error: Why rendering failed (``packet`` is then ``None``).
     """
 
     record: dict[str, Any]
     packet: dict[str, Any] | None
     episode_done: bool
     game_done: bool
-    render_error: RenderError | None = None
 
 
 @dataclass
@@ -120,7 +115,7 @@ class ServerGame:
         for human in self.inputs.values():
             human.keys.forget_taps()
         self.surface.reset()
-        return self._render()
+        return self.render()
 
     def set_keys(self, agent: str, held: list[Any], seq: int) -> bool:
         """Updates a human's held keys from their page; stale (reordered) updates are ignored.
@@ -155,11 +150,13 @@ class ServerGame:
         return {agent: chosen[agent] for agent in self.scene.facts.agents if agent in chosen}, keys
 
     def tick(self) -> StepOutcome:
-        """Steps the environment once with the current inputs.
+        """:meth:`step` then :meth:`render`: one whole tick (exceptions of ``render_fn`` propagate)."""
+        outcome = self.step()
+        outcome.packet = self.render()
+        return outcome
 
-        The record is built before rendering, and a failing ``render_fn`` is reported in the outcome
-        (``render_error``) rather than raised, so the step it was drawing is never lost.
-        """
+    def step(self) -> StepOutcome:
+        """Steps the environment once with the current inputs; the outcome has the record and no packet yet."""
         actions, keys = self._actions()
         observed = self.observations
         result = step_with_limit(self.env, actions, self.scene.facts.agents, self.t + 1, self.scene.max_steps)
@@ -169,15 +166,9 @@ class ServerGame:
             self.episode_rewards[agent] = self.episode_rewards.get(agent, 0.0) + float(reward)
         record = step_row(self.t - 1, observed, actions, result, keys, timestamp=time.time(), portable=False)
         game_done = result.episode_done and self.episode + 1 >= self.scene.num_episodes
-        try:
-            packet = self._render()
-        except Exception as exc:  # noqa: BLE001 - any render failure is the researcher's; the step stays recorded
-            error = RenderError(f"render_fn failed after step {self.t - 1} of episode {self.episode} "
-                                f"of game {self.game_id}: {type(exc).__name__}: {exc}")
-            error.__cause__ = exc
-            return StepOutcome(record, None, result.episode_done, game_done, error)
-        return StepOutcome(record, packet, result.episode_done, game_done)
+        return StepOutcome(record, None, result.episode_done, game_done)
 
-    def _render(self) -> dict[str, Any]:
+    def render(self) -> dict[str, Any]:
+        """Draws the current state with the scene's ``render_fn``; returns the committed render packet."""
         self.scene.render_fn(base_env(self.env), self.surface)
         return self.surface.commit()

@@ -18,7 +18,7 @@ from interactive_gym.envs.agent_runtime import AgentPolicyError, random_action
 from interactive_gym.envs.spaces import Discrete
 from interactive_gym.scenes.gym_scene import GymScene
 from interactive_gym.server.game_runner import GameRunner
-from interactive_gym.server.remote_game import HumanInput, RenderError, ServerGame, StepOutcome
+from interactive_gym.server.remote_game import HumanInput, ServerGame, StepOutcome
 from interactive_gym.server.tick_scheduler import TickScheduler
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "examples" / "demo"
@@ -375,22 +375,28 @@ def render_failing_at(call: int) -> Any:
     return render
 
 
-def test_a_render_failure_keeps_the_step_record_and_reports_it() -> None:
+def test_a_step_is_recorded_before_rendering_and_render_errors_propagate() -> None:
     game = make_game(render_fn=render_failing_at(3), humans={"agent_0": "alice", "agent_1": "bob"},
                      policy_mapping={"agent_0": "human", "agent_1": "human"})
-    assert game.tick().render_error is None
+    assert game.tick().packet is not None
     game.set_keys("agent_0", ["ArrowUp"], 1)
     observed = game.observations
-    outcome = game.tick()
-    assert outcome.packet is None
-    assert isinstance(outcome.render_error, RenderError)
-    assert "render_fn failed after step 1 of episode 0 of game game-1: ValueError: sprite 'tree' missing" in str(
-        outcome.render_error)
-    assert isinstance(outcome.render_error.__cause__, ValueError)
+    outcome = game.step()
+    assert outcome.packet is None  # not drawn yet
     record = outcome.record
     assert set(record) == RECORD_FIELDS and record["t"] == 1 and record["observation"] == observed
     assert record["actions"] == {"agent_0": UP, "agent_1": STAY} and record["keys"]["agent_0"] == ["ArrowUp"]
     assert game.t == 2 and game.observations != observed  # the step happened
+    with pytest.raises(ValueError, match="sprite 'tree' missing"):
+        game.render()  # the researcher's own exception, with its traceback (preflight names render_fn from it)
+    assert outcome.record == record  # rendering cannot touch the record
+
+
+def test_tick_is_step_then_render() -> None:
+    game = make_game(render_fn=render_failing_at(2))
+    with pytest.raises(ValueError, match="sprite 'tree' missing"):
+        game.tick()
+    assert game.t == 1
 
 
 class StepWriter:
