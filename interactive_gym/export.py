@@ -8,6 +8,17 @@ Files written, one row per record:
 - ``steps.csv``: one row per step with the episode's identifying columns repeated (so it stands alone), then
   ``observation``, ``action.<agent>``, ``reward.<agent>``, ``terminated.<agent>``, ``truncated.<agent>``,
   ``info.<key>``, ``keys.<agent>``.
+- ``agent_steps.csv``: the tidy form for analysis by participant: one row per step *per agent*, with
+  ``agent``, ``participant_id`` (the participant who controlled that agent; empty for an AI policy),
+  ``controller`` (participant id or policy reference), the episode's identifying columns, and that agent's
+  ``action``, ``reward``, ``terminated``, ``truncated``, ``keys``. Join it to ``participants.csv`` on
+  ``participant_id`` and to ``steps.csv`` on (``episode_id``, ``t``).
+
+Browser-mode rows carry ``scene_index`` (the visit: place in the participant's scene sequence, so repetitions
+of a scene are apart) and ``attempt`` (page load of that visit, 1, 2, ...); they are empty for server-mode and
+p2p episodes. Times are unix seconds on the server's clock: ``started_at``/``ended_at`` and ``server_ts`` are
+when the episode and step were played (for uploaded episodes, the page's clock corrected by its measured
+offset), ``received_at`` when an upload arrived, ``client_*`` the page's own readings.
 - ``events.csv``: one row per event; ``data`` is JSON text (event kinds carry different fields).
 
 Cell rules. Nested string-keyed dicts become dotted columns (``info.pos.x``). Scalars are written as
@@ -26,7 +37,7 @@ import csv
 import json
 import math
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +51,7 @@ except ImportError:  # pragma: no cover - numpy is a server dependency; plain va
 __all__ = [
     "DB_SUFFIXES",
     "ExportError",
+    "TABLES",
     "default_out_dir",
     "export_csv",
     "find_database",
@@ -63,12 +75,22 @@ _STEP_FIXED = (
     "episode_id",
     "game_id",
     "scene_id",
+    "scene_index",
+    "attempt",
     "episode",
     "source",
     "mode",
     "t",
     "server_ts",
     "client_ts",
+)
+_AGENT_STEP_FIXED = ("episode_id", "agent", "participant_id", "controller", *_STEP_FIXED[1:])
+_AGENT_FIELDS = (
+    ("actions", "action"),
+    ("rewards", "reward"),
+    ("terminated", "terminated"),
+    ("truncated", "truncated"),
+    ("keys", "keys"),
 )
 
 
@@ -113,7 +135,7 @@ def default_out_dir(db_path: Path) -> Path:
 
 
 def export_csv(db_path: Path, out_dir: Path) -> list[tuple[Path, int]]:
-    """Writes the five CSV files for ``db_path`` into ``out_dir`` (created); returns ``(file, rows)`` pairs.
+    """Writes the CSV files of :data:`TABLES` for ``db_path`` into ``out_dir`` (created); returns ``(file, rows)`` pairs.
 
     Reads one consistent snapshot, so exporting while the server is still writing is safe. Each file is
     written under a temporary name and renamed, so a failed export never leaves a half-written CSV.
@@ -125,11 +147,9 @@ def export_csv(db_path: Path, out_dir: Path) -> list[tuple[Path, int]]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     with storage, storage.snapshot():
-        written.append(_write(out_dir / "participants.csv", _participant_rows(storage)))
-        written.append(_write(out_dir / "scenes.csv", _scene_rows(storage)))
-        written.append(_write(out_dir / "episodes.csv", _episode_rows(storage)))
-        written.append(_write_steps(out_dir / "steps.csv", storage))
-        written.append(_write(out_dir / "events.csv", _event_rows(storage)))
+        for name, (rows, fixed) in TABLES.items():
+            path = out_dir / f"{name}.csv"
+            written.append(_write_streamed(path, rows(storage), fixed) if fixed else _write(path, rows(storage)))
     return written
 
 
@@ -156,8 +176,11 @@ def _episode_rows(storage: Storage) -> Iterator[dict[str, Any]]:
     for e in storage.episodes():
         fixed = {
             "episode_id": e.id, "experiment_id": e.experiment_id, "scene_id": e.scene_id, "game_id": e.game_id,
-            "episode": e.episode, "mode": e.mode, "source": e.source, "seed": e.seed, "status": e.status,
-            "started_at": e.started_at, "ended_at": e.ended_at, "env_hash": e.env_hash, "step_count": e.step_count,
+            "scene_index": e.scene_index, "attempt": e.attempt, "episode": e.episode, "mode": e.mode,
+            "source": e.source, "seed": e.seed, "status": e.status, "started_at": e.started_at,
+            "ended_at": e.ended_at, "received_at": e.received_at, "client_started_at": e.client_started_at,
+            "client_ended_at": e.client_ended_at, "clock_offset": e.clock_offset, "env_hash": e.env_hash,
+            "step_count": e.step_count,
         }  # fmt: skip
         yield {**fixed, **flatten("agent", e.agents), **flatten("meta", e.meta)}
 
@@ -174,13 +197,58 @@ def _step_rows(storage: Storage) -> Iterator[dict[str, Any]]:
     episodes = {e.id: e for e in storage.episodes()}
     for episode_id, step in storage.iter_steps():
         e = episodes[episode_id]
-        row: dict[str, Any] = {
-            "episode_id": episode_id, "game_id": e.game_id, "scene_id": e.scene_id, "episode": e.episode,
-            "source": e.source, "mode": e.mode, "t": step.t, "server_ts": step.server_ts, "client_ts": step.client_ts,
-        }  # fmt: skip
+        row = _step_fixed(episode_id, e, step)
         for attribute, prefix in _STEP_FIELDS:
             row.update(flatten(prefix, getattr(step, attribute)))
         yield row
+
+
+def _agent_step_rows(storage: Storage) -> Iterator[dict[str, Any]]:
+    episodes = {e.id: e for e in storage.episodes()}
+    participants = {p.participant_id for p in storage.participants()}
+    for episode_id, step in storage.iter_steps():
+        e = episodes[episode_id]
+        fixed = _step_fixed(episode_id, e, step)
+        for agent in _agents_of(e.agents, step):
+            controller = e.agents.get(agent)
+            row: dict[str, Any] = {
+                "episode_id": episode_id, "agent": str(agent),
+                "participant_id": controller if controller in participants else None,
+                "controller": None if controller is None else str(controller), **fixed,
+            }  # fmt: skip
+            for attribute, prefix in _AGENT_FIELDS:
+                values = getattr(step, attribute)
+                row.update(flatten(prefix, values.get(agent) if isinstance(values, dict) else None))
+            yield row
+
+
+def _agents_of(agents: dict[str, Any], step: Any) -> list[Any]:
+    # The episode's agents, then any a step names that the episode does not (never "__all__").
+    names = list(agents)
+    for attribute, _ in _AGENT_FIELDS:
+        values = getattr(step, attribute)
+        if isinstance(values, dict):
+            names.extend(k for k in values if k not in names and k != "__all__")
+    return names
+
+
+def _step_fixed(episode_id: int, e: Any, step: Any) -> dict[str, Any]:
+    return {
+        "episode_id": episode_id, "game_id": e.game_id, "scene_id": e.scene_id, "scene_index": e.scene_index,
+        "attempt": e.attempt, "episode": e.episode, "source": e.source, "mode": e.mode, "t": step.t,
+        "server_ts": step.server_ts, "client_ts": step.client_ts,
+    }  # fmt: skip
+
+
+TABLES: dict[str, tuple[Callable[[Storage], Iterator[dict[str, Any]]], tuple[str, ...]]] = {
+    "participants": (_participant_rows, ()),
+    "scenes": (_scene_rows, ()),
+    "episodes": (_episode_rows, ()),
+    "steps": (_step_rows, _STEP_FIXED),
+    "agent_steps": (_agent_step_rows, _AGENT_STEP_FIXED),
+    "events": (_event_rows, ()),
+}
+"""Every exported table: name -> (row generator, leading columns of the streamed big tables, else empty)."""
 
 
 def _write(path: Path, rows: Iterable[dict[str, Any]]) -> tuple[Path, int]:
@@ -188,14 +256,14 @@ def _write(path: Path, rows: Iterable[dict[str, Any]]) -> tuple[Path, int]:
     return _write_rows(path, _columns(materialized), materialized)
 
 
-def _write_steps(path: Path, storage: Storage) -> tuple[Path, int]:
+def _write_streamed(path: Path, rows: Iterable[dict[str, Any]], fixed: tuple[str, ...]) -> tuple[Path, int]:
     # Steps can be millions of rows and the header needs every column first. Rather than hold rows in memory
     # or decode twice, flattened rows go to a JSON-lines scratch file while columns are collected.
     scratch = path.with_name(path.name + ".rows.partial")
-    columns: dict[str, None] = dict.fromkeys(_STEP_FIXED)
+    columns: dict[str, None] = dict.fromkeys(fixed)
     try:
         with scratch.open("w", encoding="utf-8") as handle:
-            for row in _step_rows(storage):
+            for row in rows:
                 columns.update(dict.fromkeys(row))
                 handle.write(json.dumps(row, ensure_ascii=False, allow_nan=True) + "\n")
         with scratch.open(encoding="utf-8") as handle:

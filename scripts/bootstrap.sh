@@ -31,8 +31,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)
 if [ ! -f "$stamp" ]; then
-  echo "bootstrap: pip install -e .[test]"
-  .venv/bin/pip install -q -e '.[test]' --config-settings editable_mode=compat
+  echo "bootstrap: pip install -e .[test,data]"
+  .venv/bin/pip install -q -e '.[test,data]' --config-settings editable_mode=compat
   rm -f .venv/.installed-*
   touch "$stamp"
 fi

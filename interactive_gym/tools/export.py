@@ -18,11 +18,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Registers the ``export`` sub-command."""
     parser = subparsers.add_parser(
         "export",
-        help="write an experiment's data as CSV files (participants, scenes, episodes, steps, events)",
+        help="write an experiment's data as CSV files (participants, scenes, episodes, steps, agent_steps, "
+        "events)",
         description=(
-            "Exports an experiment database to tidy CSV files, one row per participant, scene, episode, step "
-            "and event. Nested values become dotted columns (action.agent_0, info.score); arrays become JSON "
-            "text in one cell. Safe to run while the experiment server is still writing."
+            "Exports an experiment database to tidy CSV files, one row per participant, scene, episode, step, "
+            "step and agent (agent_steps.csv, with participant_id), and event. Nested values become dotted "
+            "columns (action.agent_0, info.score); arrays become JSON text in one cell. Safe to run while the "
+            "experiment server is still writing."
         ),
     )
     parser.add_argument(

@@ -15,7 +15,7 @@ from interactive_gym.cli import main
 from interactive_gym.export import default_out_dir, export_csv, flatten, to_plain
 from interactive_gym.server.storage import StepRecord, Storage, encode_step
 
-FILES = ["participants.csv", "scenes.csv", "episodes.csv", "steps.csv", "events.csv"]
+FILES = ["participants.csv", "scenes.csv", "episodes.csv", "steps.csv", "agent_steps.csv", "events.csv"]
 IMAGE = np.arange(32 * 32 * 3, dtype=np.uint8).reshape(32, 32, 3)  # large enough for the codec's base64 path
 
 
@@ -85,16 +85,17 @@ def export(database: Path, out: Path, capsys: pytest.CaptureFixture[str]) -> lis
 # ----------------------------------------------------------------------------------------------- CLI
 
 
-def test_cli_writes_five_files_and_prints_one_line_each(database: Path, tmp_path: Path, capsys) -> None:
+def test_cli_writes_every_file_and_prints_one_line_each(database: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "csv"
     lines = export(database, out, capsys)
     assert sorted(p.name for p in out.iterdir()) == sorted(FILES)  # no leftover temporary files
-    assert len(lines) == 5
+    assert len(lines) == len(FILES)
     expected_rows = {
         "participants.csv": 2,
         "scenes.csv": 2,
         "episodes.csv": 2,
         "steps.csv": 5,
+        "agent_steps.csv": 3 * 2 + 2 * 1,  # server episode: 3 steps x 2 agents; browser: 2 steps x 1 agent
         "events.csv": 2,
     }
     for line, name in zip(lines, FILES, strict=True):
@@ -108,7 +109,7 @@ def test_experiment_folder_and_default_out_dir(database: Path, capsys) -> None:
     out = default_out_dir(database)
     assert out == database.parent / "my_study_csv"
     assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
-    assert capsys.readouterr().out.count("wrote ") == 5
+    assert capsys.readouterr().out.count("wrote ") == len(FILES)
 
 
 @pytest.mark.parametrize(
@@ -259,9 +260,11 @@ def test_empty_database_exports_headers_only(tmp_path: Path) -> None:
     path = tmp_path / "empty.db"
     Storage(path).close()
     written = export_csv(path, tmp_path / "out")
-    assert [rows for _, rows in written] == [0, 0, 0, 0, 0]
+    assert [rows for _, rows in written] == [0] * len(FILES)
     header = (tmp_path / "out" / "steps.csv").read_text().splitlines()[0]
-    assert header == "episode_id,game_id,scene_id,episode,source,mode,t,server_ts,client_ts"
+    assert header == "episode_id,game_id,scene_id,scene_index,attempt,episode,source,mode,t,server_ts,client_ts"
+    header = (tmp_path / "out" / "agent_steps.csv").read_text().splitlines()[0]
+    assert header.startswith("episode_id,agent,participant_id,controller,game_id,scene_id,scene_index,attempt")
 
 
 # -------------------------------------------------------------------------------------- flattening
@@ -284,3 +287,58 @@ def test_flatten_keeps_colliding_fields_whole() -> None:
 def test_to_plain_converts_every_codec_type() -> None:
     value = {1: (b"\x00\x01", np.float32(0.5)), "c": 1 + 2j, "d": np.datetime64("2024-01-02")}
     assert to_plain(value) == {"1": ["AAE=", 0.5], "c": "(1+2j)", "d": "2024-01-02"}
+
+
+# ------------------------------------------------------------------------- joining by participant, attempts
+
+
+def _browser_attempts(path: Path) -> None:
+    with Storage(path, experiment_id="join") as storage:
+        storage.upsert_participant("p9")
+        storage.issue_browser_attempt("p9", 2, "solo", [5])
+        for attempt, status in ((1, "partial"), (2, "complete")):
+            storage.write_episode(
+                scene_id="solo", game_id=f"p9:2:{attempt}", episode=0, mode="browser", source="p9", seed=5,
+                agents={"human": "p9", "bot": "policy:greedy"}, status=status, scene_index=2, attempt=attempt,
+                steps=[StepRecord(0, [0], {"human": 1, "bot": 2}, {"human": 0.5, "bot": 0.0}, {"human": True},
+                                  {}, {}, {"human": ["KeyW"]}, 50.0 + attempt, 49.0 + attempt)],
+                started_at=49.5, ended_at=51.0, received_at=60.0 + attempt, clock_offset=1.0,
+            )  # fmt: skip
+
+
+def test_agent_steps_carry_the_participant_of_each_agent_and_the_attempt(tmp_path: Path) -> None:
+    path = tmp_path / "join.sqlite"
+    _browser_attempts(path)
+    export_csv(path, tmp_path / "out")
+    rows = read_csv(tmp_path / "out" / "agent_steps.csv")
+    assert [(r["attempt"], r["agent"], r["participant_id"], r["controller"], r["action"]) for r in rows] == [
+        ("1", "human", "p9", "p9", "1"), ("1", "bot", "", "policy:greedy", "2"),
+        ("2", "human", "p9", "p9", "1"), ("2", "bot", "", "policy:greedy", "2"),
+    ]  # fmt: skip
+    assert {r["scene_index"] for r in rows} == {"2"} and rows[0]["keys"] == '["KeyW"]'
+    assert rows[0]["terminated"] == "True" and rows[1]["terminated"] == ""
+    episodes = read_csv(tmp_path / "out" / "episodes.csv")
+    assert [(e["attempt"], e["status"], e["received_at"], e["clock_offset"]) for e in episodes] == [
+        ("1", "partial", "61.0", "1.0"), ("2", "complete", "62.0", "1.0"),
+    ]  # fmt: skip
+    steps = read_csv(tmp_path / "out" / "steps.csv")
+    assert [(s["attempt"], s["server_ts"], s["client_ts"]) for s in steps] == [("1", "51.0", "50.0"),
+                                                                              ("2", "52.0", "51.0")]
+
+
+def test_data_load_gives_dataframes_with_the_csv_columns(tmp_path: Path) -> None:
+    import pandas as pd  # the data extra, installed with the test tools (scripts/bootstrap.sh)
+
+    from interactive_gym.data import load
+
+    path = tmp_path / "join.sqlite"
+    _browser_attempts(path)
+    tables = load(path)
+    export_csv(path, tmp_path / "out")
+    assert set(tables) == {f.removesuffix(".csv") for f in FILES}
+    for name, frame in tables.items():
+        assert isinstance(frame, pd.DataFrame)
+        with (tmp_path / "out" / f"{name}.csv").open(newline="") as handle:
+            assert list(frame.columns) == next(csv.reader(handle)), name
+    joined = tables["agent_steps"].merge(tables["participants"], on="participant_id")
+    assert list(joined["agent"]) == ["human", "human"] and set(joined["attempt"]) == {1, 2}
