@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from interactive_gym.controls import KeyMapping
+from interactive_gym.envs.determinism import PYTHON_HASH_SEED
 from interactive_gym.policies import OnnxPolicy, PolicyConfigError, PythonPolicy, normalise_policy
 from interactive_gym.server.pyodide_bundle import BundleRegistry, build_browser_bundle
 
@@ -83,7 +84,8 @@ def test_scene_config_shape(gatherers, model) -> None:
     bundle, config = build(gatherers, model)
     json.dumps(config)  # JSON-ready
     assert config["mode"] == "browser" and config["seeds"] == [5, 6]
-    assert config["pyodide"] == {"index_url": "/vendor/pyodide/", "packages": []}
+    assert config["pyodide"] == {"index_url": "/vendor/pyodide/", "packages": [],
+                                 "env": {"PYTHONHASHSEED": PYTHON_HASH_SEED}}
     assert config["bundle"] == {"manifest_url": f"/bundle/solo/{bundle.bundle_hash}/manifest.json",
                                 "hash": bundle.bundle_hash, "factory": "gatherers:make_env",
                                 "render": "gatherers:render", "env_kwargs": {"num_fruits": 2}}
@@ -118,7 +120,8 @@ def test_custom_pyodide_and_seed_choice(gatherers, model) -> None:
     from interactive_gym.browser.scene_config import MAX_SEED, choose_seeds
 
     _, config = build(gatherers, model, pyodide={"index_url": "/full-pyodide/", "packages": ["numpy"]})
-    assert config["pyodide"] == {"index_url": "/full-pyodide/", "packages": ["numpy"]}
+    assert config["pyodide"] == {"index_url": "/full-pyodide/", "packages": ["numpy"],
+                                 "env": {"PYTHONHASHSEED": PYTHON_HASH_SEED}}
     seeds = choose_seeds(50)
     assert len(seeds) == 50 and all(0 <= s < MAX_SEED for s in seeds) and len(set(seeds)) > 45
     assert choose_seeds(3, draw=lambda n: n - 1) == [MAX_SEED - 1] * 3
