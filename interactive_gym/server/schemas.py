@@ -128,7 +128,9 @@ EVENT_SCHEMAS: dict[str, dict[str, Field]] = {
     "p2p_join": {"scene_index": _INDEX, "scene_id": _ID, "rtt_ms": Field("float", required=False, low=0, high=60_000)},
     # This player's p2p game is over (after uploading its episodes).
     "p2p_game_end": {"game_id": Field("str", pattern=re.compile(r"p2p-[0-9a-f]{1,32}")),
-                     "reason": Field("str", pattern=re.compile(r"complete|partner_left|error|desync"))},
+                     "reason": Field("str", pattern=re.compile(r"complete|partner_left|error|desync")),
+                     # The page's error text (Python traceback tail) when reason is "error".
+                     "error": Field("str", required=False, max_len=4000)},
     # Keys held right now in a server-mode game, ordered by press time (most recent last).
     "keys": {"game_id": _ID, "held": Field("list", max_len=16, items=Field("str", pattern=KEY_PATTERN)),
              "seq": Field("int", low=0, high=2**53)},

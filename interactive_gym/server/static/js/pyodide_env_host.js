@@ -32,14 +32,16 @@ export class PyodideEnvHost {
 
   /** Imports the host module from the installed bundle and builds the env (BrowserGameHost.from_config). */
   static create(pyodide, config) {
-    const module = pyodide.pyimport("interactive_gym.browser.host");
+    // The import is inside the try too: a bundle that cannot be imported must reach the server with its traceback.
+    let module = null;
     try {
+      module = pyodide.pyimport("interactive_gym.browser.host");
       const proxy = module.BrowserGameHost.from_config_json(JSON.stringify(config));
       return new PyodideEnvHost(pyodide, proxy);
     } catch (err) {
       throw new EnvError("creating the environment", err);
     } finally {
-      module.destroy();
+      module?.destroy();
     }
   }
 

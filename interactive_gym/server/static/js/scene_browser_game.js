@@ -11,6 +11,8 @@ function el(tag, attrs = {}, text = "") {
   return node;
 }
 
+const MAX_ERROR_CHARS = 8192; // upload_validation.py keeps the error text to this size
+
 const PHASE_TEXT = {
   loading: "Loading the game…",
   playing: "Use the keyboard to play.",
@@ -39,8 +41,19 @@ export function showBrowserGame({ emitWithAck, container, index, scene, showErro
   estimateClockOffset((t) => emitWithAck("ping", { t }, 5000))
     .then((estimate) => { clockOffset = estimate; })
     .catch(() => {});
-  const state = { phase: "loading", episode: 0, result: null };
+  const state = { phase: "loading", episode: 0, result: null, reportedError: null };
   window.interactiveGym.game = state;
+  // A Python error while starting the game (the env, the render function, a policy) happens again on every
+  // retry: tell the server once, as a partial zero-step upload of episode 0 carrying the traceback.
+  const reportStartError = (traceback) => {
+    if (state.reportedError !== null) return;
+    state.reportedError = String(traceback).slice(-MAX_ERROR_CHARS);
+    console.error(`[browser game] the game could not start:\n${state.reportedError}`);
+    const config = scene.browser;
+    uploader.upload({ scene_id: config.scene_id, episode: 0, seed: config.seeds[0], bundle_hash: config.bundle.hash,
+      partial: true, end_reason: "error", error: state.reportedError, steps: [], pauses: [] })
+      .catch((err) => console.error("[browser game] the error report was not stored", err));
+  };
   const game = new BrowserGame({
     container: canvasBox,
     config: scene.browser,
@@ -55,6 +68,12 @@ export function showBrowserGame({ emitWithAck, container, index, scene, showErro
       if (s.phase === "error") {
         status.dataset.reason = "error";
         status.textContent = "The game stopped because of an error. What you played has been saved.";
+        if (s.traceback) console.error(`[browser game] the game stopped because of an error:\n${s.traceback}`);
+      } else if (s.phase === "load_failed" && s.traceback) {
+        status.dataset.reason = "error";
+        status.textContent = "The game could not start because of an error in the study's code. The researchers "
+          + "have been told; please contact them or continue later.";
+        reportStartError(s.traceback);
       } else if (PHASE_TEXT[s.phase]) {
         status.textContent = PHASE_TEXT[s.phase];
         if (s.phase === "done") status.dataset.reason = "complete";

@@ -25,6 +25,14 @@ function el(tag, attrs = {}, text = "") {
   return node;
 }
 
+const MAX_ERROR_CHARS = 4000; // schemas.py p2p_game_end.error
+
+/** The error's Python traceback (or JS stack) for the server: its last MAX_ERROR_CHARS characters. */
+export function errorDetail(error) {
+  const text = String(error?.traceback ?? error?.cause?.traceback ?? error?.stack ?? error?.message ?? error);
+  return text.length > MAX_ERROR_CHARS ? text.slice(text.length - MAX_ERROR_CHARS) : text;
+}
+
 async function createRenderer(container, canvas, assets) {
   const { Renderer } = await import("./renderer.js");
   const renderer = new Renderer(container, { width: canvas.width, height: canvas.height,
@@ -119,15 +127,16 @@ export function showP2PGame({ socket, emitWithAck, container, index, scene, show
   async function finish(reason, error = null, uploadErrors = []) {
     if (view.over || view.destroyed) return;
     view.over = true;
-    view.result = { reason, error: error ? String(error.message ?? error) : null, uploadErrors };
-    if (error) console.warn("[p2p] game ended with an error", error);
+    const detail = error ? errorDetail(error) : null;
+    view.result = { reason, error: error ? String(error.message ?? error) : null, detail, uploadErrors };
+    if (error) console.error(`[p2p] game ended with an error:\n${detail}`);
     if (reason === "error" && error instanceof RuntimeLoadError) showError(error.userMessage);
     if (uploadErrors.length) showError("Some data could not be saved: " + uploadErrors.join("; "));
     setStatus("over", END_MESSAGES[reason] ?? END_MESSAGES.error, reason);
     multiplayer.close();
     if (view.ready) {
       try {
-        await emitWithAck("p2p_game_end", { game_id: view.ready.gameId, reason });
+        await emitWithAck("p2p_game_end", { game_id: view.ready.gameId, reason, ...(detail ? { error: detail } : {}) });
       } catch (err) {
         console.warn("[p2p] p2p_game_end not acknowledged", err);
       }
