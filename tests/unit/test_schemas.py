@@ -163,6 +163,7 @@ BAD = [
     ("p2p_game_end", {"game_id": "p2p-00", "reason": "bored"}, "reason: invalid format"),
     ("p2p_game_end", {"game_id": "p2p-00"}, "reason: missing"),
     ("p2p_game_end", {"game_id": "p2p-00", "reason": "complete", "x": 1}, "unknown field(s): x"),
+    ("p2p_game_end", {"game_id": "p2p-00", "reason": "error", "error": "x" * 4001}, "error: longer than 4000 characters"),
 ]
 BAD += [(event, payload, "payload must be an object") for event in sorted(EVENT_SCHEMAS) for payload in NOT_OBJECTS]
 
