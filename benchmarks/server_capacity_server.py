@@ -101,8 +101,8 @@ async def serve(config: RemoteConfig, stats: dict[str, Any], ws: str) -> None:
         await server.serve()
     finally:
         watcher.cancel()
-        stats["rejected_events"] = dict(app.server.rejections)
-        stats["games_started"] = app.server.games.games_started
+        stats["rejected_events"] = dict(app.server.flow.rejections)
+        stats["games_started"] = app.server.server_mode.games_started
 
 
 def main(argv: list[str] | None = None) -> int:

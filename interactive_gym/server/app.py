@@ -1,6 +1,7 @@
 """Builds the ASGI application of an experiment: Starlette for pages and files, python-socketio for events.
 
-Wiring only: the state lives in the :class:`ExperimentServer` created here, owned by the app.
+Wiring only: the state lives in the :class:`~interactive_gym.server.experiment.Experiment` created here, owned
+by the app; its socket events are registered by :class:`~interactive_gym.server.events.EventRouter`.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from starlette.routing import Route
 from interactive_gym.configurations.remote_config import RemoteConfig
 from interactive_gym.server.beacon import BeaconEndpoint
 from interactive_gym.server.data_writer import DataWriter
-from interactive_gym.server.experiment_server import ExperimentServer
+from interactive_gym.server.episode_verifier import EpisodeVerifier
+from interactive_gym.server.events import EventRouter
+from interactive_gym.server.experiment import Experiment
 from interactive_gym.server.fast_socketio import DirectSendManager, ExperimentSocketServer, JsonFirstPacket
-from interactive_gym.server.handlers import register_handlers
 from interactive_gym.server.message_limits import MAX_ENGINEIO_BYTES, MAX_MESSAGE_CHARS
+from interactive_gym.server.rate_limits import RateLimiter
 from interactive_gym.server.static_files import PACKAGE_DIR, static_mounts
 
 log = logging.getLogger("interactive_gym.app")
@@ -41,10 +44,10 @@ class ExperimentApp:
         self.sio = ExperimentSocketServer(
             async_mode="asgi", cors_allowed_origins=[], max_http_buffer_size=MAX_ENGINEIO_BYTES,
             max_message_chars=MAX_MESSAGE_CHARS, client_manager=DirectSendManager(), serializer=JsonFirstPacket)
-        self.server = ExperimentServer(config, self.sio, self.writer)
-        beacon = BeaconEndpoint(known_token=lambda token: token in self.server.beacon_tokens,
-                                store=self.server.beacon)
-        register_handlers(self.sio, self.server)
+        self.server = Experiment(config, self.sio, self.writer, verifier=EpisodeVerifier(self.writer))
+        self.events = EventRouter(self.sio, self.server, limiter=RateLimiter())
+        self.events.register()
+        beacon = BeaconEndpoint(known_token=self.events.knows_beacon_token, store=self.events.beacon)
         self._housekeeping: asyncio.Task[None] | None = None
         page = INDEX_HTML.read_text(encoding="utf-8").replace("{{experiment_id}}", config.experiment_id)
         routes = [
@@ -81,14 +84,14 @@ class ExperimentApp:
             yield
         finally:
             self._housekeeping.cancel()
-            await self.server.games.shutdown()
+            await self.server.shutdown()
             await self.writer.close()
 
     async def _housekeep(self) -> None:
         while True:
             await asyncio.sleep(0.5)
             try:
-                await self.server.tick_housekeeping()
+                await self.server.housekeeping()
             except Exception:  # noqa: BLE001 - housekeeping must keep running
                 log.exception("housekeeping failed")
 

@@ -13,6 +13,7 @@ from typing import Any
 from engineio import json as eio_json
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from interactive_gym.server.message_limits import MAX_BEACON_BYTES, PARSE_OFF_LOOP_BYTES
 
@@ -33,7 +34,13 @@ class BeaconEndpoint:
         self._known_token = known_token
         self._store = store
 
-    async def __call__(self, request: Request) -> Response:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # An ASGI app, so a Route can take the instance itself.
+        response = await self.handle(Request(scope, receive))
+        await response(scope, receive, send)
+
+    async def handle(self, request: Request) -> Response:
+        """Answers one beacon POST: 404 unknown token, 413 too large, 400 not JSON or not stored, 204 stored."""
         token = request.path_params["token"]
         if not self._known_token(token):
             return Response("unknown token", status_code=404)

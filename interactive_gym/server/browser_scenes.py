@@ -53,9 +53,14 @@ BROWSER_MODES = ("browser", "p2p")
 class Visitor(Protocol):
     """What BrowserScenes reads of a participant (and nothing else)."""
 
-    participant_id: str
-    index: int
-    sequence: Sequence[Any]
+    @property
+    def participant_id(self) -> str: ...
+
+    @property
+    def index(self) -> int: ...
+
+    @property
+    def sequence(self) -> Sequence[Any]: ...
 
     @property
     def scene(self) -> Any: ...

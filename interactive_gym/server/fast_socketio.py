@@ -28,12 +28,12 @@ from collections import Counter
 from typing import Any
 
 import engineio
-import socketio
 from engineio import packet as eio_packet
 from socketio import AsyncManager
 from socketio import packet as sio_packet
 
 from interactive_gym.server.latest_wins import LatestWins, LatestWinsFrame, LatestWinsQueue
+from interactive_gym.server.socket_server import TargetedServer
 
 log = logging.getLogger("interactive_gym.socketio")
 
@@ -153,7 +153,7 @@ class _EngineServer(engineio.AsyncServer):  # type: ignore[misc]
         return LatestWinsQueue(*args, **kwargs)
 
 
-class ExperimentSocketServer(socketio.AsyncServer):  # type: ignore[misc]
+class ExperimentSocketServer(TargetedServer):
     """``socketio.AsyncServer`` with the experiment's message limits and latest-wins render delivery.
 
     Args:

@@ -5,7 +5,8 @@ steps the game. The coordinator:
 
 * forms games from the p2p scene's waiting room (presence-aware, FIFO or latency-aware matchmaker);
 * creates each game's state (id, shared seed, players, player -> participant map) and sends every player
-  ``pyodide_game_ready`` with ``game_id``, ``players``, ``player_subjects``, the seed, and ``turn_config``
+  ``pyodide_game_ready`` with ``game_id``, ``players`` (indices only: a page never learns another
+  participant's id), ``my_player_id``, the seed, and ``turn_config``
   (``{username, credential, force_relay, urls, expires_at}`` or null) plus ``ice_servers`` — per player,
   because ephemeral TURN credentials are minted per participant;
 * answers the signaling relay's membership questions, so WebRTC signaling and the Socket.IO input fallback
@@ -59,7 +60,7 @@ class PyodideGameState:
 
     @property
     def player_subjects(self) -> dict[str, str]:
-        """``{player_id (as text, JSON keys): participant_id}`` as sent to the browsers."""
+        """``{player_id (as text, JSON keys): participant_id}`` for the data (never sent to a browser)."""
         return {str(p): pid for p, pid in self.players.items()}
 
 
@@ -121,7 +122,6 @@ class PyodideGameCoordinator:
         return {
             "game_id": game.game_id,
             "players": sorted(game.players),
-            "player_subjects": game.player_subjects,
             "agents": {str(p): a for p, a in game.agents.items()},
             "my_player_id": player,
             "seed": game.seed,
@@ -130,17 +130,35 @@ class PyodideGameCoordinator:
             "config": scene_config,
         }
 
-    def disconnected(self, sid: str, now: float) -> PyodideGameState | None:
+    def disconnected(self, participant_id: str, now: float) -> PyodideGameState | None:
         """A player's socket closed; returns their game (the grace period starts)."""
-        member = self._by_sid.pop(sid, None)
-        if member is None:
+        game = self.game_of(participant_id)
+        player = game.player_of(participant_id) if game else None
+        if game is None or player is None:
             return None
-        game = self.games.get(member[0])
-        if game is None:
+        sid = game.sids.get(player)
+        if sid:
+            self._by_sid.pop(sid, None)
+        game.sids[player] = None
+        if player not in game.finished:
+            game.gone_since.setdefault(player, now)
+        return game
+
+    def reattach(self, participant_id: str, sid: str) -> PyodideGameState | None:
+        """A player's new socket (a network blip, not a new page) joins their running game again.
+
+        Returns the game, or None when the participant is in no running game or their game is over for them.
+        """
+        game = self.game_of(participant_id)
+        player = game.player_of(participant_id) if game else None
+        if game is None or player is None or player in game.finished:
             return None
-        game.sids[member[1]] = None
-        if member[1] not in game.finished:
-            game.gone_since.setdefault(member[1], now)
+        old = game.sids.get(player)
+        if old:
+            self._by_sid.pop(old, None)
+        game.sids[player] = sid
+        self._by_sid[sid] = (game.game_id, player)
+        game.gone_since.pop(player, None)
         return game
 
     def overdue(self, now: float, grace_s: dict[str, float]) -> list[tuple[PyodideGameState, list[int]]]:

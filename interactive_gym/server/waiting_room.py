@@ -78,12 +78,30 @@ class WaitingRoom:
         self.timeout_s = timeout_s
         self.matchmaker = matchmaker
         self._waiters: dict[str, Waiter] = {}
+        self.matched: list[Waiter] = []  # the entries of the last group formed (to restore them if it fails)
 
-    def join(self, participant_id: str, now: float, rtt_ms: float | None = None) -> list[str] | None:
-        """Adds a participant (idempotent) and returns a group if one can start now (its members leave)."""
-        if participant_id not in self._waiters:
-            self._waiters[participant_id] = Waiter(participant_id, now, rtt_ms)
+    def join(self, participant_id: str, now: float, rtt_ms: float | None = None,
+             present: bool = True) -> list[str] | None:
+        """Adds a participant (idempotent: a second join keeps their place and arrival time) and returns a
+        group if one can start now (its members leave)."""
+        waiter = self._waiters.get(participant_id)
+        if waiter is None:
+            self._waiters[participant_id] = Waiter(participant_id, now, rtt_ms, present)
+        else:
+            waiter.present = present
+            if rtt_ms is not None:
+                waiter.rtt_ms = rtt_ms
         return self._try_match()
+
+    def restore(self, waiters: list[Waiter]) -> None:
+        """Puts waiters back (a group whose game failed to start), keeping their arrival times; no matching,
+        so a game that cannot start is not retried in a tight loop. Arrival order is kept."""
+        merged = {w.participant_id: w for w in waiters if w.participant_id not in self._waiters}
+        merged.update(self._waiters)
+        self._waiters = dict(sorted(merged.items(), key=lambda item: item[1].joined_at))
+
+    def waiter(self, participant_id: str) -> Waiter | None:
+        return self._waiters.get(participant_id)
 
     def set_presence(self, participant_id: str, present: bool, rtt_ms: float | None = None) -> list[str] | None:
         """Marks a waiter present/absent (hidden tab, silence) and updates RTT; may complete a group."""
@@ -120,6 +138,9 @@ class WaitingRoom:
         group = self.matchmaker(list(self._waiters.values()), self.group_size)
         if group is None:
             return None
-        for pid in group:
-            del self._waiters[pid]
-        return group
+        # A custom matchmaker must pick distinct present waiters of this room, exactly group_size of them.
+        if len(set(group)) != self.group_size or any(
+                pid not in self._waiters or not self._waiters[pid].present for pid in group):
+            raise ValueError(f"the matchmaker returned an invalid group {group!r}")
+        self.matched = [self._waiters.pop(pid) for pid in group]
+        return list(group)

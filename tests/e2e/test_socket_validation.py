@@ -85,5 +85,5 @@ def test_malformed_payloads_are_rejected_without_harming_a_running_game(live_ser
             await client.disconnect()
 
     run_async(scenario())
-    assert sum(app.server.rejections.values()) == len(MALFORMED)
-    assert app.server.rejections["advance"] == 6
+    assert sum(app.server.flow.rejections.values()) == len(MALFORMED)
+    assert app.server.flow.rejections["advance"] == 6

@@ -37,14 +37,15 @@ def test_ready_payload_is_per_player_and_carries_turn_config() -> None:
     payload = coord.ready_payload(game, 1, turn, [{"urls": ["turn:x"], "username": "u", "credential": "c"}], {})
     assert payload["my_player_id"] == 1
     assert payload["players"] == [0, 1]
-    assert payload["player_subjects"] == {"0": "alice", "1": "bob"}
+    assert "player_subjects" not in payload  # a page never learns another participant's id
+    assert "alice" not in repr(payload) and "bob" not in repr(payload)
     assert payload["seed"] == 42 and payload["turn_config"] == turn
 
 
 def test_partner_gone_past_grace_is_reported_once_to_the_players_still_there() -> None:
     coord = PyodideGameCoordinator()
     game = _game(coord)
-    assert coord.disconnected("sid-bob", now=10.0) is game
+    assert coord.disconnected("bob", now=10.0) is game
     assert coord.member_of("sid-bob") is None
     assert coord.overdue(now=12.0, grace_s={"duo": 5.0}) == []
     [(reported, stay)] = coord.overdue(now=15.0, grace_s={"duo": 5.0})
@@ -70,3 +71,21 @@ def test_parity_verdict_once_every_peer_uploaded() -> None:
     verdict = coord.add_upload(game, 0, "bob", [dict(steps[0], checksum="b")], partial=False)
     assert verdict is not None and not verdict.agree and verdict.first_mismatch["field"] == "checksum"
     assert 0 not in game.uploads  # steps released once judged
+
+
+def test_a_returning_socket_is_reattached_and_its_grace_forgotten() -> None:
+    coord = PyodideGameCoordinator()
+    game = _game(coord)
+    coord.disconnected("bob", now=10.0)
+    assert coord.reattach("bob", "sid-bob-2") is game
+    assert coord.member_of("sid-bob-2") == (game.game_id, 1) and coord.member_of("sid-bob") is None
+    assert coord.sid_of(game.game_id, 1) == "sid-bob-2"
+    assert coord.overdue(now=100.0, grace_s={"duo": 5.0}) == []  # nobody is gone any more
+
+
+def test_a_finished_player_is_not_reattached() -> None:
+    coord = PyodideGameCoordinator()
+    game = _game(coord)
+    coord.finish_player(game, "bob")
+    assert coord.reattach("bob", "sid-bob-2") is None
+    assert coord.reattach("nobody", "sid-x") is None

@@ -1,4 +1,4 @@
-"""GameManager: keys reach a running game; keys racing a game's end are ignored quietly, for a few seconds."""
+"""ServerMode: keys reach a running game; keys racing a game's end are ignored quietly, for a few seconds."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from interactive_gym.scenes.gym_scene import GymScene
-from interactive_gym.server.game_manager import ENDED_GAME_KEYS_QUIET_S, GameManager
-from interactive_gym.server.participants import Participant
+from interactive_gym.server.modes.server_mode import ENDED_GAME_KEYS_QUIET_S, ServerMode
+from interactive_gym.server.flow.participants import Participant
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "examples" / "demo"
 if str(DEMO_DIR) not in sys.path:
@@ -59,53 +59,80 @@ def scene() -> GymScene:
     return built
 
 
-async def play_one_game(clock: Clock) -> tuple[GameManager, list[Participant], str, list[str]]:
-    """Two participants play a 3-step game to its end; returns the manager, them, the game id, game-over log."""
-    ended: list[str] = []
+class FakeSio:
+    """Records emits; rooms are no-ops (the tests look at game state, not at what pages receive)."""
 
-    async def emit(event: str, data: Any, *, room: str | None = None, to: str | None = None) -> None:
+    def __init__(self) -> None:
+        self.emits: list[tuple[str, Any, str | None, str | None]] = []
+
+    async def emit(self, event: str, data: Any = None, to: str | None = None, room: str | None = None) -> None:
+        assert to or room, f"{event} emitted without a target"
+        self.emits.append((event, data, to, room))
+
+    async def enter_room(self, sid: str, room: str) -> None:
         pass
 
-    async def enter_room(sid: str, room: str) -> None:
+    async def leave_room(self, sid: str, room: str) -> None:
         pass
 
-    async def on_game_over(participant_id: str, reason: str, message: str) -> None:
-        ended.append(f"{participant_id}:{reason}")
-        by_id[participant_id].game_id = None  # as ExperimentServer does
 
-    async def on_wait_timeout(participant_id: str) -> None:
+class Hooks:
+    """The participant flow's side, as the modes see it: records game-overs instead of moving anyone."""
+
+    def __init__(self, people: dict[str, Participant]) -> None:
+        self.people = people
+        self.ended: list[str] = []
+
+    def lookup(self, participant_id: str) -> Participant | None:
+        return self.people.get(participant_id)
+
+    def game_over(self, participant_id: str, scene_id: str, record: dict[str, str], show: bool) -> None:
+        self.ended.append(f"{participant_id}:{record['reason']}")
+        self.people[participant_id].game_id = None  # as the flow does
+
+    def wait_timeout(self, participant_id: str, scene_id: str) -> None:
         raise AssertionError("nobody should time out")
 
-    manager = GameManager(emit, FakeWriter(), enter_room, on_game_over, on_wait_timeout, clock=clock)
+    async def notify(self, participant: Participant, event: str, data: dict[str, Any]) -> None:
+        pass
+
+    async def record_event(self, kind: str, data: dict[str, Any], participant: Any = None, scene_id: Any = None,
+                           game_id: Any = None) -> None:
+        pass
+
+
+async def play_one_game(clock: Clock) -> tuple[ServerMode, list[Participant], str, list[str]]:
+    """Two participants play a 3-step game to its end; returns the mode, them, the game id, game-over log."""
     the_scene = scene()
     people = [Participant(pid, {}, [the_scene], tab_id="t", sid=f"sid-{pid}") for pid in ("alice", "bob")]
-    by_id = {p.participant_id: p for p in people}
+    hooks = Hooks({p.participant_id: p for p in people})
+    mode = ServerMode(FakeSio(), FakeWriter(), hooks, clock=clock)
     for person in people:
-        await manager.join(person, the_scene, now=0.0, lookup=by_id.get)
+        await mode.join(person, the_scene)
     game_id = people[0].game_id
-    assert game_id is not None and game_id in manager.runners
+    assert game_id is not None and game_id in mode.runners
     # Keys reach the running game.
-    assert manager.set_keys(people[0], game_id, ["ArrowUp"], 1) is None
-    assert manager.runners[game_id].game.inputs["agent_0"].held == ["ArrowUp"]
+    assert mode.set_keys(people[0], game_id, ["ArrowUp"], 1) is None
+    assert mode.runners[game_id].game.inputs["agent_0"].held == ["ArrowUp"]
     for _ in range(500):
-        if len(ended) == 2:
+        if len(hooks.ended) == 2:
             break
         await asyncio.sleep(0.01)
-    await manager.shutdown()
-    return manager, people, game_id, ended
+    await mode.shutdown()
+    return mode, people, game_id, hooks.ended
 
 
 def test_keys_just_after_the_end_are_ignored_quietly_then_refused() -> None:
     clock = Clock()
 
     async def main() -> list[str | None]:
-        manager, (alice, bob), game_id, ended = await play_one_game(clock)
+        mode, (alice, bob), game_id, ended = await play_one_game(clock)
         assert sorted(ended) == ["alice:complete", "bob:complete"]
-        replies = [manager.set_keys(alice, game_id, ["ArrowUp"], 2), manager.set_keys(bob, game_id, [], 9)]
+        replies = [mode.set_keys(alice, game_id, ["ArrowUp"], 2), mode.set_keys(bob, game_id, [], 9)]
         clock.now += ENDED_GAME_KEYS_QUIET_S - 0.1
-        replies.append(manager.set_keys(alice, game_id, [], 3))
+        replies.append(mode.set_keys(alice, game_id, [], 3))
         clock.now += 0.2
-        replies.append(manager.set_keys(alice, game_id, [], 4))
+        replies.append(mode.set_keys(alice, game_id, [], 4))
         return replies
 
     assert run(main()) == [None, None, None, NOT_IN_GAME]
@@ -115,8 +142,8 @@ def test_only_the_ended_games_players_are_quiet() -> None:
     clock = Clock()
 
     async def main() -> list[str | None]:
-        manager, (alice, _), game_id, _ = await play_one_game(clock)
+        mode, (alice, _), game_id, _ = await play_one_game(clock)
         stranger = Participant("eve", {}, [scene()], tab_id="t", sid="sid-eve")
-        return [manager.set_keys(stranger, game_id, [], 1), manager.set_keys(alice, "g-never-existed", [], 1)]
+        return [mode.set_keys(stranger, game_id, [], 1), mode.set_keys(alice, "g-never-existed", [], 1)]
 
     assert run(main()) == [NOT_IN_GAME, NOT_IN_GAME]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from interactive_gym.scenes.scene import Scene
+from interactive_gym.server.flow.sessions import issue_secret, secret_matches
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # URL parameters that carry the participant's id, in order of preference.
@@ -30,10 +31,16 @@ class IdentityError(ValueError):
 class Status(enum.StrEnum):
     """Where a participant is in the experiment."""
 
-    ACTIVE = "active"
-    COMPLETED = "completed"
-    TIMED_OUT = "timed_out"
-    DROPPED = "dropped"
+    ACTIVE = "active"          # taking part (a dropped participant who returns is active again)
+    COMPLETED = "completed"    # reached the end page
+    TIMED_OUT = "timed_out"    # waited for partners in vain and was sent to the end
+    ERRORED = "errored"        # a game failed and the scene's on_error policy ended the study for them
+    DROPPED = "dropped"        # left (socket gone past the scene's drop delay) without finishing
+
+    @property
+    def finished(self) -> bool:
+        """Whether the participant's path is over (they see their end page again, never start over)."""
+        return self in (Status.COMPLETED, Status.TIMED_OUT, Status.ERRORED)
 
 
 class ConnectKind(enum.StrEnum):
@@ -44,6 +51,7 @@ class ConnectKind(enum.StrEnum):
     TAKEOVER = "takeover"            # the same tab reloaded before its old socket closed: old socket is dropped
     REFUSED_OTHER_TAB = "refused_other_tab"
     REFUSED_FINISHED = "refused_finished"
+    REFUSED_NOT_YOURS = "refused_not_yours"  # the id is known but this browser lacks its resume secret
 
 
 def clean_url_params(raw: Mapping[str, Any]) -> dict[str, str]:
@@ -102,6 +110,13 @@ class Participant:
     scene_started_at: float = 0.0
     game_id: str | None = None
     visible: bool = True
+    resume_secret_hash: str | None = None
+    # The game-over record of the current game scene (reason, message[, error]); None while it runs.
+    game_over: dict[str, str] | None = None
+    # When the live socket went away (time.time()); None while connected.
+    gone_since: float | None = None
+    # A random id per page load, from the page: a new socket of the same page is a network blip, not a reload.
+    page_id: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -110,14 +125,21 @@ class Participant:
 
     @property
     def finished(self) -> bool:
-        return self.status is not Status.ACTIVE
+        return self.status.finished
+
+    @property
+    def connected(self) -> bool:
+        return self.sid is not None
 
 
 @dataclass(frozen=True)
 class ConnectOutcome:
+    """What a connection means; ``new_secret`` is set when the page must be given a (new) resume secret."""
+
     kind: ConnectKind
     participant: Participant | None
     old_sid: str | None = None
+    new_secret: str | None = None
 
 
 class ParticipantRegistry:
@@ -133,15 +155,31 @@ class ParticipantRegistry:
         self._by_sid: dict[str, str] = {}
 
     def connect(self, participant_id: str, tab_id: str, sid: str, url_params: dict[str, str],
-                now: float) -> ConnectOutcome:
-        """Decides what a connection means and records the new socket where it is accepted."""
+                now: float, secret: str | None = None) -> ConnectOutcome:
+        """Decides what a connection means and records the new socket where it is accepted.
+
+        Args:
+            participant_id: Who the page says it is (from the URL).
+            tab_id: The page's per-tab id (tells a reload from a second tab).
+            sid: The new socket.
+            url_params: The page's URL parameters (stored for a new participant).
+            now: ``time.time()``.
+            secret: The resume secret the page holds for this participant, if any.
+        """
         existing = self._by_id.get(participant_id)
         if existing is None:
+            secret_value, secret_hash = issue_secret()
             participant = Participant(participant_id, url_params, self._sequence_for(participant_id), tab_id,
-                                      sid=sid, scene_started_at=now)
+                                      sid=sid, scene_started_at=now, resume_secret_hash=secret_hash)
             self._by_id[participant_id] = participant
             self._by_sid[sid] = participant_id
-            return ConnectOutcome(ConnectKind.NEW, participant)
+            return ConnectOutcome(ConnectKind.NEW, participant, new_secret=secret_value)
+        new_secret = None
+        if existing.resume_secret_hash is None:
+            # Known from before resume secrets existed: the first page to return is given one.
+            new_secret, existing.resume_secret_hash = issue_secret()
+        elif not secret_matches(secret, existing.resume_secret_hash):
+            return ConnectOutcome(ConnectKind.REFUSED_NOT_YOURS, existing)
         if existing.finished:
             return ConnectOutcome(ConnectKind.REFUSED_FINISHED, existing)
         if existing.sid is not None and existing.sid != sid:
@@ -151,13 +189,14 @@ class ParticipantRegistry:
             self._by_sid.pop(old, None)
             existing.sid = sid
             self._by_sid[sid] = participant_id
-            return ConnectOutcome(ConnectKind.TAKEOVER, existing, old_sid=old)
+            return ConnectOutcome(ConnectKind.TAKEOVER, existing, old_sid=old, new_secret=new_secret)
         existing.sid = sid
         existing.tab_id = tab_id
+        existing.gone_since = None
         self._by_sid[sid] = participant_id
-        return ConnectOutcome(ConnectKind.RESUMED, existing)
+        return ConnectOutcome(ConnectKind.RESUMED, existing, new_secret=new_secret)
 
-    def disconnect(self, sid: str) -> Participant | None:
+    def disconnect(self, sid: str, now: float) -> Participant | None:
         """Forgets a socket; returns its participant if that socket was their live one."""
         participant_id = self._by_sid.pop(sid, None)
         if participant_id is None:
@@ -165,8 +204,17 @@ class ParticipantRegistry:
         participant = self._by_id[participant_id]
         if participant.sid == sid:
             participant.sid = None
+            participant.gone_since = now
             return participant
         return None
+
+    def participant_id_of(self, sid: str) -> str | None:
+        """The participant a socket belongs to (live or not yet forgotten)."""
+        return self._by_sid.get(sid)
+
+    def all(self) -> list[Participant]:
+        """Every participant (housekeeping)."""
+        return list(self._by_id.values())
 
     def by_sid(self, sid: str) -> Participant | None:
         participant_id = self._by_sid.get(sid)
@@ -176,7 +224,7 @@ class ParticipantRegistry:
         return self._by_id.get(participant_id)
 
     def restore(self, participant_id: str, url_params: dict[str, str], current_scene: str | None,
-                status: Status) -> Participant:
+                status: Status, resume_secret_hash: str | None, now: float) -> Participant:
         """Re-creates a participant known from the database after a server restart.
 
         They resume at the first occurrence of their recorded scene in their (deterministic) sequence, or at
@@ -184,7 +232,8 @@ class ParticipantRegistry:
         """
         sequence = self._sequence_for(participant_id)
         index = next((i for i, scene in enumerate(sequence) if scene.scene_id == current_scene), 0)
-        participant = Participant(participant_id, url_params, sequence, tab_id="", index=index, status=status)
+        participant = Participant(participant_id, url_params, sequence, tab_id="", index=index, status=status,
+                                  resume_secret_hash=resume_secret_hash, gone_since=now, scene_started_at=now)
         self._by_id[participant_id] = participant
         return participant
 

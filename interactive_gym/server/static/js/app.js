@@ -39,9 +39,33 @@ function generatedId() {
   return id;
 }
 
+// Resume secrets the server issued to this browser, by participant id (the id alone never resumes a session).
+const experimentId = document.body.dataset.experiment || "experiment";
+const SECRETS_KEY = `ig-resume:${experimentId}`;
+const MAX_SECRETS = 8; // the server reads at most this many
+
+function resumeSecrets() {
+  try {
+    const parsed = JSON.parse(localStorage.getItem(SECRETS_KEY) || "{}");
+    return parsed && typeof parsed === "object" ? parsed : {};
+  } catch {
+    return {};
+  }
+}
+
+function keepResumeSecret(participantId, secret) {
+  const kept = Object.entries(resumeSecrets()).filter(([id]) => id !== participantId).slice(-(MAX_SECRETS - 1));
+  localStorage.setItem(SECRETS_KEY, JSON.stringify(Object.fromEntries([...kept, [participantId, secret]])));
+}
+
+// One id per page load: a new socket from the same page is a network blip, a new page id is a reload.
+const pageId = crypto.randomUUID();
+
 const socket = io({
   transports: ["websocket"],
-  auth: { url_params: urlParams(), tab_id: tabId(), generated_id: generatedId() },
+  // A function, so every reconnect sends the secrets as they are then (the first connect may have added one).
+  auth: (cb) => cb({ url_params: urlParams(), tab_id: tabId(), generated_id: generatedId(), page_id: pageId,
+    resume: resumeSecrets() }),
 });
 // A test hook and debugging aid: the live socket and the current scene.
 window.interactiveGym = { socket, scene: null };
@@ -83,6 +107,12 @@ socket.on("scene", (msg) => {
   GAME_VIEWS[msg.scene.mode]().then((show) => {
     if (current === entry) entry.view = show(ctx);
   }, (err) => showError(`Could not load the game: ${err.message}`));
+});
+
+socket.on("session", (msg) => {
+  if (msg && typeof msg.participant_id === "string" && typeof msg.resume_secret === "string") {
+    keepResumeSecret(msg.participant_id, msg.resume_secret);
+  }
 });
 
 socket.on("refused", (msg) => {

@@ -14,6 +14,7 @@ import { END_MESSAGES, P2PGame } from "./p2p_game.js";
 import { loadP2PRuntime } from "./p2p_runtime.js";
 import { MultiplayerPyodideGame } from "./pyodide_multiplayer_game.js";
 import { RuntimeLoadError, preloadPyodide } from "./pyodide_loader.js";
+import { waitingText } from "./waiting_text.js";
 
 const UPLOAD_EVENT = "p2p_episode";
 const STASH_KEY = "interactive-gym:unsent-p2p-episodes";
@@ -146,8 +147,7 @@ export function showP2PGame({ socket, emitWithAck, container, index, scene, show
 
   const onWaiting = (msg) => {
     if (msg.scene_id !== scene.scene_id || view.ready) return;
-    const missing = Math.max(1, (msg.needed ?? 2) - 1);
-    setStatus("waiting", `Waiting for ${missing} other participant${missing > 1 ? "s" : ""} to join…`);
+    setStatus("waiting", waitingText(msg));
   };
   const onPartnerLeft = (msg) => {
     if (!view.ready || msg.game_id !== view.ready.gameId) return;
@@ -168,9 +168,16 @@ export function showP2PGame({ socket, emitWithAck, container, index, scene, show
     const ack = await emitWithAck("advance", { scene_index: index, scene_id: scene.scene_id, answers: {} });
     if (!ack.ok) { showError(ack.error); next.disabled = false; }
   });
-  emitWithAck("p2p_join", { scene_index: index, scene_id: scene.scene_id }).then((ack) => {
-    if (!ack?.ok) showError(ack?.error ?? "Could not join the game.");
-  }, (err) => showError(`Could not join the game: ${err.message}`));
+  const join = () => {
+    emitWithAck("p2p_join", { scene_index: index, scene_id: scene.scene_id }).then((ack) => {
+      if (!ack?.ok) showError(ack?.error ?? "Could not join the game.");
+    }, (err) => showError(`Could not join the game: ${err.message}`));
+  };
+  // A socket that dropped while waiting comes back into the queue (the server keeps the place); once the game
+  // is announced, a reconnect needs nothing: the server re-attaches the socket to the running game.
+  const rejoinIfWaiting = () => { if (!view.ready && !view.over) join(); };
+  socket.on("connect", rejoinIfWaiting);
+  join();
 
   return {
     destroy() {
@@ -178,6 +185,7 @@ export function showP2PGame({ socket, emitWithAck, container, index, scene, show
       view.game?.stop("error");
       socket.off("waiting", onWaiting);
       socket.off("p2p_partner_left", onPartnerLeft);
+      socket.off("connect", rejoinIfWaiting);
       document.removeEventListener("visibilitychange", onVisibility);
       window.removeEventListener("pagehide", onPageHide);
       multiplayer.close();

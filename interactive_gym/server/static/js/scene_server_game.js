@@ -2,6 +2,7 @@
 // change and draws the render packets the server sends each tick.
 import { Renderer } from "/static/js/renderer.js";
 import { KeyboardInput } from "/static/js/input.js";
+import { waitingText } from "/static/js/waiting_text.js";
 
 function el(tag, attrs = {}, text = "") {
   const node = document.createElement(tag);
@@ -38,7 +39,8 @@ export function showServerGame({ socket, emitWithAck, container, index, scene, s
   };
 
   const onWaiting = (msg) => {
-    status.textContent = `Waiting for ${msg.needed - 1} other participant(s) to join…`;
+    if (msg.scene_id !== scene.scene_id || state.gameId) return;
+    status.textContent = waitingText(msg);
     status.dataset.state = "waiting";
   };
   const onStart = async (msg) => {

@@ -1,0 +1,103 @@
+"""Experiment: the state of one running experiment, built once by the app (no module-level state).
+
+It owns the participants (registry, event queues, flow) and the three game modes, restores participants
+from the database after a restart, and runs housekeeping. Socket events reach it through ``events.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from interactive_gym.configurations.remote_config import RemoteConfig
+from interactive_gym.scenes.gym_scene import GymScene
+from interactive_gym.server.browser_scenes import BrowserScenes
+from interactive_gym.server.flow.participant_flow import ParticipantFlow
+from interactive_gym.server.flow.participants import Participant, ParticipantRegistry, Status
+from interactive_gym.server.flow.serial import ParticipantSerializer
+from interactive_gym.server.modes.base import GameMode
+from interactive_gym.server.modes.browser_mode import BrowserMode
+from interactive_gym.server.modes.p2p_mode import P2PMode
+from interactive_gym.server.modes.server_mode import ServerMode
+from interactive_gym.server.storage import Storage
+
+log = logging.getLogger("interactive_gym.server")
+
+
+class Experiment:
+    """One experiment being served.
+
+    Args:
+        config: The validated configuration.
+        sio: The Socket.IO server (a ``TargetedServer``).
+        writer: A ``DataWriter`` (started by the app's lifespan).
+        verifier: Optional replay verifier for browser-mode uploads.
+    """
+
+    def __init__(self, config: RemoteConfig, sio: Any, writer: Any, verifier: Any = None) -> None:
+        assert config.stager is not None
+        self.config = config
+        self.sio = sio
+        self.writer = writer
+        self.registry = ParticipantRegistry(config.stager.sequence_for)
+        self.serial = ParticipantSerializer()
+        self.browser = BrowserScenes(config, writer)
+        webrtc = config.webrtc_settings or config.resolve_webrtc()
+        # The flow and the modes refer to each other (modes ask the flow to move participants); the flow is
+        # built first with an empty mode table that is filled in right after.
+        self.flow = ParticipantFlow(self.registry, self.serial, writer, sio, {}, self.browser.preload_for)
+        self.server_mode = ServerMode(sio, writer, self.flow)
+        self.browser_mode = BrowserMode(self.browser, self.flow, verifier)
+        self.p2p_mode = P2PMode(sio, writer, self.browser, webrtc, self.flow, config.test_faults, verifier)
+        self.verifier = verifier
+        self.modes: dict[str, GameMode] = {m.name: m for m in (self.server_mode, self.browser_mode, self.p2p_mode)}
+        self.flow.modes.update(self.modes)
+
+    def restore_participants(self) -> int:
+        """Loads every participant the database knows (server restarted): progress resumes, the finished stay
+        finished. Returns how many were restored."""
+        path = self.config.database_path()
+        if not path.exists():
+            return 0
+        storage = Storage(path, readonly=True)
+        try:
+            rows = storage.participants()
+        finally:
+            storage.close()
+        now = time.time()
+        for row in rows:
+            status = Status(row.status) if row.status in {s.value for s in Status} else Status.ACTIVE
+            self.registry.restore(row.participant_id, dict(row.url_params or {}), row.current_scene, status,
+                                  row.resume_secret_hash, now)
+        return len(rows)
+
+    def mode_of(self, participant: Participant) -> GameMode | None:
+        scene = participant.scene
+        return self.modes[scene.mode] if isinstance(scene, GymScene) else None
+
+    async def housekeeping(self) -> None:
+        """Runs twice a second: waiting-room expiry, partners past their grace, dropped participants.
+
+        Each part is isolated: one failing never stops the others.
+        """
+        now = time.monotonic()
+        for mode in self.modes.values():
+            try:
+                await mode.expire(now)
+            except Exception:  # noqa: BLE001 - housekeeping must go on for every other mode
+                log.exception("housekeeping of %s mode failed", mode.name)
+        try:
+            self.flow.housekeeping()
+        except Exception:  # noqa: BLE001
+            log.exception("housekeeping of participants failed")
+
+    async def shutdown(self) -> None:
+        for mode in self.modes.values():
+            try:
+                await mode.shutdown()
+            except Exception:  # noqa: BLE001 - stop every mode even if one fails
+                log.exception("shutting down %s mode failed", mode.name)
+        await self.serial.drain()
+        if self.verifier is not None:
+            await self.verifier.close()  # pending verdicts are written before the writer closes

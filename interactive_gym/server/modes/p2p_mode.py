@@ -1,0 +1,258 @@
+"""p2p mode: every player's browser runs the env and the rollback netcode; the server matches, announces,
+relays signaling, re-attaches returning sockets, stores uploads and judges the peers' agreement.
+
+The decisions live in :class:`~interactive_gym.server.pyodide_game_coordinator.PyodideGameCoordinator`
+(state), :mod:`~interactive_gym.server.modes.waiting` (queues) and :mod:`~interactive_gym.server.parity`
+(agreement); this class moves events in and out and stores data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from interactive_gym.scenes.gym_scene import GymScene
+from interactive_gym.server.browser_scenes import BrowserScenes
+from interactive_gym.server.flow.participants import Participant
+from interactive_gym.server.game_over import game_over_record
+from interactive_gym.server.modes.base import Ack, FlowHooks
+from interactive_gym.server.modes.waiting import RoomSet
+from interactive_gym.server.pyodide_game_coordinator import PyodideGameCoordinator, PyodideGameState
+from interactive_gym.server.signaling import SignalingRelay
+from interactive_gym.server.upload_validation import (
+    EpisodeUpload,
+    UploadRejected,
+    episode_write_kwargs,
+    rules_from_config,
+    validate_episode_upload,
+)
+
+log = logging.getLogger("interactive_gym.p2p")
+MAX_STATS_CHARS = 64 * 1024
+START_FAILED_NOTICE = "The game could not start because of an error on our side; still waiting for a new start."
+
+
+class P2PMode:
+    """Peer-to-peer scenes of one experiment.
+
+    Args:
+        sio: The Socket.IO server.
+        writer: The experiment's DataWriter.
+        browser: Bundles and configs of in-browser scenes (p2p games ship the same code).
+        webrtc: Resolved ``WebRTCSettings`` (TURN/STUN for ``pyodide_game_ready``).
+        hooks: The participant flow.
+        test_faults: Fault profile for the transport (tests only; None in real experiments).
+        verifier: Optional replay verifier: every stored peer trajectory is replayed off the event loop.
+        clock: Monotonic clock.
+    """
+
+    name = "p2p"
+
+    def __init__(self, sio: Any, writer: Any, browser: BrowserScenes, webrtc: Any, hooks: FlowHooks,
+                 test_faults: Mapping[str, float] | None = None, verifier: Any = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.sio = sio
+        self.writer = writer
+        self.browser = browser
+        self.webrtc = webrtc
+        self.hooks = hooks
+        self.test_faults = test_faults
+        self.verifier = verifier
+        self.clock = clock
+        self.coordinator = PyodideGameCoordinator()
+        self.relay = SignalingRelay(self.coordinator)
+        self.rooms = RoomSet(sio, hooks)
+        self.scenes: dict[str, GymScene] = {}
+        self.configs: dict[str, dict[str, Any]] = {}  # game_id -> scene config shared by its players
+        self.games_started = 0
+
+    # -- GameMode ---------------------------------------------------------------------------------------------
+    async def scene_view(self, participant: Participant, scene: GymScene) -> dict[str, Any]:
+        return {}
+
+    async def presence_changed(self, participant: Participant) -> None:
+        await self._presence(participant)
+
+    async def disconnected(self, participant: Participant) -> None:
+        self.coordinator.disconnected(participant.participant_id, self.clock())
+        await self._presence(participant)
+
+    async def reconnected(self, participant: Participant) -> None:
+        """A socket blip: the page (still running its game) is re-attached to the game's room and signaling."""
+        assert participant.sid is not None
+        game = self.coordinator.reattach(participant.participant_id, participant.sid)
+        if game is not None:
+            await self.sio.enter_room(participant.sid, game.game_id)
+            await self.hooks.record_event("p2p_reconnected", {"player_id": game.player_of(participant.participant_id)},
+                                          participant, scene_id=game.scene_id, game_id=game.game_id)
+        await self._presence(participant)
+
+    async def left_scene(self, participant: Participant, scene: GymScene) -> None:
+        await self.rooms.leave(scene, participant.participant_id)
+        game = self.coordinator.game_of(participant.participant_id)
+        if game is not None:
+            await self._player_left(game, participant)
+
+    async def expire(self, now: float) -> None:
+        """Waiting-room timeouts and partners gone past their grace period."""
+        await self.rooms.expire(now)
+        grace = {sid: s.disconnect_grace_s for sid, s in self.scenes.items()}
+        for game, stay in self.coordinator.overdue(now, grace):
+            gone = [p for p in game.players if p not in stay]
+            for player in stay:
+                sid = game.sids.get(player)
+                if sid:
+                    await self.sio.emit("p2p_partner_left", {"game_id": game.game_id,
+                                                             "player_id": gone[0] if gone else None}, to=sid)
+            await self.writer.record_event("p2p_partner_left", {"gone": gone}, game_id=game.game_id,
+                                           scene_id=game.scene_id)
+
+    async def shutdown(self) -> None:
+        return None
+
+    # -- events -----------------------------------------------------------------------------------------------
+    async def join(self, participant: Participant, scene: GymScene, rtt_ms: float | None) -> None:
+        """The participant's page is ready for a p2p scene: queue them or start a game."""
+        self.scenes[scene.scene_id] = scene
+        running = self.coordinator.game_of(participant.participant_id)
+        if running is not None:
+            # A new page (reload) lost its simulation: the player has left that game.
+            await self._player_left(running, participant)
+            participant.game_over = game_over_record("left")
+            participant.game_id = None
+            return
+        group = await self.rooms.join(scene, participant, self.clock(), rtt_ms)
+        if group is not None:
+            await self._start(scene, group)
+
+    async def upload(self, participant: Participant, payload: Any) -> Ack:
+        """A peer's confirmed trajectory of one episode: validate, store, and judge parity once all are in."""
+        game_id = payload.get("game_id") if isinstance(payload, dict) else None
+        game = self.coordinator.games.get(game_id) if isinstance(game_id, str) else None
+        if game is None or game.player_of(participant.participant_id) is None:
+            return {"ok": False, "code": "not_in_game", "error": "upload for a game you are not in",
+                    "retryable": False}
+        config = self.configs[game.game_id]
+        scene = self.scenes[game.scene_id]
+        result = validate_episode_upload(payload, participant_id=participant.participant_id,
+                                         participant_scene_id=participant.scene.scene_id,
+                                         rules=rules_from_config(config, scene.facts.agents))
+        if isinstance(result, UploadRejected):
+            return {"ok": False, "code": result.code, "error": result.message, "retryable": False}
+        if result.episode in game.verdicts:
+            # The peers' agreement was judged on what was uploaded; a later upload cannot change it.
+            return {"ok": True, "already_judged": True}
+        stats = payload.get("stats") or {}
+        if not isinstance(stats, dict) or len(json.dumps(stats)) > MAX_STATS_CHARS:
+            return {"ok": False, "code": "bad_stats", "error": "stats must be an object under 64 kB",
+                    "retryable": False}
+        await self.writer.write_episode(**self._write_kwargs(result, game, config, stats))
+        if self.verifier is not None:
+            self.verifier.submit(scene, participant.participant_id, {
+                "scene_id": game.scene_id, "game_id": game.game_id, "episode": result.episode,
+                "source": participant.participant_id}, result, mode="p2p")
+        verdict = self.coordinator.add_upload(game, result.episode, participant.participant_id,
+                                              result.steps, result.partial)
+        if verdict is not None:
+            await self.writer.record_event("p2p_parity", {"episode": result.episode, **verdict.to_dict()},
+                                           game_id=game.game_id, scene_id=game.scene_id)
+            if not verdict.agree:
+                log.warning("p2p game %s episode %d: peers disagree at %s", game.game_id, result.episode,
+                            verdict.first_mismatch)
+        return {"ok": True}
+
+    async def game_end(self, participant: Participant, game_id: str, reason: str, error: str = "") -> bool:
+        """A player's game is over (after their uploads); False if they are not in that game."""
+        game = self.coordinator.games.get(game_id)
+        if game is None or game.player_of(participant.participant_id) is None:
+            return False
+        self.coordinator.finish_player(game, participant.participant_id)
+        if participant.sid:
+            await self.sio.leave_room(participant.sid, game_id)
+        if game.game_id not in self.coordinator.games:
+            self.configs.pop(game.game_id, None)
+        record = game_over_record(reason)
+        if error:
+            record["error"] = error
+            log.warning("p2p game %s: participant %s's page reported an error:\n%s", game_id,
+                        participant.participant_id, error)
+        if reason == "error":
+            await self.hooks.record_event("game_error", {"error": error, "reason": reason}, participant,
+                                          scene_id=game.scene_id, game_id=game_id)
+        participant.game_over = record
+        participant.game_id = None
+        return True
+
+    # -- internals --------------------------------------------------------------------------------------------
+    async def _presence(self, participant: Participant) -> None:
+        scene = participant.scene
+        if isinstance(scene, GymScene) and scene.mode == self.name:
+            group = await self.rooms.set_presence(scene, participant)
+            if group is not None:
+                await self._start(scene, group)
+
+    def scene_config(self, scene: GymScene, game: PyodideGameState) -> dict[str, Any]:
+        """The config every player of ``game`` runs (identical for all: seeds come from the game's seed)."""
+        seeds = [scene.episode_seed(game.seed, e) for e in range(scene.num_episodes)]
+        config = self.browser.scene_config(scene, seeds, mode="p2p")
+        config["p2p"] = {"input_delay": scene.input_delay, "prediction_window": scene.prediction_window,
+                         "num_players": len(game.players), "disconnect_timeout_ms": int(scene.disconnect_grace_s * 1000),
+                         "checksum_interval": 30, "faults": self.test_faults}
+        return config
+
+    async def _start(self, scene: GymScene, players: list[Participant]) -> None:
+        """Starts a game, or, if that fails, puts every member back in the queue with a notice."""
+        now = time.time()
+        try:
+            seed = None if scene.seed is None else scene.seed + self.games_started
+            game = self.coordinator.create_game(scene.scene_id, [(p.participant_id, p.sid) for p in players],
+                                                list(scene.facts.humans), now, seed=seed)
+        except Exception:  # noqa: BLE001 - never leave a group stuck on "waiting"
+            log.exception("p2p game for scene %s could not start", scene.scene_id)
+            await self.rooms.requeue(scene, players, notice=START_FAILED_NOTICE)
+            return
+        self.games_started += 1
+        try:
+            config = self.scene_config(scene, game)
+        except Exception:  # noqa: BLE001 - as above; the half-made game is forgotten
+            log.exception("p2p game for scene %s: config failed", scene.scene_id)
+            for participant in players:
+                self.coordinator.finish_player(game, participant.participant_id)
+            await self.rooms.requeue(scene, players, notice=START_FAILED_NOTICE)
+            return
+        self.configs[game.game_id] = config
+        for player, participant in zip(sorted(game.players), players, strict=True):
+            participant.game_id = game.game_id
+            participant.game_over = None
+            if not participant.sid:
+                continue
+            await self.sio.enter_room(participant.sid, game.game_id)
+            pid = participant.participant_id
+            payload = self.coordinator.ready_payload(game, player, self.webrtc.turn_config_for(pid, now),
+                                                     self.webrtc.ice_servers_for(pid, now), config)
+            await self.sio.emit("pyodide_game_ready", payload, to=participant.sid)
+        await self.writer.record_event("p2p_game_created", {"players": game.player_subjects, "seed": game.seed,
+                                                            "turn_mode": self.webrtc.mode}, game_id=game.game_id,
+                                       scene_id=scene.scene_id)
+        log.info("p2p game %s started: %s", game.game_id, game.player_subjects)
+
+    async def _player_left(self, game: PyodideGameState, participant: Participant) -> None:
+        player = game.player_of(participant.participant_id)
+        self.coordinator.finish_player(game, participant.participant_id)
+        for other, sid in game.sids.items():
+            if other != player and sid:
+                await self.sio.emit("p2p_partner_left", {"game_id": game.game_id, "player_id": player}, to=sid)
+        if game.game_id not in self.coordinator.games:
+            self.configs.pop(game.game_id, None)
+
+    def _write_kwargs(self, upload: EpisodeUpload, game: PyodideGameState, config: dict[str, Any],
+                      stats: dict[str, Any]) -> dict[str, Any]:
+        kwargs = episode_write_kwargs(upload, config, received_at=time.time())
+        kwargs.update(mode="p2p", game_id=game.game_id, source=upload.participant_id)
+        kwargs["agents"] = {**kwargs["agents"], **{game.agents[p]: pid for p, pid in game.players.items()}}
+        kwargs["meta"] = {**(kwargs.get("meta") or {}), "network": stats, "turn_mode": self.webrtc.mode,
+                          "player_id": game.player_of(upload.participant_id)}
+        return kwargs
