@@ -230,10 +230,14 @@ class SignalingRelay:
         self._sio: Any = None
         self._namespace: str | None = None
 
-    def register(self, sio: Any, namespace: str | None = None) -> None:
-        """Attaches the handlers to ``sio`` (a ``socketio.AsyncServer``)."""
+    def bind(self, sio: Any, namespace: str | None = None) -> None:
+        """Gives the relay the server to forward through; the caller registers the two handlers itself."""
         self._sio = sio
         self._namespace = namespace
+
+    def register(self, sio: Any, namespace: str | None = None) -> None:
+        """Binds to ``sio`` (a ``socketio.AsyncServer``) and registers the handlers on it."""
+        self.bind(sio, namespace)
         sio.on(SIGNAL_EVENT, self.on_webrtc_signal, namespace=namespace)
         sio.on(INPUT_RELAY_EVENT, self.on_input_relay, namespace=namespace)
 

@@ -76,11 +76,12 @@ class LiveServer:
 
 @pytest.fixture
 def live_server() -> Iterator[Callable[[Any], LiveServer]]:
-    """Factory: ``live_server(app)`` starts ``app`` and returns the running :class:`LiveServer`."""
+    """Factory: ``live_server(app, port=None)`` starts ``app`` and returns the running :class:`LiveServer`
+    (a restarted server keeps its port, so pages keep their origin and its storage)."""
     started: list[LiveServer] = []
 
-    def start(app: Any) -> LiveServer:
-        server = LiveServer(app).start()
+    def start(app: Any, port: int | None = None) -> LiveServer:
+        server = LiveServer(app, port).start()
         started.append(server)
         return server
 

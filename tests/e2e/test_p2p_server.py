@@ -74,7 +74,8 @@ def test_simultaneous_arrivals_form_disjoint_pairs_with_per_player_credentials(l
         (a, ra), (b, rb) = members
         assert ra["seed"] == rb["seed"] and ra["config"]["seeds"] == rb["config"]["seeds"]
         assert {ra["my_player_id"], rb["my_player_id"]} == {0, 1}
-        assert ra["player_subjects"] == rb["player_subjects"] and set(ra["player_subjects"].values()) == {a, b}
+        # A page learns player indices, never its partner's participant id.
+        assert "player_subjects" not in ra and b not in repr(ra) and a not in repr(rb)
         for subject, ready in members:
             turn = ready["turn_config"]
             assert turn["username"].endswith(":" + subject)  # minted for this participant only

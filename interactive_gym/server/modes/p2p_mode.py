@@ -64,6 +64,7 @@ class P2PMode:
         self.clock = clock
         self.coordinator = PyodideGameCoordinator()
         self.relay = SignalingRelay(self.coordinator)
+        self.relay.bind(sio)  # its events are registered with every other event, in events.py
         self.rooms = RoomSet(sio, hooks)
         self.scenes: dict[str, GymScene] = {}
         self.configs: dict[str, dict[str, Any]] = {}  # game_id -> scene config shared by its players
