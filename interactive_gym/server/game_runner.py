@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -20,6 +21,7 @@ from interactive_gym.server.storage_records import StepRecord
 from interactive_gym.server.tick_scheduler import TickScheduler
 
 log = logging.getLogger("interactive_gym.game")
+MAX_ERROR_CHARS = 4000
 
 
 class Emit(Protocol):
@@ -50,6 +52,7 @@ class GameRunner:
         self.stats = LatenessStats()
         self._gone_since: dict[str, float] = {}
         self.end_reason: str | None = None
+        self.error_text: str | None = None
         # While an episode is being ticked: its storage id and the future its last step resolves
         # (True: played to the end; False: a human was gone too long; an exception: the game crashed).
         self._episode_id: Any = None
@@ -88,9 +91,11 @@ class GameRunner:
                 if not finished:
                     reason = "partner_left"
                     break
-        except Exception:  # noqa: BLE001 - a crashing env ends its own game, never the server
+        except Exception as exc:  # noqa: BLE001 - a crashing env ends its own game, never the server
             log.exception("game %s crashed", self.game.game_id)
             reason = "error"
+            # Kept for the data (events row) and the participant flow; the last lines say where it failed.
+            self.error_text = "".join(traceback.format_exception(exc))[-MAX_ERROR_CHARS:]
         self.end_reason = reason
         await self._on_finished(self, reason)
 

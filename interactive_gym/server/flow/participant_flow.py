@@ -290,6 +290,9 @@ class ParticipantFlow:
                 or participant.gone_since is None:
             return
         participant.status = Status.DROPPED
+        mode = self._mode_of(participant.scene)
+        if mode is not None:
+            await mode.dropped(participant)
         gone_s = round(self.clock() - participant.gone_since, 3)
         await self.writer.upsert_participant(participant.participant_id, status=Status.DROPPED.value)
         await self.record_event("dropped", {"scene_index": participant.index, "gone_s": gone_s,

@@ -62,6 +62,10 @@ class GameMode(Protocol):
     async def left_scene(self, participant: Participant, scene: GymScene) -> None:
         """The participant moved on from ``scene`` (or was moved): leave queues, forget per-visit state."""
 
+    async def dropped(self, participant: Participant) -> None:
+        """The participant has been gone past the scene's drop delay: stop holding a place for them (a page
+        that comes back later joins again like a new arrival)."""
+
     async def expire(self, now: float) -> None:
         """Housekeeping (monotonic ``now``): waiting-room timeouts, partners gone past their grace period."""
 

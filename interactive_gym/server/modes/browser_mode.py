@@ -65,6 +65,9 @@ class BrowserMode:
     async def left_scene(self, participant: Participant, scene: GymScene) -> None:
         self._views.pop(participant.participant_id, None)
 
+    async def dropped(self, participant: Participant) -> None:
+        return None
+
     async def expire(self, now: float) -> None:
         return None
 

@@ -97,6 +97,12 @@ class P2PMode:
         if game is not None:
             await self._player_left(game, participant)
 
+    async def dropped(self, participant: Participant) -> None:
+        # A running game has already dealt with the absence (partners told after the grace period).
+        scene = participant.scene
+        if isinstance(scene, GymScene):
+            await self.rooms.leave(scene, participant.participant_id)
+
     async def expire(self, now: float) -> None:
         """Waiting-room timeouts and partners gone past their grace period."""
         await self.rooms.expire(now)

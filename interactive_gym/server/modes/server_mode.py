@@ -79,6 +79,11 @@ class ServerMode:
     async def left_scene(self, participant: Participant, scene: GymScene) -> None:
         await self.rooms.leave(scene, participant.participant_id)
 
+    async def dropped(self, participant: Participant) -> None:
+        scene = participant.scene
+        if isinstance(scene, GymScene):
+            await self.rooms.leave(scene, participant.participant_id)
+
     async def expire(self, now: float) -> None:
         await self.rooms.expire(now)
 
@@ -189,9 +194,8 @@ class ServerMode:
         self.runners.pop(game.game_id, None)
         self._remember_ended(game)
         record = game_over_record(reason)
-        error = getattr(runner, "error_text", None)
-        if error:
-            record["error"] = error
+        if runner.error_text:
+            record["error"] = runner.error_text
         await self.sio.emit("game_over", {"game_id": game.game_id, "reason": reason,
                                           "message": record["message"]}, room=runner.room)
         for pid in game.humans.values():
