@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from interactive_gym.configurations.remote_config import RemoteConfig
@@ -33,11 +34,17 @@ class Experiment:
         sio: The Socket.IO server (a ``TargetedServer``).
         writer: A ``DataWriter`` (started by the app's lifespan).
         verifier: Optional replay verifier for browser-mode uploads.
+        clock: Wall clock (``time.time``) of the participant flow (drop delays, restored participants).
+        monotonic: Monotonic clock of the game modes and housekeeping (waiting-room timeouts). Tests pass
+            fakes; the two must stay consistent within one experiment, so they are given here once.
     """
 
-    def __init__(self, config: RemoteConfig, sio: Any, writer: Any, verifier: Any = None) -> None:
+    def __init__(self, config: RemoteConfig, sio: Any, writer: Any, verifier: Any = None, *,
+                 clock: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic) -> None:
         assert config.stager is not None
         self.config = config
+        self.clock = clock
+        self.monotonic = monotonic
         self.sio = sio
         self.writer = writer
         self.registry = ParticipantRegistry(config.stager.sequence_for)
@@ -46,10 +53,12 @@ class Experiment:
         webrtc = config.webrtc_settings or config.resolve_webrtc()
         # The flow and the modes refer to each other (modes ask the flow to move participants); the flow is
         # built first with an empty mode table that is filled in right after.
-        self.flow = ParticipantFlow(self.registry, self.serial, writer, sio, {}, self.browser.preload_for)
-        self.server_mode = ServerMode(sio, writer, self.flow)
+        self.flow = ParticipantFlow(self.registry, self.serial, writer, sio, {}, self.browser.preload_for,
+                                    clock=clock)
+        self.server_mode = ServerMode(sio, writer, self.flow, clock=monotonic)
         self.browser_mode = BrowserMode(self.browser, self.flow, verifier)
-        self.p2p_mode = P2PMode(sio, writer, self.browser, webrtc, self.flow, config.test_faults, verifier)
+        self.p2p_mode = P2PMode(sio, writer, self.browser, webrtc, self.flow, config.test_faults, verifier,
+                                clock=monotonic)
         self.verifier = verifier
         self.modes: dict[str, GameMode] = {m.name: m for m in (self.server_mode, self.browser_mode, self.p2p_mode)}
         self.flow.modes.update(self.modes)
@@ -65,7 +74,7 @@ class Experiment:
             rows = storage.participants()
         finally:
             storage.close()
-        now = time.time()
+        now = self.clock()
         for row in rows:
             status = Status(row.status) if row.status in {s.value for s in Status} else Status.ACTIVE
             self.registry.restore(row.participant_id, dict(row.url_params or {}), row.current_scene, status,
@@ -81,7 +90,7 @@ class Experiment:
 
         Each part is isolated: one failing never stops the others.
         """
-        now = time.monotonic()
+        now = self.monotonic()
         for mode in self.modes.values():
             try:
                 await mode.expire(now)
