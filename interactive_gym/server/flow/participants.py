@@ -10,7 +10,7 @@ import enum
 import re
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from interactive_gym.scenes.scene import Scene
@@ -117,7 +117,6 @@ class Participant:
     gone_since: float | None = None
     # A random id per page load, from the page: a new socket of the same page is a network blip, not a reload.
     page_id: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def scene(self) -> Scene:
