@@ -197,7 +197,9 @@ class ParticipantFlow:
         if notice:
             view["notice"] = notice
         if participant.game_over:
-            view["game_over"] = participant.game_over
+            # The page gets the reason and its message, never the traceback: a server-mode one names the
+            # server's files and code (it is kept for the data, in the game_error event).
+            view["game_over"] = {k: v for k, v in participant.game_over.items() if k != "error"}
         elif isinstance(scene, GymScene):
             mode = self.modes[scene.mode]
             view.update(await mode.scene_view(participant, scene))
@@ -212,15 +214,17 @@ class ParticipantFlow:
     async def advance(self, participant: Participant, scene_index: int, scene_id: str,
                       answers: dict[str, Any]) -> Ack:
         """The participant continues past the scene the event names: validate, store (committed), move on."""
-        if participant.finished:
-            return await self.reject(participant.sid, "advance", "you have finished the study")
         scene = participant.scene
         verdict = judge_advance(AdvanceInput(
             scene_ids=[s.scene_id for s in participant.sequence], index=participant.index,
             is_game=isinstance(scene, GymScene), game_over=participant.game_over is not None,
             is_end=isinstance(scene, EndScene)), scene_index, scene_id)
+        # Judged before the finished check: a double click on the last page before the end page is a
+        # duplicate of the move that finished the participant, not an error to show on their end page.
         if verdict is Advance.DUPLICATE:
             return {"ok": True, "duplicate": True}
+        if participant.finished:
+            return await self.reject(participant.sid, "advance", "you have finished the study")
         if verdict is Advance.STALE:
             await self.send_scene(participant)
             return {"ok": False, "error": "stale scene; the current scene was sent again"}
