@@ -112,7 +112,8 @@ def scene_configs(tmp: Path) -> tuple[dict[str, dict[str, Any]], BundleRegistry]
         registry.add(bundle)
         configs[name] = browser_scene_config(
             scene_id=name, bundle=bundle, manifest_url=registry.manifest_url(bundle),
-            env_creator=gatherers.make_env, render_fn=gatherers.render, policy_mapping=mapping, controls=keys,
+            env_creator=gatherers.make_env, render_fn=gatherers.render, policy_mapping=mapping,
+            agent_order=gatherers.make_env().possible_agents, controls=keys,
             fps=30, num_episodes=1, max_steps=600, width=width, height=height, seeds=[1])
     return configs, registry
 

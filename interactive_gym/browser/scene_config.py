@@ -1,7 +1,7 @@
 """The configuration a browser-mode scene sends to the page (server side; never imported in Pyodide).
 
 The scene client hands this dict, unchanged, to ``BrowserGame`` (``browser_game.js``) and Python's
-``BrowserGameHost.from_config``. Shape (all keys always present)::
+``BrowserGameHost.from_config``. Shape (all keys but ``action_spaces`` always present)::
 
     {
       "scene_id": "solo",
@@ -20,7 +20,9 @@ The scene client hands this dict, unchanged, to ``BrowserGame`` (``browser_game.
                              "obs_to_input": "gatherers:obs_vector", "sample": true,
                              "temperature": 1.0, "frame_skip": 2}
                  | {"kind": "python", "ref": "gatherers:greedy_policy", "frame_skip": 1}},
-      "seeds": [seed_of_episode_0, seed_of_episode_1]
+      "seeds": [seed_of_episode_0, seed_of_episode_1],
+      "max_upload_bytes": 4194304,                       # the server's upload cap (upload_validation.py)
+      "action_spaces": {agent: describe_space(...)}      # p2p only: the players' action spaces
     }
 
 ``controls`` is ``KeyMapping.to_config()``. The server chooses the seeds (:func:`choose_seeds`) and
@@ -38,6 +40,7 @@ from interactive_gym.browser.refs import RefError, function_ref
 from interactive_gym.envs.determinism import PYTHON_HASH_SEED
 from interactive_gym.policies import HUMAN, OnnxPolicy, PythonPolicy, normalise_policy
 from interactive_gym.server.pyodide_bundle import BrowserBundle
+from interactive_gym.server.upload_validation import MAX_UPLOAD_BYTES
 
 DEFAULT_PYODIDE = {"index_url": "/vendor/pyodide/", "packages": []}
 MAX_SEED = 2**31 - 1
@@ -80,8 +83,21 @@ def _ref(fn: Any, what: str) -> str:
         raise BrowserSceneError(str(exc)) from exc
 
 
-def _pyodide_settings(pyodide: Any) -> dict[str, Any]:
-    # Every peer's interpreter gets the same str hash seed, so set/dict-of-str orders agree between browsers.
+def pyodide_settings(pyodide: Any = None) -> dict[str, Any]:
+    """The ``"pyodide"`` entry of every config that starts an interpreter (scene configs and preloads).
+
+    One rule, so a page that preloads Pyodide during the instructions starts the very interpreter its game
+    uses: same index URL, same packages, same environment (``PYTHONHASHSEED``: every peer's interpreter gets
+    the same str hash seed, so set/dict-of-str orders agree between browsers). Idempotent: the result passed
+    back in gives itself.
+
+    Args:
+        pyodide: ``{"index_url", "packages"}`` (or an object with those attributes), ``None`` for the
+            self-hosted default.
+
+    Raises:
+        BrowserSceneError: for an index URL not ending in ``/`` or packages that are not names.
+    """
     env = {"PYTHONHASHSEED": PYTHON_HASH_SEED}
     if pyodide is None:
         return dict(DEFAULT_PYODIDE, packages=[], env=env)
@@ -96,10 +112,10 @@ def _pyodide_settings(pyodide: Any) -> dict[str, Any]:
     return {"index_url": index_url, "packages": packages, "env": env}
 
 
-def _agent_order(policy_mapping: Mapping[str, Any], agent_order: Sequence[str] | None) -> list[str]:
+def _agent_order(policy_mapping: Mapping[str, Any], agent_order: Sequence[str]) -> list[str]:
     """The agents in the environment's order, checked against ``policy_mapping``."""
-    if agent_order is None:
-        return list(policy_mapping)
+    if isinstance(agent_order, str):
+        raise BrowserSceneError(f"agent_order must be a sequence of agent ids, got the string {agent_order!r}")
     order = list(agent_order)
     if len(set(order)) != len(order) or set(order) != set(policy_mapping):
         raise BrowserSceneError(f"policy_mapping names agents {sorted(policy_mapping)} but the environment has "
@@ -115,6 +131,7 @@ def browser_scene_config(
     env_creator: Callable[..., Any],
     render_fn: Callable[..., Any],
     policy_mapping: Mapping[str, Any],
+    agent_order: Sequence[str],
     controls: Any,
     fps: int,
     num_episodes: int,
@@ -128,7 +145,7 @@ def browser_scene_config(
     pyodide: Any = None,
     mode: str = "browser",
     action_spaces: Mapping[str, Mapping[str, Any]] | None = None,
-    agent_order: Sequence[str] | None = None,
+    max_upload_bytes: int = MAX_UPLOAD_BYTES,
 ) -> dict[str, Any]:
     """Builds the JSON-ready scene config for the page (see the module docstring for the shape).
 
@@ -138,21 +155,24 @@ def browser_scene_config(
         manifest_url: Where the page fetches the bundle manifest (``BundleRegistry.manifest_url``).
         env_creator, render_fn: Module-level functions (shipped in the bundle).
         policy_mapping: ``{agent_id: "human" | OnnxPolicy | PythonPolicy | function}``.
+        agent_order: The environment's agents in its own order (``GymScene.facts.agents``). It is the one
+            source of the agents' order: ``"agents"`` lists them in it and p2p players are numbered in it, as the
+            server numbers them (``GymScene.facts.humans``), whatever order ``policy_mapping`` was written in.
         controls: A ``KeyMapping`` (anything with ``to_config()``) or ``None`` when no agent is human.
         fps, num_episodes, max_steps, width, height: Positive integers.
         seeds: One server-chosen seed per episode.
         env_kwargs: JSON-serialisable keyword arguments for ``env_creator``.
         background: Canvas background colour.
         assets: Renderer assets, passed through.
-        pyodide: ``{"index_url", "packages"}`` (or an object with those attributes); default self-hosted.
+        pyodide: ``{"index_url", "packages"}`` (or an object with those attributes); default self-hosted
+            (:func:`pyodide_settings`).
         mode: ``"browser"`` (one human per page) or ``"p2p"`` (every human is a player; human agents get
             ``"player": i`` in ``agent_order``).
         action_spaces: p2p: ``{agent: describe_space(space)}`` of the players (``GymScene.facts.action_spaces``),
             sent as ``"action_spaces"`` so the page builds its input codecs without Gymnasium.
-        agent_order: The environment's agents in its own order (``GymScene.facts.agents``). It is the one
-            source of the agents' order: ``"agents"`` lists them in it and p2p players are numbered in it, as the
-            server numbers them (``GymScene.facts.humans``), whatever order ``policy_mapping`` was written in.
-            ``None`` (callers not yet passing it) falls back to ``policy_mapping``'s order.
+        max_upload_bytes: The largest upload the server accepts (default: the one cap,
+            ``upload_validation.MAX_UPLOAD_BYTES``), sent as ``"max_upload_bytes"`` so the page's uploader
+            refuses before sending what the server would refuse.
 
     Raises:
         BrowserSceneError: naming the setting to change.
@@ -206,7 +226,7 @@ def browser_scene_config(
         "max_steps": max_steps,
         "canvas": {"width": width, "height": height, "background": background},
         "assets": dict(assets or {}),
-        "pyodide": _pyodide_settings(pyodide),
+        "pyodide": pyodide_settings(pyodide),
         "bundle": {
             "manifest_url": manifest_url,
             "hash": bundle.bundle_hash,
@@ -217,6 +237,7 @@ def browser_scene_config(
         "controls": controls.to_config() if controls is not None else None,
         "agents": agents,
         "seeds": [int(s) for s in seeds],
+        "max_upload_bytes": _positive_int("max_upload_bytes", max_upload_bytes),
         **action_spaces_config(action_spaces),
     }
 

@@ -1,8 +1,8 @@
 """Runs the preflight of a whole experiment: server scenes in CPython, browser/p2p scenes in Pyodide (Node).
 
 Called after ``RemoteConfig.validate()`` (the scenes are checked, their facts known). Browser and p2p scenes
-get exactly what their page gets: the bundle from ``build_browser_bundle`` and the scene config from
-``BrowserScenes.scene_config``; all of them run in one Node process so Pyodide starts once.
+get exactly what their page gets: the bundle and the scene config from ``BrowserScenes`` (the server's own),
+the p2p block from ``p2p_config.p2p_block``; all of them run in one Node process so Pyodide starts once.
 """
 
 from __future__ import annotations
@@ -77,27 +77,15 @@ def _lock_info(pyodide_dir: Path) -> tuple[set[str], str]:
     return set(lock.get("packages", {})), version
 
 
-def _page_config(config: Any, scene: Any, bundle: Any) -> dict[str, Any]:
-    """The scene config the page gets (the arguments ``BrowserScenes.scene_config`` passes, seeds of game 0)."""
-    from interactive_gym.browser.scene_config import browser_scene_config
-    from interactive_gym.server.pyodide_bundle import BundleRegistry
+def _page_config(browser: Any, scene: Any) -> dict[str, Any]:
+    """The scene config the page gets: ``BrowserScenes.scene_config`` with the seeds of game 0, and for p2p the
+    block ``P2PMode.scene_config`` adds for a game of every human player (``p2p_config.p2p_block``)."""
+    from interactive_gym.browser.p2p_config import p2p_block
 
     seeds = [scene.episode_seed(0, e) for e in range(scene.num_episodes)]
-    page: dict[str, Any] = browser_scene_config(
-        scene_id=scene.scene_id, bundle=bundle, manifest_url=BundleRegistry().manifest_url(bundle),
-        env_creator=scene.env_creator, render_fn=scene.render_fn, policy_mapping=scene.policy_mapping,
-        controls=scene.key_mapping, fps=scene.fps, num_episodes=scene.num_episodes, max_steps=scene.max_steps,
-        width=scene.width, height=scene.height, seeds=seeds, env_kwargs=scene.env_kwargs,
-        background=scene.background, assets=scene.assets.manifest(scene.asset_url_prefix),
-        pyodide={"index_url": config.pyodide_index_url or SELF_HOSTED_INDEX,
-                 "packages": list(config.pyodide_packages)},
-        mode=scene.mode, action_spaces=scene.facts.action_spaces or None)
+    page: dict[str, Any] = browser.scene_config(scene, seeds, mode=scene.mode)
     if scene.mode == "p2p":
-        # The same block p2p_games.P2PGames.scene_config adds for a game of every human player.
-        page["p2p"] = {"input_delay": scene.input_delay, "prediction_window": scene.prediction_window,
-                         "num_players": len(scene.facts.humans),
-                         "disconnect_timeout_ms": int(scene.disconnect_grace_s * 1000),
-                         "checksum_interval": 30, "faults": None}
+        page["p2p"] = p2p_block(scene, len(scene.facts.humans))
     return page
 
 
@@ -165,10 +153,8 @@ def run_preflight(config: Any, *, steps: int = frames.PREFLIGHT_STEPS, node: str
         PreflightError: if any scene failed (the message names scene, function, traceback and fix).
         ConfigError: if a browser scene cannot even be bundled.
     """
-    from interactive_gym.configurations.remote_config import ConfigError
-    from interactive_gym.policies import PolicyConfigError
     from interactive_gym.scenes.gym_scene import GymScene
-    from interactive_gym.server.pyodide_bundle import BundleError, build_browser_bundle
+    from interactive_gym.server.browser_scenes import BrowserScenes
 
     started = time.perf_counter()
     scenes = [s for s in config.stager.all_scenes() if isinstance(s, GymScene)]
@@ -184,16 +170,13 @@ def run_preflight(config: Any, *, steps: int = frames.PREFLIGHT_STEPS, node: str
     pyodide_start = None
     if in_browser:
         jobs, wheres = [], []
+        browser = BrowserScenes(config)  # bundles every browser/p2p scene (ConfigError if one cannot ship)
         pyodide_dir = _pyodide_dir()
         known, version = _lock_info(pyodide_dir)
         env: dict[str, str] = {}
         for scene in in_browser:
-            try:
-                bundle = build_browser_bundle(scene.scene_id, env_creator=scene.env_creator,
-                                              render_fn=scene.render_fn, policy_mapping=scene.policy_mapping)
-            except (BundleError, PolicyConfigError) as exc:
-                raise ConfigError([f"GymScene {scene.scene_id!r} (mode={scene.mode!r}): {exc}"]) from None
-            page = _page_config(config, scene, bundle)
+            bundle = browser.bundle(scene)
+            page = _page_config(browser, scene)
             env.update((page.get("pyodide") or {}).get("env") or {})
             files = [{"path": f.path, "b64": base64.b64encode(f.data).decode("ascii")}
                      for f in bundle.files if f.kind == "source"]

@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
-from interactive_gym.browser.scene_config import browser_scene_config, choose_seeds
+from interactive_gym.browser.scene_config import browser_scene_config, choose_seeds, pyodide_settings
 from interactive_gym.configurations.remote_config import ConfigError, RemoteConfig
 from interactive_gym.policies import PolicyConfigError
 from interactive_gym.scenes.gym_scene import GymScene
@@ -151,19 +151,28 @@ class BrowserScenes:
         assert bundle is not None, f"no bundle for scene {scene.scene_id}"
         return bundle
 
+    def pyodide_settings(self) -> dict[str, Any]:
+        """The interpreter every page of this experiment starts (``scene_config.pyodide_settings``): the same
+        for a scene's config and for the preload before it, so the preloaded Pyodide is the one the game uses."""
+        return pyodide_settings({"index_url": self.config.pyodide_index_url,
+                                 "packages": list(self.config.pyodide_packages)})
+
     def scene_config(self, scene: GymScene, seeds: list[int], mode: str = "browser") -> dict:
-        """The config a page needs to play ``scene`` with the given episode seeds."""
+        """The config a page needs to play ``scene`` with the given episode seeds.
+
+        The agents come in the environment's order (``scene.facts.agents``), and p2p configs carry the
+        players' action spaces, so the page needs no Gymnasium to encode inputs.
+        """
         bundle = self.bundle(scene)
-        pyodide = {"index_url": self.config.pyodide_index_url or "/vendor/pyodide/",
-                   "packages": list(self.config.pyodide_packages)}
         return browser_scene_config(
             scene_id=scene.scene_id, bundle=bundle, manifest_url=self.registry.manifest_url(bundle),
             env_creator=scene.env_creator, render_fn=scene.render_fn,
-            policy_mapping=scene.policy_mapping,
+            policy_mapping=scene.policy_mapping, agent_order=scene.facts.agents,
             controls=scene.key_mapping, fps=scene.fps, num_episodes=scene.num_episodes,
             max_steps=scene.max_steps, width=scene.width, height=scene.height, seeds=seeds,
             env_kwargs=scene.env_kwargs, background=scene.background,
-            assets=scene.assets.manifest(scene.asset_url_prefix), pyodide=pyodide, mode=mode)
+            assets=scene.assets.manifest(scene.asset_url_prefix), pyodide=self.pyodide_settings(), mode=mode,
+            action_spaces=scene.facts.action_spaces or None)
 
     async def config_for(self, participant: Visitor, scene: GymScene) -> dict[str, Any]:
         """A new attempt of the participant's visit of ``scene`` (their current scene) and its config.
@@ -192,8 +201,7 @@ class BrowserScenes:
         for scene in participant.sequence[participant.index + 1:]:
             if isinstance(scene, GymScene) and scene.mode in BROWSER_MODES:
                 agents = self._template(scene)["agents"] if scene.mode == "browser" else {}
-                return {"pyodide": {"index_url": self.config.pyodide_index_url or "/vendor/pyodide/"},
-                        "agents": agents}
+                return {"pyodide": self.pyodide_settings(), "agents": agents}
         return None
 
     async def receive_upload(self, participant: Visitor, payload: Any) -> UploadResult:

@@ -90,7 +90,8 @@ class BrowserTestSite:
         has_human = "human" in policy_mapping.values()
         config = browser_scene_config(
             scene_id=name, bundle=bundle, manifest_url=self.registry.manifest_url(bundle), env_creator=env_creator,
-            render_fn=gatherers.render, policy_mapping=policy_mapping, controls=MAPPING if has_human else None,
+            render_fn=gatherers.render, policy_mapping=policy_mapping, agent_order=list(policy_mapping),
+            controls=MAPPING if has_human else None,
             fps=fps, num_episodes=num_episodes, max_steps=max_steps, width=width, height=height, seeds=seeds,
             env_kwargs=env_kwargs or {}, pyodide=pyodide,
         )

@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from interactive_gym.browser.scene_config import _pyodide_settings
+from interactive_gym.browser.scene_config import pyodide_settings
 from interactive_gym.envs.determinism import PYTHON_HASH_SEED
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,7 +30,7 @@ def _run_in_node(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_two_pyodide_processes_hash_strings_alike_with_the_configured_seed() -> None:
-    settings = _pyodide_settings(None)
+    settings = pyodide_settings(None)
     assert settings["env"] == {"PYTHONHASHSEED": PYTHON_HASH_SEED}
     first, second = _run_in_node(settings), _run_in_node(settings)
     for run in (first, second):

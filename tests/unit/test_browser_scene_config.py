@@ -74,7 +74,7 @@ def build(gatherers, model, **overrides):
     width, height = gatherers.canvas_size()
     kwargs = dict(scene_id="solo", bundle=bundle, manifest_url=registry.manifest_url(bundle),
                   env_creator=gatherers.make_env, render_fn=gatherers.render, policy_mapping=mapping,
-                  controls=MAPPING, fps=30, num_episodes=2, max_steps=600, width=width, height=height,
+                  agent_order=("agent_0", "agent_1"), controls=MAPPING, fps=30, num_episodes=2, max_steps=600, width=width, height=height,
                   seeds=[5, 6], env_kwargs={"num_fruits": 2})
     kwargs.update(overrides)
     return bundle, browser_scene_config(**kwargs)

@@ -8,12 +8,14 @@ The decisions live in :class:`~interactive_gym.server.pyodide_game_coordinator.P
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from interactive_gym.browser.p2p_config import p2p_block
 from interactive_gym.scenes.gym_scene import GymScene
 from interactive_gym.server.browser_scenes import BrowserScenes
 from interactive_gym.server.flow.participants import Participant
@@ -144,9 +146,13 @@ class P2PMode:
                     "retryable": False}
         config = self.configs[game.game_id]
         scene = self.scenes[game.scene_id]
+        received_at = time.time()
+        # Every p2p upload has steps stamped with the page's clock, so it always carries `clock`
+        # (p2p_game.js, clock_sync.clockFromSteps); the time window is checked against the arrival.
+        rules = dataclasses.replace(rules_from_config(config, scene.facts.agents), require_clock=True)
         result = validate_episode_upload(payload, participant_id=participant.participant_id,
                                          participant_scene_id=participant.scene.scene_id,
-                                         rules=rules_from_config(config, scene.facts.agents))
+                                         rules=rules, received_at=received_at)
         if isinstance(result, UploadRejected):
             return {"ok": False, "code": result.code, "error": result.message, "retryable": False}
         if result.episode in game.verdicts:
@@ -156,7 +162,7 @@ class P2PMode:
         if not isinstance(stats, dict) or len(json.dumps(stats)) > MAX_STATS_CHARS:
             return {"ok": False, "code": "bad_stats", "error": "stats must be an object under 64 kB",
                     "retryable": False}
-        await self.writer.write_episode(**self._write_kwargs(result, game, config, stats))
+        await self.writer.write_episode(**self._write_kwargs(result, game, config, stats, received_at))
         if self.verifier is not None:
             self.verifier.submit(scene, participant.participant_id, {
                 "scene_id": game.scene_id, "game_id": game.game_id, "episode": result.episode,
@@ -205,9 +211,7 @@ class P2PMode:
         """The config every player of ``game`` runs (identical for all: seeds come from the game's seed)."""
         seeds = [scene.episode_seed(game.seed, e) for e in range(scene.num_episodes)]
         config = self.browser.scene_config(scene, seeds, mode="p2p")
-        config["p2p"] = {"input_delay": scene.input_delay, "prediction_window": scene.prediction_window,
-                         "num_players": len(game.players), "disconnect_timeout_ms": int(scene.disconnect_grace_s * 1000),
-                         "checksum_interval": 30, "faults": self.test_faults}
+        config["p2p"] = p2p_block(scene, len(game.players), self.test_faults)
         return config
 
     async def _start(self, scene: GymScene, players: list[Participant]) -> None:
@@ -256,8 +260,8 @@ class P2PMode:
             self.configs.pop(game.game_id, None)
 
     def _write_kwargs(self, upload: EpisodeUpload, game: PyodideGameState, config: dict[str, Any],
-                      stats: dict[str, Any]) -> dict[str, Any]:
-        kwargs = episode_write_kwargs(upload, config, received_at=time.time())
+                      stats: dict[str, Any], received_at: float) -> dict[str, Any]:
+        kwargs = episode_write_kwargs(upload, config, received_at=received_at)
         kwargs.update(mode="p2p", game_id=game.game_id, source=upload.participant_id)
         kwargs["agents"] = {**kwargs["agents"], **{game.agents[p]: pid for p, pid in game.players.items()}}
         kwargs["meta"] = {**(kwargs.get("meta") or {}), "network": stats, "turn_mode": self.webrtc.mode,

@@ -1,0 +1,56 @@
+"""The ``"p2p"`` block of a p2p scene config: the netcode settings every player's page runs with.
+
+Pure and import-free (nothing server-side), so the server (``P2PMode.scene_config``) and the preflight
+(``preflight/runner.py``) build the block with this one function and a page can never be checked with
+settings other than those it plays with. ``P2PGameHost.from_config`` (``p2p_host.py``) reads it.
+
+Shape::
+
+    {"input_delay": 2, "prediction_window": 8, "num_players": 2, "disconnect_timeout_ms": 5000,
+     "checksum_interval": 30, "faults": None | {"loss": 0.1, ...}}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+# Frames between the checksums peers exchange to detect a desync (GGRS's desync detection interval).
+CHECKSUM_INTERVAL = 30
+
+
+class P2PSceneSettings(Protocol):
+    """The settings of a p2p scene the block is made of (``GymScene`` has them)."""
+
+    @property
+    def input_delay(self) -> int: ...
+
+    @property
+    def prediction_window(self) -> int: ...
+
+    @property
+    def disconnect_grace_s(self) -> float: ...
+
+
+def p2p_block(scene: P2PSceneSettings, num_players: int,
+              faults: Mapping[str, float] | None = None) -> dict[str, Any]:
+    """The ``config["p2p"]`` of a game of ``num_players`` players of ``scene``.
+
+    Args:
+        scene: The scene's netcode settings (a ``GymScene``).
+        num_players: Players of the game (the scene's humans).
+        faults: Transport fault profile (tests only); ``None`` in real experiments.
+
+    Raises:
+        ValueError: for fewer than two players.
+    """
+    if not isinstance(num_players, int) or isinstance(num_players, bool) or num_players < 2:
+        raise ValueError(f"a p2p game needs at least two players, got {num_players!r}")
+    return {
+        "input_delay": scene.input_delay,
+        "prediction_window": scene.prediction_window,
+        "num_players": num_players,
+        "disconnect_timeout_ms": int(scene.disconnect_grace_s * 1000),
+        "checksum_interval": CHECKSUM_INTERVAL,
+        "faults": dict(faults) if faults is not None else None,
+    }
