@@ -15,16 +15,45 @@ python-socketio's defaults, with less work per emit:
   one replaces while it waits for a slow reader (see latest_wins.py).
 
 And the limits every incoming message meets before any handler (see :class:`ExperimentSocketServer`): a text
-message longer than ``max_message_chars`` is answered ``too_large`` without being parsed, and a binary packet
-may declare at most :data:`MAX_ATTACHMENTS` attachments of :data:`MAX_ATTACHMENT_BYTES` in all.
+message longer than ``max_message_chars`` is answered ``too_large`` without being parsed, a binary packet
+may declare at most :data:`MAX_ATTACHMENTS` attachments of :data:`MAX_ATTACHMENT_BYTES` in all, and a message
+that is not valid Socket.IO/JSON (or nests too deeply, or holds an integer of over 100 digits) is answered
+``malformed``.
+
+Large messages are decoded off the event loop. Every server-mode game ticks on the loop, and python-socketio
+decodes each message there: for a cap-sized (4 MiB) upload that is a stall of 0.4-1 s for every game. A text
+message over ``off_loop_chars`` (64 KiB; a smaller one parses in ~1 ms, less than the hop would cost) is
+decoded in one worker thread, while later messages of the same socket wait for it (so no event overtakes
+an earlier one). Thread or process, measured for a cap-sized upload (2 shared cores, load ~1; numbers in
+benchmarks/results/large_upload_loop_lag.json and README):
+
+- on the loop (python-socketio's default): the loop stalls for the whole parse, ~370 ms;
+- a thread with python-socketio's parser: ``json.loads`` holds the GIL from start to end, so the loop
+  stalls about as long (it only gains where the parser calls its per-integer hook);
+- a process: true isolation while parsing, but the decoded object comes back pickled, and unpickling it
+  (~2.3 MB of pickle, ~26 MB of objects) holds the GIL ~80-130 ms on the loop, plus the pickling in the child;
+- a thread whose parser calls a Python hook for every number (:data:`YieldingJson`; the integer hook is
+  engineio's guard against huge integers): the C parser gives the GIL up at each hook, the loop stalls
+  ~15-30 ms at worst, the parse takes ~10 % longer than engineio's. This is the one used.
+
+One worker thread (not a pool): parses are CPU-bound under one GIL, so parallel parses would finish no
+sooner and would each take turns against the loop.
+
+Every event whose first argument is an object gets it as :class:`~upload_validation.SizedPayload` carrying
+its size on the wire (UTF-8 bytes of the argument's JSON text, exactly what the page measured with
+``utf8Length(JSON.stringify(payload))``), so the upload validator never re-encodes a payload to size it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import logging
 import re
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import engineio
@@ -33,7 +62,9 @@ from socketio import AsyncManager
 from socketio import packet as sio_packet
 
 from interactive_gym.server.latest_wins import LatestWins, LatestWinsFrame, LatestWinsQueue
+from interactive_gym.server.message_limits import PARSE_OFF_LOOP_BYTES
 from interactive_gym.server.socket_server import TargetedServer
+from interactive_gym.server.upload_validation import SizedPayload
 
 log = logging.getLogger("interactive_gym.socketio")
 
@@ -45,8 +76,42 @@ MAX_ATTACHMENT_BYTES = 1024 * 1024
 _HEADER = re.compile(r'(\d)(?:\d{1,10}-)?(?:(/[^,]{0,100}),)?(\d{1,15})?\[("(?:[^"\\]|\\.){1,100}")')
 
 
+# engineio.json refuses integers of more than 100 digits (int() of a huge one is slow); the same rule here.
+MAX_INTEGER_DIGITS = 100
+
+
 class PacketLimitError(ValueError):
     """An incoming packet breaks a limit (attachment count or bytes); it is refused before it is assembled."""
+
+
+def _bounded_int(text: str) -> int:
+    if len(text) > MAX_INTEGER_DIGITS:
+        raise ValueError("Integer is too large")
+    return int(text)
+
+
+def _float(text: str) -> float:
+    # A Python function, not ``float`` itself: the C parser then runs bytecode here, where the thread can
+    # hand the GIL to the event loop (a payload of floats would otherwise hold it for the whole parse).
+    return float(text)
+
+
+class YieldingJson:
+    """The JSON namespace of off-loop decodes: engineio's rules, with a Python hook at every number."""
+
+    dumps = staticmethod(json.dumps)
+
+    @staticmethod
+    def loads(text: str) -> Any:
+        return json.loads(text, parse_int=_bounded_int, parse_float=_float)
+
+
+@dataclass(frozen=True)
+class DecodedMessage:
+    """A text message already decoded (in the worker thread or on the loop): :meth:`JsonFirstPacket.decode`
+    takes its packet as it is, so python-socketio dispatches it exactly as a message it decoded itself."""
+
+    packet: JsonFirstPacket
 
 
 class JsonFirstPacket(sio_packet.Packet):
@@ -80,6 +145,12 @@ class JsonFirstPacket(sio_packet.Packet):
         return encoded + cached[1]
 
     def decode(self, encoded_packet: Any) -> int:
+        if isinstance(encoded_packet, DecodedMessage):
+            decoded: Any = encoded_packet.packet  # python-socketio's packet attributes are untyped
+            self.packet_type, self.namespace = decoded.packet_type, decoded.namespace
+            self.id, self.data = decoded.id, decoded.data
+            self._attachment_bytes = 0
+            return int(decoded.attachment_count)
         # Read the declared attachment count before the base class parses (and allocates for) anything.
         if isinstance(encoded_packet, str) and encoded_packet[:1] in (str(sio_packet.BINARY_EVENT),
                                                                       str(sio_packet.BINARY_ACK)):
@@ -96,6 +167,40 @@ class JsonFirstPacket(sio_packet.Packet):
         if self._attachment_bytes > MAX_ATTACHMENT_BYTES:
             raise PacketLimitError(f"binary attachments larger than {MAX_ATTACHMENT_BYTES} bytes in all")
         return super().add_attachment(attachment)  # type: ignore[no-any-return]
+
+
+class _OffLoopPacket(JsonFirstPacket):
+    json = YieldingJson
+
+
+def decode_message(text: str, *, off_loop: bool = False) -> DecodedMessage:
+    """Decodes one Socket.IO text message; pure (no I/O), safe to run in a worker thread.
+
+    The first argument of an event, when it is an object, comes back as a
+    :class:`~upload_validation.SizedPayload` whose ``wire_bytes`` are the UTF-8 bytes of the arguments'
+    text: for a one-argument event (every event a page sends) exactly the JSON of that argument as sent.
+
+    Args:
+        text: The message (``2["event",{...}]``, with optional attachment count, namespace and ack id).
+        off_loop: Parse with :class:`YieldingJson` (lets the event loop run while a worker thread parses).
+
+    Raises:
+        ValueError: Not a valid packet or not valid JSON, or an integer of over 100 digits
+            (:class:`PacketLimitError` for too many declared attachments).
+        RecursionError: The JSON nests too deeply.
+    """
+    packet = (_OffLoopPacket if off_loop else JsonFirstPacket)(encoded_packet=text)
+    data = packet.data
+    if packet.packet_type == sio_packet.EVENT and isinstance(data, list) and len(data) > 1 \
+            and isinstance(data[1], dict):
+        header = _HEADER.match(text, 0, 400)
+        if header is not None:
+            # Arguments: after the event name and its comma, up to the closing bracket.
+            start = header.end() + 1
+            size = len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+            head = start if text.isascii() else len(text[:start].encode("utf-8", "surrogatepass"))
+            data[1] = SizedPayload(data[1], wire_bytes=size - head - 1)
+    return DecodedMessage(packet)
 
 
 class DirectSendManager(AsyncManager):
@@ -154,28 +259,68 @@ class _EngineServer(engineio.AsyncServer):  # type: ignore[misc]
 
 
 class ExperimentSocketServer(TargetedServer):
-    """``socketio.AsyncServer`` with the experiment's message limits and latest-wins render delivery.
+    """``socketio.AsyncServer`` with the experiment's message limits, off-loop decoding of large messages and
+    latest-wins render delivery.
 
     Args:
         max_message_chars: Longest text message parsed. A longer one (up to Engine.IO's
             ``max_http_buffer_size``, beyond which Engine.IO closes the connection) is not parsed: an
             ack-bearing event is answered ``{"ok": False, "code": "too_large", "retryable": False, ...}`` and
             the client also gets an ``error`` event, so a page stops instead of reconnecting and resending.
-        **kwargs: As for ``socketio.AsyncServer``.
+        off_loop_chars: Text messages longer than this are decoded in a worker thread (see the module
+            docstring); ``None`` decodes every message on the event loop, as python-socketio does (for
+            comparison in benchmarks).
+        **kwargs: As for ``socketio.AsyncServer``; ``serializer`` must be :class:`JsonFirstPacket` (the
+            default here) or a subclass.
 
     Attributes:
-        refused: Messages refused here, per reason ("too_large", "attachments", "stray_attachment").
+        refused: Messages refused here, per reason ("too_large", "attachments", "stray_attachment",
+            "malformed").
+        decoded_off_loop: How many messages were decoded in the worker thread.
     """
 
-    def __init__(self, *, max_message_chars: int, **kwargs: Any) -> None:
+    def __init__(self, *, max_message_chars: int, off_loop_chars: int | None = PARSE_OFF_LOOP_BYTES,
+                 **kwargs: Any) -> None:
+        kwargs.setdefault("serializer", JsonFirstPacket)
+        serializer = kwargs["serializer"]
+        if not (isinstance(serializer, type) and issubclass(serializer, JsonFirstPacket)):
+            raise TypeError("ExperimentSocketServer needs serializer=JsonFirstPacket (it hands decoded messages "
+                            f"to the packet class), not {serializer!r}")
         super().__init__(**kwargs)
         self.max_message_chars = max_message_chars
+        self.off_loop_chars = off_loop_chars
         self.refused: Counter[str] = Counter()
+        self.decoded_off_loop = 0
+        self._decoder: ThreadPoolExecutor | None = None
+        # Per socket, the last of its messages still being handled after a large one: the next waits for it.
+        self._in_order: dict[str, asyncio.Future[None]] = {}
 
     def _engineio_server_class(self) -> type[engineio.AsyncServer]:
         return _EngineServer
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        earlier = self._in_order.get(eio_sid)
+        if earlier is None and not self._is_large(data):
+            await self._handle_message(eio_sid, data)  # nothing of this socket pending: the common case
+            return
+        # A large message, or one behind it: join the socket's chain, so events reach handlers in the order
+        # they were sent. (Over a websocket Engine.IO waits for each message before reading the next anyway;
+        # concurrent long-polling POSTs of one socket do not.)
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._in_order[eio_sid] = turn
+        try:
+            if earlier is not None:
+                await asyncio.wait([earlier])  # never cancels the earlier turn, even if this task is cancelled
+            await self._handle_message(eio_sid, data)
+        finally:
+            turn.set_result(None)
+            if self._in_order.get(eio_sid) is turn:
+                del self._in_order[eio_sid]
+
+    def _is_large(self, data: Any) -> bool:
+        return isinstance(data, str) and self.off_loop_chars is not None and len(data) > self.off_loop_chars
+
+    async def _handle_message(self, eio_sid: str, data: Any) -> None:
         pending = eio_sid in self._binary_packet
         if not pending and isinstance(data, str) and len(data) > self.max_message_chars:
             self.refused["too_large"] += 1
@@ -185,13 +330,38 @@ class ExperimentSocketServer(TargetedServer):
         if not pending and isinstance(data, bytes):
             self.refused["stray_attachment"] += 1  # parts of a packet refused below, or a client bug
             return
+        text = data if isinstance(data, str) else ""
         try:
+            if not pending and isinstance(data, str):
+                data = await self._decode(data)
             await super()._handle_eio_message(eio_sid, data)
         except PacketLimitError as exc:
             self._binary_packet.pop(eio_sid, None)
             self.refused["attachments"] += 1
             log.warning("refused a packet from %s: %s", eio_sid, exc)
-            await self._refuse(eio_sid, data if isinstance(data, str) else "", "attachments", str(exc))
+            await self._refuse(eio_sid, text, "attachments", str(exc))
+        except (ValueError, RecursionError) as exc:
+            # Not JSON, nested too deeply, an integer too long, an unknown packet type: python-socketio
+            # would log a traceback and say nothing; the client gets a clear answer instead.
+            self.refused["malformed"] += 1
+            reason = "it nests too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
+            await self._refuse(eio_sid, text, "malformed", f"message could not be decoded: {reason}")
+
+    async def _decode(self, text: str) -> DecodedMessage:
+        """The decoded message: in the worker thread when large, else here (a hop costs more than ~1 ms)."""
+        if not self._is_large(text):
+            return decode_message(text)
+        if self._decoder is None:
+            self._decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="socketio-decode")
+        self.decoded_off_loop += 1
+        return await asyncio.get_running_loop().run_in_executor(
+            self._decoder, functools.partial(decode_message, text, off_loop=True))
+
+    def close_decoder(self) -> None:
+        """Stops the worker thread (after any decode in progress); a later large message starts a new one."""
+        if self._decoder is not None:
+            self._decoder.shutdown(wait=False)
+            self._decoder = None
 
     async def _refuse(self, eio_sid: str, data: str, code: str, message: str) -> None:
         """Answers a refused message from its header alone: the ack (if asked for) and an ``error`` event."""

@@ -48,10 +48,12 @@ from interactive_gym.server.upload_clock import CLOCK_SLACK_S, ClockError, check
 __all__ = [
     "CLOCK_SLACK_S",
     "EpisodeUpload",
+    "SizedPayload",
     "UploadRejected",
     "UploadRules",
     "browser_game_id",
     "episode_write_kwargs",
+    "payload_bytes_of",
     "rules_from_config",
     "validate_episode_upload",
 ]
@@ -72,6 +74,39 @@ MAX_OBSERVATION_CHARS = 65536
 STEP_FIELDS = ("t", "keys", "actions", "rewards", "terminated", "truncated")
 STEP_OPTIONAL = ("observation", "info", "client_ts", "checksum")  # checksum: p2p, hex of the confirmed state
 MAX_CHECKSUM_CHARS = 32
+
+
+class SizedPayload(dict[str, Any]):
+    """A decoded payload that knows its size as it arrived: the UTF-8 bytes of its JSON text.
+
+    The transport knows the size before decoding (``fast_socketio.decode_message`` for Socket.IO events);
+    it is the page's own measure (``utf8Length(JSON.stringify(payload))`` in ``episode_uploader.js``), so
+    the page and the server agree on what fits under the cap, and nothing re-encodes a large payload.
+    """
+
+    def __init__(self, payload: dict[str, Any], *, wire_bytes: int) -> None:
+        super().__init__(payload)
+        self.wire_bytes = wire_bytes
+
+
+def payload_bytes_of(payload: Any) -> int:
+    """Bytes of ``payload`` as the page measures them (UTF-8 of its compact JSON).
+
+    A :class:`SizedPayload` says it; anything else is encoded once (``ensure_ascii=False``, so non-ASCII
+    text counts its UTF-8 bytes, as on the page; a number may print differently from JavaScript, e.g.
+    ``1.0`` vs ``1``, so this fallback can differ by a few bytes from the page's figure).
+
+    Raises:
+        ValueError: Not plain JSON (a non-finite number or a value JSON cannot hold).
+        RecursionError: Nested too deeply.
+    """
+    if isinstance(payload, SizedPayload):
+        return payload.wire_bytes
+    try:
+        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
 @dataclass(frozen=True)
@@ -196,13 +231,22 @@ def _check_step(step: Any, index: int, agents: frozenset[str]) -> None:
     _check_agent_dict(step["terminated"], agents, lambda v: isinstance(v, bool), "terminated", where)
     _check_agent_dict(step["truncated"], agents, lambda v: isinstance(v, bool), "truncated", where)
     for name, limit in (("info", MAX_INFO_CHARS), ("observation", MAX_OBSERVATION_CHARS)):
-        if name in step and len(json.dumps(step[name], separators=(",", ":"))) > limit:
+        if name in step and _json_chars(step[name], f"{where}.{name}") > limit:
             raise _RejectError("bad_step", f"{where}.{name} is longer than {limit} characters")
     checksum = step.get("checksum")
     if checksum is not None and not (isinstance(checksum, str) and 0 < len(checksum) <= MAX_CHECKSUM_CHARS):
         raise _RejectError("bad_step", f"{where}.checksum must be a short hex string or null")
     if "client_ts" in step and step["client_ts"] is not None and not _is_number(step["client_ts"]):
         raise _RejectError("bad_step", f"{where}.client_ts must be a number (unix seconds)")
+
+
+def _json_chars(value: Any, where: str) -> int:
+    # Strict (no NaN/Infinity): a payload sized by its transport was never re-encoded whole, so this is where
+    # a non-finite number in an observation or info is refused (other fields check their numbers directly).
+    try:
+        return len(json.dumps(value, separators=(",", ":"), allow_nan=False))
+    except ValueError:
+        raise _RejectError("bad_step", f"{where} must be plain JSON (finite numbers only)") from None
 
 
 def _episode_finished(step: dict[str, Any], agents: Sequence[str], max_steps: int) -> bool:
@@ -313,7 +357,8 @@ def validate_episode_upload(
         participant_id: Who sent it, from the server's session (never from the payload).
         participant_scene_id: The scene the server has that participant in now (``None`` if none).
         rules: The scene's limits, seeds and bundle hash.
-        payload_bytes: Size of the raw message if the transport knows it; else measured as JSON.
+        payload_bytes: Size of the payload as sent, if known; else :func:`payload_bytes_of` (which takes a
+            :class:`SizedPayload`'s own figure and encodes anything else once).
         visited_scene_ids: Scenes the server had this participant in before the current one; a *partial*
             upload for one of them is accepted (a page closed mid-episode resends it on the next load).
         received_at: Server wall clock when the upload arrived; the played times are checked against it.
@@ -323,8 +368,8 @@ def validate_episode_upload(
     """
     if payload_bytes is None:
         try:
-            payload_bytes = len(json.dumps(payload, separators=(",", ":"), allow_nan=False))
-        except (TypeError, ValueError, RecursionError):
+            payload_bytes = payload_bytes_of(payload)
+        except (ValueError, RecursionError):
             return UploadRejected("malformed", "upload is not plain JSON (non-finite number or unknown type)")
     try:
         checked = _validate(payload, participant_scene_id, visited_scene_ids, rules, payload_bytes)
