@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  EpisodeUploader, MAX_UPLOAD_BYTES, UploadRejectedError, backoffDelay, utf8Length,
+  EpisodeUploader, MAX_UPLOAD_BYTES, UploadRejectedError, backoffDelay, payloadKey, utf8Length,
 } from "../../interactive_gym/server/static/js/episode_uploader.js";
 
 class MemoryStorage {
@@ -181,4 +181,39 @@ test("a 3 MB episode is sent under the default cap; 5 MB is refused", async () =
   await assert.rejects(up.upload(payloadOfSize(5_000_000)), UploadRejectedError);
   assert.equal(sent, 1);
   assert.throws(() => new EpisodeUploader({ emitWithAck: () => null, maxBytes: 0 }), TypeError);
+});
+
+test("stash keys: each attempt of a visit and each p2p game keeps its own unsent episode", () => {
+  const storage = new MemoryStorage();
+  const up = new EpisodeUploader({ emitWithAck: () => new Promise(() => {}), storage, ackTimeoutMs: 0 });
+  const first = payload(0, { scene_index: 2, attempt: 1, partial: true });
+  const reload = payload(0, { scene_index: 2, attempt: 2, partial: true });
+  const repeat = payload(0, { scene_index: 5, attempt: 1, partial: true }); // the same scene visited again
+  const gameA = payload(0, { game_id: "g-a" });
+  const gameB = payload(0, { game_id: "g-b" });
+  for (const p of [first, reload, repeat, gameA, gameB]) assert.equal(up.stash(p), true);
+  assert.deepEqual(up.readStash(), { "2#1#0": first, "2#2#0": reload, "5#1#0": repeat, "g-a#0": gameA, "g-b#0": gameB });
+  assert.equal(payloadKey(payload(3)), "solo#3"); // an upload naming neither keeps the old key
+});
+
+test("a payload stashed under an older page's key is resent once and then leaves storage", async () => {
+  const storage = new MemoryStorage();
+  const old = payload(1, { scene_index: 0, attempt: 1, partial: true });
+  storage.setItem("interactive-gym:unsent-episodes", JSON.stringify({ "solo#1": old }));
+  const sent = [];
+  const up = new EpisodeUploader({ emitWithAck: (e, p) => { sent.push(p); return Promise.resolve({ ok: true }); },
+    storage, ackTimeoutMs: 0 });
+  const results = await up.resendStashed();
+  assert.deepEqual(results.map((r) => r.status), ["fulfilled"]);
+  assert.deepEqual(sent, [old]);
+  assert.deepEqual(up.readStash(), {});
+});
+
+test("setMaxBytes: the server's figure replaces the fallback; nonsense is refused", async () => {
+  const up = new EpisodeUploader({ emitWithAck: () => Promise.resolve({ ok: true }), storage: null, ackTimeoutMs: 0 });
+  assert.equal(up.maxBytes, MAX_UPLOAD_BYTES);
+  up.setMaxBytes(64);
+  await assert.rejects(up.upload(payload(0, { steps: ["x".repeat(100)] })), (err) => err.code === "too_large");
+  for (const bad of [0, -1, 1.5, "64", null]) assert.throws(() => up.setMaxBytes(bad), TypeError);
+  assert.equal(up.maxBytes, 64);
 });

@@ -46,7 +46,17 @@ export function backoffDelay(attempt, { initialMs = 500, factor = 2, maxMs = 150
   return Math.min(maxMs, initialMs * factor ** attempt);
 }
 
-function payloadKey(payload) {
+/**
+ * The stash key of a payload: one episode of one page load. Browser mode: `scene_index#attempt#episode` (the
+ * visit and attempt the server numbered); p2p: `game_id#episode`. So two visits of a scene, or two attempts
+ * (reloads) of a visit, never replace each other's unsent episode. Payloads naming neither (older pages)
+ * keep the old `scene_id#episode`.
+ */
+export function payloadKey(payload) {
+  if (typeof payload.game_id === "string" && payload.game_id) return `${payload.game_id}#${payload.episode}`;
+  if (Number.isInteger(payload.scene_index) && Number.isInteger(payload.attempt)) {
+    return `${payload.scene_index}#${payload.attempt}#${payload.episode}`;
+  }
   return `${payload.scene_id}#${payload.episode}`;
 }
 
@@ -77,8 +87,7 @@ export class EpisodeUploader {
     maxBytes = MAX_UPLOAD_BYTES,
   }) {
     if (typeof emitWithAck !== "function") throw new TypeError("EpisodeUploader needs an emitWithAck function");
-    if (!(Number.isInteger(maxBytes) && maxBytes > 0)) throw new TypeError("maxBytes must be a positive integer");
-    this.maxBytes = maxBytes;
+    this.setMaxBytes(maxBytes);
     this.emitWithAck = emitWithAck;
     this.event = event;
     this.backoff = { initialMs: initialDelayMs, factor, maxMs: maxDelayMs };
@@ -89,6 +98,15 @@ export class EpisodeUploader {
     this.onEvent = onEvent;
     this.closed = false;
     this.inFlight = new Map(); // key -> payload
+  }
+
+  /**
+   * Sets the largest payload sent: the server's cap (the scene config's `max_upload_bytes`), for a page that
+   * learns it after the uploader was made (p2p: the config comes with the game).
+   */
+  setMaxBytes(maxBytes) {
+    if (!(Number.isInteger(maxBytes) && maxBytes > 0)) throw new TypeError("maxBytes must be a positive integer");
+    this.maxBytes = maxBytes;
   }
 
   /** Sends `payload` until acknowledged; resolves with the ack, rejects with UploadRejectedError. */
@@ -152,7 +170,7 @@ export class EpisodeUploader {
     }
   }
 
-  /** The stashed payloads, keyed by "scene#episode". */
+  /** The stashed payloads, keyed by payloadKey(). */
   readStash() {
     if (!this.storage) return {};
     try {
@@ -175,8 +193,26 @@ export class EpisodeUploader {
 
   /** Uploads every payload a previous page left in storage; resolves with one result per payload. */
   async resendStashed() {
+    this.rekeyStash();
     const stashed = Object.values(this.readStash());
     return Promise.allSettled(stashed.map((p) => this.upload(p)));
+  }
+
+  /**
+   * Files every stashed payload under its current key (a page of an older version used other keys); an ack
+   * then removes it, instead of leaving a copy under the old key that every later page load would resend.
+   */
+  rekeyStash() {
+    if (!this.storage) return;
+    const all = this.readStash();
+    const rekeyed = {};
+    for (const payload of Object.values(all)) {
+      if (payload && typeof payload === "object") rekeyed[payloadKey(payload)] = payload;
+    }
+    if (JSON.stringify(Object.keys(rekeyed).sort()) === JSON.stringify(Object.keys(all).sort())) return;
+    try {
+      this.storage.setItem(this.stashKey, JSON.stringify(rekeyed));
+    } catch { /* storage full or disabled: resend what was read */ }
   }
 
   /** Waits until every upload started so far has settled. */
