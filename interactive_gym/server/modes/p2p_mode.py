@@ -71,6 +71,10 @@ class P2PMode:
         self.rooms = RoomSet(sio, hooks)
         self.scenes: dict[str, GymScene] = {}
         self.configs: dict[str, dict[str, Any]] = {}  # game_id -> scene config shared by its players
+        # Games the coordinator let go (every player finished or disconnected) while a player was only away: a
+        # socket blip, the page still playing. Kept until that player's page ends its game (or the player is
+        # dropped), so that it can still upload its episodes and get its game-over record.
+        self.awaiting_return: dict[str, PyodideGameState] = {}
         self.games_started = 0
 
     # -- GameMode ---------------------------------------------------------------------------------------------
@@ -96,7 +100,7 @@ class P2PMode:
 
     async def left_scene(self, participant: Participant, scene: GymScene) -> None:
         await self.rooms.leave(scene, participant.participant_id)
-        game = self.coordinator.game_of(participant.participant_id)
+        game = self._game_of(participant.participant_id)
         if game is not None:
             await self._player_left(game, participant)
 
@@ -105,6 +109,9 @@ class P2PMode:
         scene = participant.scene
         if isinstance(scene, GymScene):
             await self.rooms.leave(scene, participant.participant_id)
+        game = self._game_of(participant.participant_id)
+        if game is not None and game.game_id in self.awaiting_return:
+            self._finish(game, participant.participant_id)
 
     async def expire(self, now: float) -> None:
         """Waiting-room timeouts and partners gone past their grace period."""
@@ -127,7 +134,7 @@ class P2PMode:
     async def join(self, participant: Participant, scene: GymScene, rtt_ms: float | None) -> None:
         """The participant's page is ready for a p2p scene: queue them or start a game."""
         self.scenes[scene.scene_id] = scene
-        running = self.coordinator.game_of(participant.participant_id)
+        running = self._game_of(participant.participant_id)
         if running is not None:
             # A new page (reload) lost its simulation: the player has left that game.
             await self._player_left(running, participant)
@@ -141,7 +148,7 @@ class P2PMode:
     async def upload(self, participant: Participant, payload: Any) -> Ack:
         """A peer's confirmed trajectory of one episode: validate, store, and judge parity once all are in."""
         game_id = payload.get("game_id") if isinstance(payload, dict) else None
-        game = self.coordinator.games.get(game_id) if isinstance(game_id, str) else None
+        game = self._game(game_id) if isinstance(game_id, str) else None
         if game is None or game.player_of(participant.participant_id) is None:
             return {"ok": False, "code": "not_in_game", "error": "upload for a game you are not in",
                     "retryable": False}
@@ -181,14 +188,15 @@ class P2PMode:
 
     async def game_end(self, participant: Participant, game_id: str, reason: str, error: str = "") -> bool:
         """A player's game is over (after their uploads); False if they are not in that game."""
-        game = self.coordinator.games.get(game_id)
-        if game is None or game.player_of(participant.participant_id) is None:
+        game = self._game(game_id)
+        if game is not None and game.player_of(participant.participant_id) is not None:
+            self._finish(game, participant.participant_id)
+        elif participant.game_id != game_id:
             return False
-        self.coordinator.finish_player(game, participant.participant_id)
+        # else: the game was let go while this player was away past the drop delay; the page's end of the game
+        # they were given still ends it for them (else they could never continue).
         if participant.sid:
             await self.sio.leave_room(participant.sid, game_id)
-        if game.game_id not in self.coordinator.games:
-            self.configs.pop(game.game_id, None)
         record = game_over_record(reason)
         if error:
             record["error"] = error
@@ -196,7 +204,7 @@ class P2PMode:
                         participant.participant_id, error)
         if reason == "error":
             await self.hooks.record_event("game_error", {"error": error, "reason": reason}, participant,
-                                          scene_id=game.scene_id, game_id=game_id)
+                                          scene_id=participant.scene.scene_id, game_id=game_id)
         participant.game_over = record
         participant.game_id = None
         return True
@@ -254,11 +262,39 @@ class P2PMode:
 
     async def _player_left(self, game: PyodideGameState, participant: Participant) -> None:
         player = game.player_of(participant.participant_id)
-        self.coordinator.finish_player(game, participant.participant_id)
+        self._finish(game, participant.participant_id)
         for other, sid in game.sids.items():
             if other != player and sid:
                 await self.sio.emit("p2p_partner_left", {"game_id": game.game_id, "player_id": player}, to=sid)
-        if game.game_id not in self.coordinator.games:
+
+    def _game(self, game_id: str) -> PyodideGameState | None:
+        """A running game, or one whose away player has not ended it yet."""
+        return self.coordinator.games.get(game_id) or self.awaiting_return.get(game_id)
+
+    def _game_of(self, participant_id: str) -> PyodideGameState | None:
+        """The game this participant is still playing (running, or awaiting their return)."""
+        game = self.coordinator.game_of(participant_id)
+        if game is not None:
+            return game
+        return next((g for g in self.awaiting_return.values()
+                     if (p := g.player_of(participant_id)) is not None and p not in g.finished), None)
+
+    def _finish(self, game: PyodideGameState, participant_id: str) -> None:
+        """The game is over for this player; its config is forgotten once it is over for every player."""
+        if game.game_id in self.awaiting_return:
+            player = game.player_of(participant_id)
+            if player is not None:
+                game.finished.add(player)
+        else:
+            self.coordinator.finish_player(game, participant_id)
+        if game.game_id in self.coordinator.games:
+            return
+        if len(game.finished) < len(game.players):
+            # The coordinator forgets a game once nobody is connected to it; a player who is only away
+            # (their page still plays) must still be able to upload and end it when their socket is back.
+            self.awaiting_return[game.game_id] = game
+        else:
+            self.awaiting_return.pop(game.game_id, None)
             self.configs.pop(game.game_id, None)
 
     def _write_kwargs(self, upload: EpisodeUpload, game: PyodideGameState, config: dict[str, Any],

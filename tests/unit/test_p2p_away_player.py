@@ -1,0 +1,79 @@
+"""P2PMode: a player whose socket is away when their partner ends the game can still upload and end it.
+
+Found by the chaos test (tests/e2e/test_chaos.py): the coordinator forgets a game once every player has
+finished or disconnected, so a player offline for a few seconds at the end of a game came back to a server
+that refused their upload ("not in this game") and their game end, and could never continue.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from test_p2p_mode import run, setup
+
+
+async def _game_of_two(mode: Any, scene: Any, people: dict[str, Any]) -> str:
+    for pid in ("ann", "bob"):
+        await mode.join(people[pid], scene, None)
+    game_id = people["ann"].game_id
+    assert game_id and people["bob"].game_id == game_id
+    return game_id
+
+
+def test_an_away_player_can_upload_and_end_after_the_partner_ended() -> None:
+    async def main() -> tuple[dict[str, Any], bool, dict[str, Any] | None, int, int]:
+        mode, scene, _, _, people = setup()
+        ann, bob = people["ann"], people["bob"]
+        game_id = await _game_of_two(mode, scene, people)
+        ann.sid = None
+        await mode.disconnected(ann)  # offline for a moment; her page goes on playing
+        assert await mode.game_end(bob, game_id, "complete")
+        ann.sid = "sid-ann-2"
+        await mode.reconnected(ann)
+        ack = await mode.upload(ann, {"game_id": game_id})  # found: judged on its content, not refused
+        ended = await mode.game_end(ann, game_id, "complete")
+        return ack, ended, ann.game_over, len(mode.awaiting_return), len(mode.configs)
+
+    ack, ended, over, awaiting, configs = run(main())
+    assert ack["ok"] is False and ack["code"] != "not_in_game"
+    assert ended and over is not None and over["reason"] == "complete"
+    assert awaiting == 0 and configs == 0  # nothing kept once the game is over for both
+
+
+def test_a_player_dropped_while_away_still_ends_their_game() -> None:
+    async def main() -> tuple[bool, dict[str, Any] | None, int, int, bool]:
+        mode, scene, _, _, people = setup()
+        ann, bob = people["ann"], people["bob"]
+        game_id = await _game_of_two(mode, scene, people)
+        ann.sid = None
+        await mode.disconnected(ann)
+        assert await mode.game_end(bob, game_id, "partner_left")
+        await mode.dropped(ann)  # gone past the drop delay: the server stops keeping her game
+        kept = len(mode.awaiting_return), len(mode.configs)
+        ann.sid = "sid-ann-2"
+        await mode.reconnected(ann)
+        ended = await mode.game_end(ann, game_id, "partner_left")
+        other = await mode.game_end(ann, "p2p-not-hers", "complete")
+        return ended, ann.game_over, *kept, other
+
+    ended, over, awaiting, configs, other = run(main())
+    assert awaiting == 0 and configs == 0
+    assert ended and over is not None and over["reason"] == "partner_left"
+    assert other is False
+
+
+def test_a_reload_of_the_away_player_leaves_the_kept_game() -> None:
+    async def main() -> tuple[dict[str, Any] | None, int, list[Any]]:
+        mode, scene, _, sio, people = setup()
+        ann, bob = people["ann"], people["bob"]
+        game_id = await _game_of_two(mode, scene, people)
+        ann.sid = None
+        await mode.disconnected(ann)
+        assert await mode.game_end(bob, game_id, "complete")
+        ann.sid = "sid-ann-2"
+        await mode.join(ann, scene, None)  # a new page: her simulation is gone, she left that game
+        return ann.game_over, len(mode.awaiting_return), sio.to("sid-ann-2", "pyodide_game_ready")
+
+    over, awaiting, ready = run(main())
+    assert over is not None and over["reason"] == "left"
+    assert awaiting == 0 and ready == []  # never put in a second game while the first was hers
