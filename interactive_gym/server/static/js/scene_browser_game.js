@@ -2,7 +2,7 @@
 // the server, which acknowledges each only after storing it. The page continues once every upload is in.
 import { BrowserGame } from "/static/js/browser_game.js";
 import { estimateClockOffset } from "/static/js/clock_sync.js";
-import { EpisodeUploader } from "/static/js/episode_uploader.js";
+import { EpisodeUploader, MAX_UPLOAD_BYTES } from "/static/js/episode_uploader.js";
 
 function el(tag, attrs = {}, text = "") {
   const node = document.createElement(tag);
@@ -35,7 +35,9 @@ export function showBrowserGame({ emitWithAck, container, index, scene, showErro
   root.append(body, status, canvasBox, next);
   container.append(root);
 
-  const uploader = new EpisodeUploader({ emitWithAck, event: "browser_episode" });
+  // The server's upload cap comes with the config; the uploader's own copy is the fallback for older servers.
+  const uploader = new EpisodeUploader({ emitWithAck, event: "browser_episode",
+    maxBytes: scene.browser.max_upload_bytes ?? MAX_UPLOAD_BYTES });
   // The server clock's lead over this page's, measured while the game loads; uploads carry the latest.
   let clockOffset = null;
   estimateClockOffset((t) => emitWithAck("ping", { t }, 5000))
