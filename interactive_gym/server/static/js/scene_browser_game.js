@@ -1,7 +1,7 @@
 // Browser-mode game view: the environment and the AI run in this page (Pyodide); episodes are uploaded to
 // the server, which acknowledges each only after storing it. The page continues once every upload is in.
 import { BrowserGame } from "/static/js/browser_game.js";
-import { estimateClockOffset } from "/static/js/clock_sync.js";
+import { estimateClockOffset, pageSeconds } from "/static/js/clock_sync.js";
 import { EpisodeUploader, MAX_UPLOAD_BYTES } from "/static/js/episode_uploader.js";
 
 function el(tag, attrs = {}, text = "") {
@@ -43,18 +43,40 @@ export function showBrowserGame({ emitWithAck, container, index, scene, showErro
   estimateClockOffset((t) => emitWithAck("ping", { t }, 5000))
     .then((estimate) => { clockOffset = estimate; })
     .catch(() => {});
-  const state = { phase: "loading", episode: 0, result: null, reportedError: null };
+  const state = { phase: "loading", episode: 0, result: null, reportedError: null, errorStored: false };
   window.interactiveGym.game = state;
   // A Python error while starting the game (the env, the render function, a policy) happens again on every
-  // retry: tell the server once, as a partial zero-step upload of episode 0 carrying the traceback.
+  // retry: tell the server once, as a partial zero-step upload of this attempt's first episode carrying the
+  // traceback. It names the visit and attempt and carries a clock like every upload (the server refuses
+  // uploads without them). Once it is stored the server counts the game as over with an error, so the
+  // participant can continue (the scene's on_error decides where to); until then they are not stuck with
+  // only a Retry that cannot help.
+  const showStartError = () => {
+    status.dataset.state = state.errorStored ? "over" : "loading";
+    status.dataset.reason = "error";
+    status.textContent = "The game could not start because of an error in the study's code. " + (state.errorStored
+      ? "The researchers have been told. Please press Continue." : "Telling the researchers…");
+  };
   const reportStartError = (traceback) => {
     if (state.reportedError !== null) return;
     state.reportedError = String(traceback).slice(-MAX_ERROR_CHARS);
     console.error(`[browser game] the game could not start:\n${state.reportedError}`);
     const config = scene.browser;
-    uploader.upload({ scene_id: config.scene_id, episode: 0, seed: config.seeds[0], bundle_hash: config.bundle.hash,
+    const episode = config.episodes?.[0] ?? 0;
+    const now = pageSeconds();
+    uploader.upload({ scene_id: config.scene_id, scene_index: config.scene_index, attempt: config.attempt,
+      episode, seed: config.seeds[episode], bundle_hash: config.bundle.hash,
+      clock: { started_at: now, ended_at: now, offset_s: clockOffset?.offset_s ?? null,
+        rtt_s: clockOffset?.rtt_s ?? null },
       partial: true, end_reason: "error", error: state.reportedError, steps: [], pauses: [] })
-      .catch((err) => console.error("[browser game] the error report was not stored", err));
+      .then(() => {
+        state.errorStored = true;
+        showStartError();
+        next.hidden = false;
+      }, (err) => {
+        console.error("[browser game] the error report was not stored", err);
+        showError("The game could not start, and the error could not be reported. Please contact the researcher.");
+      });
   };
   const game = new BrowserGame({
     container: canvasBox,
@@ -72,9 +94,7 @@ export function showBrowserGame({ emitWithAck, container, index, scene, showErro
         status.textContent = "The game stopped because of an error. What you played has been saved.";
         if (s.traceback) console.error(`[browser game] the game stopped because of an error:\n${s.traceback}`);
       } else if (s.phase === "load_failed" && s.traceback) {
-        status.dataset.reason = "error";
-        status.textContent = "The game could not start because of an error in the study's code. The researchers "
-          + "have been told; please contact them or continue later.";
+        showStartError();
         reportStartError(s.traceback);
       } else if (PHASE_TEXT[s.phase]) {
         status.textContent = PHASE_TEXT[s.phase];
