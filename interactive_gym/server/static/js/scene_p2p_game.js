@@ -122,7 +122,8 @@ export function showP2PGame({ socket, emitWithAck, container, index, scene, show
     const running = game.run();
     if (view.partnerLeft !== null) game.partnerLeft(view.partnerLeft);
     const result = await running;
-    await finish(result.reason, result.error, result.uploadErrors);
+    // The game's own error object, not result.error (its one-line message): the server needs the traceback.
+    await finish(result.reason, game.error ?? result.error, result.uploadErrors);
   }
 
   async function finish(reason, error = null, uploadErrors = []) {
