@@ -187,6 +187,9 @@ export class BrowserGame {
     this.episode = { index, seed, pauses: [], startedAt: pageSeconds() };
     for (const agent of this.agents) agent.resetEpisode(seed);
     this.renderer.draw(this.host.reset(seed));
+    // A tap made in the pause before this episode (or while it loaded) must not act on its first frame: the
+    // episode starts from no input, as in server mode (TickKeys.forget_taps). Keys still held do count.
+    this.input?.forgetTaps?.();
     if (this.stats.firstFrameAt === null) {
       this.stats.firstFrameAt = performance.now();
       performance.mark?.("ig-first-frame");
