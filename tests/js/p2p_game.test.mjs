@@ -122,3 +122,69 @@ test("a Python exception ends the game with reason error", async () => {
   assert.equal(result.reason, "error");
   assert.match(result.error, /env exploded/);
 });
+
+// ---- the clock estimate (measured before the first frame) and the start from no input ----
+
+class StampedHost extends FakeHost {
+  episodePayload(episode, partial, endReason) {
+    return { episode, partial, end_reason: endReason, steps: [{ t: 0, client_ts: 1000.5 }, { t: 1, client_ts: 1001.25 }] };
+  }
+}
+
+function makeStampedGame({ ping, input }) {
+  const host = new StampedHost({ doneAt: 4 });
+  const transport = new FakeTransport();
+  const uploads = [];
+  const game = new P2PGame({
+    host, transport, renderer: { draw() {}, model: { objects: new Map() } }, input, config: CONFIG, gameId: "p2p-1",
+    myPlayerId: 0, players: [0, 1], uploader: { upload: async (p) => { uploads.push(p); return { ok: true }; } },
+    lingerMs: 10, keyTarget: null, ping, clockOptions: { samples: 2, gapMs: 0 },
+  });
+  return { game, host, transport, uploads };
+}
+
+test("the clock estimate is measured while connecting, and every upload carries it", async () => {
+  const pings = [];
+  let open;
+  const gate = new Promise((resolve) => { open = resolve; }); // the server answers once the test says so
+  const ping = (t) => { pings.push(t); return gate.then(() => ({ server_t: t + 30_000 })); };
+  const { game, transport, uploads } = makeStampedGame({ ping, input: { sample: () => [] } });
+  const done = game.run();
+  assert.equal(pings.length, 1, "the first ping goes out before the partner is even ready");
+  transport.deliverControl(1, { t: "ready" });
+  await new Promise((r) => setTimeout(r, 60)); // the episode is complete: its upload waits for the estimate
+  assert.deepEqual(uploads, []);
+  open();
+  const result = await done;
+  assert.equal(result.reason, "complete");
+  assert.equal(uploads.length, 1);
+  const { clock } = uploads[0];
+  assert.equal(clock.started_at, 1000.5);
+  assert.equal(clock.ended_at, 1001.25);
+  assert.ok(Math.abs(clock.offset_s - 30) < 1, `offset ${clock.offset_s}`);
+  assert.ok(clock.rtt_s >= 0);
+});
+
+test("pings that all fail still let the uploads go, without an offset", async () => {
+  const ping = () => Promise.reject(new Error("no server"));
+  const { game, transport, uploads } = makeStampedGame({ ping, input: { sample: () => [] } });
+  const done = game.run();
+  transport.deliverControl(1, { t: "ready" });
+  assert.equal((await done).reason, "complete");
+  assert.deepEqual(uploads.map((u) => [u.clock.offset_s, u.clock.rtt_s]), [[null, null]]);
+});
+
+test("taps made while connecting are forgotten before frame 0", async () => {
+  const calls = [];
+  const input = { sample: () => { calls.push("sample"); return []; }, forgetTaps: () => calls.push("forget"),
+    destroy() {} };
+  const { game, transport } = makeStampedGame({ ping: null, input });
+  const done = game.run();
+  await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(calls, [], "nothing is sampled or forgotten before the start");
+  transport.deliverControl(1, { t: "ready" });
+  await done;
+  assert.equal(calls[0], "forget");
+  assert.equal(calls.filter((c) => c === "forget").length, 1, "later episodes follow without a pause: taps kept");
+  assert.ok(calls.length > 1 && calls.slice(1).every((c) => c === "sample"));
+});

@@ -9,8 +9,11 @@
 // the unordered "inputs" channel; packets that arrive before the start are buffered.
 // End: each episode is uploaded as soon as all its frames are confirmed. After the last one the page keeps
 // exchanging packets for `lingerMs` (the partner may still need our last inputs), then finishes.
+// Times: with `ping`, the page measures the server clock's lead (clock_sync.js) while the peers connect, before
+// the first frame; every upload waits for that measurement (it always settles) and carries it in `clock`, so
+// the server stores the step times on its own clock.
 
-import { clockFromSteps } from "./clock_sync.js";
+import { clockFromSteps, estimateClockOffset } from "./clock_sync.js";
 import { FrameTicker } from "./frame_ticker.js";
 import { LatencyProbe } from "./latency_probe.js";
 import { buildUploadStats } from "./p2p_stats.js";
@@ -45,9 +48,12 @@ export class P2PGame {
    * @param {(status: object) => void} [o.onStatus]
    * @param {number} [o.lingerMs]
    * @param {EventTarget} [o.keyTarget] where game-key presses are timed for the latency probe
+   * @param {((t: number) => Promise<{server_t: number}>) | null} [o.ping] the server's `ping` event (for the
+   *   clock estimate); null: uploads carry no offset (the server stores the page's times uncorrected)
+   * @param {object} [o.clockOptions] options for estimateClockOffset (tests)
    */
   constructor({ host, transport, renderer, input, config, gameId, myPlayerId, players, uploader,
-    onStatus = () => {}, lingerMs = 1500, keyTarget = globalThis.window }) {
+    onStatus = () => {}, lingerMs = 1500, keyTarget = globalThis.window, ping = null, clockOptions = {} }) {
     this.host = host;
     this.transport = transport;
     this.renderer = renderer;
@@ -59,6 +65,10 @@ export class P2PGame {
     this.uploader = uploader;
     this.onStatus = onStatus;
     this.lingerMs = lingerMs;
+    this.ping = ping;
+    this.clockOptions = clockOptions;
+    this.clockEstimate = null; // {offset_s, rtt_s} once measured
+    this.clockReady = Promise.resolve(null);
     this.agents = Object.entries(config.agents).filter(([, s]) => s.kind === "human")
       .sort((a, b) => a[1].player - b[1].player).map(([agent]) => agent);
     this.myAgent = this.agents[this.myPlayerId];
@@ -89,6 +99,11 @@ export class P2PGame {
   async run() {
     this.keyTarget?.addEventListener?.("keydown", this.onKey, true);
     this.onStatus({ phase: "connecting" });
+    if (this.ping) {
+      // Measured while the peers connect; estimateClockOffset resolves (null if no ping came back), never rejects.
+      this.clockReady = estimateClockOffset(this.ping, this.clockOptions)
+        .then((estimate) => { this.clockEstimate = estimate; return estimate; }, () => null);
+    }
     this.sendReady();
     this.readyTimer = setInterval(() => this.sendReady(), READY_RESEND_MS);
     this.maybeStart();
@@ -136,6 +151,9 @@ export class P2PGame {
     this.started = true;
     clearInterval(this.readyTimer);
     this.host.start(performance.now());
+    // Taps made while connecting must not act on frame 0 (as an episode start in the other modes). Later
+    // episodes follow on the next frame with no pause, so a tap then is a real input and is kept.
+    this.input?.forgetTaps?.();
     for (const [peer, data] of this.early.splice(0)) this.host.receive(peer, data);
     this.onStatus({ phase: "playing", episode: 0 });
     this.ticker.start();
@@ -208,17 +226,24 @@ export class P2PGame {
   uploadEpisode(episode, partial, endReason) {
     if (this.uploaded.has(episode)) return;
     this.uploaded.add(episode);
-    this.uploads.push(this.uploader.upload(this.episodeUpload(episode, partial, endReason)));
+    const payload = this.hostPayload(episode, partial, endReason); // now: the host moves on
+    this.uploads.push(this.clockReady.then(() => this.uploader.upload(this.withClock(payload))));
   }
 
   /**
-   * One episode's upload: the host's payload, the game, network stats, and the page-clock times it was played
-   * (`clock`; with `this.clockEstimate` = {offset_s, rtt_s} from clock_sync.js when the page measured one).
+   * One episode's upload now: the host's payload, the game, network stats, and the page-clock times it was
+   * played (`clock`; with `this.clockEstimate` = {offset_s, rtt_s} when the page has measured one).
    */
   episodeUpload(episode, partial, endReason) {
-    const payload = { ...this.host.episodePayload(episode, partial, endReason), game_id: this.gameId,
-      stats: this.stats() };
-    const clock = clockFromSteps(payload.steps, this.clockEstimate ?? null);
+    return this.withClock(this.hostPayload(episode, partial, endReason));
+  }
+
+  hostPayload(episode, partial, endReason) {
+    return { ...this.host.episodePayload(episode, partial, endReason), game_id: this.gameId, stats: this.stats() };
+  }
+
+  withClock(payload) {
+    const clock = clockFromSteps(payload.steps, this.clockEstimate);
     return clock ? { ...payload, clock } : payload;
   }
 
