@@ -8,7 +8,7 @@
 // (data-state loading | waiting | connecting | playing | over, data-reason when over) and
 // `window.interactiveGym.p2p`.
 
-import { EpisodeUploader } from "./episode_uploader.js";
+import { EpisodeUploader, MAX_UPLOAD_BYTES } from "./episode_uploader.js";
 import { KeyboardInput } from "./input.js";
 import { END_MESSAGES, P2PGame } from "./p2p_game.js";
 import { loadP2PRuntime } from "./p2p_runtime.js";
@@ -104,10 +104,12 @@ export function showP2PGame({ socket, emitWithAck, container, index, scene, show
     ]);
     view.renderer = renderer;
     if (view.destroyed) return;
+    uploader.setMaxBytes(config.max_upload_bytes ?? MAX_UPLOAD_BYTES); // the server's cap, sent with the game
     const input = new KeyboardInput(window, { keys: config.controls.keys });
     const game = new P2PGame({
       host, transport: multiplayer.webrtcManager, renderer, input, config, gameId: data.game_id,
       myPlayerId: multiplayer.myPlayerId, players: data.players, uploader,
+      ping: (t) => emitWithAck("ping", { t }, 5000), // the server clock's lead, measured before the first frame
       onStatus: (s) => {
         if (s.phase === "playing") {
           setStatus("playing", `You are ${game.myAgent}. Episode ${s.episode + 1} of ${config.num_episodes}.`);
