@@ -1,11 +1,14 @@
-"""JsonFirstPacket and DirectSendManager send exactly what python-socketio's defaults send."""
+"""JsonFirstPacket and DirectSendManager send exactly what python-socketio's defaults send; ExperimentSocketServer
+decodes large messages off the event loop, in order, with their wire size, and refuses what it cannot decode."""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
 import contextlib
+import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +24,22 @@ from interactive_gym.server.fast_socketio import (
     MAX_ATTACHMENT_BYTES,
     MAX_ATTACHMENTS,
     DirectSendManager,
+    ExperimentSocketServer,
     JsonFirstPacket,
     PacketLimitError,
+    decode_message,
 )
 from interactive_gym.server.latest_wins import LatestWins, LatestWinsFrame, LatestWinsQueue
-from interactive_gym.server.upload_validation import MAX_UPLOAD_BYTES
+from interactive_gym.server.message_limits import PARSE_OFF_LOOP_BYTES
+from interactive_gym.server.upload_validation import (
+    MAX_UPLOAD_BYTES,
+    EpisodeUpload,
+    SizedPayload,
+    UploadRejected,
+    UploadRules,
+    payload_bytes_of,
+    validate_episode_upload,
+)
 
 
 def run(coro: Any) -> Any:
@@ -299,3 +313,156 @@ def test_a_latest_wins_payload_is_the_plain_payload_to_everyone_else() -> None:
     payload = LatestWins({"t": 1, "packet": {"seq": 1}}, key="g", full=dict)
     assert payload == {"t": 1, "packet": {"seq": 1}}
     assert JsonFirstPacket(sio_packet.EVENT, data=["render", payload]).encode() == '2["render",{"t":1,"packet":{"seq":1}}]'
+
+
+# -- large messages off the event loop, in order; sizes; hostile input ------------------------------------------
+SIZES = json.loads((Path(__file__).resolve().parents[1] / "fixtures/upload_sizes.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("case", SIZES["cases"], ids=lambda c: c["name"])
+@pytest.mark.parametrize("off_loop", [False, True], ids=["on-loop", "off-loop"])
+def test_the_wire_size_is_the_pages_measure(case: dict[str, Any], off_loop: bool) -> None:
+    # What socket.io-client sends for emit("browser_episode", payload) with an ack: 2<id>["event",<payload>].
+    decoded = decode_message(f'27["browser_episode",{case["text"]}]', off_loop=off_loop).packet
+    payload = decoded.data[1]
+    assert isinstance(payload, SizedPayload) and payload == json.loads(case["text"])
+    assert payload.wire_bytes == case["bytes"]
+    # The validator's fallback (a payload that did not come through the socket) measures the same.
+    assert payload_bytes_of(json.loads(case["text"])) == case["bytes"]
+
+
+def test_an_off_loop_decode_gives_what_python_socketio_decodes() -> None:
+    text = '2/games,12["browser_episode",' + json.dumps(big_upload(200_000)) + "]"
+    mine, theirs = decode_message(text, off_loop=True).packet, sio_packet.Packet(encoded_packet=text)
+    assert (mine.packet_type, mine.namespace, mine.id, mine.data) == (
+        theirs.packet_type, theirs.namespace, theirs.id, theirs.data)
+    assert mine.data[1].wire_bytes == len(json.dumps(big_upload(200_000)))
+
+
+def test_a_sized_payload_is_measured_by_its_size_and_still_checked_for_finite_numbers() -> None:
+    rules = UploadRules(scene_id="solo", num_episodes=1, max_steps=10, agent_ids=("agent_0",), seeds=(1,),
+                        bundle_hash="h")
+    step = {"t": 0, "keys": {}, "actions": {"agent_0": 1}, "rewards": {"agent_0": 0}, "terminated": {},
+            "truncated": {}, "observation": [1, 2]}
+    upload = {"scene_id": "solo", "episode": 0, "seed": 1, "bundle_hash": "h", "partial": True,
+              "end_reason": "page_closed", "steps": [step]}
+
+    def check(payload: Any) -> Any:
+        return validate_episode_upload(payload, participant_id="p", participant_scene_id="solo", rules=rules)
+
+    assert isinstance(check(SizedPayload(upload, wire_bytes=MAX_UPLOAD_BYTES)), EpisodeUpload)
+    too_big = check(SizedPayload(upload, wire_bytes=MAX_UPLOAD_BYTES + 1))
+    assert isinstance(too_big, UploadRejected) and too_big.code == "too_large"
+    assert str(MAX_UPLOAD_BYTES + 1) in too_big.message
+    nan = dict(upload, steps=[dict(step, observation=[float("nan")])])
+    for payload in (SizedPayload(nan, wire_bytes=100), nan):
+        refused = check(payload)
+        assert isinstance(refused, UploadRejected) and refused.code in ("bad_step", "malformed")
+
+
+def big_upload(chars: int) -> dict[str, Any]:
+    step = {"t": 0, "observation": {"agent_0": list(range(100)), "x": [0.5, 1e-3]}, "keys": {"agent_0": ["a"]}}
+    """An upload-shaped payload whose JSON text (``json.dumps`` defaults) is at most ``chars`` long."""
+    per_step = len(json.dumps(step)) + 2
+    payload = {"scene_id": "solo", "steps": [dict(step, t=i) for i in range(chars // per_step)]}
+    excess = len(json.dumps(payload)) - chars
+    if excess > 0:
+        del payload["steps"][-(excess // per_step + 1):]
+    return payload
+
+
+class Recording:
+    """An ExperimentSocketServer with one connected socket ("e1") and handlers that record what they see."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.sio = ExperimentSocketServer(async_mode="asgi", max_message_chars=app_limits.MAX_MESSAGE_CHARS, **kwargs)
+        self.seen: list[tuple[str, Any]] = []
+        self.sio.on("*", self.record)
+
+    async def record(self, event: str, sid: str, data: Any = None) -> None:
+        self.seen.append((event, data))
+
+    async def connect(self) -> None:
+        self.sio.manager_initialized = True
+        self.sio.manager.initialize()
+        await self.sio.manager.connect("e1", "/")
+
+    async def settle(self) -> None:
+        for _ in range(20):  # handlers run as tasks (python-socketio's async_handlers)
+            await asyncio.sleep(0)
+
+
+def test_a_small_event_sent_after_a_large_one_reaches_its_handler_after_it() -> None:
+    large = '2["browser_episode",' + json.dumps(big_upload(1_000_000)) + "]"
+
+    async def main() -> list[str]:
+        server = Recording()
+        await server.connect()
+        # All at once, as concurrent long-polling POSTs of one socket would deliver them: the small ones
+        # are handled at once unless they wait for the large one being decoded in the worker thread.
+        await asyncio.gather(server.sio._handle_eio_message("e1", large),
+                             server.sio._handle_eio_message("e1", '2["after",{"n":1}]'),
+                             server.sio._handle_eio_message("e1", large),
+                             server.sio._handle_eio_message("e1", '2["after",{"n":2}]'))
+        await server.settle()
+        assert server.sio.decoded_off_loop == 2 and server.sio._in_order == {}
+        assert server.seen[0][1]["steps"] == json.loads(large[20:-1])["steps"]
+        return [event if event == "browser_episode" else f"after-{data['n']}" for event, data in server.seen]
+
+    assert run(main()) == ["browser_episode", "after-1", "browser_episode", "after-2"]
+
+
+def test_the_event_loop_keeps_running_while_a_large_message_is_decoded() -> None:
+    large = '2["browser_episode",' + json.dumps(big_upload(MAX_UPLOAD_BYTES)) + "]"
+
+    async def main() -> tuple[int, float]:
+        server = Recording()
+        await server.connect()
+        ticks: list[float] = []
+        done = asyncio.Event()
+
+        async def ticker() -> None:
+            while not done.is_set():
+                ticks.append(time.perf_counter())
+                await asyncio.sleep(0.005)
+
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0.02)
+        await server.sio._handle_eio_message("e1", large)
+        done.set()
+        await task
+        await server.settle()
+        assert [event for event, _ in server.seen] == ["browser_episode"]
+        return len(ticks), max(b - a for a, b in zip(ticks, ticks[1:], strict=False))
+
+    count, worst = run(main())
+    # Generous sanity bounds only (benchmarks/large_upload_loop_lag.py measures the real figure): the loop ran
+    # many times during the decode and never stopped for a quarter of a second.
+    assert count > 10 and worst < 0.25, (count, worst)
+
+
+@pytest.mark.parametrize("text", [
+    '2["browser_episode",{"steps": [1, 2,', '2["browser_episode",{"n":' + "9" * 101 + "}]",
+    '2["browser_episode",' + "[" * 5000 + "]" * 5000 + "]", "9[]",
+], ids=["invalid-json", "huge-integer", "deeply-nested", "unknown-type"])
+@pytest.mark.parametrize("large", [False, True], ids=["small", "large"])
+def test_undecodable_messages_are_refused_as_malformed_and_reach_no_handler(text: str, large: bool) -> None:
+    if large:  # the same fault after 100 kB of valid JSON, so the worker thread meets it
+        text = text.replace('["browser_episode",', '["browser_episode",' + '{"pad":"' + "x" * 100_000 + '"},', 1)
+
+    async def main() -> None:
+        server = Recording()
+        await server.connect()
+        await server.sio._handle_eio_message("e1", text)
+        await server.sio._handle_eio_message("e1", '2["after",{}]')  # the socket goes on working
+        await server.settle()
+        assert server.sio.refused == {"malformed": 1}
+        assert [event for event, _ in server.seen] == ["after"]
+        assert server.sio.decoded_off_loop == (1 if large and len(text) > PARSE_OFF_LOOP_BYTES else 0)
+
+    run(main())
+
+
+def test_the_server_needs_the_packet_class_that_takes_decoded_messages() -> None:
+    with pytest.raises(TypeError, match="serializer=JsonFirstPacket"):
+        ExperimentSocketServer(async_mode="asgi", max_message_chars=100, serializer=sio_packet.Packet)
