@@ -13,6 +13,12 @@ every agent from the recorded seed in a fresh CPython process started with the b
 A p2p episode is stored once per peer (``source`` = that peer's participant id): each peer's trajectory is
 replayed, and the peers' trajectories are compared with each other (``server/parity.py``).
 
+A browser-mode episode is stored once per *attempt* (page load) of the participant's *visit* of the scene
+(``scene_index``: its place in their sequence). By default the latest visit is replayed, and in it the
+complete row of the latest attempt that has one (a reload replays only what was left, so that is normally the
+one complete row); a visit with no complete row gives its latest attempt's partial row. ``--scene-index`` and
+``--attempt`` choose another.
+
 Exit code 0: everything reproduced (and the peers agree); 1: mismatches (listed); 2: a usage problem (no
 such episode, experiment or factory not loadable). ``--json`` prints one JSON document instead of text.
 """
@@ -40,6 +46,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--participant", required=True, help="participant id")
     parser.add_argument("--episode", required=True, type=int, help="episode number within the scene (0-based)")
     parser.add_argument("--scene", help="scene id (needed if the participant played several game scenes)")
+    parser.add_argument("--scene-index", type=int, default=None,
+                        help="browser mode: the visit (the scene's place in the participant's sequence, 0-based); "
+                             "default: the latest")
+    parser.add_argument("--attempt", type=int, default=None,
+                        help="browser mode: the attempt (page load, from 1) of the visit; default: the latest "
+                             "attempt with a complete row, else the latest")
     parser.add_argument("--experiment", help="the experiment's Python file (required for server-mode episodes; "
                                              "its folder is searched for the environment's modules); default: "
                                              "the current directory")
@@ -52,8 +64,17 @@ def _participant_of(row: Any, participant: str) -> bool:
     return participant in (row.source, row.game_id) or participant in agents.values()
 
 
-def find_episodes(storage: Any, participant: str, episode: int, scene: str | None) -> list[Any]:
+def find_episodes(storage: Any, participant: str, episode: int, scene: str | None, *,
+                  scene_index: int | None = None, attempt: int | None = None) -> list[Any]:
     """The stored rows of ``participant``'s episode ``episode``: one row, or one per peer for p2p.
+
+    Args:
+        storage: An open ``Storage``.
+        participant: The participant id.
+        episode: Episode number within the scene.
+        scene: Scene id (required when the participant has the episode in several scenes).
+        scene_index: Browser mode: only this visit.
+        attempt: Browser mode: only this attempt.
 
     Raises:
         UserError: no such episode, or it exists in several scenes and ``scene`` is not given.
@@ -61,13 +82,31 @@ def find_episodes(storage: Any, participant: str, episode: int, scene: str | Non
     matches = [
         row for row in storage.episodes()
         if row.episode == episode and _participant_of(row, participant) and (scene is None or row.scene_id == scene)
+        and (scene_index is None or row.scene_index == scene_index) and (attempt is None or row.attempt == attempt)
     ]
     if not matches:
-        raise UserError(f"no episode {episode} of participant {participant!r}"
-                        + (f" in scene {scene!r}" if scene else "") + " in the database")
+        where = "".join(f" {name} {value!r}" for name, value in (("in scene", scene), ("at scene index", scene_index),
+                                                                  ("in attempt", attempt)) if value is not None)
+        raise UserError(f"no episode {episode} of participant {participant!r}{where} in the database")
     scenes = sorted({row.scene_id for row in matches})
     if len(scenes) > 1:
         raise UserError(f"participant {participant!r} has episode {episode} in scenes {scenes}; pass --scene")
+    return choose_rows(matches)
+
+
+def choose_rows(matches: list[Any]) -> list[Any]:
+    """The rows to replay among one scene's rows of one episode (in storage order, oldest first).
+
+    Rows of browser-mode visits (with ``scene_index`` and ``attempt``): the latest visit, and in it the complete
+    row of the latest attempt that has one, else the latest attempt's row. Other rows (server mode, p2p: one per
+    peer): every row of the latest game.
+    """
+    visits = [row for row in matches if row.scene_index is not None and row.attempt is not None]
+    if visits:
+        latest_visit = max(row.scene_index for row in visits)
+        rows = [row for row in visits if row.scene_index == latest_visit]
+        complete = [row for row in rows if row.status == "complete"]
+        return [max(complete or rows, key=lambda row: (row.attempt, row.id))]
     game_id = matches[-1].game_id  # the latest game, if the participant played the scene more than once
     return [row for row in matches if row.game_id == game_id]
 
@@ -132,7 +171,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"database not found: {args.db}")
     try:
         with Storage(args.db, readonly=True) as storage:
-            rows = find_episodes(storage, args.participant, args.episode, args.scene)
+            rows = find_episodes(storage, args.participant, args.episode, args.scene,
+                                 scene_index=args.scene_index, attempt=args.attempt)
             steps = {row.id: storage.steps(row.id) for row in rows}
     except StorageError as exc:
         raise UserError(f"cannot read {args.db}: {exc}") from None
@@ -152,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
     match = all(r["match"] for r in replays) and (parity is None or parity["agree"])
     first = rows[0]
     report = {"scene_id": first.scene_id, "game_id": first.game_id, "episode": first.episode, "mode": first.mode,
-              "participant": args.participant, "match": match, "hash_seed": results[0].hash_seed,
+              "scene_index": first.scene_index, "attempt": first.attempt, "participant": args.participant, "match": match, "hash_seed": results[0].hash_seed,
               "replays": replays, "peers": parity}
     print(json.dumps(report, indent=2) if args.json else _text(report))
     return 0 if match else 1
@@ -162,8 +202,10 @@ def _text(report: dict[str, Any]) -> str:
     lines = []
     for replay in report["replays"]:
         status = f" [{replay['status']}]" if replay["status"] != "complete" else ""
+        visit = (f", visit {report['scene_index']} attempt {report['attempt']}"
+                 if report.get("attempt") is not None else "")
         lines.append(f"{report['scene_id']} episode {report['episode']} of {replay['source']} ({report['mode']} "
-                     f"mode, seed {replay['seed']}){status}")
+                     f"mode{visit}, seed {replay['seed']}){status}")
         lines.append(replay["summary"])
     peers = report["peers"]
     if peers is not None:
