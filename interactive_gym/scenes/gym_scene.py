@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from interactive_gym.controls import ControlsError, KeyMapping
+from interactive_gym.envs.agent_runtime import AgentPolicy, AgentPolicyError
 from interactive_gym.envs.input_codecs import InputCodecError, describe_space
 from interactive_gym.envs.multiagent import action_space_of, as_multiagent
 from interactive_gym.envs.spaces import space_contains
@@ -193,6 +194,8 @@ class GymScene(Scene):
             if policy in (HUMAN, RANDOM) or callable(policy) or hasattr(policy, "model_path") or hasattr(policy, "fn"):
                 continue
             raise SceneConfigError(f"{where}: policy for {agent!r} must be 'human', 'random' or a policy, got {policy!r}")
+        for agent, policy in mapping.items():
+            self._check_runtime_policy(where, env, agent, policy)
         spaces: dict[str, Mapping[str, Any]] = {}
         if self.mode == "p2p":
             for agent in humans:
@@ -210,6 +213,22 @@ class GymScene(Scene):
         self.policy_mapping = dict(mapping)
         self._facts = EnvFacts(agents=agents, humans=humans, action_spaces=spaces)
         return self._facts
+
+    @staticmethod
+    def _check_runtime_policy(where: str, env: Any, agent: str, policy: Any) -> None:
+        """Builds ``agent``'s policy as every mode's runtime will (``envs/agent_runtime.py``), so a policy the
+        game could not call fails here, at start-up, in server mode too (browser modes also check it when the
+        bundle is built)."""
+        if policy == HUMAN or hasattr(policy, "model_path"):
+            return  # humans have no policy; an ONNX policy acts in the page's JavaScript
+        try:
+            if policy == RANDOM:
+                AgentPolicy.random(action_space_of(env, agent))
+            else:
+                AgentPolicy.function(getattr(policy, "fn", policy), getattr(policy, "frame_skip", 1))
+        except AgentPolicyError as exc:  # its message says how a policy is called; 'random' needs one more word
+            fix = "; map the agent to a policy function instead" if policy == RANDOM else ""
+            raise SceneConfigError(f"{where}: policy for {agent!r}: {exc}{fix}") from None
 
     def _registry(self, assets: Mapping[str, str | Path] | AssetRegistry | None) -> AssetRegistry:
         if isinstance(assets, AssetRegistry):

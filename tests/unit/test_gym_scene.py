@@ -364,3 +364,61 @@ def test_a_p2p_action_space_that_cannot_travel_as_an_input_fails_at_start_up() -
         "GymScene 'g', agent 'agent_0': mode='p2p' sends inputs peer to peer and cannot encode actions of a Dict "
         "space as rollback inputs; supported: Discrete, MultiBinary, MultiDiscrete, Box (<= 16 elements). Give the "
         "human agents one of these action spaces (interactive_gym.envs.spaces.Discrete needs no numpy)")
+
+
+# -- policies are built at start-up as the game's runtime builds them (server mode too) ---------------------------
+def needs_three(observation: Any, agent_id: str, extra: Any) -> int:
+    return 0
+
+
+def takes_nothing() -> int:
+    return 0
+
+
+def one_argument(observation: Any) -> int:
+    return 0
+
+
+def seeded(observation: Any, agent_id: str, rng: Any = None) -> int:
+    return 0
+
+
+class SkipsZero:
+    """A policy descriptor (as PythonPolicy) whose frame skip the runtime refuses."""
+
+    frame_skip = 0
+
+    def fn(self, observation: Any, agent_id: str) -> int:
+        return 0
+
+
+class ContinuousPartner(gatherers.FruitGatherers):
+    def action_space(self, agent: str) -> Any:
+        return gatherers.Discrete(5) if agent == "agent_0" else gymnasium.spaces.Box(-1.0, 1.0, (2,))
+
+
+@pytest.mark.parametrize(("policy", "message"), [
+    (needs_three, "GymScene 'g': policy for 'agent_1': policy needs_three needs arguments ['observation', "
+                  "'agent_id', 'extra']; a policy is called as fn(observation, agent_id) or fn(observation), plus "
+                  "rng=... if it has an 'rng' parameter"),
+    (takes_nothing, "GymScene 'g': policy for 'agent_1': policy takes_nothing takes no observation; define it as "
+                    "fn(observation, agent_id)"),
+    (SkipsZero(), "GymScene 'g': policy for 'agent_1': frame_skip must be an integer >= 1, got 0"),
+])
+def test_a_policy_the_server_could_not_call_fails_at_start_up(policy: Any, message: str) -> None:
+    with pytest.raises(SceneConfigError) as info:
+        scene(mode="server", policy_mapping={"agent_0": "human", "agent_1": policy}).check()
+    assert str(info.value) == message
+
+
+def test_random_on_a_continuous_space_fails_at_start_up_with_the_fix() -> None:
+    with pytest.raises(SceneConfigError) as info:
+        scene(env_creator=ContinuousPartner).check()
+    message = str(info.value)
+    assert message.startswith("GymScene 'g': policy for 'agent_1': 'random' policy needs a discrete action space")
+    assert message.endswith("; map the agent to a policy function instead")
+
+
+@pytest.mark.parametrize("policy", [gatherers.greedy_policy, one_argument, seeded, "random"])
+def test_policies_the_runtime_can_call_pass(policy: Any) -> None:
+    assert scene(policy_mapping={"agent_0": "human", "agent_1": policy}).check().agents == ("agent_0", "agent_1")
