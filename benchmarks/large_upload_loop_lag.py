@@ -65,8 +65,9 @@ def cap_sized_episode(limit: int = MAX_UPLOAD_BYTES) -> dict[str, Any]:
     payload: dict[str, Any] = {"scene_id": "solo", "episode": 0, "seed": 7, "bundle_hash": "h" * 64, "partial": True,
                                "end_reason": "page_closed", "error": None, "pauses": [],
                                "steps": [episode_step(t) for t in range(limit // per_step)]}
-    while len(json.dumps(payload, separators=(",", ":"))) > limit - 64:
-        payload["steps"].pop()
+    excess = len(json.dumps(payload, separators=(",", ":"))) - (limit - 64)
+    if excess > 0:  # steps grow longer with t: drop enough of the last ones at once
+        del payload["steps"][-(excess // per_step + 1):]
     return payload
 
 

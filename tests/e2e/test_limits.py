@@ -1,7 +1,8 @@
 """Message limits and slow readers against a real uvicorn server, with real clients (python-socketio, a raw
 websocket that stops reading, raw HTTP). No browser: the server is the app's own socket stack
 (ExperimentSocketServer + DirectSendManager + JsonFirstPacket, with the app's limits) and a ticking game loop
-that renders a real Surface and emits as GameRunner does."""
+that renders a real Surface and emits as GameRunner does. Large uploads are decoded off the event loop, in
+order, and undecodable messages are answered."""
 
 from __future__ import annotations
 
@@ -24,7 +25,12 @@ from interactive_gym.server.beacon import BeaconEndpoint
 from interactive_gym.server.fast_socketio import DirectSendManager, ExperimentSocketServer, JsonFirstPacket
 from interactive_gym.server.latest_wins import LatestWins
 from interactive_gym.server.message_limits import MAX_BEACON_BYTES, MAX_ENGINEIO_BYTES, MAX_MESSAGE_CHARS
-from interactive_gym.server.upload_validation import MAX_UPLOAD_BYTES
+from interactive_gym.server.upload_validation import (
+    MAX_UPLOAD_BYTES,
+    EpisodeUpload,
+    UploadRules,
+    validate_episode_upload,
+)
 
 FPS = 50
 OBJECTS = 600  # transient texts per frame: ~30 kB render packets, so a stalled reader's buffers fill in seconds
@@ -294,5 +300,120 @@ def test_beacon_checks_the_token_and_size_before_reading_and_parses_large_bodies
             assert await http_post(server.port, "/beacon/tok", {"Content-Length": str(len(body))}, body) == 204
         assert [token for token, _ in stored] == ["tok", "tok"]
         assert stored[0][1] == json.loads(big) and stored[1][1] == {"episode": 1}
+
+    run_async(scenario())
+
+
+def cap_sized_upload() -> dict[str, Any]:
+    """A valid partial episode (upload_validation's format) whose compact JSON is just under the cap."""
+    def step(t: int) -> dict[str, Any]:
+        return {"t": t, "observation": {"agent_0": [(t + i) % 50 for i in range(60)]}, "actions": {"agent_0": t % 5},
+                "rewards": {"agent_0": 0.5}, "terminated": {"agent_0": False}, "truncated": {"agent_0": False},
+                "keys": {"agent_0": ["ArrowUp"]}, "client_ts": 1764120000.5 + t / 30}
+
+    per_step = len(json.dumps(step(0), separators=(",", ":"))) + 1
+    payload = {"scene_id": "solo", "episode": 0, "seed": 7, "bundle_hash": "h" * 64, "partial": True,
+               "end_reason": "page_closed", "steps": [step(t) for t in range(MAX_UPLOAD_BYTES // per_step)]}
+    excess = len(json.dumps(payload, separators=(",", ":"))) - (MAX_UPLOAD_BYTES - 100)
+    if excess > 0:  # steps grow longer with t: drop enough of the last ones at once
+        del payload["steps"][-(excess // per_step + 1):]
+    return payload
+
+
+def test_a_cap_sized_upload_is_decoded_off_the_loop_validated_and_keeps_its_order_while_the_loop_ticks(
+        live_server) -> None:
+    sio, asgi, _, _ = build_server()
+    rules = UploadRules(scene_id="solo", num_episodes=1, max_steps=100_000, agent_ids=("agent_0",), seeds=(7,),
+                        bundle_hash="h" * 64)
+    seen: list[tuple[str, Any]] = []
+    ticks: list[float] = []
+
+    async def ticker() -> None:  # what every game on the server's loop would feel
+        while True:
+            ticks.append(time.perf_counter())
+            await asyncio.sleep(0.005)
+
+    validated: list[Any] = []
+
+    @sio.on("browser_episode")
+    async def upload(sid: str, payload: Any) -> None:
+        seen.append(("browser_episode", payload.wire_bytes))  # on arrival: the order handlers are reached in
+        validated.append(await asyncio.to_thread(validate_episode_upload, payload, participant_id="p",
+                                                 participant_scene_id="solo", rules=rules))
+
+    @sio.on("after")
+    async def after(sid: str, payload: Any) -> None:
+        seen.append(("after", payload))
+
+    @sio.on("watch")
+    async def watch(sid: str, payload: Any = None) -> dict[str, Any]:
+        if payload == "start":
+            sio.start_background_task(ticker)
+            return {}
+        worst = max(b - a for a, b in zip(ticks, ticks[1:], strict=False))
+        return {"worst_gap_s": worst, "ticks": len(ticks)}
+
+    server = live_server(asgi)
+    episode = cap_sized_upload()
+    text = json.dumps(episode, separators=(",", ":"))
+    # Encoded before the clock starts: this client shares the server's process (and its GIL).
+    messages = [f'2["browser_episode",{text}]', '2["after",{"n":1}]', f'2["browser_episode",{text}]',
+                '2["after",{"n":2}]']
+
+    async def scenario() -> None:
+        client = socketio.AsyncClient(reconnection=False)
+        await client.connect(server.url, transports=["websocket"])
+        await client.call("watch", "start")
+        await asyncio.sleep(0.2)
+        for message in messages:  # sent back to back, exactly as socket.io-client frames them
+            await client.eio.send(message)
+        deadline = time.monotonic() + 60
+        while (len(seen) < 4 or len(validated) < 2) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        watched = await client.call("watch", "stop")
+        await client.disconnect()
+
+        assert [event for event, _ in seen] == ["browser_episode", "after", "browser_episode", "after"]
+        assert [data["n"] for event, data in seen if event == "after"] == [1, 2]
+        assert [size for event, size in seen if event == "browser_episode"] == [len(text.encode())] * 2
+        assert all(isinstance(result, EpisodeUpload) and result.steps == episode["steps"] for result in validated)
+        assert sio.decoded_off_loop == 2
+        # A generous sanity bound (the benchmark reports the real figure): no stall of a quarter second.
+        assert watched["ticks"] > 20 and watched["worst_gap_s"] < 0.25, watched
+
+    run_async(scenario())
+
+
+def test_hostile_messages_get_a_clear_answer_and_the_connection_goes_on(live_server) -> None:
+    sio, asgi, _, connects = build_server()
+    server = live_server(asgi)
+    padding = '{"pad":"' + "x" * 100_000 + '"},'  # large enough to be decoded in the worker thread
+    hostile = {
+        "invalid JSON": '2["browser_episode",' + padding + '{"steps": [1, 2,',
+        "huge integer": '2["browser_episode",' + padding + '{"n":' + "9" * 5000 + "}]",
+        "deeply nested": '2["browser_episode",' + padding + "[" * 100_000 + "]" * 100_000 + "]",
+        "small invalid JSON": '2["browser_episode",{"steps":',
+    }
+
+    async def scenario() -> None:
+        errors: list[dict[str, Any]] = []
+        client = socketio.AsyncClient(reconnection=False)
+        client.on("error", errors.append)
+        await client.connect(server.url, transports=["websocket"])
+        sid = client.get_sid()
+        for message in hostile.values():
+            await client.eio.send(message)
+        deadline = time.monotonic() + 30
+        while len(errors) < len(hostile) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert [e["event"] for e in errors] == ["browser_episode"] * len(hostile)
+        assert all(e["message"].startswith("message could not be decoded") for e in errors), errors
+        assert "Integer is too large" in errors[1]["message"] and "nests too deeply" in errors[2]["message"]
+        assert sio.refused["malformed"] == len(hostile)
+        # Same socket, still answering: no drop, no reconnect.
+        small = episode_of(100_000)
+        assert await client.call("browser_episode", small, timeout=30) == {"ok": True, "steps": len(small["steps"])}
+        assert client.get_sid() == sid and connects == [sid]
+        await client.disconnect()
 
     run_async(scenario())
