@@ -170,6 +170,9 @@ class ParticipantFlow:
         data: dict[str, Any] = {"reason": kind.value, "message": REFUSALS[kind]}
         if kind is ConnectKind.REFUSED_FINISHED and isinstance(participant.scene, EndScene):
             data["end"] = participant.scene.client_view(participant.participant_id, participant.status.value)
+            if participant.status is Status.TIMED_OUT:
+                # Their socket may have been away when the wait ran out: this end page is the first they see.
+                data["end"]["notice"] = TIMEOUT_NOTICE
         if kind is ConnectKind.REFUSED_NOT_YOURS:
             self.rejections["resume_refused"] += 1
             await self.record_event("resume_refused", {}, participant)
