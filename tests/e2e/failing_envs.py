@@ -38,3 +38,8 @@ def render_raises(env: gatherers.FruitGatherers, surface: Any) -> None:
     if env.t == BREAK_AT + 1:
         raise KeyError("sprite 'golden_apple' is not in the asset registry")
     gatherers.render(env, surface)
+
+
+def policy_raises(observation: Any, agent_id: str) -> int:
+    """A scripted partner whose model file was never loaded: it fails the first time it is asked."""
+    raise RuntimeError(f"policy for {agent_id}: weights file 'partner.pt' was never loaded")

@@ -5,7 +5,7 @@ follows (``"end"``: the end page with status ``errored`` and the error completio
 ``"continue"``: the next scene, and ``completed`` with the normal code at the end).
 
 The bugs live in ``failing_envs.py`` (step ``BREAK_AT`` divides by zero in ``pace_bonus``; the render of that
-step raises ``KeyError`` in ``render_raises``) and ``failing_import_env.py`` (raises ``ImportError`` when
+step raises ``KeyError`` in ``render_raises``; the AI partner ``policy_raises`` fails when first asked) and ``failing_import_env.py`` (raises ``ImportError`` when
 imported in Pyodide only, so the server starts but the browser game cannot).
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from browser_runtime_support import gatherers  # first: puts examples/demo on sys.path for failing_envs
 from experiment_harness import build_app
-from failing_envs import BREAK_AT, make_step_raises, render_raises
+from failing_envs import BREAK_AT, make_step_raises, policy_raises, render_raises
 from failing_import_env import make_env as make_env_failing_in_pyodide
 from playwright.sync_api import Page
 
@@ -43,8 +43,8 @@ def no_turn_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def game_scene(mode: str, *, env_creator: Any = gatherers.make_env, render_fn: Any = gatherers.render,
-               on_error: str = "end", max_steps: int = 200) -> GymScene:
-    partner: Any = "human" if mode == "p2p" else gatherers.greedy_policy
+               on_error: str = "end", max_steps: int = 200, partner: Any = None) -> GymScene:
+    partner = partner or ("human" if mode == "p2p" else gatherers.greedy_policy)
     return GymScene("orchard", env_creator=env_creator, render_fn=render_fn, width=WIDTH, height=HEIGHT,
                     controls=CONTROLS, default_action=gatherers.STAY,
                     policy_mapping={"agent_0": "human", "agent_1": partner}, mode=mode, fps=20,
@@ -122,17 +122,20 @@ def traceback_records(caplog: pytest.LogCaptureFixture, *needles: str) -> list[l
 
 # -- server mode -----------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("failure", "on_error"), [("step", "end"), ("render", "end"), ("step", "continue"),
-                                                   ("render", "continue")])
+@pytest.mark.parametrize(("failure", "on_error"), [("step", "end"), ("render", "end"), ("policy", "end"),
+                                                   ("step", "continue"), ("render", "continue")])
 def test_server_mode_env_or_render_error(failure, on_error, live_server, new_context, tmp_path, caplog) -> None:
     caplog.set_level(logging.INFO)
     db = tmp_path / "server.sqlite"
     if failure == "step":
         scene = game_scene("server", env_creator=make_step_raises, on_error=on_error)
         function, exception, played = "pace_bonus", "ZeroDivisionError", BREAK_AT
-    else:
+    elif failure == "render":
         scene = game_scene("server", render_fn=render_raises, on_error=on_error)
         function, exception, played = "render_raises", "KeyError", BREAK_AT + 1  # the step it drew is kept
+    else:  # the AI partner raises the first time it is asked, before any step
+        scene = game_scene("server", partner=policy_raises, on_error=on_error)
+        function, exception, played = "policy_raises", "RuntimeError", 0
     server = live_server(app_for(db, scene))
     page = open_page(new_context, server.url, "srv")
     wait_error_over(page, timeout_ms=15_000)
@@ -141,7 +144,7 @@ def test_server_mode_env_or_render_error(failure, on_error, live_server, new_con
     page.wait_for_selector(".scene-gym #game-over")
     assert page.text_content("#game-over") == END_MESSAGES["error"]
     # ...and the server's traceback never reaches the page (it names the server's files and code).
-    assert not [f for f in page.ws_frames if function in f or "Traceback" in f]  # type: ignore[attr-defined]
+    assert not [f for f in page.ws_frames if "failing_envs.py" in f or "Traceback" in f]  # type: ignore[attr-defined]
 
     code = continue_to_end(page, on_error)
     data = stored(db, "srv")
