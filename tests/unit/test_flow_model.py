@@ -38,8 +38,10 @@ from flow_model_support import (
     stored_statuses,
     upload_payload,
 )
-from hypothesis import HealthCheck, event, settings
+from hypothesis import HealthCheck, settings
+from hypothesis import event as hypothesis_event
 from hypothesis import strategies as st
+from hypothesis.control import currently_in_test_context
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from interactive_gym.server.flow.participants import Status
@@ -48,6 +50,12 @@ PIDS = ("p0", "p1", "p2")
 WHO = st.sampled_from(PIDS)
 TAB = st.sampled_from(("A", "B"))
 COPIES = st.integers(min_value=1, max_value=3)
+
+
+def event(text: str) -> None:
+    """Counts ``text`` in the statistics (``--hypothesis-show-statistics``); nothing outside a Hypothesis run."""
+    if currently_in_test_context():
+        hypothesis_event(text)
 
 
 class FlowModel(RuleBasedStateMachine):
@@ -301,7 +309,7 @@ class FlowModel(RuleBasedStateMachine):
         """Real time passes until every server-mode game has ended (3 steps at 60 fps)."""
 
         async def wait() -> None:
-            for _ in range(200):
+            for _ in range(1000):  # a generous bound for a loaded machine; it returns as soon as they end
                 if not self.experiment.server_mode.runners:
                     break
                 await asyncio.sleep(0.01)
@@ -309,9 +317,13 @@ class FlowModel(RuleBasedStateMachine):
 
         self._run(wait())
 
-    @rule(seconds=st.sampled_from([0.5, 2.5, 6.0, 400.0]))
-    def housekeeping(self, seconds: float) -> None:
-        """The clock moves on and housekeeping runs: waiters past the timeout move on, the long gone drop."""
+    @rule(seconds=st.sampled_from([0.5, 2.5, 6.0, 400.0]), racing=st.booleans())
+    def housekeeping(self, seconds: float, racing: bool) -> None:
+        """The clock moves on and housekeeping runs: waiters past the timeout move on, the long gone drop.
+
+        ``racing``: every page on the game scene sends ``join_game`` at the same moment (a page re-sends it on
+        every reconnect), so a join can land between the expiry and its effect.
+        """
         self.clock.now += seconds
         self.monotonic.now += seconds
         experiment = self.experiment
@@ -320,7 +332,13 @@ class FlowModel(RuleBasedStateMachine):
                if self.monotonic.now - room.waiter(pid).joined_at >= room.timeout_s]  # type: ignore[union-attr]
         gone = [p.participant_id for p in experiment.registry.all() if not p.finished and p.gone_since is not None
                 and self.clock.now - p.gone_since >= experiment.flow.drop_after(p.scene)]
-        self._run(experiment.housekeeping())
+        joins = []
+        if racing:
+            for page in self.pages.values():
+                claim = self._claim(page, "current")
+                if claim is not None and claim["scene_id"] == "duel":
+                    joins.append(self.dispatch["join_game"](page.sid, claim))
+        self._run(experiment.housekeeping(), *joins)
         for room in rooms.values():
             for pid in room.waiting():
                 waiter = room.waiter(pid)
@@ -328,10 +346,24 @@ class FlowModel(RuleBasedStateMachine):
         for pid in due:
             participant = experiment.registry.get(pid)
             assert participant is not None
-            assert participant.status is Status.TIMED_OUT and participant.index == len(participant.sequence) - 1
+            matched = participant.game_id is not None or participant.game_over is not None
+            timed_out = participant.status is Status.TIMED_OUT and participant.index == len(participant.sequence) - 1
+            assert matched or timed_out, f"{pid} waited past the timeout and is neither matched nor moved on"
         for pid in gone:
             participant = experiment.registry.get(pid)
             assert participant is not None and (participant.status is Status.DROPPED or participant.finished), pid
+
+    @rule(who=WHO, tab=TAB)
+    def events_while_games_run(self, who: str, tab: str) -> None:
+        """A page's next step and a reconnect of its partner while games tick and end in the background."""
+        page = self.pages[who, tab]
+        claim = self._claim(page, "current")
+        if claim is None:
+            return
+        others = [p for p in self.pages.values() if p.pid != who and p.sid is None]
+        extra = [self._open(others[0], self._new_socket(others[0]), self.storage[others[0].pid])] if others else []
+        acks = self._run(asyncio.sleep(0.03), self._advance(page, claim), *extra)
+        self._count(who, claim, [acks[1]])
 
     @rule()
     def restart(self) -> None:
@@ -375,6 +407,16 @@ class FlowModel(RuleBasedStateMachine):
             event(f"{pid} at {participant.scene.scene_id} ({status.value})")
 
     @invariant()
+    def players_of_a_running_game_are_in_it(self) -> None:
+        """Nobody leaves a game scene (timed out, moved on) while their game still runs."""
+        for game_id, runner in self.experiment.server_mode.runners.items():
+            for pid in runner.game.humans.values():
+                participant = self.experiment.registry.get(pid)
+                assert participant is not None
+                assert participant.game_id == game_id and participant.scene.scene_id == runner.game.scene.scene_id, \
+                    f"{pid} is at {participant.scene.scene_id} ({participant.status}) while game {game_id} runs"
+
+    @invariant()
     def stored_episodes_never_mix_attempts(self) -> None:
         if self.uploaded:
             self.uploaded = False
@@ -384,3 +426,25 @@ class FlowModel(RuleBasedStateMachine):
 FlowModel.TestCase.settings = settings(max_examples=60, stateful_step_count=80, deadline=None,
                                        suppress_health_check=[HealthCheck.too_slow])
 test_participant_flow_model = FlowModel.TestCase
+
+
+def test_a_join_racing_the_wait_timeout_keeps_the_match() -> None:
+    """Found by the model: p0 waits alone past the timeout; housekeeping decides they time out while p0's page
+    (reconnecting) and p1's page send join_game. The joins are handled first and match p0 with p1; the timeout
+    must then not send p0 to the end page, leaving p1 in a game with nobody."""
+    model = FlowModel()
+    try:
+        model.open_pages()
+        for who in ("p0", "p1"):
+            model.advance(who, "A", "current", 1)  # consent
+            model.advance(who, "A", "current", 1)  # instructions
+        model.join("p0", "A", 1)
+        model.housekeeping(6.0, racing=True)
+        p0 = model.experiment.registry.get("p0")
+        assert p0 is not None and p0.status is Status.ACTIVE and p0.scene.scene_id == "duel"
+        assert p0.game_id is not None and p0.game_id in model.experiment.server_mode.runners
+        model.players_of_a_running_game_are_in_it()
+        model.let_games_run()
+        model.scenes_move_one_at_a_time_and_the_finished_stay_finished()
+    finally:
+        model.teardown()

@@ -98,6 +98,11 @@ class ParticipantFlow:
             participant = self.registry.get(participant_id)
             if participant is None or participant.finished or participant.scene.scene_id != scene_id:
                 return
+            # The expiry was decided outside this participant's queue: a join_game of theirs handled before
+            # this ran may have matched them (a page re-sends it on every reconnect). Being matched wins;
+            # moving them on now would leave their partners in a game with nobody on the other side.
+            if participant.game_id is not None or participant.game_over is not None:
+                return
             await self.record_event("waiting_room_timeout", {}, participant, scene_id=scene_id)
             scene = participant.scene
             target = getattr(scene, "timeout_scene_id", None)
