@@ -14,6 +14,12 @@ from interactive_gym.envs.input_codecs import InputCodecError, describe_space
 from interactive_gym.envs.multiagent import action_space_of, as_multiagent
 from interactive_gym.envs.spaces import space_contains
 from interactive_gym.rendering import AssetError, AssetRegistry, ColorError, normalize_color
+from interactive_gym.scenes.partner_drop import (
+    PartnerDropError,
+    TakeoverPolicy,
+    check_on_partner_drop,
+    check_takeover_policy,
+)
 from interactive_gym.scenes.scene import Scene, SceneConfigError
 
 MODES = ("server", "browser", "p2p")
@@ -65,6 +71,10 @@ class GymScene(Scene):
         prediction_window: p2p only: most frames a peer may run ahead of confirmed inputs.
         on_error: What follows a game that failed (an env, render, policy or load error): ``"end"`` (the
             participant goes to the end page with status ``errored``) or ``"continue"``.
+        on_partner_drop: What follows a human gone past ``disconnect_grace_s``: ``"end"`` (the game ends for
+            everyone) or ``"ai"`` (``partner_drop_policy`` plays their agent on; see ``scenes/partner_drop.py``).
+        partner_drop_policy: With ``on_partner_drop="ai"``: a policy function, ``PythonPolicy`` or ``"random"``
+            (server mode only); in p2p mode a module-level function of the env's (or render_fn's) module.
         matchmaker: how the waiting room forms groups (default first come, first served); e.g.
             ``latency_aware_matchmaker(max_rtt_ms=150)`` from ``interactive_gym.server.waiting_room``.
         title: Heading above the game.
@@ -99,6 +109,8 @@ class GymScene(Scene):
         prediction_window: int = 8,
         matchmaker: Callable[..., list[str] | None] | None = None,
         on_error: str = "end",
+        on_partner_drop: str = "end",
+        partner_drop_policy: Any = None,
         title: str = "",
         body_html: str = "",
     ) -> None:
@@ -111,6 +123,10 @@ class GymScene(Scene):
             raise SceneConfigError(f"GymScene {scene_id!r}: mode must be one of {MODES}, got {mode!r}")
         if on_error not in ON_ERROR:
             raise SceneConfigError(f"GymScene {scene_id!r}: on_error must be one of {ON_ERROR}, got {on_error!r}")
+        try:
+            check_on_partner_drop(on_partner_drop, partner_drop_policy)
+        except PartnerDropError as exc:
+            raise SceneConfigError(f"GymScene {scene_id!r}: {exc}") from None
         for name, value, low, high in (
             ("fps", fps, 1, 60), ("num_episodes", num_episodes, 1, 1000), ("max_steps", max_steps, 1, 10**7),
             ("width", width, 16, 4096), ("height", height, 16, 4096), ("input_delay", input_delay, 0, 30),
@@ -148,6 +164,9 @@ class GymScene(Scene):
         self.prediction_window = prediction_window
         self.matchmaker = matchmaker
         self.on_error = on_error
+        self.on_partner_drop = on_partner_drop
+        self.partner_drop_policy = partner_drop_policy
+        self.takeover: TakeoverPolicy | None = None  # the checked partner_drop_policy (after check())
         self._facts: EnvFacts | None = None
 
     # -- start-up validation ------------------------------------------------------------------------------
@@ -210,6 +229,13 @@ class GymScene(Scene):
                 self.key_mapping.validate_actions(lambda a, s=space: space_contains(s, a), f"{where}, agent {agent!r}")
             except ControlsError as exc:
                 raise SceneConfigError(str(exc)) from None
+        if self.on_partner_drop == "ai":
+            try:
+                self.takeover = check_takeover_policy(
+                    self.partner_drop_policy, mode=self.mode, env=env, humans=humans,
+                    shipped_with=(self.env_creator, self.render_fn))
+            except PartnerDropError as exc:
+                raise SceneConfigError(f"{where}: {exc}") from None
         self.policy_mapping = dict(mapping)
         self._facts = EnvFacts(agents=agents, humans=humans, action_spaces=spaces)
         return self._facts
