@@ -40,6 +40,7 @@ REFUSALS = {
     ConnectKind.REFUSED_NOT_YOURS: (
         "This study was started in another browser or device, so it cannot continue here. Please go back to "
         "the browser you started in, or contact the researcher."),
+    ConnectKind.REFUSED_PAUSED: "This study is not taking participants right now. Please try again later.",
 }
 TIMEOUT_NOTICE = "No other participant arrived in time, so the game could not start. Thank you for waiting."
 # A participant whose socket has been gone this long on a page scene is marked dropped (a game scene uses
@@ -73,6 +74,8 @@ class ParticipantFlow:
         self.drop_after_s = drop_after_s
         self.clock = clock
         self.rejections: Counter[str] = Counter()
+        # The researcher's dashboard can pause enrolment: new participants are refused, known ones go on.
+        self.enrolment_open = True
 
     # -- FlowHooks (what game modes may ask) ----------------------------------------------------------------
     def lookup(self, participant_id: str) -> Participant | None:
@@ -82,6 +85,10 @@ class ParticipantFlow:
         async def apply() -> None:
             participant = self.registry.get(participant_id)
             if participant is None or participant.finished or participant.scene.scene_id != scene_id:
+                return
+            if participant.game_over is not None:  # applied already (a join that raced the end asks again)
+                if show:
+                    await self.send_scene(participant)
                 return
             participant.game_over = dict(record)
             participant.game_id = None
@@ -141,6 +148,12 @@ class ParticipantFlow:
         Returns:
             A superseded socket of the same tab to disconnect once the lock is released, or None.
         """
+        if not self.enrolment_open and self.registry.get(participant_id) is None:
+            # Checked before the registry sees them, so a refused newcomer leaves no trace and can come back.
+            self.rejections["enrolment_paused"] += 1
+            await self.sio.emit("refused", {"reason": ConnectKind.REFUSED_PAUSED.value,
+                                            "message": REFUSALS[ConnectKind.REFUSED_PAUSED]}, to=sid)
+            return None
         tab_id = str(auth.get("tab_id") or "")[:64]
         secret = presented_secrets(auth.get("resume")).get(participant_id)
         outcome = self.registry.connect(participant_id, tab_id, sid, params, self.clock(), secret)

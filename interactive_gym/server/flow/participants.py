@@ -52,6 +52,7 @@ class ConnectKind(enum.StrEnum):
     REFUSED_OTHER_TAB = "refused_other_tab"
     REFUSED_FINISHED = "refused_finished"
     REFUSED_NOT_YOURS = "refused_not_yours"  # the id is known but this browser lacks its resume secret
+    REFUSED_PAUSED = "refused_paused"  # a new participant while the researcher has paused enrolment
 
 
 def clean_url_params(raw: Mapping[str, Any]) -> dict[str, str]:
