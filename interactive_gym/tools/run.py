@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import argparse
 import errno
+import ipaddress
 import logging
 import socket
 from pathlib import Path
+from typing import Any
 
 from interactive_gym.cli import UserError
 from interactive_gym.configurations.remote_config import ConfigError
 from interactive_gym.experiment_loader import ExperimentFileError, load_experiment
 from interactive_gym.preflight import PreflightError, PreflightReport, run_preflight
+
+# Behind a reverse proxy on the same machine the server sees every connection coming from loopback; the
+# proxy's X-Forwarded-* headers then say who the participant is and whether they used https/wss. Headers from
+# any other sender are ignored, so a participant cannot fake them.
+LOOPBACK_PROXIES = "127.0.0.1,::1"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -29,7 +36,44 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="how much the server prints (default info)")
     parser.add_argument("--skip-preflight", action="store_true",
                         help="start without playing each game scene's first frames first (not recommended)")
+    parser.add_argument("--forwarded-allow-ips", default=LOOPBACK_PROXIES, metavar="IPS",
+                        help="comma-separated addresses or networks of the reverse proxies (nginx) whose "
+                             "X-Forwarded-For/-Proto headers name the participant's address and scheme; '*' "
+                             "trusts every sender (only if nothing but the proxy can reach the port); default "
+                             f"{LOOPBACK_PROXIES}: nginx on this machine")
     parser.set_defaults(func=run)
+
+
+
+def trusted_proxies(text: str) -> list[str]:
+    """Parses ``--forwarded-allow-ips``: addresses or networks (``10.0.0.0/8``), or ``*`` for every sender.
+
+    Raises:
+        UserError: an entry is neither, naming it.
+    """
+    entries = [item.strip() for item in text.split(",") if item.strip()]
+    if not entries:
+        raise UserError("--forwarded-allow-ips is empty: give the proxy's address (e.g. 127.0.0.1) or '*'")
+    for entry in entries:
+        if entry == "*":
+            continue
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise UserError(f"--forwarded-allow-ips: {entry!r} is not an IP address or network "
+                            "(e.g. 127.0.0.1, 10.0.0.0/8, or '*')") from None
+    return entries
+
+
+def uvicorn_options(host: str, port: int, log_level: str, forwarded_allow_ips: str) -> dict[str, Any]:
+    """Keyword arguments for ``uvicorn.run``/``uvicorn.Config``: where to listen and which proxies to believe.
+
+    Proxy headers are always read (``proxy_headers``), but only from ``forwarded_allow_ips``: nginx in front
+    sets ``X-Forwarded-For`` and ``X-Forwarded-Proto``, so the app sees the participant's address and
+    ``https``/``wss`` instead of nginx's loopback address and plain ``http``/``ws``.
+    """
+    return {"host": host, "port": port, "log_level": log_level, "access_log": False, "proxy_headers": True,
+            "forwarded_allow_ips": trusted_proxies(forwarded_allow_ips)}
 
 
 def checked_config(path: str) -> tuple[object, PreflightReport]:
@@ -81,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
 
     from interactive_gym.server.app import create_app
 
+    proxies = ",".join(trusted_proxies(args.forwarded_allow_ips))  # a typo fails before any other work
     try:
         config = load_experiment(args.experiment)
     except ExperimentFileError as exc:
@@ -102,5 +147,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"Serving experiment '{config.experiment_id}' at http://{config.host}:{config.port}/  "
           f"(data: {config.database_path()})", flush=True)
     print(f"WebRTC/TURN: {config.webrtc_settings.describe()}", flush=True)
-    uvicorn.run(app.asgi, host=config.host, port=config.port, log_level=args.log_level, access_log=False)
+    uvicorn.run(app.asgi, **uvicorn_options(config.host, config.port, args.log_level, proxies))
     return 0
