@@ -24,17 +24,19 @@ Large messages are decoded off the event loop. Every server-mode game ticks on t
 decodes each message there: for a cap-sized (4 MiB) upload that is a stall of 0.4-1 s for every game. A text
 message over ``off_loop_chars`` (64 KiB; a smaller one parses in ~1 ms, less than the hop would cost) is
 decoded in one worker thread, while later messages of the same socket wait for it (so no event overtakes
-an earlier one). Thread or process, measured for a cap-sized upload (2 shared cores, load ~1; numbers in
-benchmarks/results/large_upload_loop_lag.json and README):
+an earlier one). Thread or process, measured on a cap-sized upload (2 shared cores, under load 8-14, so
+read the ratios more than the figures; benchmarks/results/large_upload_loop_lag.json has the raw ones):
 
-- on the loop (python-socketio's default): the loop stalls for the whole parse, ~370 ms;
-- a thread with python-socketio's parser: ``json.loads`` holds the GIL from start to end, so the loop
-  stalls about as long (it only gains where the parser calls its per-integer hook);
-- a process: true isolation while parsing, but the decoded object comes back pickled, and unpickling it
-  (~2.3 MB of pickle, ~26 MB of objects) holds the GIL ~80-130 ms on the loop, plus the pickling in the child;
-- a thread whose parser calls a Python hook for every number (:data:`YieldingJson`; the integer hook is
-  engineio's guard against huge integers): the C parser gives the GIL up at each hook, the loop stalls
-  ~15-30 ms at worst, the parse takes ~10 % longer than engineio's. This is the one used.
+- on the loop (python-socketio's default) the loop stalls for the whole parse: worst stall 950 ms (median of
+  3 runs, benchmarks/large_upload_loop_lag.py), the re-encode the validator did to size it on top;
+- a thread with engineio's parser gives the GIL up only at its per-integer hook (engineio.json has no float
+  hook), so a float- or string-heavy upload holds it through the parse; for integer-heavy uploads the
+  stall measured 52 ms (the limits' first measurement) to 825 ms (one scratch run here at load 8.6);
+- a process isolates the parse, but the object comes back pickled (~2.3 MB): ``pickle.loads`` alone took
+  ~130 ms on the loop (the loop stalled ~80 ms at worst), plus pickling in the child;
+- a thread whose parser calls a Python hook for every number (:class:`YieldingJson`, integer hook with
+  engineio's guard against huge integers): the parse takes ~10 % longer (430 vs 390 ms), the loop's worst
+  stall is 40 ms (median of 3 runs; 30 ms with no upload at all under the same load). This is the one used.
 
 One worker thread (not a pool): parses are CPU-bound under one GIL, so parallel parses would finish no
 sooner and would each take turns against the loop.
