@@ -448,3 +448,43 @@ def test_a_join_racing_the_wait_timeout_keeps_the_match() -> None:
         model.scenes_move_one_at_a_time_and_the_finished_stay_finished()
     finally:
         model.teardown()
+
+
+def test_a_join_queued_at_the_end_of_a_game_shows_the_game_over_and_never_starts_a_second_game() -> None:
+    """Found by the model: p0's page re-sends join_game (it reconnected) while an earlier event of p0 is still
+    handled; meanwhile p0's game ends and its game-over is queued behind the join. The join must not queue p0
+    for a new game with the waiting p2 (the old game-over would then land on the new game); the page, which
+    missed the room's game_over, is shown the game-over scene instead."""
+    model = FlowModel()
+    try:
+        model.open_pages()
+        model.connect("p2", "A")
+        for who in ("p0", "p1", "p2"):
+            model.advance(who, "A", "current", 1)
+            model.advance(who, "A", "current", 1)
+        model.join("p0", "A", 1)
+        model.join("p1", "A", 1)
+        model.join("p2", "A", 1)
+        experiment = model.experiment
+        p0 = experiment.registry.get("p0")
+        assert p0 is not None and p0.game_id in experiment.server_mode.runners
+        game_id, page = p0.game_id, model.pages["p0", "A"]
+        claim = model._claim(page, "current")
+        assert page.sid is not None and claim is not None
+
+        async def join_while_the_game_ends() -> None:
+            async with experiment.serial.hold("p0"):  # p0's previous event is still being handled
+                join = asyncio.ensure_future(model.dispatch["join_game"](page.sid, claim))
+                while game_id in experiment.server_mode.runners:
+                    await asyncio.sleep(0.005)
+            await join
+
+        model._run(join_while_the_game_ends())
+        assert p0.game_over is not None and p0.game_over["reason"] == "complete" and p0.game_id is None
+        assert not experiment.server_mode.runners, "p0 was matched into a second game of the scene"
+        assert experiment.server_mode.rooms.rooms["duel"].waiting() == ["p2"]
+        assert page.over, "the page was not shown that its game is over"
+        model.players_of_a_running_game_are_in_it()
+        model.scenes_move_one_at_a_time_and_the_finished_stay_finished()
+    finally:
+        model.teardown()

@@ -54,8 +54,9 @@ class ServerMode:
         self._tickers: dict[float, TickScheduler] = {}
         self.games_started = 0
         self._clock = clock
-        # game_id -> (when it ended, its human participant ids), for ENDED_GAME_KEYS_QUIET_S.
-        self._ended: dict[str, tuple[float, frozenset[str]]] = {}
+        # game_id -> (when it ended, its human participant ids, its game-over record), for
+        # ENDED_GAME_KEYS_QUIET_S and for a join that arrives between a game's end and its game-over.
+        self._ended: dict[str, tuple[float, frozenset[str], dict[str, str]]] = {}
 
     # -- GameMode ---------------------------------------------------------------------------------------------
     async def scene_view(self, participant: Participant, scene: GymScene) -> dict[str, Any]:
@@ -100,6 +101,14 @@ class ServerMode:
         runner = self.runners.get(participant.game_id or "")
         if runner is not None and participant.participant_id in runner.game.humans.values():
             await self._attach(participant, runner)
+            return
+        if participant.game_id is not None:
+            # Their game has ended and its game-over is queued behind this event (a page that reconnected
+            # at the end re-sends join_game and missed the room's game_over): never queue them for a second
+            # game of the scene; show them the game-over once it applies.
+            ended = self._ended.get(participant.game_id)
+            if ended is not None:
+                self.hooks.game_over(participant.participant_id, scene.scene_id, ended[2], show=True)
             return
         group = await self.rooms.join(scene, participant, self._clock())
         if group is not None:
@@ -182,20 +191,20 @@ class ServerMode:
         return ended is not None and participant_id in ended[1] and \
             self._clock() - ended[0] < ENDED_GAME_KEYS_QUIET_S
 
-    def _remember_ended(self, game: ServerGame) -> None:
+    def _remember_ended(self, game: ServerGame, record: dict[str, str]) -> None:
         now = self._clock()
         # Forget games ended long ago first, so the record stays as small as the recent end rate.
-        for game_id in [gid for gid, (at, _) in self._ended.items() if now - at >= ENDED_GAME_KEYS_QUIET_S]:
+        for game_id in [gid for gid, (at, _, _) in self._ended.items() if now - at >= ENDED_GAME_KEYS_QUIET_S]:
             del self._ended[game_id]
-        self._ended[game.game_id] = (now, frozenset(game.humans.values()))
+        self._ended[game.game_id] = (now, frozenset(game.humans.values()), record)
 
     async def _finished(self, runner: GameRunner, reason: str) -> None:
         game = runner.game
         self.runners.pop(game.game_id, None)
-        self._remember_ended(game)
         record = game_over_record(reason)
         if runner.error_text:
             record["error"] = runner.error_text
+        self._remember_ended(game, record)
         await self.sio.emit("game_over", {"game_id": game.game_id, "reason": reason,
                                           "message": record["message"]}, room=runner.room)
         for pid in game.humans.values():
@@ -207,3 +216,12 @@ class ServerMode:
     def lateness(self) -> dict[str, Any]:
         """Tick lateness of every running game (for logs and the capacity benchmark)."""
         return {gid: r.stats.summary() for gid, r in self.runners.items()}
+
+    def end_game(self, game_id: str, reason: str = "ended_by_researcher") -> bool:
+        """Ends a running game early (the researcher's dashboard): the episode being played is kept, marked
+        partial, and the players get the game-over of ``reason``. False if no such game is running."""
+        runner = self.runners.get(game_id)
+        if runner is None:
+            return False
+        runner.end(reason)
+        return True
