@@ -7,10 +7,13 @@ Files written, one row per record:
 - ``episodes.csv``: one row per episode and writer; ``agent.<agent_id>`` (participant or policy), ``meta.*``.
 - ``steps.csv``: one row per step with the episode's identifying columns repeated (so it stands alone), then
   ``observation``, ``action.<agent>``, ``reward.<agent>``, ``terminated.<agent>``, ``truncated.<agent>``,
-  ``info.<key>``, ``keys.<agent>``.
+  ``info.<key>``, ``keys.<agent>``, and ``controller.<agent>`` on steps an AI played in a dropped partner's
+  place (``ai-takeover:<policy>``; the columns exist only if some step has one).
 - ``agent_steps.csv``: the tidy form for analysis by participant: one row per step *per agent*, with
   ``agent``, ``participant_id`` (the participant who controlled that agent; empty for an AI policy),
-  ``controller`` (participant id or policy reference), the episode's identifying columns, and that agent's
+  ``controller`` (participant id or policy reference; ``ai-takeover:<policy>`` on the steps an AI played after
+  the agent's participant dropped out, whose ``participant_id`` is then empty), the episode's identifying
+  columns, and that agent's
   ``action``, ``reward``, ``terminated``, ``truncated``, ``keys``. Join it to ``participants.csv`` on
   ``participant_id`` and to ``steps.csv`` on (``episode_id``, ``t``).
 
@@ -200,6 +203,8 @@ def _step_rows(storage: Storage) -> Iterator[dict[str, Any]]:
         row = _step_fixed(episode_id, e, step)
         for attribute, prefix in _STEP_FIELDS:
             row.update(flatten(prefix, getattr(step, attribute)))
+        if step.controllers:
+            row.update(flatten("controller", step.controllers))
         yield row
 
 
@@ -209,8 +214,9 @@ def _agent_step_rows(storage: Storage) -> Iterator[dict[str, Any]]:
     for episode_id, step in storage.iter_steps():
         e = episodes[episode_id]
         fixed = _step_fixed(episode_id, e, step)
+        takeovers = step.controllers or {}
         for agent in _agents_of(e.agents, step):
-            controller = e.agents.get(agent)
+            controller = takeovers.get(agent, e.agents.get(agent))
             row: dict[str, Any] = {
                 "episode_id": episode_id, "agent": str(agent),
                 "participant_id": controller if controller in participants else None,

@@ -428,11 +428,12 @@ class Storage:
         with self.transaction():
             self._conn.executemany(
                 "INSERT INTO steps (episode_id, t, observation, actions, rewards, terminated, truncated, info,"
-                " keys, server_ts, client_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " keys, server_ts, client_ts, controllers) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (episode_id, t) DO UPDATE SET observation = excluded.observation,"
                 " actions = excluded.actions, rewards = excluded.rewards, terminated = excluded.terminated,"
                 " truncated = excluded.truncated, info = excluded.info, keys = excluded.keys,"
-                " server_ts = excluded.server_ts, client_ts = excluded.client_ts",
+                " server_ts = excluded.server_ts, client_ts = excluded.client_ts,"
+                " controllers = excluded.controllers",
                 [(episode_id, *step) for episode_id, step in rows],
             )
 
@@ -565,10 +566,12 @@ class Storage:
         """Yields ``(episode_id, step)`` in (episode, t) order, for one episode or all; streams, low memory."""
         sql = (
             "SELECT episode_id, t, observation, actions, rewards, terminated, truncated, info, keys, server_ts,"
-            " client_ts FROM steps WHERE ? IS NULL OR episode_id = ? ORDER BY episode_id, t"
+            " client_ts, controllers FROM steps WHERE ? IS NULL OR episode_id = ? ORDER BY episode_id, t"
         )
         for row in self._decoded_rows(sql, (episode_id, episode_id), _STEP_JSON_COLUMNS):
-            yield row.pop("episode_id"), StepRecord(**row)
+            controllers = row.pop("controllers")
+            yield row.pop("episode_id"), StepRecord(
+                **row, controllers=None if controllers is None else value_codec.loads(controllers))
 
     def events(self, kind: str | None = None) -> list[EventRow]:
         """Events (of one kind, or all) in the order they were recorded."""
@@ -597,7 +600,9 @@ def _content_hash(row: dict[str, Any], steps: Sequence[EncodedStep]) -> str:
                  "client_started_at", "client_ended_at", "clock_offset"):  # fmt: skip
         digest.update(f"{row[name]!r}\x1f".encode())
     for step in steps:
-        digest.update("\x1e".join((str(step.t), *step[1:8], repr(step.client_ts))).encode())
+        # A step's controllers count only when set, so the hash of an upload without a takeover is unchanged.
+        extra = () if step.controllers is None else (step.controllers,)
+        digest.update("\x1e".join((str(step.t), *step[1:8], repr(step.client_ts), *extra)).encode())
     return digest.hexdigest()
 
 

@@ -44,6 +44,8 @@ class StepRecord:
 
     ``keys`` holds, per human agent, the keys held down when the action was chosen. ``server_ts`` is the
     server's wall clock (unix seconds) when it stepped or received the step; ``client_ts`` the browser's.
+    ``controllers`` names, per agent, who played it when that was not the episode's own controller (an AI
+    that took over from a dropped partner: ``{"agent_1": "ai-takeover:greedy"}``); ``None`` for every other step.
     """
 
     t: int
@@ -56,6 +58,7 @@ class StepRecord:
     keys: Any
     server_ts: float | None
     client_ts: float | None = None
+    controllers: dict[str, str] | None = None
 
 
 class EncodedStep(NamedTuple):
@@ -71,6 +74,7 @@ class EncodedStep(NamedTuple):
     keys: str
     server_ts: float | None
     client_ts: float | None
+    controllers: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -208,7 +212,17 @@ def encode_step(step: StepRecord) -> EncodedStep:
         **texts,
         server_ts=optional_float(step.server_ts, "step.server_ts"),
         client_ts=optional_float(step.client_ts, "step.client_ts"),
+        controllers=_controllers_text(step.controllers, t),
     )
+
+
+def _controllers_text(controllers: Any, t: int) -> str | None:
+    if controllers is None:
+        return None
+    if not isinstance(controllers, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in controllers.items()):
+        raise ValueError(f"step {t} controllers must be a dict of agent id -> controller text, got {controllers!r}")
+    return value_codec.dumps(controllers) if controllers else None
 
 
 # ------------------------------------------------------------------------------------------- validation

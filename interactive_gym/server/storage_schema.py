@@ -126,6 +126,10 @@ _SCHEMA_V2: tuple[str, ...] = (
     )""",
 )
 
-MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _SCHEMA_V1), (2, _SCHEMA_V2))
+# Version 3: who played an agent when it was not the episode's own controller: after a partner dropped out and
+# an AI policy took over (GymScene(on_partner_drop="ai")), ``{agent_id: "ai-takeover:<policy>"}``; NULL otherwise.
+_SCHEMA_V3: tuple[str, ...] = ("ALTER TABLE steps ADD COLUMN controllers TEXT",)
+
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _SCHEMA_V1), (2, _SCHEMA_V2), (3, _SCHEMA_V3))
 
 SCHEMA_VERSION: int = MIGRATIONS[-1][0]

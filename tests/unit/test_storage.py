@@ -66,7 +66,7 @@ def test_new_database_is_wal_with_schema_and_parent_folders(tmp_path: Path) -> N
         assert storage.pragma("journal_mode") == "wal"
         assert storage.pragma("synchronous") == 2  # FULL
         assert storage.pragma("foreign_keys") == 1
-        assert storage.schema_version == SCHEMA_VERSION == 2
+        assert storage.schema_version == SCHEMA_VERSION == 3
     with Storage(path, synchronous="NORMAL") as storage:
         assert storage.pragma("synchronous") == 1
 

@@ -135,7 +135,7 @@ def test_a_version_1_database_is_migrated_with_its_data(tmp_path: Path) -> None:
     conn.commit()
     conn.close()
     with Storage(path, experiment_id="exp") as storage:
-        assert storage.schema_version == 2
+        assert storage.schema_version == 3
         (participant,) = storage.participants()
         assert (participant.participant_id, participant.resume_secret_hash) == ("old", None)
         (episode,) = storage.episodes()
