@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from interactive_gym.server.message_limits import MAX_BEACON_BYTES, PARSE_OFF_LOOP_BYTES
+from interactive_gym.server.upload_validation import SizedPayload
 
 
 class BeaconEndpoint:
@@ -61,5 +62,8 @@ class BeaconEndpoint:
                        else eio_json.loads(body))
         except ValueError:
             return Response("not JSON", status_code=400)
+        if isinstance(payload, dict):
+            # The body's byte count is the upload's size as the page measured it: never re-encode to size it.
+            payload = SizedPayload(payload, wire_bytes=size)
         stored = await self._store(token, payload)
         return Response(status_code=204 if stored else 400)
