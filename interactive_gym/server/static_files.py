@@ -22,6 +22,7 @@ VENDOR_FOLDERS: dict[str, str] = {
     "phaser": "phaser/dist",
     "socket.io": "socket.io-client/dist",
     "onnxruntime-web": "onnxruntime-web/dist",
+    "uplot": "uplot/dist",  # the dashboard's plots (/admin)
 }
 
 
