@@ -8,6 +8,7 @@ END_MESSAGES: dict[str, str] = {
     "left": "You left the game, so it has ended for you. Everything you played before has been saved.",
     "error": "The game stopped because of an error on our side. Everything played so far has been saved.",
     "desync": "The game stopped because the players' games disagreed. Everything played has been saved.",
+    "ended_by_researcher": "The researcher ended this game. Everything you played has been saved.",
 }
 
 

@@ -52,6 +52,8 @@ class GameRunner:
         self.stats = LatenessStats()
         self._gone_since: dict[str, float] = {}
         self.end_reason: str | None = None
+        # Set by end(): the game stops at its next tick (or before its next episode) with this reason.
+        self._end_requested: str | None = None
         self.error_text: str | None = None
         # While an episode is being ticked: its storage id and the future its last step resolves
         # (True: played to the end; False: a human was gone too long; an exception: the game crashed).
@@ -71,6 +73,11 @@ class GameRunner:
         self.game.set_connected(agent, True)
         self._gone_since.pop(agent, None)
 
+    def end(self, reason: str) -> None:
+        """Ends the game early with ``reason`` (the episode being played is kept, marked partial)."""
+        self._end_requested = self._end_requested or reason
+        self._end_episode(False)
+
     def snapshot(self) -> dict[str, Any]:
         """A full render packet for a page that (re)joins mid-game."""
         return self.game.surface.snapshot()
@@ -87,9 +94,12 @@ class GameRunner:
         reason = "complete"
         try:
             while self.game.episode + 1 < self.game.scene.num_episodes:
+                if self._end_requested is not None:
+                    reason = self._end_requested
+                    break
                 finished = await self._play_episode()
                 if not finished:
-                    reason = "partner_left"
+                    reason = self._end_requested or "partner_left"
                     break
         except Exception as exc:  # noqa: BLE001 - a crashing env ends its own game, never the server
             log.exception("game %s crashed", self.game.game_id)
@@ -129,7 +139,7 @@ class GameRunner:
         """One tick: the grace check, the game step, the step record; returns the render send to await."""
         if self._episode_over is None or self._episode_over.done():
             return None  # the episode already ended (e.g. cancelled at shutdown); nothing to tick
-        if self._grace_expired():
+        if self._end_requested is not None or self._grace_expired():
             self._end_episode(False)
             return None
         game = self.game

@@ -76,6 +76,7 @@ class P2PMode:
         # dropped), so that it can still upload its episodes and get its game-over record.
         self.awaiting_return: dict[str, PyodideGameState] = {}
         self.games_started = 0
+        self.ended_by_researcher: set[str] = set()  # games the dashboard ended (their pages report partner_left)
 
     # -- GameMode ---------------------------------------------------------------------------------------------
     async def scene_view(self, participant: Participant, scene: GymScene) -> dict[str, Any]:
@@ -186,8 +187,23 @@ class P2PMode:
                             verdict.first_mismatch)
         return {"ok": True}
 
+    async def end_game(self, game_id: str) -> bool:
+        """The researcher ends a running game: every page ends it as if the partner left (uploading what was
+        played, marked partial) and shows the researcher's message; False if no such game is running."""
+        game = self.coordinator.games.get(game_id)
+        if game is None:
+            return False
+        self.ended_by_researcher.add(game_id)
+        message = game_over_record("ended_by_researcher")["message"]
+        for sid in game.sids.values():
+            if sid:
+                await self.sio.emit("p2p_game_ended", {"game_id": game_id, "message": message}, to=sid)
+        return True
+
     async def game_end(self, participant: Participant, game_id: str, reason: str, error: str = "") -> bool:
         """A player's game is over (after their uploads); False if they are not in that game."""
+        if game_id in self.ended_by_researcher:
+            reason = "ended_by_researcher"
         game = self._game(game_id)
         if game is not None and game.player_of(participant.participant_id) is not None:
             self._finish(game, participant.participant_id)
@@ -296,6 +312,7 @@ class P2PMode:
         else:
             self.awaiting_return.pop(game.game_id, None)
             self.configs.pop(game.game_id, None)
+            self.ended_by_researcher.discard(game.game_id)
 
     def _write_kwargs(self, upload: EpisodeUpload, game: PyodideGameState, config: dict[str, Any],
                       stats: dict[str, Any], received_at: float) -> dict[str, Any]:

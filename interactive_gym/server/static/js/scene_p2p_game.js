@@ -136,7 +136,7 @@ export function showP2PGame({ socket, emitWithAck, container, index, scene, show
     if (error) console.error(`[p2p] game ended with an error:\n${detail}`);
     if (reason === "error" && error instanceof RuntimeLoadError) showError(error.userMessage);
     if (uploadErrors.length) showError("Some data could not be saved: " + uploadErrors.join("; "));
-    setStatus("over", END_MESSAGES[reason] ?? END_MESSAGES.error, reason);
+    setStatus("over", view.endedMessage || (END_MESSAGES[reason] ?? END_MESSAGES.error), reason);
     multiplayer.close();
     if (view.ready) {
       try {
@@ -160,10 +160,17 @@ export function showP2PGame({ socket, emitWithAck, container, index, scene, show
       finish("partner_left");
     }
   };
+  // The researcher ended the game: it ends as if the partner left (what was played is uploaded), with their words.
+  const onEndedByResearcher = (msg) => {
+    if (!view.ready || msg.game_id !== view.ready.gameId) return;
+    view.endedMessage = String(msg.message ?? "");
+    onPartnerLeft({ game_id: msg.game_id, player_id: null });
+  };
   const onVisibility = () => socket.emit("visibility", { visible: !document.hidden });
   const onPageHide = () => view.game?.pageClosed(socket);
   socket.on("waiting", onWaiting);
   socket.on("p2p_partner_left", onPartnerLeft);
+  socket.on("p2p_game_ended", onEndedByResearcher);
   document.addEventListener("visibilitychange", onVisibility);
   window.addEventListener("pagehide", onPageHide);
   next.addEventListener("click", async () => {
@@ -188,6 +195,7 @@ export function showP2PGame({ socket, emitWithAck, container, index, scene, show
       view.game?.stop("error");
       socket.off("waiting", onWaiting);
       socket.off("p2p_partner_left", onPartnerLeft);
+      socket.off("p2p_game_ended", onEndedByResearcher);
       socket.off("connect", rejoinIfWaiting);
       document.removeEventListener("visibilitychange", onVisibility);
       window.removeEventListener("pagehide", onPageHide);
