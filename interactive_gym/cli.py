@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 # Order here is the order ``--help`` lists the commands in.
-COMMAND_MODULES: tuple[str, ...] = ("run", "check", "export", "check_env", "netsim", "replay")
+COMMAND_MODULES: tuple[str, ...] = ("run", "check", "export", "backup", "check_env", "netsim", "replay")
 
 
 class UserError(Exception):
