@@ -1,5 +1,7 @@
 """The async shell around a :class:`ServerGame`: ticks it at the scene's fps, sends render packets to the
-game's Socket.IO room, streams step records to storage, and ends the game when a human is gone too long.
+game's Socket.IO room, streams step records to storage, and ends the game when a human is gone too long (or,
+with ``GymScene(on_partner_drop="ai")``, hands that human's agent to the scene's partner-drop policy while another
+human still plays).
 
 The ticks come from a :class:`~interactive_gym.server.tick_scheduler.TickScheduler` shared by every game of
 the same fps, which calls :meth:`GameRunner.step`. The runner's own task (:meth:`GameRunner.run`) only wakes
@@ -16,7 +18,7 @@ from typing import Any, Protocol
 
 from interactive_gym.server.game_clock import LatenessStats
 from interactive_gym.server.latest_wins import LatestWins
-from interactive_gym.server.remote_game import ServerGame
+from interactive_gym.server.remote_game import ServerGame, Takeover
 from interactive_gym.server.storage_records import StepRecord
 from interactive_gym.server.tick_scheduler import TickScheduler
 
@@ -51,6 +53,7 @@ class GameRunner:
         self._ticker = ticker
         self.stats = LatenessStats()
         self._gone_since: dict[str, float] = {}
+        self._takeovers_to_announce: list[Takeover] = []
         self.end_reason: str | None = None
         # Set by end(): the game stops at its next tick (or before its next episode) with this reason.
         self._end_requested: str | None = None
@@ -66,6 +69,8 @@ class GameRunner:
 
     def human_left(self, agent: str) -> None:
         """A human's socket went away: they play the default action until back or the grace runs out."""
+        if agent in self.game.takeovers:
+            return  # an AI plays this agent now; its participant's absence changes nothing
         self.game.set_connected(agent, False)
         self._gone_since.setdefault(agent, self._ticker.now())
 
@@ -82,12 +87,32 @@ class GameRunner:
         """A full render packet for a page that (re)joins mid-game."""
         return self.game.surface.snapshot()
 
-    def _grace_expired(self) -> bool:
+    def _overdue(self) -> list[str]:
         if not self._gone_since:  # the usual case: skip reading the clock every tick
-            return False
+            return []
         grace = self.game.scene.disconnect_grace_s
         now = self._ticker.now()
-        return any(now - since >= grace for since in self._gone_since.values())
+        return [agent for agent, since in self._gone_since.items() if now - since >= grace]
+
+    def _grace_expired(self) -> bool:
+        """True if a human gone past the grace period ends the episode.
+
+        With ``on_partner_drop="ai"`` each such human's agent is taken over by the scene's policy instead, as
+        long as some other human still plays (gone within the grace counts: they may come back); when every
+        human is gone the game ends as with ``"end"``.
+        """
+        overdue = self._overdue()
+        if not overdue:
+            return False
+        scene = self.game.scene
+        if scene.on_partner_drop != "ai" or scene.takeover is None:
+            return True
+        if not [agent for agent in self.game.humans_in_control if agent not in overdue]:
+            return True
+        for agent in overdue:
+            del self._gone_since[agent]
+            self._takeovers_to_announce.append(self.game.take_over(agent, scene.takeover))
+        return False
 
     async def run(self) -> None:
         """Plays every episode; always stores what was played and reports the end."""
@@ -131,6 +156,8 @@ class GameRunner:
             self._episode_over = None
             meta = {"fps": game.scene.fps, "tick_lateness": self.stats.summary(),
                     "steps": game.t, "returns": game.episode_rewards}
+            if game.takeovers:
+                meta["takeovers"] = game.takeover_meta()
             await self._writer.end_episode(episode_id, status=status, meta=meta)
 
     # ------------------------------------------------------------------------------ called by the ticker
@@ -148,7 +175,25 @@ class GameRunner:
         # ends the game as an error, and the step it was drawing is kept.
         self._writer.append_steps(self._episode_id, [StepRecord(**outcome.record)])
         payload = {"game_id": game.game_id, "episode": game.episode, "t": game.t, "packet": game.render()}
-        return self._send_render(payload, outcome.episode_done)
+        send = self._send_render(payload, outcome.episode_done)
+        if self._takeovers_to_announce:
+            announced, self._takeovers_to_announce = self._takeovers_to_announce, []
+            return self._announce_takeovers(announced, send)
+        return send
+
+    async def _announce_takeovers(self, takeovers: list[Takeover], send: Awaitable[None]) -> None:
+        # The data first (an events row per takeover), then the players' pages, then this tick's render.
+        game = self.game
+        for record in takeovers:
+            log.info("game %s: %s took over agent %s of participant %s at episode %d step %d", game.game_id,
+                     record.controller, record.agent, record.participant, record.episode, record.t)
+            await self._writer.record_event(
+                "partner_takeover", {"agent": record.agent, "participant": record.participant,
+                                     "controller": record.controller, "episode": record.episode, "frame": record.t},
+                participant_id=record.participant, game_id=game.game_id, scene_id=game.scene.scene_id)
+            await self._emit("partner_takeover", {"game_id": game.game_id, "agent_id": record.agent,
+                                                  "episode": record.episode, "t": record.t}, room=self.room)
+        await send
 
     def fail(self, error: Exception) -> None:
         """The step or its send raised: :meth:`run` logs it and ends the game with reason ``"error"``."""

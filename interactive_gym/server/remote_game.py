@@ -3,7 +3,8 @@
 :class:`ServerGame` is the decision part (no sockets, no clock): it holds the latest held keys per human,
 turns them into actions with the scene's key mapping, asks the shared :class:`AgentRuntime` for the AI agents'
 actions (the same frame skip, seeded generators and call rules as browser and p2p mode), steps the environment,
-produces the step record and renders a packet. The async shell in ``game_runner.py`` calls
+produces the step record and renders a packet. With ``GymScene(on_partner_drop="ai")`` a dropped human's agent is
+handed to the takeover policy (:meth:`ServerGame.take_over`) and its steps from then on name that controller. The async shell in ``game_runner.py`` calls
 :meth:`ServerGame.step` and :meth:`ServerGame.render` at the scene's fps (storing the record before it renders,
 so a failing ``render_fn`` never loses the step it was drawing) and moves packets and records out.
 """
@@ -20,6 +21,7 @@ from interactive_gym.envs.multiagent import action_space_of, base_env
 from interactive_gym.envs.stepping import step_row, step_with_limit
 from interactive_gym.rendering import Surface
 from interactive_gym.scenes.gym_scene import HUMAN, RANDOM, GymScene
+from interactive_gym.scenes.partner_drop import TakeoverPolicy
 
 
 @dataclass
@@ -53,6 +55,30 @@ class HumanInput:
         return self.keys.held
 
 
+@dataclass(frozen=True)
+class Takeover:
+    """An AI policy playing a dropped human's agent from ``(episode, t)`` on.
+
+    Attributes:
+        agent: The agent taken over.
+        participant: The participant who played it before.
+        controller: What the data names as its controller (``"ai-takeover:<policy>"``).
+        episode: The episode of the first step the policy played.
+        t: The step (of that episode) the policy played first.
+    """
+
+    agent: str
+    participant: str
+    controller: str
+    episode: int
+    t: int
+
+    def in_episode(self, episode: int) -> dict[str, Any]:
+        """The episode meta's entry: from which step of ``episode`` the policy played the agent."""
+        return {"agent": self.agent, "participant": self.participant, "controller": self.controller,
+                "from_t": self.t if episode == self.episode else 0, "since_episode": self.episode}
+
+
 class ServerGame:
     """One game of a server-mode GymScene.
 
@@ -83,6 +109,10 @@ class ServerGame:
         self.seed = 0
         self.observations: dict[str, Any] = {}
         self.episode_rewards: dict[str, float] = {}
+        # Dropped humans' agents played by the scene's partner_drop_policy: their own runtime, seeded per
+        # episode like every AI agent, so a takeover's actions are reproducible from the seed and its step.
+        self.takeovers: dict[str, Takeover] = {}
+        self._takeover_runtime = AgentRuntime({})
 
     @property
     def agents(self) -> dict[str, str]:
@@ -104,6 +134,38 @@ class ServerGame:
         # A PythonPolicy descriptor carries the function and its frame skip; a bare function acts every frame.
         return AgentPolicy.function(getattr(policy, "fn", policy), getattr(policy, "frame_skip", 1))
 
+    @property
+    def humans_in_control(self) -> list[str]:
+        """Human agents still played by their participant (not taken over)."""
+        return [agent for agent in self.humans if agent not in self.takeovers]
+
+    def take_over(self, agent: str, takeover: TakeoverPolicy) -> Takeover:
+        """From the next step on, ``takeover`` plays ``agent`` instead of its (dropped) participant.
+
+        Its generator is the one any AI agent of ``agent`` would have this episode (seeded from the episode seed
+        and the agent id); agents taken over earlier keep their held actions and generator states.
+
+        Raises:
+            KeyError: if ``agent`` is not a human agent or was already taken over.
+        """
+        if agent not in self.humans or agent in self.takeovers:
+            raise KeyError(f"{agent!r} is not a human agent still played by its participant")
+        policies = {**self._takeover_runtime.policies, agent: takeover.runtime_policy(self.env, agent)}
+        runtime = AgentRuntime(policies)
+        if self.episode >= 0:
+            before = self._takeover_runtime.snapshot()
+            runtime.start_episode(self.seed)
+            runtime.restore(before)
+        self._takeover_runtime = runtime
+        self.inputs.pop(agent, None)
+        record = Takeover(agent, self.humans[agent], takeover.controller, max(self.episode, 0), self.t)
+        self.takeovers[agent] = record
+        return record
+
+    def takeover_meta(self) -> list[dict[str, Any]]:
+        """The current episode's takeovers for its meta (empty if none)."""
+        return [record.in_episode(self.episode) for record in self.takeovers.values()]
+
     def start_episode(self) -> dict[str, Any]:
         """Resets the env for the next episode; returns the first (full) render packet."""
         self.episode += 1
@@ -111,6 +173,7 @@ class ServerGame:
         self.seed = self.scene.episode_seed(self.game_seed, self.episode)
         self.observations, _ = self.env.reset(seed=self.seed)
         self.runtime.start_episode(self.seed)
+        self._takeover_runtime.start_episode(self.seed)
         self.episode_rewards = {a: 0.0 for a in self.scene.facts.agents}
         for human in self.inputs.values():
             human.keys.forget_taps()
@@ -121,9 +184,11 @@ class ServerGame:
         """Updates a human's held keys from their page; stale (reordered) updates are ignored.
 
         Returns:
-            False if the update was older than one already applied.
+            False if the update was older than one already applied, or the agent was taken over by an AI.
         """
-        human = self.inputs[agent]
+        human = self.inputs.get(agent)
+        if human is None:
+            return False  # a page of a participant whose agent an AI plays now: their keys no longer count
         if seq <= human.seq:
             return False
         human.keys.apply_held(clean_held_keys(held, self.scene.key_mapping.keys))
@@ -131,8 +196,10 @@ class ServerGame:
         return True
 
     def set_connected(self, agent: str, connected: bool) -> None:
-        """A disconnected human plays the default action (no keys held)."""
-        human = self.inputs[agent]
+        """A disconnected human plays the default action (no keys held); a taken-over agent stays the AI's."""
+        human = self.inputs.get(agent)
+        if human is None:
+            return
         human.connected = connected
         if not connected:
             human.keys.clear()
@@ -140,6 +207,8 @@ class ServerGame:
     def _actions(self) -> tuple[dict[str, Any], dict[str, list[str]]]:
         live = getattr(self.env, "agents", None)  # agents still in the episode get actions, as in every mode
         chosen = self.runtime.actions(self.t, self.observations, live)
+        if self.takeovers:
+            chosen.update(self._takeover_runtime.actions(self.t, self.observations, live))
         keys: dict[str, list[str]] = {}
         for agent, human in self.inputs.items():
             if live is not None and agent not in live:
@@ -165,6 +234,8 @@ class ServerGame:
         for agent, reward in result.rewards.items():
             self.episode_rewards[agent] = self.episode_rewards.get(agent, 0.0) + float(reward)
         record = step_row(self.t - 1, observed, actions, result, keys, timestamp=time.time(), portable=False)
+        if self.takeovers:
+            record["controllers"] = {agent: t.controller for agent, t in self.takeovers.items()}
         game_done = result.episode_done and self.episode + 1 >= self.scene.num_episodes
         return StepOutcome(record, None, result.episode_done, game_done)
 
