@@ -19,6 +19,7 @@ from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import Route
 
 from interactive_gym.configurations.remote_config import RemoteConfig
+from interactive_gym.server.admin.dashboard import Dashboard
 from interactive_gym.server.beacon import BeaconEndpoint
 from interactive_gym.server.data_writer import DataWriter
 from interactive_gym.server.episode_verifier import EpisodeVerifier
@@ -47,6 +48,7 @@ class ExperimentApp:
         self.server = Experiment(config, self.sio, self.writer, verifier=EpisodeVerifier(self.writer))
         self.events = EventRouter(self.sio, self.server, limiter=RateLimiter())
         self.events.register()
+        self.dashboard = Dashboard(self.sio, self.server, config.database_path())
         beacon = BeaconEndpoint(known_token=self.events.knows_beacon_token, store=self.events.beacon)
         self._housekeeping: asyncio.Task[None] | None = None
         page = INDEX_HTML.read_text(encoding="utf-8").replace("{{experiment_id}}", config.experiment_id)
@@ -57,6 +59,7 @@ class ExperimentApp:
             Route("/favicon.ico", lambda request: Response(status_code=204)),
             Route("/beacon/{token}", beacon, methods=["POST"]),
             *self.server.browser.registry.routes(),
+            *self.dashboard.routes(),
             *static_mounts(),
         ]
         self.starlette = Starlette(routes=routes, lifespan=self._lifespan)
@@ -80,10 +83,12 @@ class ExperimentApp:
             log.info("restored %d participants from %s", restored, self.config.database_path())
         self._housekeeping = asyncio.create_task(self._housekeep())
         log.info("experiment %s: data in %s", self.config.experiment_id, self.config.database_path())
+        self.dashboard.announce()
         try:
             yield
         finally:
             self._housekeeping.cancel()
+            await self.dashboard.close()
             await self.server.shutdown()
             await self.writer.close()
 
