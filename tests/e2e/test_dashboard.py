@@ -1,0 +1,120 @@
+"""The study dashboard in real Chromium: log in with the password from the environment, watch a server-mode game
+of two real Socket.IO clients appear and finish, read a participant's timeline whose URL parameter holds markup
+(shown as text), pause enrolment and see a new participant refused with the clear text, download the export zip,
+and check the plots were drawn (uPlot's canvas has a size and the series' colour in its pixels)."""
+
+from __future__ import annotations
+
+import threading
+import zipfile
+from pathlib import Path
+
+import pytest
+from experiment_harness import build_app, load_example, run_async
+from lifecycle_support import CONSENT, Page
+
+from interactive_gym.server.admin.auth import PASSWORD_ENV
+
+PASSWORD = "dashboard-test-pw"
+MARKUP = "<b>x</b>"
+ERRORS_RGB = (207, 34, 46)  # admin.js: the "errors" series stroke, #cf222e
+
+
+async def play_pair(url: str, started: threading.Event) -> None:
+    """Two participants through consent into one server-mode game, until it is over for both."""
+    pages = [await Page(url, name).open() for name in ("pair-a", "pair-b")]
+    for page in pages:
+        await page.wait_scene("consent")
+        assert (await page.call("advance", {"scene_index": 0, "scene_id": "consent", "answers": CONSENT}))["ok"]
+        await page.wait_scene("orchard_pair")
+    for page in pages:
+        await page.call("join_game", {"scene_index": 1, "scene_id": "orchard_pair"})
+    for page in pages:
+        await page.wait("game_start")
+    started.set()
+    for page in pages:
+        await page.wait("game_over", timeout=30)
+    for page in pages:
+        await page.close()
+
+
+def canvas_has_colour(page, rgb: tuple[int, int, int]) -> dict:
+    return page.evaluate("""([r, g, b]) => {
+        const canvas = document.querySelector('#plots canvas');
+        const ctx = canvas.getContext('2d');
+        const px = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+        let coloured = 0, series = 0;
+        for (let i = 0; i < px.length; i += 4) {
+            if (px[i + 3] > 0) coloured++;
+            if (px[i + 3] > 200 && Math.abs(px[i] - r) < 12 && Math.abs(px[i + 1] - g) < 12 && Math.abs(px[i + 2] - b) < 12) series++;
+        }
+        return { width: canvas.width, height: canvas.height, coloured, series };
+    }""", list(rgb))
+
+
+def test_dashboard_live_game_pause_export_and_plots(live_server, new_context, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    example = load_example("examples/demo/two_humans.py")
+    db = tmp_path / "dashboard.sqlite"
+    app = build_app(example.build_config(max_steps=60, fps=10, db=str(db)))
+    server = live_server(app.asgi)
+
+    admin = new_context(accept_downloads=True).new_page()
+    response = admin.goto(f"{server.url}/admin")
+    assert response is not None and response.status == 401  # the login form, not the dashboard
+    admin.fill("#password", "wrong")
+    admin.click("#login")
+    admin.wait_for_selector("#login-error:not([hidden])")
+    admin.fill("#password", PASSWORD)
+    admin.click("#login")
+    admin.wait_for_selector("#live-status[data-state=live]")
+    admin.wait_for_selector("body[data-pushes]")
+    assert app.dashboard.auth.unauthorized["POST /admin/login"] == 1
+
+    # A participant whose URL parameter holds markup: shown as text in their timeline.
+    marked = new_context().new_page()
+    marked.goto(f"{server.url}/?subject_id=markup1&note={MARKUP}")
+    marked.wait_for_selector("#consent")
+    admin.click("button.pid[data-participant=markup1]")
+    admin.wait_for_selector("#timeline:not([hidden])")
+    assert MARKUP in admin.inner_text("#timeline-participant")
+    assert admin.locator("#timeline b").count() == 0 and admin.locator("main b").count() == 0
+
+    # A live server-mode game appears in the view and then finishes.
+    started = threading.Event()
+    players = threading.Thread(target=lambda: run_async(play_pair(server.url, started)), daemon=True)
+    players.start()
+    assert started.wait(30)
+    admin.wait_for_selector("#games[data-count='1']", timeout=10_000)
+    row = admin.locator("#games tbody tr")
+    assert "server" in row.inner_text() and "pair-a" in row.inner_text() and "pair-b" in row.inner_text()
+    admin.wait_for_selector("#games[data-count='0']", timeout=30_000)
+    players.join(timeout=30)
+    assert not players.is_alive()
+
+    # Pause enrolment: a new participant gets the clear page; then reopen.
+    admin.click("#enrolment-toggle")
+    admin.wait_for_selector("#enrolment-state[data-open=false]")
+    assert not app.server.flow.enrolment_open
+    newcomer = new_context().new_page()
+    newcomer.goto(f"{server.url}/?subject_id=late1")
+    refused = newcomer.wait_for_selector("[data-refused=refused_paused]")
+    assert refused.inner_text() == "This study is not taking participants right now. Please try again later."
+    assert app.server.registry.get("late1") is None
+
+    # The export: a zip of CSVs with the game's episode in it.
+    with admin.expect_download() as download_info:
+        admin.click("#export")
+    archive = zipfile.ZipFile(download_info.value.path())
+    names = set(archive.namelist())
+    assert {"participants.csv", "episodes.csv", "steps.csv", "events.csv"} <= names
+    assert "orchard_pair" in archive.read("episodes.csv").decode()
+    assert "pair-a" in archive.read("participants.csv").decode()
+
+    # The plots: a screenshot of the dashboard, and uPlot's canvas drawn with the series.
+    admin.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+    assert (tmp_path / "dashboard.png").stat().st_size > 10_000
+    drawn = canvas_has_colour(admin, ERRORS_RGB)
+    assert drawn["width"] > 100 and drawn["height"] > 100
+    assert drawn["coloured"] > 1000 and drawn["series"] > 20, drawn
