@@ -280,7 +280,10 @@ class Loop:
 async def start_server(config: RemoteConfig, sio: RecordingSio, clock: Clock, monotonic: Clock,
                        restore: bool) -> tuple[DataWriter, Experiment, EventRouter, dict[str, Callable[..., Any]]]:
     """A started writer, the experiment (participants restored after a restart) and its event dispatchers."""
-    writer = DataWriter(config.database_path(), experiment_id=config.experiment_id, flush_interval_s=0.05)
+    # NORMAL: commits survive the process, not power loss; the model never cuts power, and it saves an fsync
+    # per commit (most of a step's time on a shared disk).
+    writer = DataWriter(config.database_path(), experiment_id=config.experiment_id, flush_interval_s=0.05,
+                        synchronous="NORMAL")
     await writer.start()
     experiment = Experiment(config, sio, writer, clock=clock, monotonic=monotonic)
     sio.experiment = experiment
