@@ -211,3 +211,18 @@ def test_logout_ends_the_session(app: ExperimentApp) -> None:
         assert (await call(app, "POST", "/admin/logout", headers=admin.headers(csrf=True)))[0] == 200
         assert (await call(app, "GET", "/admin/state", headers=admin.headers()))[0] == 401
     run(app, scenario)
+
+
+def test_the_live_socket_needs_the_session_cookie(app: ExperimentApp) -> None:
+    from socketio.exceptions import ConnectionRefusedError as SocketRefused
+
+    async def scenario(admin: Admin) -> None:
+        live = app.dashboard.live
+        for environ in ({}, {"HTTP_COOKIE": f"{COOKIE_NAME}=forged.1.2.abc"}, {"HTTP_COOKIE": "bad;;=cookie"}):
+            with pytest.raises(SocketRefused):
+                await live._connect("sid-x", environ)
+        assert app.dashboard.auth.unauthorized["socket:connect"] == 3
+        await admin.login()
+        assert await live._connect("sid-y", {"HTTP_COOKIE": f"{COOKIE_NAME}={admin.cookie}"}) is True
+        await live._disconnect("sid-y")
+    run(app, scenario)
