@@ -223,6 +223,12 @@ def test_the_live_socket_needs_the_session_cookie(app: ExperimentApp) -> None:
                 await live._connect("sid-x", environ)
         assert app.dashboard.auth.unauthorized["socket:connect"] == 3
         await admin.login()
+        rooms: list[tuple[str, str]] = []
+
+        async def enter_room(sid: str, room: str, namespace: str | None = None) -> None:
+            rooms.append((sid, room))
+        app.sio.enter_room = enter_room  # type: ignore[method-assign]  # (no engine.io socket in this test)
         assert await live._connect("sid-y", {"HTTP_COOKIE": f"{COOKIE_NAME}={admin.cookie}"}) is True
+        assert rooms == [("sid-y", "dashboards")]
         await live._disconnect("sid-y")
     run(app, scenario)
