@@ -11,6 +11,12 @@ the simulation has been corrected); only then is it copied into the episode's up
 peer's own held keys for the frame (``keys``: the local player's agent only) and, on checksum frames, the hex
 checksum of the state before the step, so the server can compare the peers' uploads frame by frame.
 
+Partner drop (``GymScene(on_partner_drop="ai")``): when the server says a partner is gone for good and this is
+the last peer, :meth:`P2PGameHost.take_over` disconnects them in the session (their inputs are final from then
+on) and has the simulation's takeover policy play their agent from the next frame to simulate. The uploads of
+this peer then carry ``stats["takeovers"]`` (the agent, the frame and its episode/step, and where the partner's
+own inputs stopped), from which the server flags the steps and bounds the parity check.
+
 Runs in Pyodide and in CPython (tests drive two hosts over the in-memory network simulator).
 """
 
@@ -79,8 +85,13 @@ class P2PGameHost:
     """
 
     def __init__(self, *, sim: P2PSimulation, session: P2PSession, my_player: int, key_mapping: Any, surface: Any,
-                 render_fn: Callable[[Any, Any], Any], config: Mapping[str, Any]) -> None:
+                 render_fn: Callable[[Any, Any], Any], config: Mapping[str, Any],
+                 takeover: tuple[AgentPolicy, str] | None = None) -> None:
         self.sim = sim
+        self._takeover_policy = takeover  # (policy, controller text) from config["p2p"]["takeover"], if any
+        self.takeovers: dict[int, dict[str, Any]] = {}  # player -> what the uploads report about its takeover
+        self._drop_frames: dict[int, int] = {}  # player -> first frame played without their own input
+        self._drop_points: dict[int, tuple[int, int, int]] = {}  # player -> (that frame, its episode, its t)
         self.session = session
         self.runner = P2PRunner(session, sim, record_history=False)
         self.my_player = my_player
@@ -163,6 +174,11 @@ class P2PGameHost:
             disconnect_timeout_ms=timeout_ms,
             disconnect_notify_ms=min(1000.0, timeout_ms),
         )
+        takeover = None
+        spec = p2p.get("takeover")
+        if isinstance(spec, Mapping):
+            takeover = (ai_policy("takeover", {"fn": resolve_ref(str(spec["ref"])),
+                                               "frame_skip": spec.get("frame_skip", 1)}), str(spec["controller"]))
         sim = P2PSimulation(env, player_agents=player_agents, codecs=codecs, input_size=input_size,
                             policies=policies, seeds=list(config["seeds"]), max_steps=int(config["max_steps"]),
                             isolate_global_random=isolate_global_random, clock=clock)
@@ -173,7 +189,8 @@ class P2PGameHost:
             surface = _default_surface(int(canvas["width"]), int(canvas["height"]),
                                        canvas.get("background", "#000000"))
         return cls(sim=sim, session=P2PSession(settings, now_ms=now_ms), my_player=my_player,
-                   key_mapping=key_mapping, surface=surface, render_fn=resolve_ref(bundle["render"]), config=config)
+                   key_mapping=key_mapping, surface=surface, render_fn=resolve_ref(bundle["render"]), config=config,
+                   takeover=takeover)
 
     @classmethod
     def from_config_json(cls, text: str, my_player: int, now_ms: float = 0.0) -> P2PGameHost:
@@ -239,6 +256,10 @@ class P2PGameHost:
         self._carry = [] if committed or self.done else keys
         events = [self._note_event(e) for e in result.events]
         for event in result.events:
+            if isinstance(event, rq.Disconnected):
+                self._drop_frames[event.player] = event.frame
+                if self._drop_points.get(event.player, (event.frame,))[0] > event.frame:
+                    del self._drop_points[event.player]  # survivors agreed on an earlier cut: place it again
             if isinstance(event, rq.Disconnected) and event.frame <= self._collected:
                 self._reopen_from(event.frame)
         newly = self._collect_confirmed()
@@ -272,6 +293,39 @@ class P2PGameHost:
         """The server says ``player`` left for good: stop waiting for its inputs."""
         if int(player) != self.my_player:
             self.session.disconnect_player(int(player))
+
+    def take_over(self, player: int) -> str:
+        """The server says ``player`` is gone and this peer plays on: the takeover policy plays their agent.
+
+        The player is disconnected in the session (every input of theirs is final from then: the default input
+        up to the takeover, then ignored), and the policy plays from :attr:`P2PSession.current_frame`, the first
+        frame this peer has not simulated yet, so no frame it already showed changes. Repeating the call for the
+        same player changes nothing.
+
+        Returns:
+            JSON ``{"ok": true, "frame": n}`` or ``{"ok": false, "error": ...}`` (no takeover policy, not a remote
+            player, or another peer is still connected: then every remaining peer would compute the policy).
+        """
+        player = int(player)
+        if player in self.takeovers:
+            return json.dumps({"ok": True, "frame": self.takeovers[player]["frame"], "duplicate": True})
+        if self._takeover_policy is None:
+            return json.dumps({"ok": False, "error": "this scene has no partner_drop_policy"})
+        if player == self.my_player or not 0 <= player < len(self.sim.player_agents):
+            return json.dumps({"ok": False, "error": f"player {player} is not a remote player of this game"})
+        others = [p for p in range(len(self.sim.player_agents)) if p not in (player, self.my_player)]
+        if any(not self.session.player_disconnected(p) for p in others):
+            return json.dumps({"ok": False, "error": "another peer is still connected; the takeover runs only "
+                                                     "on the last peer"})
+        self.session.disconnect_player(player)
+        frame = self.session.current_frame
+        policy, controller = self._takeover_policy
+        agent = self.sim.player_agents[player]
+        self.sim.take_over(agent, policy, frame, controller)
+        self.takeovers[player] = {"player": player, "agent": agent, "controller": controller, "frame": frame,
+                                  "episode": None, "t": None, "drop_frame": None, "drop_episode": None,
+                                  "drop_t": None}
+        return json.dumps({"ok": True, "frame": frame})
 
     def close_packets(self) -> str:
         """Goodbye packets for every connected peer (JSON ``[[peer, base64], ...]``), e.g. when the page closes."""
@@ -331,6 +385,7 @@ class P2PGameHost:
             "prediction_window": self.session.settings.max_prediction,
             "dropped_packets": stats["dropped"],
             "events": self.events[-MAX_EVENTS_KEPT:],
+            "takeovers": [self._takeover_report(player) for player in self.takeovers],
         }, separators=(",", ":"))
 
     # -- internals ----------------------------------------------------------------------------------------------
@@ -360,6 +415,21 @@ class P2PGameHost:
         self._collected = frame - 1
         self.done = len(self.completed) == len(self.seeds)
 
+    def _takeover_report(self, player: int) -> dict[str, Any]:
+        report = dict(self.takeovers[player])
+        if player in self._drop_points:
+            report.update(zip(("drop_frame", "drop_episode", "drop_t"), self._drop_points[player], strict=True))
+        return report
+
+    def _note_takeover_point(self, frame: int, episode: int, t: int, controllers: Mapping[str, str]) -> None:
+        """Places each takeover's first frame, and the frame the partner's own inputs stopped, in (episode, t)."""
+        for player, drop in self._drop_frames.items():
+            if player not in self._drop_points and frame >= drop:
+                self._drop_points[player] = (drop, episode, t)
+        for record in self.takeovers.values():
+            if record["t"] is None and record["agent"] in controllers:
+                record.update(episode=episode, t=t)
+
     def _collect_confirmed(self) -> list[int]:
         confirmed = self.session.confirmed_frame
         newly: list[int] = []
@@ -376,6 +446,9 @@ class P2PGameHost:
                 self.row_mismatches += 1  # cannot happen if the session is correct; counted, never hidden
             row["keys"] = {self.my_agent: keys}
             row["checksum"] = None if checksum is None else f"{checksum & 0xFFFFFFFFFFFFFFFF:016x}"
+            controllers = row.pop("controllers", None)  # reported per game in stats["takeovers"], not per row
+            if self._drop_frames or self.takeovers:
+                self._note_takeover_point(frame, episode, row["t"], controllers or {})
             rows = self.episodes[episode]
             rows.append(row)
             self._finalized.append((frame, episode))

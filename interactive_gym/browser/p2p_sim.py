@@ -8,7 +8,13 @@ the snapshot, so a re-simulation reproduces it exactly on every peer:
 * the step counter of the episode, the episode number and whether the game is finished,
 * the current observations (AI policies read them),
 * the AI agents' held actions (``frame_skip``) and random generators (the shared
-  :class:`~interactive_gym.envs.agent_runtime.AgentRuntime`, the same code as server and browser mode).
+  :class:`~interactive_gym.envs.agent_runtime.AgentRuntime`, the same code as server and browser mode),
+* the runtimes of players taken over by the partner-drop policy (:meth:`P2PSimulation.take_over`).
+
+A takeover is by frame: from ``from_frame`` on, the policy chooses the dropped player's action and its input is
+ignored; a re-simulation of earlier frames still uses the inputs. The policy's generator is started fresh (seeded
+from the episode seed and the agent, like any AI agent) when ``from_frame`` is first simulated, and at each later
+episode, so the takeover's actions depend only on the seed and ``from_frame``.
 
 Episodes follow the same rule as browser mode (``host.py``): an episode ends when every agent terminated or
 truncated, or at ``max_steps`` (which truncates every agent still running); the next episode resets with the next
@@ -101,6 +107,10 @@ class P2PSimulation:
         self.rows: dict[int, tuple[int, dict[str, Any]]] = {}
         self.checksums: dict[int, int] = {}
         self._pending_checksum: int | None = None
+        # Partner-drop takeovers: agent -> (first frame the policy plays, its runtime, controller text); which
+        # of those runtimes have started (part of the state: a rollback before from_frame un-starts one).
+        self.takeovers: dict[str, tuple[int, AgentRuntime, str]] = {}
+        self._takeover_started: set[str] = set()
         self._isolated(self._reset_episode)
 
     # --- RollbackEnv -------------------------------------------------------------------------------------------
@@ -109,19 +119,26 @@ class P2PSimulation:
         """Snapshot of everything that evolves (see the module docstring)."""
         env_state = self._isolated(self._state.save_state)
         held, rngs = self.runtime.snapshot()
-        return (env_state, self.t, self.episode, self.finished, copy.deepcopy(self._obs), held, rngs)
+        taken = {agent: self.takeovers[agent][1].snapshot() for agent in sorted(self._takeover_started)}
+        return (env_state, self.t, self.episode, self.finished, copy.deepcopy(self._obs), held, rngs, taken)
 
     def load_state(self, state: tuple) -> None:
         """Restores a snapshot from :meth:`save_state` (the snapshot is not modified)."""
-        env_state, self.t, self.episode, self.finished, obs, held, rngs = state
+        env_state, self.t, self.episode, self.finished, obs, held, rngs, taken = state
         self._isolated(self._state.load_state, env_state)
         self._obs = copy.deepcopy(obs)
         self.runtime.restore((held, rngs))
+        self._takeover_started = set(taken)
+        for agent, snapshot in taken.items():
+            self.takeovers[agent][1].restore(snapshot)
 
     def checksum(self, state: tuple) -> int:
         """64-bit checksum of a snapshot; also remembered for the row of the frame about to be simulated."""
-        env_state, t, episode, finished, obs, held, rngs = state
-        value = self._state.checksum((env_state, t, episode, finished, obs, held, sorted(rngs.items())))
+        env_state, t, episode, finished, obs, held, rngs, taken = state
+        parts: tuple = (env_state, t, episode, finished, obs, held, sorted(rngs.items()))
+        if taken:  # only a peer playing on alone has any; the checksums of every other game are unchanged
+            parts += (sorted((a, h, sorted(r.items())) for a, (h, r) in taken.items()),)
+        value = self._state.checksum(parts)
         self._pending_checksum = value
         return value
 
@@ -134,6 +151,18 @@ class P2PSimulation:
             self.rows.pop(frame, None)  # a rollback may have turned a predicted frame into a post-game one
             return None
         return self._isolated(self._step, frame, inputs)
+
+    def take_over(self, agent: str, policy: AgentPolicy, from_frame: int, controller: str) -> None:
+        """From ``from_frame`` on, ``policy`` plays the player ``agent`` (its inputs are ignored from then).
+
+        Raises:
+            P2PSimulationError: if ``agent`` is no player, or is already taken over.
+        """
+        if agent not in self.player_agents:
+            raise P2PSimulationError(f"{agent!r} is not a player of this game ({self.player_agents})")
+        if agent in self.takeovers:
+            raise P2PSimulationError(f"{agent!r} was already taken over from frame {self.takeovers[agent][0]}")
+        self.takeovers[agent] = (int(from_frame), AgentRuntime({agent: policy}), controller)
 
     # --- internals ---------------------------------------------------------------------------------------------
 
@@ -154,18 +183,35 @@ class P2PSimulation:
         self._obs, _ = self.env.reset(seed=seed)
         self.t = 0
         self.runtime.start_episode(seed)
+        for agent in self._takeover_started:
+            self.takeovers[agent][1].start_episode(seed)
 
-    def _actions(self, inputs: Sequence[tuple[bytes, InputStatus]]) -> dict[str, Any]:
+    def _active_takeovers(self, frame: int) -> list[str]:
+        """The players the takeover policy plays on ``frame`` (starting a runtime on its first frame)."""
+        active = []
+        for agent, (from_frame, runtime, _controller) in self.takeovers.items():
+            if frame < from_frame:
+                continue
+            if agent not in self._takeover_started:
+                runtime.start_episode(self.seeds[self.episode])
+                self._takeover_started.add(agent)
+            active.append(agent)
+        return active
+
+    def _actions(self, inputs: Sequence[tuple[bytes, InputStatus]], taken: Sequence[str] = ()) -> dict[str, Any]:
         live = set(getattr(self.env, "agents", self.agent_ids))
         actions: dict[str, Any] = {}
         for agent, codec, (data, _status) in zip(self.player_agents, self.codecs, inputs, strict=True):
-            if agent in live:
+            if agent in live and agent not in taken:
                 actions[agent] = codec.decode(data)
         actions.update(self.runtime.actions(self.t, self._obs, live))
+        for agent in taken:
+            actions.update(self.takeovers[agent][1].actions(self.t, self._obs, live))
         return {agent: actions[agent] for agent in self.agent_ids if agent in actions}  # env order, as every mode
 
     def _step(self, frame: int, inputs: Sequence[tuple[bytes, InputStatus]]) -> int | None:
-        actions = self._actions(inputs)
+        taken = self._active_takeovers(frame) if self.takeovers else []
+        actions = self._actions(inputs, taken)
         observed = self._obs
         result = step_with_limit(self.env, actions, self.agent_ids, self.t + 1, self.max_steps)
         self._obs = result.observations
@@ -173,6 +219,8 @@ class P2PSimulation:
         # The host fills in "keys" (this peer's own) once the frame is confirmed, and checks "inputs" then.
         row = step_row(self.t - 1, observed, actions, result, {}, timestamp=self._clock(), portable=True)
         row["inputs"] = [bytes(data) for data, _ in inputs]
+        if taken:
+            row["controllers"] = {agent: self.takeovers[agent][2] for agent in taken}
         self.rows[frame] = (self.episode, row)
         if not result.episode_done:
             return None

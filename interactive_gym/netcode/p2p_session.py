@@ -237,6 +237,13 @@ class P2PSession:
         if not ep.disconnected:
             self._disconnect_endpoint(ep)
 
+    def player_disconnected(self, player: int) -> bool:
+        """Whether remote ``player``'s peer is disconnected (its inputs are final from the cut on)."""
+        ep = self._owner.get(player)
+        if ep is None:
+            raise SessionError(f"player {player} is not a remote player of this session")
+        return ep.disconnected
+
     def close(self) -> None:
         """Tells every connected peer that this peer is leaving (best effort, one packet each)."""
         for ep in self._endpoints.values():

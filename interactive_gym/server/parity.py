@@ -38,16 +38,22 @@ class ParityVerdict:
 
 
 def compare_trajectories(uploads: Mapping[str, Sequence[Mapping[str, Any]]], *,
-                         allow_prefix: bool = False) -> ParityVerdict:
+                         allow_prefix: bool = False, until: int | None = None) -> ParityVerdict:
     """Compares the step lists uploaded by each source (participant) for one episode.
 
     Args:
         uploads: ``{source: [step, ...]}`` with steps ordered by ``t``; at least two sources.
         allow_prefix: Accept different lengths when the shorter is a prefix of the longer (a peer that left
             mid-episode uploads only what it had confirmed).
+        until: Compare only steps ``t < until`` (a partner dropped out there: from that step the peers played
+            with different inputs for it by design, and the last peer's AI played it on); lengths past it are
+            not compared.
     """
     if len(uploads) < 2:
         raise ValueError("parity needs the uploads of at least two peers")
+    if until is not None:
+        uploads = {s: steps[:max(0, until)] for s, steps in uploads.items()}
+        allow_prefix = True
     sources = sorted(uploads)
     lengths = {s: len(uploads[s]) for s in sources}
     common = min(lengths.values())

@@ -11,13 +11,15 @@ steps the game. The coordinator:
   because ephemeral TURN credentials are minted per participant;
 * answers the signaling relay's membership questions, so WebRTC signaling and the Socket.IO input fallback
   only ever flow between members of the same game;
-* tells the remaining players when a partner has been gone longer than the grace period;
+* tells the remaining players when a partner has been gone longer than the grace period (or, with
+  ``on_partner_drop="ai"`` and one player left, hands the gone players to that player's AI: the takeover state);
 * compares the peers' uploaded trajectories frame by frame (``parity.py``) and records the verdict.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +41,9 @@ class PyodideGameState:
         finished: Players whose game is over (completed, or they left / were told the partner left).
         uploads: ``episode -> {participant_id: steps}`` kept until the parity verdict is made.
         verdicts: ``episode -> verdict``.
+        taken_over: Players the server handed to the last player's partner-drop policy (``p2p_takeover``).
+        takeovers: ``player -> takeover record`` as the last player's upload reported it (first report wins).
+        parity_bounds: ``episode -> first step not compared`` (a partner dropped out there).
     """
 
     game_id: str
@@ -54,6 +59,9 @@ class PyodideGameState:
     uploads: dict[int, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
     partial: dict[int, set[str]] = field(default_factory=dict)
     verdicts: dict[int, ParityVerdict] = field(default_factory=dict)
+    taken_over: set[int] = field(default_factory=set)
+    takeovers: dict[int, dict[str, Any]] = field(default_factory=dict)
+    parity_bounds: dict[int, int] = field(default_factory=dict)
 
     def player_of(self, participant_id: str) -> int | None:
         return next((p for p, pid in self.players.items() if pid == participant_id), None)
@@ -196,6 +204,27 @@ class PyodideGameCoordinator:
             return True
         return False
 
+    # -- partner-drop takeover --------------------------------------------------------------------------------
+    def note_takeovers(self, game: PyodideGameState, reporter: int | None, reported: Any) -> list[dict[str, Any]]:
+        """Takes the takeover records of the last player's upload stats (``P2PGameHost.stats_json``).
+
+        Only records of players the server handed over (``game.taken_over``), reported by a player still in
+        the game after them, with whole numbers, are kept; the first report of a player wins (uploads repeat
+        it). Returns the records new to this game.
+        """
+        if reporter is None or reporter in game.taken_over or not isinstance(reported, list):
+            return []
+        new = []
+        for item in reported[:len(game.players)]:
+            record = _takeover_record(item)
+            if record is None or record["player"] not in game.taken_over or record["player"] in game.takeovers:
+                continue
+            game.takeovers[record["player"]] = record
+            for episode, bound in takeover_bounds([record]).items():
+                game.parity_bounds[episode] = min(bound, game.parity_bounds.get(episode, bound))
+            new.append(record)
+        return new
+
     # -- data parity -----------------------------------------------------------------------------------------
     def add_upload(self, game: PyodideGameState, episode: int, participant_id: str,
                    steps: list[dict[str, Any]], partial: bool) -> ParityVerdict | None:
@@ -206,7 +235,46 @@ class PyodideGameCoordinator:
             game.partial.setdefault(episode, set()).add(participant_id)
         if len(per_episode) < len(game.players) or episode in game.verdicts:
             return None
-        verdict = compare_trajectories(per_episode, allow_prefix=bool(game.partial.get(episode)))
+        verdict = compare_trajectories(per_episode, allow_prefix=bool(game.partial.get(episode)),
+                                       until=game.parity_bounds.get(episode))
         game.verdicts[episode] = verdict
         del game.uploads[episode]  # the steps are in the database; keep memory bounded
         return verdict
+
+
+def _takeover_record(item: Any) -> dict[str, Any] | None:
+    """A reported takeover with whole-number positions, or None (a page's report is never trusted blindly)."""
+    if not isinstance(item, Mapping):
+        return None
+
+    def whole(name: str) -> int | None:
+        value = item.get(name)
+        return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**31 else None
+
+    record = {name: whole(name) for name in ("player", "frame", "episode", "t", "drop_episode", "drop_t")}
+    if record["player"] is None or record["episode"] is None or record["t"] is None:
+        return None  # the takeover's first step was never confirmed: nothing of it was played
+    return record
+
+
+def takeover_bounds(takeovers: list[Mapping[str, Any]]) -> dict[int, int]:
+    """``episode -> first step the peers' uploads may differ at`` for reported takeovers.
+
+    The bound is where the dropped partner's own inputs stopped (from there the last peer played them with
+    default inputs, then the policy), or the takeover's first step if that is unknown; every later episode up
+    to the takeover's has nothing to compare.
+    """
+    bounds: dict[int, int] = {}
+    for record in takeovers:
+        episode, t = record.get("episode"), record.get("t")
+        if not isinstance(episode, int) or not isinstance(t, int):
+            continue
+        drop_episode, drop_t = record.get("drop_episode"), record.get("drop_t")
+        if isinstance(drop_episode, int) and isinstance(drop_t, int) and (drop_episode, drop_t) <= (episode, t):
+            episode_from, t_from = drop_episode, drop_t
+        else:
+            episode_from, t_from = episode, t
+        for e in range(episode_from, episode + 1):
+            bound = t_from if e == episode_from else 0
+            bounds[e] = min(bound, bounds.get(e, bound))
+    return bounds
