@@ -120,6 +120,12 @@ class P2PMode:
         grace = {sid: s.disconnect_grace_s for sid, s in self.scenes.items()}
         for game, stay in self.coordinator.overdue(now, grace):
             gone = [p for p in game.players if p not in stay]
+            scene = self.scenes.get(game.scene_id)
+            leaving = [p for p in gone if p not in game.finished]
+            if scene is not None and scene.takeover is not None and len(stay) == 1 and leaving:
+                # on_partner_drop="ai": the one player left plays on, their page running the policy for the gone.
+                await self._hand_over(game, stay[0], leaving)
+                continue
             for player in stay:
                 sid = game.sids.get(player)
                 if sid:
@@ -130,6 +136,15 @@ class P2PMode:
 
     async def shutdown(self) -> None:
         return None
+
+    async def _hand_over(self, game: PyodideGameState, player: int, gone: list[int]) -> None:
+        """Tells the last player's page to play the gone players with the scene's partner-drop policy."""
+        game.taken_over.update(gone)
+        sid = game.sids.get(player)
+        if sid:
+            await self.sio.emit("p2p_takeover", {"game_id": game.game_id, "player_ids": gone}, to=sid)
+        await self.writer.record_event("p2p_takeover_sent", {"gone": gone, "to": player}, game_id=game.game_id,
+                                       scene_id=game.scene_id)
 
     # -- events -----------------------------------------------------------------------------------------------
     async def join(self, participant: Participant, scene: GymScene, rtt_ms: float | None) -> None:
@@ -172,6 +187,14 @@ class P2PMode:
         if not isinstance(stats, dict) or len(json.dumps(stats)) > MAX_STATS_CHARS:
             return {"ok": False, "code": "bad_stats", "error": "stats must be an object under 64 kB",
                     "retryable": False}
+        reporter = game.player_of(participant.participant_id)
+        for record in self.coordinator.note_takeovers(game, reporter, stats.get("takeovers")):
+            gone = record["player"]
+            await self.writer.record_event("partner_takeover", {
+                "agent": game.agents[gone], "participant": game.players[gone], "frame": record["frame"],
+                "episode": record["episode"], "t": record["t"], "by_player": reporter,
+                "controller": scene.takeover.controller if scene.takeover else None},
+                participant_id=game.players[gone], game_id=game.game_id, scene_id=game.scene_id)
         await self.writer.write_episode(**self._write_kwargs(result, game, config, stats, received_at))
         if self.verifier is not None:
             self.verifier.submit(scene, participant.participant_id, {
@@ -238,6 +261,7 @@ class P2PMode:
         seeds = [scene.episode_seed(game.seed, e) for e in range(scene.num_episodes)]
         config = self.browser.scene_config(scene, seeds, mode="p2p")
         config["p2p"] = p2p_block(scene, len(game.players), self.test_faults)
+        config["p2p"]["takeover"] = scene.takeover.to_client() if scene.takeover is not None else None
         return config
 
     async def _start(self, scene: GymScene, players: list[Participant]) -> None:
@@ -321,4 +345,31 @@ class P2PMode:
         kwargs["agents"] = {**kwargs["agents"], **{game.agents[p]: pid for p, pid in game.players.items()}}
         kwargs["meta"] = {**(kwargs.get("meta") or {}), "network": stats, "turn_mode": self.webrtc.mode,
                           "player_id": game.player_of(upload.participant_id)}
+        scene = self.scenes.get(game.scene_id)
+        if game.takeovers and scene is not None and scene.takeover is not None:
+            kwargs["steps"], kwargs["meta"]["takeovers"] = flag_takeover_steps(
+                kwargs["steps"], upload.episode, game, scene.takeover.controller)
         return kwargs
+
+
+def flag_takeover_steps(steps: list[Any], episode: int, game: PyodideGameState,
+                        controller: str) -> tuple[list[Any], list[dict[str, Any]]]:
+    """The steps with ``controllers`` set on those the partner-drop policy played, and the episode meta's list.
+
+    A takeover reported at ``(episode e, step t)`` covers steps ``t..`` of episode ``e`` and every step of later
+    episodes.
+    """
+    flags: dict[str, int] = {}
+    meta = []
+    for player, record in sorted(game.takeovers.items()):
+        if episode < record["episode"]:
+            continue
+        agent = game.agents[player]
+        flags[agent] = record["t"] if episode == record["episode"] else 0
+        meta.append({"agent": agent, "participant": game.players[player], "controller": controller,
+                     "from_t": flags[agent], "since_episode": record["episode"], "frame": record["frame"]})
+    if not flags:
+        return steps, meta
+    flagged = [dataclasses.replace(step, controllers={a: controller for a, t in flags.items() if step.t >= t} or None)
+               for step in steps]
+    return flagged, meta
