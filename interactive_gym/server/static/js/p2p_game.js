@@ -256,6 +256,34 @@ export class P2PGame {
     this.end("partner_left");
   }
 
+  /**
+   * The server says the gone players are this page's to play (GymScene on_partner_drop="ai", one player left):
+   * the scene's policy plays them from the next frame on and the game goes on. If the host refuses (another
+   * peer is still connected, no policy), the game ends as if the partner left.
+   * @param {number[]} playerIds
+   * @returns {number|null} the first frame the policy plays, or null if the game ended instead
+   */
+  takeOver(playerIds) {
+    if (this.finished) return null;
+    let frame = null;
+    for (const playerId of playerIds) {
+      let answer;
+      try {
+        answer = JSON.parse(this.host.takeOver(playerId));
+      } catch (err) {
+        this.end("error", err);
+        return null;
+      }
+      if (!answer.ok) {
+        console.warn(`[p2p] takeover of player ${playerId} refused: ${answer.error}`);
+        this.partnerLeft(playerId);
+        return null;
+      }
+      frame = answer.frame;
+    }
+    return frame;
+  }
+
   /** Ends the game now (page leaving or scene destroyed). */
   stop(reason = "error") {
     this.end(reason);

@@ -91,6 +91,11 @@ export class PyodideP2PHost {
     this.call("partner_left", () => this.proxy.partner_left(playerId));
   }
 
+  /** The partner-drop policy plays `playerId` from now (JSON {ok, frame} | {ok: false, error}). */
+  takeOver(playerId) {
+    return this.call("take_over", () => this.proxy.take_over(playerId));
+  }
+
   /** Goodbye packets for every connected peer: [[peer, bytes], ...]. */
   closePackets() {
     return JSON.parse(this.proxy.close_packets()).map(([peer, text]) => [peer, base64ToBytes(text)]);

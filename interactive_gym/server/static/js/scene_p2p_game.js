@@ -166,11 +166,24 @@ export function showP2PGame({ socket, emitWithAck, container, index, scene, show
     view.endedMessage = String(msg.message ?? "");
     onPartnerLeft({ game_id: msg.game_id, player_id: null });
   };
+  // on_partner_drop="ai": the partner is gone and this page is the last; an AI plays their part from now on.
+  const onTakeover = (msg) => {
+    if (!view.ready || msg.game_id !== view.ready.gameId || !Array.isArray(msg.player_ids)) return;
+    const ids = msg.player_ids.filter((p) => Number.isInteger(p));
+    if (!view.game) {
+      onPartnerLeft({ game_id: msg.game_id, player_id: ids[0] ?? null }); // no game to play on yet
+      return;
+    }
+    if (view.game.takeOver(ids) !== null) {
+      setStatus("playing", "Your partner left; an AI now plays their part. Please keep playing.");
+    }
+  };
   const onVisibility = () => socket.emit("visibility", { visible: !document.hidden });
   const onPageHide = () => view.game?.pageClosed(socket);
   socket.on("waiting", onWaiting);
   socket.on("p2p_partner_left", onPartnerLeft);
   socket.on("p2p_game_ended", onEndedByResearcher);
+  socket.on("p2p_takeover", onTakeover);
   document.addEventListener("visibilitychange", onVisibility);
   window.addEventListener("pagehide", onPageHide);
   next.addEventListener("click", async () => {
@@ -196,6 +209,7 @@ export function showP2PGame({ socket, emitWithAck, container, index, scene, show
       socket.off("waiting", onWaiting);
       socket.off("p2p_partner_left", onPartnerLeft);
       socket.off("p2p_game_ended", onEndedByResearcher);
+      socket.off("p2p_takeover", onTakeover);
       socket.off("connect", rejoinIfWaiting);
       document.removeEventListener("visibilitychange", onVisibility);
       window.removeEventListener("pagehide", onPageHide);
