@@ -1,0 +1,206 @@
+"""What an open dashboard costs the server: 100 server-mode games with and without one dashboard receiving the
+live push, in alternating blocks of one run, over several runs.
+
+Each run starts a fresh experiment server (``server_capacity_server.py``) and ``2 N`` simulated participants
+(``server_capacity_clients.py``), as the capacity benchmark does. While the games run, blocks of
+``--block`` seconds alternate: no dashboard, then one dashboard client (a python-socketio client logged in with
+the password, connected to the ``/admin`` namespace, receiving every push). Per block: the server process's CPU
+seconds (user + system, from the kernel) and the game ticks played (steps committed to the database, read by
+this process), so the figure is CPU per tick and does not depend on how many ticks an overloaded machine skips.
+
+Prints JSON (and writes it with ``--out``): per block and per run the CPU per tick, the overhead of the open
+dashboard (on / off - 1), the load average before and after, the machine.
+
+Usage (under the benchmark lock: the machine is shared)::
+
+    flock /tmp/ig-bench.lock .venv/bin/python benchmarks/dashboard_cost.py --out benchmarks/results/dashboard_cost.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import psutil
+import socketio
+from server_capacity import ClientProc, free_port, machine, wait_healthy
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PASSWORD = "dashboard-cost-benchmark"
+
+
+class DashboardClient:
+    """One open dashboard: logs in, connects to ``/admin`` and counts the snapshots pushed to it (own thread)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.snapshots = 0
+        self.last_bytes = 0
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self._client: socketio.AsyncClient | None = None
+
+    def _cookie(self) -> str:
+        request = urllib.request.Request(self.url + "/admin/login", data=json.dumps({"password": PASSWORD}).encode(),
+                                         headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return str(response.headers["Set-Cookie"]).split(";")[0]
+
+    def open(self) -> None:
+        cookie = self._cookie()
+
+        async def connect() -> None:
+            client = socketio.AsyncClient(reconnection=False, handle_sigint=False)
+
+            def received(data: Any) -> None:
+                self.snapshots += 1
+                self.last_bytes = len(json.dumps(data))
+            client.on("snapshot", received, namespace="/admin")
+            await client.connect(self.url, namespaces=["/admin"], headers={"Cookie": cookie},
+                                 transports=["websocket"])
+            self._client = client
+
+        asyncio.run_coroutine_threadsafe(connect(), self._loop).result(timeout=20)
+
+    def close(self) -> None:
+        client = self._client
+        if client is not None:
+            asyncio.run_coroutine_threadsafe(client.disconnect(), self._loop).result(timeout=20)
+            self._client = None
+
+    def stop(self) -> None:
+        self.close()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+
+
+def steps_stored(db: Path) -> int:
+    with sqlite3.connect(db.resolve().as_uri() + "?mode=ro", uri=True, timeout=10) as con:
+        return int(con.execute("SELECT COUNT(*) FROM steps").fetchone()[0])
+
+
+def cpu_seconds(proc: psutil.Process) -> float:
+    times = proc.cpu_times()
+    return float(times.user + times.system)
+
+
+def one_run(index: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    db = workdir / f"run{index}.sqlite"
+    duration = args.warmup + args.block * args.blocks * 2 + 20
+    env = {**os.environ, "INTERACTIVE_GYM_ADMIN_PASSWORD": PASSWORD}
+    server_cmd = [sys.executable, str(HERE / "server_capacity_server.py"), "--port", str(port), "--db", str(db),
+                  "--fps", str(args.fps), "--max-steps", str(int(args.fps * duration))]
+    server_log = (workdir / f"server{index}.log").open("w")
+    server = subprocess.Popen(server_cmd, cwd=ROOT, stdout=server_log, stderr=subprocess.STDOUT, env=env)
+    clients: list[ClientProc] = []
+    dashboard = None
+    blocks: list[dict[str, Any]] = []
+    try:
+        wait_healthy(url, server)
+        server_ps = psutil.Process(server.pid)
+        per_proc = [args.games // 2 + args.games % 2, args.games // 2]
+        for n, pairs in enumerate(p for p in per_proc if p):
+            cmd = [sys.executable, str(HERE / "server_capacity_clients.py"), "--url", url, "--pairs", str(pairs),
+                   "--fps", str(args.fps), "--id-prefix", f"r{index}p{n}c", "--seed", str(n + 1),
+                   "--timeout", str(int(duration * 4 + 60))]
+            proc = subprocess.Popen(cmd, cwd=HERE, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=(workdir / f"clients{index}_{n}.log").open("w"), text=True)
+            clients.append(ClientProc(proc))
+            clients[-1].start_reader()
+        for client in clients:
+            if not client.ready.wait(timeout=180) or client.proc.poll() is not None:
+                raise RuntimeError(f"a client process did not connect its clients (see {workdir})")
+        for client in clients:
+            assert client.proc.stdin is not None
+            client.proc.stdin.write("GO\n")
+            client.proc.stdin.flush()
+        time.sleep(args.warmup)
+        dashboard = DashboardClient(url)
+        for block in range(args.blocks * 2):
+            on = block % 2 == 1
+            if on:
+                dashboard.open()
+                time.sleep(1.5)  # the first push (with the history) is not part of the steady cost
+            pushes_before = dashboard.snapshots
+            cpu_before, steps_before, t_before = cpu_seconds(server_ps), steps_stored(db), time.monotonic()
+            time.sleep(args.block)
+            cpu_after, steps_after, t_after = cpu_seconds(server_ps), steps_stored(db), time.monotonic()
+            ticks = steps_after - steps_before
+            blocks.append({"dashboard": on, "seconds": round(t_after - t_before, 3),
+                           "server_cpu_s": round(cpu_after - cpu_before, 4), "ticks": ticks,
+                           "cpu_ms_per_tick": round((cpu_after - cpu_before) * 1000 / ticks, 5) if ticks else None,
+                           "pushes_received": dashboard.snapshots - pushes_before,
+                           "push_bytes": dashboard.last_bytes if on else 0})
+            if on:
+                dashboard.close()
+    finally:
+        if dashboard is not None:
+            dashboard.stop()
+        for client in clients:
+            if client.proc.poll() is None:
+                client.proc.kill()
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        server_log.close()
+    off = [b["cpu_ms_per_tick"] for b in blocks if not b["dashboard"] and b["cpu_ms_per_tick"]]
+    on = [b["cpu_ms_per_tick"] for b in blocks if b["dashboard"] and b["cpu_ms_per_tick"]]
+    return {"run": index, "blocks": blocks, "off_cpu_ms_per_tick": round(statistics.mean(off), 5),
+            "on_cpu_ms_per_tick": round(statistics.mean(on), 5),
+            "overhead_pct": round((statistics.mean(on) / statistics.mean(off) - 1) * 100, 2)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--games", type=int, default=100)
+    parser.add_argument("--fps", type=int, default=30)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--blocks", type=int, default=3, help="pairs of (off, on) blocks per run")
+    parser.add_argument("--block", type=float, default=8.0, help="seconds per block")
+    parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="ig-dashboard-cost-") as tmp:
+        runs = [one_run(i, args, Path(tmp)) for i in range(args.runs)]
+    overheads = [r["overhead_pct"] for r in runs]
+    result = {
+        "benchmark": "dashboard_cost",
+        "command": "flock /tmp/ig-bench.lock .venv/bin/python benchmarks/dashboard_cost.py " + " ".join(argv or sys.argv[1:]),
+        "games": args.games, "fps": args.fps, "block_s": args.block, "blocks_per_run": args.blocks * 2,
+        "target_overhead_pct": 3.0,
+        "overhead_pct": {"per_run": overheads, "mean": round(statistics.mean(overheads), 2),
+                         "max": max(overheads)},
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "machine": machine(),
+        "runs": runs,
+    }
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
