@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything Interactive Gym needs into this checkout: a Python venv (.venv) with the package and its
 # test tools, and the browser dependencies from the committed npm lock file (node_modules). Idempotent and quick
-# when nothing changed. With --system it also installs the Debian packages the browser tests use (chromium, coturn).
+# when nothing changed. With --system it also installs the Debian packages the browser tests use (chromium, coturn,
+# nginx and openssl for the deployment test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,8 @@ if [ "$want_system" = 1 ]; then
   missing=()
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   command -v turnserver >/dev/null 2>&1 || missing+=(coturn)
+  [ -x /usr/sbin/nginx ] || missing+=(nginx)
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
       echo "bootstrap: need Debian packages ${missing[*]}; run as root or: sudo apt-get install -y ${missing[*]}" >&2
