@@ -11,9 +11,13 @@ when a page double-clicks or reloads. Checked after every step:
 - a finished participant stays finished, and every participant's status and scene in the database match;
 - every emit had a target, and every personal event went to the live socket of the participant it was for;
 - after housekeeping, nobody has waited past the room's timeout (they were matched or moved on), and
-  nobody gone past their scene's drop delay is still counted active;
+  nobody gone past their scene's drop delay is still counted active; joins may race the expiry;
+- every player of a running server-mode game is still on its scene and in it (nobody timed out or moved on
+  while their partners play);
 - no two stored browser episodes share (source, scene_index, attempt, episode), and no stored episode holds
   steps of two uploads or of another attempt.
+
+The two plain tests at the end replay races the model found (each failed before its fix).
 """
 
 from __future__ import annotations
