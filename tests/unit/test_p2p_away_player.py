@@ -77,3 +77,41 @@ def test_a_reload_of_the_away_player_leaves_the_kept_game() -> None:
     over, awaiting, ready = run(main())
     assert over is not None and over["reason"] == "left"
     assert awaiting == 0 and ready == []  # never put in a second game while the first was hers
+
+
+def test_a_game_ending_in_error_tells_the_partner_at_once() -> None:
+    async def main() -> list[Any]:
+        mode, scene, _, sio, people = setup()
+        game_id = await _game_of_two(mode, scene, people)
+        assert await mode.game_end(people["ann"], game_id, "error", "RuntimeLoadError: files: Failed to fetch")
+        return sio.to("sid-bob", "p2p_partner_left")
+
+    told = run(main())  # bob's page may still be connecting (no peer channel yet): only the server can tell him
+    assert len(told) == 1 and told[0]["player_id"] is not None
+
+
+def test_a_complete_game_end_tells_nobody() -> None:
+    async def main() -> list[Any]:
+        mode, scene, _, sio, people = setup()
+        game_id = await _game_of_two(mode, scene, people)
+        assert await mode.game_end(people["ann"], game_id, "complete")
+        return sio.to("sid-bob", "p2p_partner_left")
+
+    assert run(main()) == []  # bob finishes his own last frames; he did not lose a partner
+
+
+def test_a_player_away_when_the_partner_left_is_told_on_return() -> None:
+    async def main() -> tuple[list[Any], list[Any]]:
+        mode, scene, _, sio, people = setup()
+        ann, bob = people["ann"], people["bob"]
+        game_id = await _game_of_two(mode, scene, people)
+        ann.sid = None
+        await mode.disconnected(ann)  # away while bob's page fails and ends the game
+        assert await mode.game_end(bob, game_id, "error", "boom")
+        before = sio.to("sid-ann-2", "p2p_partner_left")
+        ann.sid = "sid-ann-2"
+        await mode.reconnected(ann)
+        return before, sio.to("sid-ann-2", "p2p_partner_left")
+
+    before, after = run(main())
+    assert before == [] and len(after) == 1  # else her page waits for bob for ever

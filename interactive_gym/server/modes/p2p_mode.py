@@ -97,6 +97,17 @@ class P2PMode:
             await self.sio.enter_room(participant.sid, game.game_id)
             await self.hooks.record_event("p2p_reconnected", {"player_id": game.player_of(participant.participant_id)},
                                           participant, scene_id=game.scene_id, game_id=game.game_id)
+        else:
+            game = self._game_of(participant.participant_id)  # over for the others, kept for this player
+        if game is not None:
+            me = game.player_of(participant.participant_id)
+            if game.partner_left_sent and not game.taken_over:
+                # The partners were told while this socket was away (or the news was about this player): the
+                # page still waits for a partner who is gone; it must end its game too.
+                gone = next((p for p in game.players if p != me and (p in game.finished or not game.sids.get(p))),
+                            None)
+                await self.sio.emit("p2p_partner_left", {"game_id": game.game_id, "player_id": gone},
+                                    to=participant.sid)
         await self._presence(participant)
 
     async def left_scene(self, participant: Participant, scene: GymScene) -> None:
@@ -230,6 +241,9 @@ class P2PMode:
         game = self._game(game_id)
         if game is not None and game.player_of(participant.participant_id) is not None:
             self._finish(game, participant.participant_id)
+            if reason != "complete":
+                # The partners' pages may not hear it peer to peer (still connecting, or the channel is down).
+                await self._tell_partners(game, participant)
         elif participant.game_id != game_id:
             return False
         # else: the game was let go while this player was away past the drop delay; the page's end of the game
@@ -301,10 +315,16 @@ class P2PMode:
         log.info("p2p game %s started: %s", game.game_id, game.player_subjects)
 
     async def _player_left(self, game: PyodideGameState, participant: Participant) -> None:
-        player = game.player_of(participant.participant_id)
         self._finish(game, participant.participant_id)
+        await self._tell_partners(game, participant)
+
+    async def _tell_partners(self, game: PyodideGameState, participant: Participant) -> None:
+        """The game is over for ``participant``: the other players' connected pages are told their partner left
+        (one away now is told when their socket is back: ``partner_left_sent``)."""
+        player = game.player_of(participant.participant_id)
+        game.partner_left_sent = True
         for other, sid in game.sids.items():
-            if other != player and sid:
+            if other != player and sid and other not in game.finished:
                 await self.sio.emit("p2p_partner_left", {"game_id": game.game_id, "player_id": player}, to=sid)
 
     def _game(self, game_id: str) -> PyodideGameState | None:
