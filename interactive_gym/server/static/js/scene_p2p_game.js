@@ -27,6 +27,10 @@ function el(tag, attrs = {}, text = "") {
 }
 
 const MAX_ERROR_CHARS = 4000; // schemas.py p2p_game_end.error
+// A network blip while the game's files load is retried (the partner waits, connecting) before the game ends.
+const LOAD_ATTEMPTS = 4;
+const LOAD_RETRY_MS = 2000;
+const TRANSIENT_LOAD_STAGES = new Set(["download", "files"]);
 
 /** The error's Python traceback (or JS stack) for the server: its last MAX_ERROR_CHARS characters. */
 export function errorDetail(error) {
@@ -60,7 +64,8 @@ export function showP2PGame({ socket, emitWithAck, container, index, scene, show
     status.textContent = text;
     if (reason) status.dataset.reason = reason;
   };
-  const view = { destroyed: false, game: null, ready: null, partnerLeft: null, result: null, over: false };
+  const view = { destroyed: false, game: null, ready: null, partnerLeft: null, result: null, over: false,
+    leaving: false };
   const hook = {
     get state() { return status.dataset.state; },
     get frame() { return view.game?.last?.frame ?? 0; },
@@ -92,14 +97,29 @@ export function showP2PGame({ socket, emitWithAck, container, index, scene, show
     // Packets may arrive while Pyodide still loads; the game replays them once it exists.
     multiplayer.webrtcManager.onMessage = (...message) => early.push(message);
     view.ready = { gameId: data.game_id, myPlayerId: multiplayer.myPlayerId, manager: multiplayer.webrtcManager };
-    start(data).catch((err) => finish("error", err));
+    // A page being closed or reloaded aborts its loads: that is the participant leaving (the server hears it
+    // from the new page or the drop), not an error of the game to end their study with.
+    start(data).catch((err) => { if (!view.leaving) finish("error", err); });
   };
+
+  async function loadRuntime(config) {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await loadP2PRuntime(config, multiplayer.myPlayerId);
+      } catch (err) {
+        const transient = err instanceof RuntimeLoadError && TRANSIENT_LOAD_STAGES.has(err.stage);
+        if (!transient || attempt >= LOAD_ATTEMPTS || view.destroyed || view.leaving || view.over) throw err;
+        console.warn(`[p2p] loading the game failed (${err.message}); retrying`);
+        await new Promise((resolve) => { setTimeout(resolve, LOAD_RETRY_MS); });
+      }
+    }
+  }
 
   async function start(data) {
     setStatus("connecting", "Connecting to your partner…");
     const config = data.config;
     const [{ host }, renderer] = await Promise.all([
-      loadP2PRuntime(config, multiplayer.myPlayerId),
+      loadRuntime(config),
       createRenderer(canvasBox, config.canvas, config.assets),
     ]);
     view.renderer = renderer;
@@ -179,7 +199,10 @@ export function showP2PGame({ socket, emitWithAck, container, index, scene, show
     }
   };
   const onVisibility = () => socket.emit("visibility", { visible: !document.hidden });
-  const onPageHide = () => view.game?.pageClosed(socket);
+  const onPageHide = () => {
+    view.leaving = true;
+    view.game?.pageClosed(socket);
+  };
   socket.on("waiting", onWaiting);
   socket.on("p2p_partner_left", onPartnerLeft);
   socket.on("p2p_game_ended", onEndedByResearcher);
