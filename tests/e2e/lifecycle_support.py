@@ -1,11 +1,10 @@
 """Helpers for the participant-lifecycle e2e tests: a page simulated by a real python-socketio client (the auth
-``app.js`` sends, the resume secret it keeps, reconnects as a network blip or a reload), a socket that connects
-and vanishes at once (raw websocket), small configs, a three-agent server-mode env, and database reads."""
+``app.js`` sends, the resume secret it keeps, reconnects as a network blip or a reload), small configs, a three-agent
+server-mode env, and database reads."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 import time
 from collections.abc import Callable
@@ -13,8 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import socketio
-import wsproto
-import wsproto.events as ws_events
 from gymnasium.spaces import Discrete
 
 from interactive_gym import EndScene, GymScene, RemoteConfig, Stager, StartScene, StaticScene
@@ -100,22 +97,6 @@ class Page:
 
     async def wait_scene(self, scene_id: str, timeout: float = 10.0) -> dict[str, Any]:
         return await self.wait("scene", lambda s: s["scene"]["scene_id"] == scene_id, timeout)
-
-
-async def connect_and_vanish(port: int, subject: str) -> None:
-    """A socket that sends its Socket.IO connect (with auth) and closes the TCP connection right away, so the
-    server's connect handler is still awaiting the database when the disconnect arrives."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    conn = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
-    writer.write(conn.send(ws_events.Request(host="127.0.0.1", target="/socket.io/?EIO=4&transport=websocket")))
-    opened = False
-    while not opened:
-        conn.receive_data(await asyncio.wait_for(reader.read(65536), 10))
-        opened = any(isinstance(e, ws_events.TextMessage) and e.data.startswith("0") for e in conn.events())
-    auth = {"url_params": {"subject_id": subject}, "tab_id": subject, "page_id": subject}
-    writer.write(conn.send(ws_events.TextMessage("40" + json.dumps(auth))))
-    await writer.drain()
-    writer.close()  # no websocket close handshake: the server reads the connect, then the connection ends
 
 
 # -- configs ---------------------------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ from experiment_harness import build_app, load_example, run_async
 from lifecycle_support import (
     CONSENT,
     Page,
-    connect_and_vanish,
     event_kinds,
     game_config,
     pages_config,
@@ -74,38 +73,39 @@ def test_three_concurrent_advances_move_exactly_one_scene(live_server, tmp_path:
         assert (row.current_scene, row.status) == ("end", "completed")
 
 
-def test_scenes_never_reach_another_participant_when_a_socket_vanishes_mid_event(live_server, tmp_path: Path) -> None:
-    """Finding 2: a socket that closes while its event awaits the database never gets its scene broadcast.
+def test_scenes_never_reach_another_participant_when_a_socket_closes_mid_event(live_server, tmp_path: Path) -> None:
+    """Finding 2: a participant who advances into a browser-mode scene and closes the socket while the server
+    commits that scene's attempt never has their scene broadcast; a bystander only ever sees its own scene.
 
-    The old ``send_scene`` emitted with ``to=participant.sid`` after awaits (a new participant's connect stores
-    the participant and an event first); when the socket had closed meanwhile the sid was None and
-    python-socketio sent that scene to every client. Here sockets connect and vanish at once, and participants
-    disconnect while their ``advance`` is being stored, next to a bystander who must only see its own scene.
+    The old ``send_scene`` awaited the attempt (``browser.config_for``) and then emitted with
+    ``to=participant.sid``; the disconnect handler ran during that await, the sid was None, and python-socketio
+    sent the scene to every client (a broadcast the bystander receives). The window is the attempt's commit
+    (about 2 ms); the spread of closes does not hit it on every run (against the pre-refactor server it did not
+    in the runs tried), so the deterministic guard is the next test, of ``TargetedServer`` itself.
     """
     db = tmp_path / "f2.sqlite"
-    app = build_app(pages_config(db, "instructions"))
+    demo = load_example("examples/demo/experiment.py")
+    app = build_app(game_config(db, demo.browser_game(fps=10, max_steps=3, num_episodes=2), consent=True))
     server = live_server(app.asgi)
+    delays = [i * 0.001 for i in range(12)]  # closes spread over the advance's database writes
 
     async def scenario() -> None:
         bystander = await Page(server.url, "bystander").open()
         await bystander.wait_scene("consent")
-        await asyncio.gather(*(connect_and_vanish(server.port, f"ghost{i}") for i in range(6)))
-        delays = (0.0, 0.001, 0.002, 0.004, 0.008, 0.016)
         leavers = [await Page(server.url, f"leaver{i}").open() for i in range(len(delays))]
         for leaver in leavers:
             await leaver.wait_scene("consent")
 
         async def advance_and_leave(page: Page, delay: float) -> None:
             await page.emit("advance", ADVANCE_CONSENT)
-            await asyncio.sleep(delay)  # a spread of delays puts some disconnects inside the database await
+            await asyncio.sleep(delay)
             await page.close()
 
         await asyncio.gather(*(advance_and_leave(p, d) for p, d in zip(leavers, delays, strict=True)))
         moved = lambda: [i for i in range(len(delays))  # noqa: E731
-                         if participant_row(db, f"leaver{i}").current_scene == "instructions"]
+                         if participant_row(db, f"leaver{i}").current_scene == "orchard_in_browser"]
         await until(lambda: bool(moved()), 10, "an advance of a leaver stored")
-        await until(lambda: len(app.server.registry) == 13, 10, "every ghost identified")
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.5)
         assert {s["participant_id"] for s in bystander.scenes()} == {"bystander"}
         assert len(bystander.scenes()) == 1
         await bystander.close()
