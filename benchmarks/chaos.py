@@ -30,8 +30,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))  # the scenario and its checks live with the browser tests
 
-from chaos_checks import Expected, check_database  # noqa: E402
-from chaos_scenario import BOUND_S, PARTICIPANTS, ChaosRun, run_chaos, scene_max_steps  # noqa: E402
+from chaos_checks import check_run  # noqa: E402
+from chaos_scenario import BOUND_S, PARTICIPANTS, ChaosRun, run_chaos  # noqa: E402
+
+from interactive_gym.server.storage import Storage  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "chaos.json"
 
@@ -41,12 +43,27 @@ def machine() -> dict[str, Any]:
             "chromium": "/usr/bin/chromium (Debian)"}
 
 
+def p2p_connections(db: Path) -> dict[str, int]:
+    """How each stored p2p episode's inputs travelled: ``direct``/``relay`` (WebRTC) or ``socket`` (the server
+    relay, when no DataChannel opened)."""
+    storage = Storage(db, readonly=True)
+    try:
+        kinds: Counter[str] = Counter()
+        for row in storage.episodes():
+            if row.mode == "p2p":
+                network = row.meta.get("network") or {}
+                kinds[(network.get("connection") or {}).get("type") or "socket"] += 1
+        return dict(kinds)
+    finally:
+        storage.close()
+
+
 def summarise(run: ChaosRun) -> dict[str, Any]:
     """One run: its problems, statuses and every participant's outcome."""
-    expected = [Expected(o.plan.subject, o.expected_status, o.stranded) for o in run.outcomes]
-    problems, statuses = check_database(run.db, expected, scene_max_steps())
+    problems, statuses = check_run(run)
     return {
         "seed": run.seed, "seconds": run.seconds, "problems": problems, "statuses": dict(statuses),
+        "p2p_connections": p2p_connections(run.db),
         "participants": [{"plan": asdict(o.plan), "left": o.left, "stranded": o.stranded,
                           "clear_after_s": o.clear_after_s, "expected_status": o.expected_status, "done": o.done,
                           "final": o.final, "timeline": o.timeline, "errors": o.errors[:20]} for o in run.outcomes],
@@ -77,6 +94,7 @@ def main() -> None:
         "disruptions": dict(Counter(d.split("@")[0] for p in people for d in p["done"])),
         "double_clickers": sum(p["plan"]["double_click"] for p in people),
         "run_seconds": [r["seconds"] for r in runs],
+        "p2p_episode_connections": dict(sum((Counter(r["p2p_connections"]) for r in runs), Counter())),
         "load": {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in os.getloadavg()]},
         "machine": machine(),
     }

@@ -2,7 +2,7 @@
 
 The experiment is consent -> instructions -> a server-mode game for two -> a browser-mode game (Pyodide, a
 scripted partner) -> a p2p game for two -> the end page. Each participant is one browser context of one shared
-Chromium, driven by its own asyncio task from a :class:`Plan` drawn with ``random.Random(seed + i)``: double
+Chromium, driven by its own asyncio task from a :class:`Plan` drawn with ``random.Random(seed * 1000 + i)``: double
 clicks on Continue, the tab hidden and shown, a reload, going offline for a few seconds, closing the tab for
 good, and game keys pressed while playing.
 
@@ -49,11 +49,11 @@ GAME_SCENES = (SERVER_SCENE, BROWSER_SCENE, P2P_SCENE)
 # Small, fast games: fractions of a minute each at 30 fps.
 FPS = 30
 SERVER_STEPS, BROWSER_STEPS, BROWSER_EPISODES, P2P_STEPS = 90, 60, 2, 120
-WAITING_TIMEOUT_S = 20.0
+WAITING_TIMEOUT_S = 30.0  # long enough that most arrivals find a partner, short enough to time some out
 GRACE_S = 4.0       # disconnect_grace_s of the game scenes
 DROP_AFTER_S = 5.0  # page scenes: gone this long counts as dropped
 COMPLETION_CODE = "CHAOS1"
-ARRIVALS_S = 20.0   # participants open the link at random times in the first ARRIVALS_S seconds
+ARRIVALS_S = 10.0   # participants open the link at random times in the first ARRIVALS_S seconds
 GAME_KEYS = ("ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight")
 CONTROLS = {"ArrowUp": gatherers.UP, "ArrowDown": gatherers.DOWN, "ArrowLeft": gatherers.LEFT,
             "ArrowRight": gatherers.RIGHT}
@@ -163,8 +163,9 @@ class Plan:
 
 
 def make_plan(seed: int, index: int) -> Plan:
-    """Participant ``index``'s plan, from ``random.Random(seed + index)``."""
-    rng = random.Random(seed + index)
+    """Participant ``index``'s plan, from ``random.Random(seed * 1000 + index)`` (``seed + index`` would give
+    run ``seed + 1`` the plans of run ``seed`` shifted by one participant)."""
+    rng = random.Random(seed * 1000 + index)
     disruptions = []
     for scene in GAME_SCENES:
         for _ in range(rng.choice((0, 1, 1, 2))):
@@ -177,7 +178,7 @@ def make_plan(seed: int, index: int) -> Plan:
         disruptions.append(Disruption(scene, rng.choice(TRIGGERS[scene]), "close", round(rng.uniform(0, 1.5), 2)))
     # Arrivals spread over ARRIVALS_S: people do not all click the link in the same second (and ten Pyodide
     # loads at once on two cores would mostly measure the machine).
-    return Plan(f"chaos{seed}_{index}", seed + index, round(rng.uniform(0, ARRIVALS_S), 2), rng.random() < 0.5,
+    return Plan(f"chaos{seed}_{index}", seed * 1000 + index, round(rng.uniform(0, ARRIVALS_S), 2), rng.random() < 0.5,
                 tuple(disruptions))
 
 
@@ -190,6 +191,7 @@ class Outcome:
     final: dict[str, Any] | None = None       # the last observation
     clear_after_s: float | None = None        # seconds from opening the link to a clear page
     left: bool = False                        # closed the tab for good
+    left_at: float | None = None              # when (time.time(), the server's clock too: one machine)
     done: list[str] = field(default_factory=list)   # disruptions that happened, in order
     errors: list[str] = field(default_factory=list)  # failed page actions (the participant tried again)
     timeline: list[tuple[float, str, str]] = field(default_factory=list)  # (s, scene, page state) changes
@@ -269,7 +271,7 @@ async def drive(browser: Browser, url: str, plan: Plan) -> Outcome:
                 except Exception as exc:  # noqa: BLE001 - recorded; the participant carries on
                     outcome.errors.append(f"{due.action}: {exc}"[:200])
                 if due.action == "close":
-                    outcome.left = True
+                    outcome.left, outcome.left_at = True, time.time()
                     return outcome
                 continue
             try:

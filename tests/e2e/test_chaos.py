@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chaos_checks import Expected, check_database
-from chaos_scenario import BOUND_S, PARTICIPANTS, Outcome, make_plan, run_chaos, scene_max_steps
+from chaos_checks import check_run
+from chaos_scenario import BOUND_S, PARTICIPANTS, Outcome, make_plan, run_chaos
 
 SEED = 1
 
@@ -37,8 +37,7 @@ def test_the_seed_plans_every_kind_of_chaos() -> None:
 
 def test_ten_chaotic_participants_all_end_on_a_clear_page_with_whole_data(tmp_path: Path) -> None:
     run = run_chaos(SEED, tmp_path)
-    expected = [Expected(o.plan.subject, o.expected_status, o.stranded) for o in run.outcomes]
-    problems, statuses = check_database(run.db, expected, scene_max_steps())
+    problems, statuses = check_run(run)
     assert problems == [], _report(run.outcomes, problems)
     assert sum(statuses.values()) == PARTICIPANTS
     assert statuses["dropped"] == sum(o.left for o in run.outcomes)
