@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import sqlite3
 from pathlib import Path
 
@@ -115,9 +116,11 @@ def test_signaling_stays_inside_a_game_and_parity_is_judged(live_server, tmp_pat
         assert not [e for e in a.events("webrtc_signal") if e.get("from_player") is None]
 
         def upload(client: Client, game: str, seeds: list[int], action_b: int) -> dict:
+            now = time.time()  # the page's clock reading of when the episode was played (p2p uploads carry it)
             return {"game_id": game, "scene_id": SCENE, "episode": 0, "seed": seeds[0],
                     "bundle_hash": ready[client.subject]["config"]["bundle"]["hash"], "partial": False,
-                    "steps": steps(action_b), "stats": {"connection": {"type": "direct"}}}
+                    "steps": steps(action_b), "stats": {"connection": {"type": "direct"}},
+                    "clock": {"started_at": now - 1.0, "ended_at": now - 0.5, "offset_s": 0.0, "rtt_s": 0.001}}
 
         for client, game, action in ((a, game_ab, 2), (b, game_ab, 2), (c, game_cd, 2), (d, game_cd, 3)):
             ack = await client.sio.call("p2p_episode", upload(client, game, ready[client.subject]["config"]["seeds"],
