@@ -49,6 +49,8 @@ class RemoteConfig:
         self.pyodide_index_url: str | None = None
         self.pyodide_packages: list[str] = []
         self.webrtc_args: dict[str, Any] = {}
+        # An id URL parameter every new participant must bring (recruitment(require_prolific_pid=True)).
+        self.required_id_param: str | None = None
         self.webrtc_settings: Any = None
         # Tests and benchmarks only: a seeded fault profile {seed, rttMs, jitterMs, loss} that every p2p page's
         # transport applies (browser DevTools throttling does not reach DataChannels). None in real experiments.
@@ -73,6 +75,17 @@ class RemoteConfig:
             self.data_dir = Path(data_dir)
         if db is not None:
             self.db_path = Path(db)
+        return self
+
+    def recruitment(self, require_prolific_pid: bool = False) -> RemoteConfig:
+        """How participants arrive from a recruitment platform.
+
+        Args:
+            require_prolific_pid: Refuse visitors whose link has no ``PROLIFIC_PID`` parameter: they read
+                "Please open this study from Prolific ..." and no participant row is made for them (a link
+                opened by hand cannot start the study or use up a place in a condition).
+        """
+        self.required_id_param = "PROLIFIC_PID" if require_prolific_pid else None
         return self
 
     def pyodide(self, index_url: str | None = None, packages: Sequence[str] | None = None) -> RemoteConfig:

@@ -14,6 +14,7 @@ from typing import Any
 from interactive_gym.configurations.remote_config import RemoteConfig
 from interactive_gym.scenes.gym_scene import GymScene
 from interactive_gym.server.browser_scenes import BrowserScenes
+from interactive_gym.server.flow.conditions import ConditionAssigner
 from interactive_gym.server.flow.participant_flow import ParticipantFlow
 from interactive_gym.server.flow.participants import Participant, ParticipantRegistry, Status
 from interactive_gym.server.flow.serial import ParticipantSerializer
@@ -47,14 +48,17 @@ class Experiment:
         self.monotonic = monotonic
         self.sio = sio
         self.writer = writer
-        self.registry = ParticipantRegistry(config.stager.sequence_for)
+        # Arms of AssignCondition blocks are balanced over the participants the registry knows.
+        self.conditions = ConditionAssigner(config.stager, lambda: ((p.participant_id, p.status)
+                                                                   for p in self.registry.all()))
+        self.registry = ParticipantRegistry(self.conditions.sequence_for)
         self.serial = ParticipantSerializer()
         self.browser = BrowserScenes(config, writer)
         webrtc = config.webrtc_settings or config.resolve_webrtc()
         # The flow and the modes refer to each other (modes ask the flow to move participants); the flow is
         # built first with an empty mode table that is filled in right after.
         self.flow = ParticipantFlow(self.registry, self.serial, writer, sio, {}, self.browser.preload_for,
-                                    clock=clock)
+                                    clock=clock, conditions=self.conditions, required_id=config.required_id_param)
         self.server_mode = ServerMode(sio, writer, self.flow, clock=monotonic)
         self.browser_mode = BrowserMode(self.browser, self.flow, verifier)
         self.p2p_mode = P2PMode(sio, writer, self.browser, webrtc, self.flow, config.test_faults, verifier,
@@ -72,8 +76,14 @@ class Experiment:
         storage = Storage(path, readonly=True)
         try:
             rows = storage.participants()
+            assigned = storage.events("condition_assigned")
         finally:
             storage.close()
+        # Arms first: a participant's scene order is rebuilt from them (and the loads of later arrivals counted).
+        for event in assigned:
+            conditions = event.data.get("conditions") if isinstance(event.data, dict) else None
+            if event.participant_id and isinstance(conditions, dict):
+                self.conditions.restore(event.participant_id, conditions)
         now = self.clock()
         for row in rows:
             status = Status(row.status) if row.status in {s.value for s in Status} else Status.ACTIVE

@@ -19,6 +19,7 @@ from typing import Any
 from interactive_gym.scenes.form_inputs import AnswerError
 from interactive_gym.scenes.gym_scene import GymScene
 from interactive_gym.scenes.scene import EndScene, Scene
+from interactive_gym.server.flow.conditions import ConditionAssigner
 from interactive_gym.server.flow.participants import (
     ConnectKind,
     Participant,
@@ -60,11 +61,16 @@ class ParticipantFlow:
         preload_for: What the page may start loading for the participant's next in-browser scene.
         drop_after_s: How long a page scene's participant may be gone before they count as dropped.
         clock: Wall clock (``time.time``).
+        conditions: The arms of ``AssignCondition`` blocks (recorded when a participant is first seen).
+        required_id: An id URL parameter every newcomer must bring (``RemoteConfig.recruitment``).
     """
 
     def __init__(self, registry: ParticipantRegistry, serial: ParticipantSerializer, writer: Any, sio: Any,
                  modes: Mapping[str, GameMode], preload_for: Callable[[Participant], dict | None],
-                 drop_after_s: float = DEFAULT_DROP_AFTER_S, clock: Callable[[], float] = time.time) -> None:
+                 drop_after_s: float = DEFAULT_DROP_AFTER_S, clock: Callable[[], float] = time.time,
+                 conditions: ConditionAssigner | None = None, required_id: str | None = None) -> None:
+        self.conditions = conditions
+        self.required_id = required_id
         self.registry = registry
         self.serial = serial
         self.writer = writer
@@ -138,7 +144,7 @@ class ParticipantFlow:
         """
         auth = auth if isinstance(auth, dict) else {}
         params = clean_url_params(auth.get("url_params") or {})
-        participant_id, source = participant_id_from(params, auth.get("generated_id"))
+        participant_id, source = participant_id_from(params, auth.get("generated_id"), self.required_id)
         return participant_id, source, params
 
     async def connect(self, sid: str, participant_id: str, source: str, params: dict[str, str],
@@ -162,6 +168,11 @@ class ParticipantFlow:
         if outcome.kind in REFUSALS:
             await self._refuse(sid, participant, outcome.kind)
             return None
+        if self.conditions is not None and (arms := self.conditions.unrecorded(participant_id)):
+            # Committed before the participant row and before they see a scene: after a restart their arms,
+            # hence their scene order, are read back from this event.
+            await self.record_event("condition_assigned", {"conditions": arms}, participant)
+            self.conditions.recorded(participant_id)
         participant.page_id = str(auth.get("page_id") or "")[:64]
         if outcome.new_secret:
             await self.sio.emit("session", {"participant_id": participant_id, "resume_secret": outcome.new_secret},

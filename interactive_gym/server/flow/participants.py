@@ -25,7 +25,22 @@ MAX_PARAM_VALUE = 256
 
 
 class IdentityError(ValueError):
-    """URL parameters that cannot identify a participant."""
+    """URL parameters that cannot identify a participant; ``reason`` names the refusal the page is sent."""
+
+    reason = "bad_identity"
+
+
+class MissingRecruitmentIdError(IdentityError):
+    """The experiment requires a recruitment platform's id parameter and the link has none."""
+
+    reason = "missing_recruitment_id"
+
+
+# What a visitor reads when the experiment requires this parameter and their link lacks it.
+REQUIRED_ID_MESSAGES = {
+    "PROLIFIC_PID": ("Please open this study from Prolific: this link only works when Prolific opens it for you "
+                     "(it carries your Prolific ID). Go back to Prolific and start the study from there."),
+}
 
 
 class Status(enum.StrEnum):
@@ -71,16 +86,26 @@ def clean_url_params(raw: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
-def participant_id_from(params: Mapping[str, str], generated: str | None) -> tuple[str, str]:
+def participant_id_from(params: Mapping[str, str], generated: str | None,
+                        required: str | None = None) -> tuple[str, str]:
     """Chooses the participant id: the first id parameter present, else the id the page generated.
+
+    Args:
+        params: The page's URL parameters.
+        generated: The id the page made up for itself (used only without an id parameter).
+        required: An id parameter the experiment requires (``"PROLIFIC_PID"``): without it there is no id.
 
     Returns:
         ``(participant_id, source)`` where source names the parameter or ``"generated"``.
 
     Raises:
+        MissingRecruitmentIdError: if ``required`` is set and the parameter is missing or empty.
         IdentityError: if the chosen id has characters other than letters, digits, ``_`` and ``-`` or is
             longer than 64, or if there is no id at all.
     """
+    if required is not None and not params.get(required):
+        raise MissingRecruitmentIdError(REQUIRED_ID_MESSAGES.get(
+            required, f"Please open this study from the link you were given (it must carry {required})."))
     for name in ID_PARAMS:
         value = params.get(name)
         if value:
