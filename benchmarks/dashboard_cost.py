@@ -54,6 +54,11 @@ class DashboardClient:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
         self._client: socketio.AsyncClient | None = None
+        self.cookie = ""
+
+    def login(self) -> None:
+        """Logs in once, before the games start (a saturated server answers HTTP slowly)."""
+        self.cookie = self._cookie()
 
     def _cookie(self) -> str:
         request = urllib.request.Request(self.url + "/admin/login", data=json.dumps({"password": PASSWORD}).encode(),
@@ -62,7 +67,7 @@ class DashboardClient:
             return str(response.headers["Set-Cookie"]).split(";")[0]
 
     def open(self) -> None:
-        cookie = self._cookie()
+        cookie = self.cookie
 
         async def connect() -> None:
             client = socketio.AsyncClient(reconnection=False, handle_sigint=False)
@@ -75,7 +80,7 @@ class DashboardClient:
                                  transports=["websocket"])
             self._client = client
 
-        asyncio.run_coroutine_threadsafe(connect(), self._loop).result(timeout=20)
+        asyncio.run_coroutine_threadsafe(connect(), self._loop).result(timeout=60)
 
     def close(self) -> None:
         client = self._client
@@ -114,6 +119,8 @@ def one_run(index: int, args: argparse.Namespace, workdir: Path) -> dict[str, An
     try:
         wait_healthy(url, server)
         server_ps = psutil.Process(server.pid)
+        dashboard = DashboardClient(url)
+        dashboard.login()
         per_proc = [args.games // 2 + args.games % 2, args.games // 2]
         for n, pairs in enumerate(p for p in per_proc if p):
             cmd = [sys.executable, str(HERE / "server_capacity_clients.py"), "--url", url, "--pairs", str(pairs),
@@ -131,7 +138,6 @@ def one_run(index: int, args: argparse.Namespace, workdir: Path) -> dict[str, An
             client.proc.stdin.write("GO\n")
             client.proc.stdin.flush()
         time.sleep(args.warmup)
-        dashboard = DashboardClient(url)
         for block in range(args.blocks * 2):
             on = block % 2 == 1
             if on:

@@ -55,6 +55,10 @@ class RemoteConfig:
         # Tests and benchmarks only: a seeded fault profile {seed, rttMs, jitterMs, loss} that every p2p page's
         # transport applies (browser DevTools throttling does not reach DataChannels). None in real experiments.
         self.test_faults: Mapping[str, float] | None = None
+        # screening(): the declared lists, and the checked rules after validate().
+        self.screening_args: dict[str, Any] = {}
+        self.entry_screening: tuple[Any, ...] = ()
+        self.in_game_screening: tuple[Any, ...] = ()
 
     def hosting(self, host: str | None = None, port: int | None = None) -> RemoteConfig:
         """Where the server listens (default 127.0.0.1:8000). Use ``0.0.0.0`` behind a reverse proxy."""
@@ -121,6 +125,22 @@ class RemoteConfig:
                                 turn_secret=turn_secret, credential_ttl_s=credential_ttl_s)
         return self
 
+    def screening(self, entry: Sequence[Any] = (), in_game: Sequence[Any] = ()) -> RemoteConfig:
+        """Who may take part, and who is excluded while playing (``interactive_gym.screening``).
+
+        Args:
+            entry: Rules judged before consent, on facts the page reports and round trips the server measures:
+                ``AllowedBrowsers``, ``NoMobileDevices``, ``MinWindowSize``, ``RequiredFeatures``, ``MaxPing``,
+                ``TurnPretest`` and your own functions ``rule(facts) -> bool | str`` (or ``CustomRule``).
+            in_game: Rules watched in every game scene (``HiddenTab``, ``Idle``, ``SustainedRtt``) unless the
+                scene has its own ``GymScene(exclusion=[...])``.
+
+        An excluded participant goes to the end page with status ``excluded`` and the EndScene's
+        ``screen_out_completion_code``; the rule and its figures are stored in an ``excluded`` events row.
+        """
+        self.screening_args = {"entry": entry, "in_game": in_game}
+        return self
+
     def database_path(self) -> Path:
         """The SQLite file of this experiment."""
         path = self.db_path or self.data_dir / f"{self.experiment_id}.sqlite"
@@ -168,5 +188,28 @@ class RemoteConfig:
             self.resolve_webrtc(environ)
         except ValueError as exc:
             problems.append(str(exc))
+        problems.extend(self._check_screening())
         if problems:
             raise ConfigError(problems)
+
+    def _check_screening(self) -> list[str]:
+        """Checks ``screening(...)`` (the rules themselves and what they need of the experiment)."""
+        from interactive_gym.screening.rules import TurnPretest, entry_rules, in_game_rules
+
+        if not self.screening_args:
+            return []
+        try:
+            self.entry_screening = entry_rules(self.screening_args.get("entry", ()))
+            self.in_game_screening = in_game_rules(self.screening_args.get("in_game", ()))
+        except SceneConfigError as exc:
+            return [str(exc)]
+        modes = {getattr(s, "mode", None) for s in self.stager.all_scenes()} if self.stager is not None else set()
+        if any(isinstance(r, TurnPretest) for r in self.entry_screening):
+            if "p2p" not in modes:
+                return ["screening(entry=[TurnPretest()]): the experiment has no p2p scene, so there is no TURN "
+                        "connection to test; remove TurnPretest"]
+            settings = self.webrtc_settings
+            if settings is not None and not settings.has_turn:
+                return ["screening(entry=[TurnPretest()]) needs a TURN server: set webrtc(turn_urls=..., "
+                        "turn_username=..., turn_credential=...) or turn_secret=..."]
+        return []

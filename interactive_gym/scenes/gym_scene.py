@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from interactive_gym.scenes.partner_drop import (
     check_takeover_policy,
 )
 from interactive_gym.scenes.scene import Scene, SceneConfigError
+from interactive_gym.screening.rules import in_game_rules
 
 MODES = ("server", "browser", "p2p")
 # What happens to a participant whose game failed: "end" sends them to the end page with status errored (and
@@ -77,6 +78,9 @@ class GymScene(Scene):
             (server mode only); in p2p mode a module-level function of the env's (or render_fn's) module.
         matchmaker: how the waiting room forms groups (default first come, first served); e.g.
             ``latency_aware_matchmaker(max_rtt_ms=150)`` from ``interactive_gym.server.waiting_room``.
+        exclusion: In-game screening rules for this scene (``HiddenTab``, ``Idle``, ``SustainedRtt`` from
+            ``interactive_gym.screening``); ``None`` uses the study's ``RemoteConfig.screening(in_game=...)``,
+            ``[]`` watches nothing here. An excluded player goes to the end page with status ``excluded``.
         title: Heading above the game.
         body_html: Text shown above the game (instructions reminder).
     """
@@ -111,6 +115,7 @@ class GymScene(Scene):
         on_error: str = "end",
         on_partner_drop: str = "end",
         partner_drop_policy: Any = None,
+        exclusion: Sequence[Any] | None = None,
         title: str = "",
         body_html: str = "",
     ) -> None:
@@ -166,6 +171,8 @@ class GymScene(Scene):
         self.on_error = on_error
         self.on_partner_drop = on_partner_drop
         self.partner_drop_policy = partner_drop_policy
+        # Checked here, so a wrong rule stops the experiment file with the scene named (screening/rules.py).
+        self.exclusion = None if exclusion is None else in_game_rules(exclusion, f"GymScene {scene_id!r}: exclusion")
         self.takeover: TakeoverPolicy | None = None  # the checked partner_drop_policy (after check())
         self._facts: EnvFacts | None = None
 

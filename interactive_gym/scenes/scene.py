@@ -101,6 +101,7 @@ class StartScene(StaticScene):
 
 ERROR_BODY_HTML = ("<p>The game could not continue because of an error on our side. Everything you did so far has "
                    "been saved. Please contact the researcher through the study platform.</p>")
+SCREEN_OUT_BODY_HTML = ("<p>This study cannot continue for you. Thank you for your interest and your time.</p>")
 
 
 class EndScene(Scene):
@@ -115,6 +116,11 @@ class EndScene(Scene):
             shows none and asks them to contact the researcher. Never the normal code, so errored
             participants can be told apart on the recruitment platform.
         error_body_html: What errored participants read instead of ``body_html``.
+        screen_out_completion_code: The code for participants a screening rule excluded (status ``excluded``,
+            see ``RemoteConfig.screening``); ``None`` shows none and never redirects them. Never the normal or
+            the error code, so they can be told apart on the recruitment platform.
+        screen_out_body_html: What excluded participants read instead of ``body_html`` (the rule's own reason
+            is shown above it).
     """
 
     kind = "end"
@@ -122,13 +128,18 @@ class EndScene(Scene):
     def __init__(self, scene_id: str = "end", title: str = "Thank you!", body_html: str = "",
                  completion_code: str | None = None, redirect_url: str | None = None,
                  redirect_delay_s: float = 5.0, error_completion_code: str | None = None,
-                 error_body_html: str = ERROR_BODY_HTML) -> None:
+                 error_body_html: str = ERROR_BODY_HTML, screen_out_completion_code: str | None = None,
+                 screen_out_body_html: str = SCREEN_OUT_BODY_HTML) -> None:
         super().__init__(scene_id, title, body_html)
-        for name, code in (("completion_code", completion_code), ("error_completion_code", error_completion_code)):
+        codes = (("completion_code", completion_code), ("error_completion_code", error_completion_code),
+                 ("screen_out_completion_code", screen_out_completion_code))
+        for name, code in codes:
             if code is not None and not _CODE.fullmatch(code):
                 raise SceneConfigError(f"EndScene {scene_id!r}: {name} must be 1-64 letters/digits/_/-")
-        if error_completion_code is not None and error_completion_code == completion_code:
-            raise SceneConfigError(f"EndScene {scene_id!r}: error_completion_code must differ from completion_code")
+        for i, (name, code) in enumerate(codes):
+            for other, other_code in codes[:i]:
+                if code is not None and code == other_code:
+                    raise SceneConfigError(f"EndScene {scene_id!r}: {name} must differ from {other}")
         if redirect_url is not None and not redirect_url.startswith(("https://", "http://", "/")):
             raise SceneConfigError(f"EndScene {scene_id!r}: redirect_url must be an http(s) URL or a path")
         if redirect_url is not None:
@@ -146,15 +157,19 @@ class EndScene(Scene):
         self.redirect_delay_s = redirect_delay_s
         self.error_completion_code = error_completion_code
         self.error_body_html = error_body_html
+        self.screen_out_completion_code = screen_out_completion_code
+        self.screen_out_body_html = screen_out_body_html
 
     def code_for(self, status: str) -> str | None:
         """The completion code of a participant with this status."""
+        if status == "excluded":
+            return self.screen_out_completion_code
         return self.error_completion_code if status == "errored" else self.completion_code
 
     def client_view(self, participant_id: str, status: str = "completed") -> dict[str, Any]:
         """The page data for one participant (the redirect URL is filled in with their values).
 
-        An errored participant without an error completion code gets no code and no redirect.
+        An errored (or excluded) participant without their own code gets no code and no redirect.
         """
         data = self.to_client()
         code = self.code_for(status)
@@ -162,7 +177,10 @@ class EndScene(Scene):
         if status == "errored":
             data["body_html"] = self.error_body_html
             data["status"] = status
-        if self.redirect_url and (code is not None or status != "errored"):
+        if status == "excluded":
+            data["body_html"] = self.screen_out_body_html
+            data["status"] = status
+        if self.redirect_url and (code is not None or status not in ("errored", "excluded")):
             data["redirect_url"] = self.redirect_url.format(completion_code=code or "", participant_id=participant_id)
             data["redirect_delay_s"] = self.redirect_delay_s
         return data

@@ -17,6 +17,7 @@ from typing import Any
 
 from interactive_gym.scenes.gym_scene import GymScene
 from interactive_gym.server.experiment import Experiment
+from interactive_gym.server.flow.exclusion import screening_for
 from interactive_gym.server.flow.participants import IdentityError, Participant
 from interactive_gym.server.schemas import PayloadError, validate_payload
 from interactive_gym.server.signaling import INPUT_RELAY_EVENT, SIGNAL_EVENT
@@ -61,6 +62,9 @@ class EventRouter:
         self.experiment = experiment
         self.flow = experiment.flow
         self.limiter = limiter
+        if self.flow.screening is None:
+            # Screening owns two of the events below; its shell is built with them (flow/exclusion.py).
+            self.flow.screening = screening_for(experiment)
 
     def routes(self) -> list[Route]:
         """The participant events and their handlers."""
@@ -70,6 +74,8 @@ class EventRouter:
             Route("join_game", self._join_game),
             Route("keys", self._keys),
             Route("visibility", self._visibility),
+            Route("screening_report", self._screening_report),
+            Route("activity", self._activity),
             Route("p2p_join", self._p2p_join),
             Route("p2p_game_end", self._p2p_game_end),
             Route("browser_episode", self._browser_episode, schema=False),
@@ -162,6 +168,8 @@ class EventRouter:
         """The participant's current game scene of ``mode`` named by the event, or why not."""
         if participant.finished:
             return "not an active participant"
+        if self.flow.screening.pending(participant):
+            return "the browser check is not done yet"
         scene = participant.scene
         if data["scene_index"] != participant.index or data["scene_id"] != scene.scene_id \
                 or not isinstance(scene, GymScene):
@@ -184,6 +192,15 @@ class EventRouter:
         error = self.experiment.server_mode.set_keys(participant, data["game_id"], data["held"], data["seq"])
         if error:
             await self.flow.reject(participant.sid, "keys", error)
+        else:
+            await self.flow.screening.input(participant)
+
+    async def _screening_report(self, participant: Participant, data: dict[str, Any]) -> Any:
+        return await self.flow.screening.report(participant, data)
+
+    async def _activity(self, participant: Participant, data: dict[str, Any]) -> None:
+        if data["scene_index"] == participant.index:  # input on a scene already left says nothing about this one
+            await self.flow.screening.input(participant)
 
     async def _visibility(self, participant: Participant, data: dict[str, Any]) -> None:
         await self.flow.visibility(participant, data["visible"])

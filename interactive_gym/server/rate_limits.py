@@ -64,10 +64,11 @@ EVENT_CLASSES: dict[str, EventClass] = {
         "one upload per episode, retried with backoff from 0.5 s; a new page resends what an earlier one "
         "left unacknowledged, all at once (a handful). Refusals must be answered as retryable: the page "
         "then backs off and nothing is lost")),
-    "flow": EventClass(5, 20, ("advance", "join_game", "p2p_join", "p2p_game_end"), why=(
-        "a click on Continue or a scene start; a reconnect rejoins once")),
-    "presence": EventClass(10, 30, ("visibility",), why=(
-        "one per tab switch; switching tabs as fast as a person can is a few per second")),
+    "flow": EventClass(5, 20, ("advance", "join_game", "p2p_join", "p2p_game_end", "screening_report"), why=(
+        "a click on Continue or a scene start; a reconnect rejoins once; one screening report per page")),
+    "presence": EventClass(10, 30, ("visibility", "activity"), why=(
+        "one per tab switch; switching tabs as fast as a person can is a few per second; activity is sent "
+        "at most every 2 s")),
     "ping": EventClass(5, 20, ("ping",), why=(
         "a round-trip measure before matching players: a few samples in a row, then nothing")),
     DEFAULT_CLASS: EventClass(10, 20, (), why=(

@@ -136,6 +136,17 @@ EVENT_SCHEMAS: dict[str, dict[str, Field]] = {
              "seq": Field("int", low=0, high=2**53)},
     # The page became hidden or visible (presence, pauses).
     "visibility": {"visible": Field("bool")},
+    # Entry screening: what the page sees of itself (interactive_gym/screening judges it; the page decides
+    # nothing). brands: navigator.userAgentData brands as "Brand/Version"; relay: the TURN pre-test's outcome.
+    "screening_report": {"user_agent": Field("str", max_len=512),
+                         "brands": Field("list", required=False, max_len=16, items=Field("str", max_len=100)),
+                         "ua_mobile": Field("bool", required=False), "touch_points": Field("int", low=0, high=1000),
+                         "width": Field("int", low=0, high=100_000), "height": Field("int", low=0, high=100_000),
+                         "webassembly": Field("bool"), "webrtc": Field("bool"),
+                         "relay": Field("bool", required=False),
+                         "relay_ms": Field("float", required=False, low=0, high=600_000)},
+    # The participant pressed a key or clicked (sent at most every 2 s while it lasts): the idle rule's input.
+    "activity": {"scene_index": _INDEX},
     # Round-trip probe; the server answers through the ack.
     "ping": {"t": Field("float", low=0, high=1e15)},
 }

@@ -120,7 +120,7 @@ def test_participant_scene_and_finished() -> None:
     p.index = 2
     assert p.scene.scene_id == "end"
     assert not p.finished
-    for status in (Status.COMPLETED, Status.TIMED_OUT, Status.ERRORED):
+    for status in (Status.COMPLETED, Status.TIMED_OUT, Status.ERRORED, Status.EXCLUDED):
         p.status = status
         assert p.finished
     p.status = Status.DROPPED  # a dropped participant may come back
@@ -128,7 +128,7 @@ def test_participant_scene_and_finished() -> None:
 
 
 def test_status_and_kind_values_are_strings() -> None:
-    assert [s.value for s in Status] == ["active", "completed", "timed_out", "errored", "dropped"]
+    assert [s.value for s in Status] == ["active", "completed", "timed_out", "errored", "dropped", "excluded"]
     assert ConnectKind.TAKEOVER == "takeover"
 
 
@@ -230,7 +230,7 @@ def test_finished_participant_is_refused() -> None:
     reg, _ = registry()
     p, secret = first_connect(reg)
     reg.disconnect("sid-1", now=1)
-    for status in (Status.COMPLETED, Status.TIMED_OUT, Status.ERRORED):
+    for status in (Status.COMPLETED, Status.TIMED_OUT, Status.ERRORED, Status.EXCLUDED):
         p.status = status
         outcome = reg.connect("p1", "tab-a", "sid-2", {}, 1, secret)
         assert outcome.kind is ConnectKind.REFUSED_FINISHED

@@ -17,6 +17,10 @@ GOOD = {
     "ping": {"t": 1700000000123.5},
     "p2p_join": {"scene_index": 3, "scene_id": "duo", "rtt_ms": 42.5},
     "p2p_game_end": {"game_id": "p2p-0a1b2c", "reason": "partner_left"},
+    "screening_report": {"user_agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0.0.0", "brands": ["Chromium/120"],
+                         "ua_mobile": False, "touch_points": 0, "width": 1280, "height": 720, "webassembly": True,
+                         "webrtc": True, "relay": True, "relay_ms": 120.5},
+    "activity": {"scene_index": 1},
 }
 
 
@@ -152,6 +156,23 @@ BAD = [
     ("ping", {"t": 1e15 + 1}, "t: out of range [0, 1000000000000000.0]"),
     ("ping", {"t": 10**400}, "t: out of range [0, 1000000000000000.0]"),
     ("ping", {"t": 1, "rtt": 2}, "unknown field(s): rtt"),
+    # -- screening_report (a hostile page's facts never reach the rules unchecked)
+    ("screening_report", {}, "user_agent: missing"),
+    ("screening_report", {**GOOD["screening_report"], "user_agent": "x" * 513}, "user_agent: longer than 512 characters"),
+    ("screening_report", {**GOOD["screening_report"], "brands": ["a"] * 17}, "brands: more than 16 items"),
+    ("screening_report", {**GOOD["screening_report"], "brands": [7]}, "brands[0]: expected a string"),
+    ("screening_report", {**GOOD["screening_report"], "ua_mobile": "yes"}, "ua_mobile: expected true or false"),
+    ("screening_report", {**GOOD["screening_report"], "touch_points": -1}, "touch_points: out of range [0, 1000]"),
+    ("screening_report", {**GOOD["screening_report"], "width": 1.5}, "width: expected a whole number"),
+    ("screening_report", {**GOOD["screening_report"], "height": 10**6}, "height: out of range [0, 100000]"),
+    ("screening_report", {**GOOD["screening_report"], "webassembly": 1}, "webassembly: expected true or false"),
+    ("screening_report", {**GOOD["screening_report"], "webrtc": None}, "webrtc: expected true or false"),
+    ("screening_report", {**GOOD["screening_report"], "relay": "true"}, "relay: expected true or false"),
+    ("screening_report", {**GOOD["screening_report"], "relay_ms": math.inf}, "relay_ms: expected a finite number"),
+    ("screening_report", {**GOOD["screening_report"], "decided": True}, "unknown field(s): decided"),
+    # -- activity
+    ("activity", {}, "scene_index: missing"),
+    ("activity", {"scene_index": -1}, "scene_index: out of range [0, 100000]"),
     # -- p2p_join
     ("p2p_join", {"scene_index": 1}, "scene_id: missing"),
     ("p2p_join", {"scene_index": -1, "scene_id": "duo"}, "scene_index: out of range [0, 100000]"),

@@ -82,6 +82,8 @@ class ParticipantFlow:
         self.rejections: Counter[str] = Counter()
         # The researcher's dashboard can pause enrolment: new participants are refused, known ones go on.
         self.enrolment_open = True
+        # Screening and exclusion (flow/exclusion.py Screening), set by the experiment's wiring; None: none.
+        self.screening: Any = None
 
     # -- FlowHooks (what game modes may ask) ----------------------------------------------------------------
     def lookup(self, participant_id: str) -> Participant | None:
@@ -221,6 +223,9 @@ class ParticipantFlow:
         """Shows the participant their current scene (also after a reload). Nothing when disconnected."""
         if not participant.sid:
             return
+        if self.screening is not None and self.screening.pending(participant):
+            await self.screening.request(participant)  # the first scene follows once the facts pass
+            return
         scene = participant.scene
         if isinstance(scene, EndScene):
             view = scene.client_view(participant.participant_id, participant.status.value)
@@ -255,6 +260,8 @@ class ParticipantFlow:
         # duplicate of the move that finished the participant, not an error to show on their end page.
         if verdict is Advance.DUPLICATE:
             return {"ok": True, "duplicate": True}
+        if self.screening is not None and self.screening.pending(participant):
+            return await self.reject(participant.sid, "advance", "the browser check is not done yet")
         if participant.finished:
             return await self.reject(participant.sid, "advance", "you have finished the study")
         if verdict is Advance.STALE:
@@ -304,6 +311,23 @@ class ParticipantFlow:
         if mode is not None:
             await mode.presence_changed(participant)
         await self.record_event("visibility", {"visible": visible}, participant, scene_id=participant.scene.scene_id)
+        if self.screening is not None:
+            await self.screening.visibility(participant)
+
+    async def exclude(self, participant: Participant, rule: str, figures: dict[str, Any], message: str,
+                      stage: str) -> None:
+        """A screening rule ends the study for the participant: stored, their game let go (the partners'
+        scene policy applies), then the end page with status ``excluded`` and the screen-out code."""
+        if participant.finished:
+            return
+        scene = participant.scene
+        await self.record_event("excluded", {"rule": rule, "stage": stage, "figures": figures}, participant,
+                                scene_id=scene.scene_id, game_id=participant.game_id)
+        mode = self._mode_of(scene)
+        if mode is not None:
+            await mode.excluded(participant)
+        log.info("participant %s excluded at scene %s by %s", participant.participant_id, scene.scene_id, rule)
+        await self.move_to(participant, len(participant.sequence) - 1, notice=message, status=Status.EXCLUDED)
 
     # -- housekeeping ---------------------------------------------------------------------------------------
     def drop_after(self, scene: Scene) -> float:
@@ -320,6 +344,8 @@ class ParticipantFlow:
                 continue
             if now - participant.gone_since >= self.drop_after(participant.scene):
                 self.serial.post(participant.participant_id, functools.partial(self._drop, participant), "drop")
+        if self.screening is not None:
+            self.screening.housekeeping()
 
     async def _drop(self, participant: Participant) -> None:
         if participant.connected or participant.finished or participant.status is Status.DROPPED \

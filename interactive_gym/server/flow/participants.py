@@ -51,11 +51,12 @@ class Status(enum.StrEnum):
     TIMED_OUT = "timed_out"    # waited for partners in vain and was sent to the end
     ERRORED = "errored"        # a game failed and the scene's on_error policy ended the study for them
     DROPPED = "dropped"        # left (socket gone past the scene's drop delay) without finishing
+    EXCLUDED = "excluded"      # a screening rule ended the study for them (interactive_gym/screening)
 
     @property
     def finished(self) -> bool:
         """Whether the participant's path is over (they see their end page again, never start over)."""
-        return self in (Status.COMPLETED, Status.TIMED_OUT, Status.ERRORED)
+        return self in (Status.COMPLETED, Status.TIMED_OUT, Status.ERRORED, Status.EXCLUDED)
 
 
 class ConnectKind(enum.StrEnum):

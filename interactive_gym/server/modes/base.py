@@ -66,6 +66,10 @@ class GameMode(Protocol):
         """The participant has been gone past the scene's drop delay: stop holding a place for them (a page
         that comes back later joins again like a new arrival)."""
 
+    async def excluded(self, participant: Participant) -> None:
+        """A screening rule excluded the participant mid-scene (``left_scene`` follows): let their game go as
+        if they were gone, so the scene's partner-drop policy (end, or an AI plays on) applies to the partners."""
+
     async def expire(self, now: float) -> None:
         """Housekeeping (monotonic ``now``): waiting-room timeouts, partners gone past their grace period."""
 

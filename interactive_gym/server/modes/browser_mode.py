@@ -68,6 +68,9 @@ class BrowserMode:
     async def dropped(self, participant: Participant) -> None:
         return None
 
+    async def excluded(self, participant: Participant) -> None:
+        return None  # one player, in their own page: leaving the scene ends their game
+
     async def expire(self, now: float) -> None:
         return None
 

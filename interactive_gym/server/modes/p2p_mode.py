@@ -125,6 +125,21 @@ class P2PMode:
         if game is not None and game.game_id in self.awaiting_return:
             self._finish(game, participant.participant_id)
 
+    async def excluded(self, participant: Participant) -> None:
+        """The partners are told at once: with ``on_partner_drop="ai"`` and one player left, that page plays the
+        excluded player on (``p2p_takeover``); otherwise they get ``p2p_partner_left`` (their clear end page)."""
+        game = self._game_of(participant.participant_id)
+        player = game.player_of(participant.participant_id) if game is not None else None
+        if game is None or player is None:
+            return
+        scene = self.scenes.get(game.scene_id)
+        left = [p for p in game.players if p != player and p not in game.finished and p not in game.taken_over]
+        if scene is not None and scene.takeover is not None and len(left) == 1 and game.sids.get(left[0]):
+            self._finish(game, participant.participant_id)
+            await self._hand_over(game, left[0], [player])
+        else:
+            await self._player_left(game, participant)
+
     async def expire(self, now: float) -> None:
         """Waiting-room timeouts and partners gone past their grace period."""
         await self.rooms.expire(now)

@@ -85,6 +85,18 @@ class ServerMode:
         if isinstance(scene, GymScene):
             await self.rooms.leave(scene, participant.participant_id)
 
+    async def excluded(self, participant: Participant) -> None:
+        # Gone like a disconnected human: the default action until the scene's disconnect grace runs out, then
+        # the partner-drop policy (the game ends, or an AI plays on). The excluded page stops getting renders.
+        runner = self.runners.get(participant.game_id or "")
+        if runner is None:
+            return
+        for agent, pid in runner.game.humans.items():
+            if pid == participant.participant_id:
+                runner.human_left(agent)
+        if participant.sid:
+            await self.sio.leave_room(participant.sid, runner.room)
+
     async def expire(self, now: float) -> None:
         await self.rooms.expire(now)
 
