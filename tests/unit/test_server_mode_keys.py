@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from interactive_gym.scenes.gym_scene import GymScene
-from interactive_gym.server.modes.server_mode import ENDED_GAME_KEYS_QUIET_S, ServerMode
 from interactive_gym.server.flow.participants import Participant
+from interactive_gym.server.modes.server_mode import ENDED_GAME_KEYS_QUIET_S, ServerMode
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "examples" / "demo"
 if str(DEMO_DIR) not in sys.path:
