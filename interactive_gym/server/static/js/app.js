@@ -5,6 +5,7 @@ import { showPageScene } from "/static/js/scene_pages.js";
 import { showServerGame } from "/static/js/scene_server_game.js";
 import { showBrowserGame } from "/static/js/scene_browser_game.js";
 import { preloadBrowserGame } from "/static/js/browser_game.js";
+import { installScreening } from "/static/js/screening.js";
 
 // Which view plays a live game scene, by mode (p2p is loaded on demand: its module is larger).
 const GAME_VIEWS = {
@@ -71,6 +72,9 @@ const socket = io({
 window.interactiveGym = { socket, scene: null };
 
 let current = null; // { index, view: { destroy() } }
+// Entry facts before the first scene, probe answers, exclusion warnings, input activity (screening.js).
+installScreening({ socket, emitWithAck, container: sceneEl, showError: (m) => showError(m),
+  sceneIndex: () => (current ? current.index : -1) });
 
 function showError(message) {
   errorEl.textContent = message;
