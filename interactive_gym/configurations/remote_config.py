@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from interactive_gym.scenes.keep_group import check_keep_groups
 from interactive_gym.scenes.scene import SceneConfigError
 from interactive_gym.scenes.stager import Stager
 
@@ -184,6 +185,8 @@ class RemoteConfig:
                     if target is not None and self.stager.scene(target) is None:
                         problems.append(f"scene {scene.scene_id!r}: timeout_scene_id {target!r} is not a scene "
                                         "of this experiment")
+                if not problems:  # needs every scene's checked env (its number of humans)
+                    problems.extend(check_keep_groups(self.stager))
         try:
             self.resolve_webrtc(environ)
         except ValueError as exc:

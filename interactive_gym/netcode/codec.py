@@ -14,6 +14,8 @@ Bodies by type:
 * CHECKSUM: count (B) | count * (frame (I), checksum (Q)).
 * EPISODE: count (B) | count * (episode (I), terminal frame (I)).
 * DISCONNECT: empty (the sender is leaving).
+* DELAY: count (B) | count * (episode (I), input delay (B)): the input delays player 0 announced (adaptive input
+  delay, ``episode_delays.py``).
 
 Decoding validates everything against the session's shape and raises :class:`PacketError` with a short reason key
 (the session counts drops by that key). Nothing else escapes.
@@ -36,7 +38,8 @@ PONG = 3
 CHECKSUM = 4
 EPISODE = 5
 DISCONNECT = 6
-PACKET_TYPES = (INPUT, PING, PONG, CHECKSUM, EPISODE, DISCONNECT)
+DELAY = 7
+PACKET_TYPES = (INPUT, PING, PONG, CHECKSUM, EPISODE, DISCONNECT, DELAY)
 
 _HEADER = struct.Struct("<2sBBBBI")
 _INPUT = struct.Struct("<iIHbB")
@@ -44,6 +47,7 @@ _TIME = struct.Struct("<d")
 _COUNT = struct.Struct("<B")
 _CHECKSUM_ITEM = struct.Struct("<IQ")
 _EPISODE_ITEM = struct.Struct("<II")
+_DELAY_ITEM = struct.Struct("<IB")
 HEADER_SIZE = _HEADER.size
 
 
@@ -124,6 +128,13 @@ def encode_episodes(sender: int, frame: int, reports: list[tuple[int, int]]) -> 
     return b"".join(parts)
 
 
+def encode_delays(sender: int, frame: int, announcements: list[tuple[int, int]]) -> bytes:
+    """Packs a DELAY packet of ``(episode, input delay)`` announcements."""
+    parts = [_HEADER.pack(MAGIC, VERSION, DELAY, sender, 0, frame), _COUNT.pack(len(announcements))]
+    parts.extend(_DELAY_ITEM.pack(e, d) for e, d in announcements)
+    return b"".join(parts)
+
+
 def decode_header(data: bytes, num_players: int) -> Header:
     """Validates and unpacks the header of ``data``.
 
@@ -200,6 +211,11 @@ def decode_checksums(data: bytes) -> list[tuple[int, int]]:
 def decode_episodes(data: bytes) -> list[tuple[int, int]]:
     """Unpacks the ``(episode, terminal frame)`` reports of an EPISODE packet."""
     return _decode_reports(data, _EPISODE_ITEM)
+
+
+def decode_delays(data: bytes) -> list[tuple[int, int]]:
+    """Unpacks the ``(episode, input delay)`` announcements of a DELAY packet."""
+    return _decode_reports(data, _DELAY_ITEM)
 
 
 def decode_disconnect(data: bytes) -> None:

@@ -17,6 +17,7 @@ import struct
 from collections.abc import Hashable
 
 from . import codec
+from .episode_delays import LEADER, DelayLedger
 from .input_queue import InputQueueError
 from .protocol import NetworkStats, PeerEndpoint
 from .requests import (
@@ -61,6 +62,8 @@ class P2PSession:
         for queue in self._local_queues:
             for frame in range(settings.input_delay):
                 queue.add(frame, settings.default_bytes)
+        self._input_delay = settings.input_delay
+        self._delays = DelayLedger(settings.largest_input_delay)
         self._endpoints = {peer: PeerEndpoint(peer, players, now_ms) for peer, players in settings.remote_peers.items()}
         self._owner = {p: ep for ep in self._endpoints.values() for p in ep.players}
         self._pending: dict[int, bytes] = {}
@@ -94,6 +97,19 @@ class P2PSession:
     def confirmed_inputs(self, frame: int) -> tuple[tuple[bytes, InputStatus], ...]:
         """Final inputs of ``frame`` (at most ``confirmed_frame``, and not older than about 128 frames before it)."""
         return tuple([q.confirmed(frame) for q in self._sync.queues])
+
+    @property
+    def input_delay(self) -> int:
+        """Frames between a local input being added and the frame it applies to (now)."""
+        return self._input_delay
+
+    def recent_rtt_by_peer(self) -> dict[Hashable, tuple[float, ...]]:
+        """The latest raw round-trip samples (ms, oldest first, at most 16) of every connected peer."""
+        return {ep.peer: tuple(ep.recent_rtt_ms) for ep in self._endpoints.values() if not ep.disconnected}
+
+    def announced_input_delay(self, episode: int) -> int | None:
+        """The input delay player 0 announced for ``episode`` (see ``episode_delays.py``), or ``None``."""
+        return self._delays.get(episode)
 
     def network_stats(self, peer: Hashable) -> NetworkStats:
         """Round-trip time, traffic and sync figures for the link to ``peer``."""
@@ -136,6 +152,42 @@ class P2PSession:
             raise SessionError(f"input must be {self.settings.input_size} bytes, got {len(data)}")
         self._pending[player] = bytes(data)
 
+    def set_input_delay(self, delay: int) -> None:
+        """Local inputs given from now on apply ``delay`` frames after the next frame to simulate.
+
+        Raising the delay leaves frames no local input was given for: they get the default input, like the first
+        ``input_delay`` frames of a session. Lowering it makes the next few inputs fall on frames that already have
+        one; those are not committed (as on a stalled frame), so nothing already sent changes. Either way every
+        frame keeps exactly one input per player, so a peer's delay never affects what the peers simulate: call it
+        at an episode's start (``episode_delays.py``) so that an episode is played with one delay.
+
+        Raises:
+            SessionError: for a delay outside ``0..max_input_delay``.
+        """
+        largest = self.settings.largest_input_delay
+        if not isinstance(delay, int) or isinstance(delay, bool) or not 0 <= delay <= largest:
+            raise SessionError(f"input delay must be 0..{largest} frames (max_input_delay), got {delay!r}")
+        first_target = self._sync.current_frame + delay
+        default = self.settings.default_bytes
+        for queue in self._local_queues:
+            for frame in range(queue.last_confirmed + 1, first_target):
+                queue.add(frame, default)
+        self._input_delay = delay
+
+    def announce_input_delay(self, episode: int, delay: int) -> None:
+        """Player 0 only: announces the input delay of ``episode`` to every peer (final once announced).
+
+        Raises:
+            SessionError: on a peer without player 0, for a delay outside ``0..max_input_delay``, or a different
+                delay for an episode already announced.
+        """
+        if LEADER not in self._local:
+            raise SessionError(f"only the peer of player {LEADER} announces input delays")
+        if not isinstance(episode, int) or not isinstance(delay, int) or not self._delays.record(episode, delay):
+            raise SessionError(f"cannot announce delay {delay!r} for episode {episode!r} (already "
+                               f"{self._delays.get(episode)!r}; allowed 0..{self.settings.largest_input_delay})")
+        self._send_delays()
+
     def advance_frame(self) -> AdvanceResult:
         """Plans the next frame: rollback and re-simulation if needed, then save and advance.
 
@@ -154,7 +206,7 @@ class P2PSession:
         sync = self._sync
         self._reports.report_checksums()
         current = sync.current_frame
-        target = current + self.settings.input_delay
+        target = current + self._input_delay
         committed = self._local_queues[0].last_confirmed < target
         if committed:
             # Commit (and send) the local input even if this frame stalls: in lockstep the remote peer may be
@@ -194,6 +246,9 @@ class P2PSession:
             if now_ms >= ep.next_ping_ms:
                 ep.next_ping_ms = now_ms + settings.ping_interval_ms
                 self._send(ep, codec.encode_time(codec.PING, self._sender, self.current_frame, now_ms))
+                if LEADER in self._local and self._delays.latest(1):
+                    # Announcements ride along with every ping: a lost one is repeated within one interval.
+                    self._send(ep, codec.encode_delays(self._sender, self.current_frame, self._delays.latest(2)))
             silent = ep.silent_ms(now_ms)
             if silent > settings.disconnect_timeout_ms:
                 self._disconnect_endpoint(ep)
@@ -257,6 +312,19 @@ class P2PSession:
 
     def _send(self, ep: PeerEndpoint, packet: bytes) -> None:
         self._outgoing.append((ep.peer, ep.note_sent(packet)))
+
+    def _send_delays(self) -> None:
+        packet = codec.encode_delays(self._sender, self.current_frame, self._delays.latest(2))
+        for ep in self._endpoints.values():
+            if not ep.disconnected:
+                self._send(ep, packet)
+
+    def _on_delays(self, sender: int, announcements: list[tuple[int, int]]) -> None:
+        if sender != LEADER:
+            raise codec.PacketError("not_leader", f"player {sender} announced input delays")
+        for episode, delay in announcements:
+            if not self._delays.record(episode, delay):
+                self._drop("conflicting_delay" if self._delays.get(episode) is not None else "bad_delay")
 
     def _peer_status(self) -> tuple[int, list[int]]:
         mask = 0
@@ -344,6 +412,8 @@ class P2PSession:
             self._reports.on_checksums(peer, codec.decode_checksums(data))
         elif kind == codec.EPISODE:
             self._reports.on_episodes(peer, codec.decode_episodes(data))
+        elif kind == codec.DELAY:
+            self._on_delays(header.sender, codec.decode_delays(data))
         else:  # DISCONNECT
             codec.decode_disconnect(data)
             self._note_received(ep, len(data), header.frame, now_ms)

@@ -10,6 +10,7 @@ other, and vice versa, so unacknowledged inputs never exceed about twice that (s
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Hashable
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ from .input_queue import InputQueue
 from .time_sync import TimeSync
 
 RTT_SMOOTHING = 0.125
+RECENT_RTT_SAMPLES = 16  # raw samples kept for the adaptive input delay (about 4 s at one ping per 250 ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,7 @@ class PeerEndpoint:
         self.last_received_ms: float | None = None
         self.rtt_ms: float | None = None
         self.rtt_min_ms: float | None = None
+        self.recent_rtt_ms: deque[float] = deque(maxlen=RECENT_RTT_SAMPLES)
         self.next_ping_ms = now_ms
         self.remote_frame = -1
         self.remote_advantage = 0
@@ -104,6 +107,7 @@ class PeerEndpoint:
         sample = now_ms - sent_ms
         if sample < 0 or sample > 60_000:
             return  # a clock-reset or forged echo; ignore rather than poison the estimate
+        self.recent_rtt_ms.append(sample)
         if self.rtt_ms is None:
             self.rtt_ms = sample
         else:

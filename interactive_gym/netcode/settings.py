@@ -39,7 +39,10 @@ class SessionSettings:
         input_size: Bytes of one player's input for one frame. Fixed for the whole session.
         default_input: Input used before the first frame, for predictions without history, and for disconnected
             players. Defaults to ``input_size`` zero bytes.
-        input_delay: Frames between a local input being added and the frame it applies to.
+        input_delay: Frames between a local input being added and the frame it applies to (at the start; see
+            :meth:`P2PSession.set_input_delay`).
+        max_input_delay: The largest delay :meth:`P2PSession.set_input_delay` may switch to (adaptive input
+            delay); ``None`` means ``input_delay`` (a fixed delay). Packets are sized for it.
         max_prediction: How many frames the session may simulate beyond the last frame with every input
             confirmed. 0 means lockstep (never predict).
         checksum_interval: Confirmed frames whose state checksum is exchanged with peers: every frame that is a
@@ -57,6 +60,7 @@ class SessionSettings:
     input_size: int = 1
     default_input: bytes | None = None
     input_delay: int = 2
+    max_input_delay: int | None = None
     max_prediction: int = 8
     checksum_interval: int = 60
     fps: float = 60.0
@@ -95,6 +99,12 @@ class SessionSettings:
             isinstance(self.input_delay, int) and 0 <= self.input_delay <= MAX_INPUT_DELAY,
             f"input_delay must be 0..{MAX_INPUT_DELAY} frames, got {self.input_delay!r}",
         )
+        if self.max_input_delay is None:
+            object.__setattr__(self, "max_input_delay", self.input_delay)
+        _require(
+            isinstance(self.max_input_delay, int) and self.input_delay <= self.max_input_delay <= MAX_INPUT_DELAY,
+            f"max_input_delay must be input_delay..{MAX_INPUT_DELAY} frames, got {self.max_input_delay!r}",
+        )
         _require(
             isinstance(self.max_prediction, int) and 0 <= self.max_prediction <= MAX_PREDICTION,
             f"max_prediction must be 0..{MAX_PREDICTION} frames, got {self.max_prediction!r}",
@@ -110,7 +120,7 @@ class SessionSettings:
         )
         _require(self.ping_interval_ms > 0, f"ping_interval_ms must be positive, got {self.ping_interval_ms!r}")
         # A packet must always be able to carry every input a peer can be missing; see protocol.py.
-        needed = 2 * (self.max_prediction + self.input_delay) + 8
+        needed = 2 * (self.max_prediction + self.largest_input_delay) + 8
         _require(
             needed <= self.max_inputs_per_packet <= 1024,
             f"max_inputs_per_packet must be {needed}..1024 for this delay and prediction window, "
@@ -124,6 +134,11 @@ class SessionSettings:
         )
         _require(player not in owners, f"player {player} is claimed twice ({owners.get(player)} and {owner})")
         owners[player] = owner
+
+    @property
+    def largest_input_delay(self) -> int:
+        """The validated ``max_input_delay`` (``input_delay`` when none was given)."""
+        return self.input_delay if self.max_input_delay is None else self.max_input_delay
 
     @property
     def default_bytes(self) -> bytes:

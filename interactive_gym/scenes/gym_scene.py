@@ -27,6 +27,9 @@ MODES = ("server", "browser", "p2p")
 # What happens to a participant whose game failed: "end" sends them to the end page with status errored (and
 # the EndScene's error_completion_code); "continue" lets them go on to the next scene as if the game ended.
 ON_ERROR = ("end", "continue")
+# "Partner found, starting in 3…": the default for multi-human scenes, and the longest a researcher may ask for.
+DEFAULT_COUNTDOWN_S = 3.0
+MAX_COUNTDOWN_S = 30.0
 HUMAN = "human"
 RANDOM = "random"
 
@@ -81,6 +84,13 @@ class GymScene(Scene):
         exclusion: In-game screening rules for this scene (``HiddenTab``, ``Idle``, ``SustainedRtt`` from
             ``interactive_gym.screening``); ``None`` uses the study's ``RemoteConfig.screening(in_game=...)``,
             ``[]`` watches nothing here. An excluded player goes to the end page with status ``excluded``.
+        keep_group_from: The id of an earlier multi-human game scene (server or p2p mode, same number of
+            humans): this scene's waiting room re-forms the groups that played there, each member in the same
+            role. A participant whose former partner never arrives times out after ``waiting_room_timeout_s``
+            (at once if the partner has finished the study); nobody is matched with someone new. Participants
+            who played in no group there are grouped first come, first served among themselves.
+        start_countdown_s: Seconds of "Partner found, starting in 3…" before a multi-human game starts
+            (0: none). Default: 3 for scenes with two or more humans, 0 otherwise.
         title: Heading above the game.
         body_html: Text shown above the game (instructions reminder).
     """
@@ -116,6 +126,8 @@ class GymScene(Scene):
         on_partner_drop: str = "end",
         partner_drop_policy: Any = None,
         exclusion: Sequence[Any] | None = None,
+        keep_group_from: str | None = None,
+        start_countdown_s: float | None = None,
         title: str = "",
         body_html: str = "",
     ) -> None:
@@ -145,6 +157,18 @@ class GymScene(Scene):
             if (isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value)
                     or value < 0 or (value == 0 and not allow_zero)):
                 raise SceneConfigError(f"GymScene {scene_id!r}: timeouts must be positive numbers ({name}={value!r})")
+        if keep_group_from is not None and (not isinstance(keep_group_from, str) or keep_group_from == scene_id):
+            raise SceneConfigError(f"GymScene {scene_id!r}: keep_group_from must name another, earlier game scene")
+        if keep_group_from is not None and matchmaker is not None:
+            raise SceneConfigError(f"GymScene {scene_id!r}: keep_group_from re-forms earlier groups, so it cannot "
+                                   "have a matchmaker too; remove one of them")
+        if start_countdown_s is not None and (
+                isinstance(start_countdown_s, bool) or not isinstance(start_countdown_s, int | float)
+                or math.isnan(start_countdown_s) or not 0 <= start_countdown_s <= MAX_COUNTDOWN_S):
+            raise SceneConfigError(f"GymScene {scene_id!r}: start_countdown_s must be a number of seconds from 0 to "
+                                   f"{MAX_COUNTDOWN_S:g} (got {start_countdown_s!r})")
+        self.keep_group_from = keep_group_from
+        self.start_countdown_s = start_countdown_s
         try:
             self.key_mapping = KeyMapping(controls, default_action)
         except ControlsError as exc:
@@ -284,6 +308,13 @@ class GymScene(Scene):
         if self._facts is None:
             return self.check()
         return self._facts
+
+    @property
+    def countdown_s(self) -> float:
+        """Seconds between a group forming and its game starting (``start_countdown_s`` or its default)."""
+        if self.start_countdown_s is not None:
+            return float(self.start_countdown_s)
+        return DEFAULT_COUNTDOWN_S if len(self.facts.humans) > 1 else 0.0
 
     def episode_seed(self, game_seed: int, episode: int) -> int:
         """Seed of ``episode`` in a game whose seed is ``game_seed`` (31-bit, fits every runtime)."""

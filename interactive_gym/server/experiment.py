@@ -13,6 +13,7 @@ from typing import Any
 
 from interactive_gym.configurations.remote_config import RemoteConfig
 from interactive_gym.scenes.gym_scene import GymScene
+from interactive_gym.scenes.keep_group import kept_scene_ids
 from interactive_gym.server.browser_scenes import BrowserScenes
 from interactive_gym.server.flow.conditions import ConditionAssigner
 from interactive_gym.server.flow.participant_flow import ParticipantFlow
@@ -20,6 +21,7 @@ from interactive_gym.server.flow.participants import Participant, ParticipantReg
 from interactive_gym.server.flow.serial import ParticipantSerializer
 from interactive_gym.server.modes.base import GameMode
 from interactive_gym.server.modes.browser_mode import BrowserMode
+from interactive_gym.server.modes.groups import GroupMemory
 from interactive_gym.server.modes.p2p_mode import P2PMode
 from interactive_gym.server.modes.server_mode import ServerMode
 from interactive_gym.server.storage import Storage
@@ -59,10 +61,12 @@ class Experiment:
         # built first with an empty mode table that is filled in right after.
         self.flow = ParticipantFlow(self.registry, self.serial, writer, sio, {}, self.browser.preload_for,
                                     clock=clock, conditions=self.conditions, required_id=config.required_id_param)
-        self.server_mode = ServerMode(sio, writer, self.flow, clock=monotonic)
+        # Who played with whom, shared by the modes: a keep_group_from scene may follow a game of the other mode.
+        self.groups = GroupMemory(kept_scene_ids(config.stager))
+        self.server_mode = ServerMode(sio, writer, self.flow, clock=monotonic, groups=self.groups)
         self.browser_mode = BrowserMode(self.browser, self.flow, verifier)
         self.p2p_mode = P2PMode(sio, writer, self.browser, webrtc, self.flow, config.test_faults, verifier,
-                                clock=monotonic)
+                                clock=monotonic, groups=self.groups)
         self.verifier = verifier
         self.modes: dict[str, GameMode] = {m.name: m for m in (self.server_mode, self.browser_mode, self.p2p_mode)}
         self.flow.modes.update(self.modes)
@@ -77,6 +81,7 @@ class Experiment:
         try:
             rows = storage.participants()
             assigned = storage.events("condition_assigned")
+            groups = storage.events("group_formed")
         finally:
             storage.close()
         # Arms first: a participant's scene order is rebuilt from them (and the loads of later arrivals counted).
@@ -84,6 +89,10 @@ class Experiment:
             conditions = event.data.get("conditions") if isinstance(event.data, dict) else None
             if event.participant_id and isinstance(conditions, dict):
                 self.conditions.restore(event.participant_id, conditions)
+        for event in groups:  # in the order they formed: a later game of a scene replaces an earlier group
+            members = event.data.get("members") if isinstance(event.data, dict) else None
+            if event.scene_id and isinstance(members, list) and all(isinstance(m, str) for m in members):
+                self.groups.remember(event.scene_id, members)
         now = self.clock()
         for row in rows:
             status = Status(row.status) if row.status in {s.value for s in Status} else Status.ACTIVE

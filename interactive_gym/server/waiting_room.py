@@ -56,6 +56,33 @@ def latency_aware_matchmaker(max_rtt_ms: float) -> Matchmaker:
     return pick
 
 
+def remembered_group_matchmaker(group_of: Callable[[str], Sequence[str] | None]) -> Matchmaker:
+    """Forms only the groups remembered from an earlier scene (``GymScene(keep_group_from=...)``).
+
+    ``group_of(participant_id)`` gives the group the participant played in there (in role order) or None. The
+    oldest waiter whose whole remembered group is present starts with exactly that group, in that order (so each
+    member keeps their role); nobody is ever matched with someone outside their group. Waiters with no remembered
+    group (they played in no group there) are grouped first come, first served among themselves.
+    """
+
+    def pick(waiters: Sequence[Waiter], group_size: int) -> list[str] | None:
+        present = {w.participant_id for w in waiters if w.present}
+        loners: list[str] = []
+        for waiter in waiters:
+            if waiter.participant_id not in present:
+                continue
+            group = group_of(waiter.participant_id)
+            if group is None or waiter.participant_id not in group:
+                loners.append(waiter.participant_id)
+                if len(loners) == group_size:
+                    return loners
+            elif len(group) == group_size and all(member in present for member in group):
+                return list(group)
+        return None
+
+    return pick
+
+
 def _pair_ok(a: Waiter, b: Waiter, max_rtt_ms: float) -> bool:
     if a.rtt_ms is None or b.rtt_ms is None:
         return a.rtt_ms is None and b.rtt_ms is None

@@ -22,6 +22,7 @@ from interactive_gym.server.browser_scenes import BrowserScenes
 from interactive_gym.server.flow.participants import Participant
 from interactive_gym.server.game_over import game_over_record
 from interactive_gym.server.modes.base import Ack, FlowHooks
+from interactive_gym.server.modes.groups import GroupMemory
 from interactive_gym.server.modes.waiting import RoomSet
 from interactive_gym.server.pyodide_game_coordinator import PyodideGameCoordinator, PyodideGameState
 from interactive_gym.server.signaling import SignalingRelay
@@ -50,13 +51,14 @@ class P2PMode:
         test_faults: Fault profile for the transport (tests only; None in real experiments).
         verifier: Optional replay verifier: every stored peer trajectory is replayed off the event loop.
         clock: Monotonic clock.
+        groups: Who played with whom (shared with server mode), for ``keep_group_from`` scenes.
     """
 
     name = "p2p"
 
     def __init__(self, sio: Any, writer: Any, browser: BrowserScenes, webrtc: Any, hooks: FlowHooks,
                  test_faults: Mapping[str, float] | None = None, verifier: Any = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, groups: GroupMemory | None = None) -> None:
         self.sio = sio
         self.writer = writer
         self.browser = browser
@@ -68,7 +70,7 @@ class P2PMode:
         self.coordinator = PyodideGameCoordinator()
         self.relay = SignalingRelay(self.coordinator)
         self.relay.bind(sio)  # its events are registered with every other event, in events.py
-        self.rooms = RoomSet(sio, hooks)
+        self.rooms = RoomSet(sio, hooks, groups)
         self.scenes: dict[str, GymScene] = {}
         self.configs: dict[str, dict[str, Any]] = {}  # game_id -> scene config shared by its players
         # Games the coordinator let go (every player finished or disconnected) while a player was only away: a
@@ -323,7 +325,9 @@ class P2PMode:
             pid = participant.participant_id
             payload = self.coordinator.ready_payload(game, player, self.webrtc.turn_config_for(pid, now),
                                                      self.webrtc.ice_servers_for(pid, now), config)
+            payload["countdown_s"] = scene.countdown_s  # "Partner found, starting in 3…", then the session starts
             await self.sio.emit("pyodide_game_ready", payload, to=participant.sid)
+        await self.rooms.started(scene, players, game.game_id)
         await self.writer.record_event("p2p_game_created", {"players": game.player_subjects, "seed": game.seed,
                                                             "turn_mode": self.webrtc.mode}, game_id=game.game_id,
                                        scene_id=scene.scene_id)

@@ -19,6 +19,7 @@ from interactive_gym.server.flow.participants import Participant
 from interactive_gym.server.game_over import game_over_record
 from interactive_gym.server.game_runner import GameRunner
 from interactive_gym.server.modes.base import FlowHooks
+from interactive_gym.server.modes.groups import GroupMemory
 from interactive_gym.server.modes.waiting import RoomSet
 from interactive_gym.server.remote_game import ServerGame
 from interactive_gym.server.tick_scheduler import TickScheduler
@@ -39,15 +40,19 @@ class ServerMode:
         writer: The experiment's DataWriter.
         hooks: The participant flow.
         clock: Monotonic clock.
+        groups: Who played with whom (shared with p2p mode), for ``keep_group_from`` scenes.
     """
 
     name = "server"
 
-    def __init__(self, sio: Any, writer: Any, hooks: FlowHooks, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, sio: Any, writer: Any, hooks: FlowHooks, clock: Callable[[], float] = time.monotonic,
+                 groups: GroupMemory | None = None) -> None:
         self.sio = sio
         self._writer = writer
         self.hooks = hooks
-        self.rooms = RoomSet(sio, hooks)
+        self.rooms = RoomSet(sio, hooks, groups)
+        # game_id -> when its first episode starts (clock): the start countdown a (re)joining page is shown.
+        self._starts_at: dict[str, float] = {}
         self.runners: dict[str, GameRunner] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         # One shared ticker per fps: every game of that rate is stepped from one timer and one task.
@@ -159,13 +164,24 @@ class ServerMode:
             await self.hooks.record_event("game_start_failed", {"players": len(group)}, scene_id=scene.scene_id)
             await self.rooms.requeue(scene, group, notice=START_FAILED_NOTICE)
             return
+        countdown = scene.countdown_s
+        self._starts_at[runner.game.game_id] = self._clock() + countdown
         for agent, participant in zip(scene.facts.humans, group, strict=True):
             participant.game_id = runner.game.game_id
             participant.game_over = None
             await self._attach(participant, runner, agent)
-        task = asyncio.create_task(runner.run(), name=f"game-{runner.game.game_id}")
+        if len(group) > 1:
+            await self.rooms.started(scene, group, runner.game.game_id)
+        task = asyncio.create_task(self._run_after(runner, countdown), name=f"game-{runner.game.game_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    @staticmethod
+    async def _run_after(runner: GameRunner, countdown_s: float) -> None:
+        """The game's first tick comes after the start countdown the pages show."""
+        if countdown_s > 0:
+            await asyncio.sleep(countdown_s)
+        await runner.run()
 
     def _create_runner(self, scene: GymScene, group: list[Participant]) -> GameRunner:
         game_id = "g-" + secrets.token_hex(6)
@@ -196,6 +212,7 @@ class ServerMode:
             "game_id": game.game_id, "scene_id": game.scene.scene_id, "agent_id": agent,
             "players": roles, "episode": max(game.episode, 0), "fps": game.scene.fps,
             "num_episodes": game.scene.num_episodes, "snapshot": runner.snapshot() if game.episode >= 0 else None,
+            "countdown_s": round(max(0.0, self._starts_at.get(game.game_id, 0.0) - self._clock()), 3),
         }, to=participant.sid)
 
     def _just_ended(self, game_id: str, participant_id: str) -> bool:
@@ -213,6 +230,7 @@ class ServerMode:
     async def _finished(self, runner: GameRunner, reason: str) -> None:
         game = runner.game
         self.runners.pop(game.game_id, None)
+        self._starts_at.pop(game.game_id, None)
         record = game_over_record(reason)
         if runner.error_text:
             record["error"] = runner.error_text
