@@ -13,6 +13,11 @@ Two kinds of TURN credentials:
   The TURN server recomputes the HMAC and refuses the pair once the expiry has passed. The secret never leaves
   the server, so a participant can only ever learn a credential that expires.
 
+What a participant's page gets is one :class:`TurnGrant`, built here and nowhere else: the complete
+``RTCConfiguration`` (``iceServers`` with credentials, ``iceTransportPolicy``) that the page hands to
+``RTCPeerConnection`` as it is, plus the seed's ``turn_config`` ``{username, credential, force_relay, expires_at}``.
+The default TURN/STUN URLs exist only in this module.
+
 Everything here is pure: no clock is read (callers pass ``now``) and the environment is an explicit mapping.
 Secrets are kept out of ``repr``/``str`` and out of every error message.
 """
@@ -37,6 +42,9 @@ DEFAULT_TURN_URLS: tuple[str, ...] = (
 )
 DEFAULT_STUN_URLS: tuple[str, ...] = ("stun:openrelay.metered.ca:80",)
 DEFAULT_CREDENTIAL_TTL_S = 3600.0
+# Ephemeral credentials are re-minted this long before they expire (or at half their lifetime, if shorter), so a
+# reconnection late in a long session still gets a TURN allocation.
+MAX_REFRESH_MARGIN_S = 300.0
 
 ENV_TURN_USERNAME = "TURN_USERNAME"
 ENV_TURN_CREDENTIAL = "TURN_CREDENTIAL"  # noqa: S105 - the variable's name, not a secret
@@ -79,6 +87,30 @@ def _check_participant_id(participant_id: object) -> str:
     if len(participant_id) > _MAX_PARTICIPANT_ID_LEN:
         raise ValueError(f"participant_id must be at most {_MAX_PARTICIPANT_ID_LEN} characters")
     return participant_id
+
+
+@dataclass(frozen=True)
+class TurnGrant:
+    """What one participant's page gets for one game: the seed's ``turn_config`` and the final RTCConfiguration.
+
+    Attributes:
+        turn_config: ``{"username", "credential", "force_relay", "expires_at"}``, or None without TURN.
+        rtc_configuration: ``{"iceServers": [...], "iceTransportPolicy": "all" | "relay"}``, used by the page as is.
+        expires_at: Unix time after which the TURN server refuses the credentials (None: they never expire).
+    """
+
+    turn_config: dict[str, Any] | None = field(repr=False)
+    rtc_configuration: dict[str, Any] = field(repr=False)
+    expires_at: int | None = None
+
+    def __repr__(self) -> str:
+        # The credential is in both payloads: neither may reach a log through repr.
+        username = self.turn_config["username"] if self.turn_config else None
+        return f"TurnGrant(username={username!r}, expires_at={self.expires_at!r})"
+
+    def due(self, now: float, margin_s: float) -> bool:
+        """True when the credentials expire within ``margin_s`` of ``now`` (or already have): mint new ones."""
+        return self.expires_at is not None and now >= self.expires_at - margin_s
 
 
 @dataclass(frozen=True)
@@ -214,36 +246,47 @@ class WebRTCSettings:
             credential_ttl_s=ttl,
         )
 
-    def turn_config_for(self, participant_id: str, now: float) -> dict[str, Any] | None:
-        """The ``turn_config`` object sent to one participant in ``pyodide_game_ready``.
+    @property
+    def refresh_margin_s(self) -> float:
+        """How long before expiry ephemeral credentials are re-minted (half the lifetime, at most 5 minutes)."""
+        return min(self.credential_ttl_s / 2, MAX_REFRESH_MARGIN_S)
+
+    def grant_for(self, participant_id: str, now: float) -> TurnGrant:
+        """Mints (ephemeral) or hands out (static) one participant's TURN credentials and builds their
+        RTCConfiguration: STUN entry first, then one TURN entry with the credentials.
 
         Args:
             participant_id: the participant the credentials are for (ephemeral usernames carry it).
             now: current unix time in seconds.
 
         Returns:
-            ``{"username", "credential", "force_relay", "urls", "expires_at"}`` (``expires_at`` is None for static
-            credentials), or None when no TURN is configured. Never contains the REST secret.
+            The grant. Never contains the REST secret.
         """
         participant = _check_participant_id(participant_id)
+        ice_servers: list[dict[str, Any]] = []
+        if self.stun_urls:
+            ice_servers.append({"urls": list(self.stun_urls)})
+        expires_at: int | None = None
         if self.turn_secret is not None:
             expires_at = int(math.floor(now + self.credential_ttl_s))
             username, credential = mint_rest_credential(self.turn_secret, participant, expires_at)
-            return {"username": username, "credential": credential, "force_relay": self.force_relay,
-                    "urls": list(self.turn_urls), "expires_at": expires_at}
-        if self.turn_username is not None:
-            return {"username": self.turn_username, "credential": self.turn_credential,
-                    "force_relay": self.force_relay, "urls": list(self.turn_urls), "expires_at": None}
-        return None
+        elif self.turn_username is not None and self.turn_credential is not None:
+            username, credential = self.turn_username, self.turn_credential
+        else:
+            return TurnGrant(None, {"iceServers": ice_servers, "iceTransportPolicy": "all"})
+        ice_servers.append({"urls": list(self.turn_urls), "username": username, "credential": credential})
+        turn_config = {"username": username, "credential": credential, "force_relay": self.force_relay,
+                       "expires_at": expires_at}
+        policy = "relay" if self.force_relay else "all"
+        return TurnGrant(turn_config, {"iceServers": ice_servers, "iceTransportPolicy": policy}, expires_at)
+
+    def turn_config_for(self, participant_id: str, now: float) -> dict[str, Any] | None:
+        """The seed's ``turn_config`` of a fresh grant (see :meth:`grant_for`), or None without TURN."""
+        return self.grant_for(participant_id, now).turn_config
 
     def ice_servers_for(self, participant_id: str, now: float) -> list[dict[str, Any]]:
-        """``RTCIceServer`` dictionaries for one participant: STUN first, then TURN with its credentials."""
-        servers: list[dict[str, Any]] = []
-        if self.stun_urls:
-            servers.append({"urls": list(self.stun_urls)})
-        turn = self.turn_config_for(participant_id, now)
-        if turn is not None:
-            servers.append({"urls": turn["urls"], "username": turn["username"], "credential": turn["credential"]})
+        """The ``iceServers`` of a fresh grant (see :meth:`grant_for`)."""
+        servers: list[dict[str, Any]] = self.grant_for(participant_id, now).rtc_configuration["iceServers"]
         return servers
 
     def describe(self) -> dict[str, Any]:

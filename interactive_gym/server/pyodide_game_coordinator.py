@@ -6,9 +6,10 @@ steps the game. The coordinator:
 * forms games from the p2p scene's waiting room (presence-aware, FIFO or latency-aware matchmaker);
 * creates each game's state (id, shared seed, players, player -> participant map) and sends every player
   ``pyodide_game_ready`` with ``game_id``, ``players`` (indices only: a page never learns another
-  participant's id), ``my_player_id``, the seed, and ``turn_config``
-  (``{username, credential, force_relay, urls, expires_at}`` or null) plus ``ice_servers`` — per player,
-  because ephemeral TURN credentials are minted per participant;
+  participant's id), ``my_player_id``, the seed, the seed's ``turn_config``
+  (``{username, credential, force_relay, expires_at}`` or null) and ``rtc_configuration`` (the complete
+  ``RTCConfiguration`` the page uses as it is) — per player, because ephemeral TURN credentials are minted per
+  participant (``turn_grants.py``);
 * answers the signaling relay's membership questions, so WebRTC signaling and the Socket.IO input fallback
   only ever flow between members of the same game;
 * tells the remaining players when a partner has been gone longer than the grace period (or, with
@@ -44,6 +45,7 @@ class PyodideGameState:
         taken_over: Players the server handed to the last player's partner-drop policy (``p2p_takeover``).
         takeovers: ``player -> takeover record`` as the last player's upload reported it (first report wins).
         parity_bounds: ``episode -> first step not compared`` (a partner dropped out there).
+        server_relay_warned: An upload reported ``server_relay`` (TURN failed) and the server has said so once.
     """
 
     game_id: str
@@ -62,6 +64,7 @@ class PyodideGameState:
     taken_over: set[int] = field(default_factory=set)
     takeovers: dict[int, dict[str, Any]] = field(default_factory=dict)
     parity_bounds: dict[int, int] = field(default_factory=dict)
+    server_relay_warned: bool = False
 
     def player_of(self, participant_id: str) -> int | None:
         return next((p for p, pid in self.players.items() if pid == participant_id), None)
@@ -125,8 +128,9 @@ class PyodideGameCoordinator:
         return game
 
     def ready_payload(self, game: PyodideGameState, player: int, turn_config: dict[str, Any] | None,
-                      ice_servers: list[dict[str, Any]], scene_config: dict[str, Any]) -> dict[str, Any]:
-        """The ``pyodide_game_ready`` event for one player."""
+                      rtc_configuration: dict[str, Any], scene_config: dict[str, Any]) -> dict[str, Any]:
+        """The ``pyodide_game_ready`` event for one player (``turn_config`` and ``rtc_configuration`` from that
+        player's :class:`~interactive_gym.configurations.webrtc.TurnGrant`)."""
         return {
             "game_id": game.game_id,
             "players": sorted(game.players),
@@ -134,7 +138,7 @@ class PyodideGameCoordinator:
             "my_player_id": player,
             "seed": game.seed,
             "turn_config": turn_config,
-            "ice_servers": ice_servers,
+            "rtc_configuration": rtc_configuration,
             "config": scene_config,
         }
 

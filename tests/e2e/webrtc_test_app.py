@@ -2,7 +2,8 @@
 
 It stands in for the product's game coordinator (written elsewhere): a test-only ``test_join`` event
 ``{game_id, player_id, participant_id}`` puts a connection into a game, and once ``players_per_game`` members are in,
-every member gets its own ``pyodide_game_ready`` (own ``turn_config``: ephemeral credentials are per participant).
+every member gets its own ``pyodide_game_ready`` (own ``turn_config`` and ``rtc_configuration``: ephemeral
+credentials are per participant).
 """
 
 from __future__ import annotations
@@ -88,12 +89,12 @@ class WebRTCTestApp:
                 "player_subjects": {str(p): subjects[p] for p in sorted(members)},
                 "seed": 1234,
                 "turn_config": None,
-                "stun_urls": [],
+                "rtc_configuration": {"iceServers": [], "iceTransportPolicy": "all"},
             }
             if self.settings is not None:
-                payload["turn_config"] = self.settings.turn_config_for(subjects[pid], self.now())
-                payload["ice_servers"] = self.settings.ice_servers_for(subjects[pid], self.now())
-                payload["stun_urls"] = list(self.settings.stun_urls)
+                grant = self.settings.grant_for(subjects[pid], self.now())
+                payload["turn_config"] = grant.turn_config
+                payload["rtc_configuration"] = grant.rtc_configuration
             await self.sio.emit("pyodide_game_ready", payload, to=member_sid)
 
     async def _on_disconnect(self, sid: str, *args: Any) -> None:

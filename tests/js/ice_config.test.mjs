@@ -1,62 +1,119 @@
+// The page uses the server's RTCConfiguration as it is: every case of the table the Python settings are tested
+// against (tests/fixtures/rtc_configuration_cases.json) reaches RTCPeerConnection unchanged.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import {
-  DEFAULT_STUN_URLS, DEFAULT_TURN_URLS, buildIceServers, buildRtcConfiguration, optionsFromTurnConfig,
+  checkRtcConfiguration, describeRtcConfiguration, optionsFromTurnConfig,
 } from "../../interactive_gym/server/static/js/ice_config.js";
+import { WebRTCManager } from "../../interactive_gym/server/static/js/webrtc_manager.js";
 
-test("no credentials: STUN only, no TURN entry", () => {
-  const { iceServers, hasTurn } = buildIceServers({});
-  assert.equal(hasTurn, false);
-  assert.deepEqual(iceServers, [{ urls: [...DEFAULT_STUN_URLS] }]);
-});
+const { cases } = JSON.parse(readFileSync(new URL("../fixtures/rtc_configuration_cases.json", import.meta.url)));
 
-test("credentials: STUN plus one TURN entry with default Open Relay URLs", () => {
-  const { iceServers, hasTurn } = buildIceServers({ turnUsername: "u", turnCredential: "c" });
-  assert.equal(hasTurn, true);
-  assert.deepEqual(iceServers[1], { urls: [...DEFAULT_TURN_URLS], username: "u", credential: "c" });
-  assert.ok(DEFAULT_TURN_URLS.every((u) => u.includes("openrelay.metered.ca")));
-});
+class FakeSocket {
+  constructor() { this.handlers = new Map(); this.emitted = []; }
+  on(event, fn) { this.handlers.set(event, fn); }
+  off(event) { this.handlers.delete(event); }
+  emit(event, data) { this.emitted.push([event, data]); }
+}
 
-test("explicit URLs replace the defaults; empty STUN list means no STUN", () => {
-  const { iceServers } = buildIceServers({
-    turnUsername: "u", turnCredential: "c", turnUrls: ["turn:127.0.0.1:3478?transport=tcp"], stunUrls: [],
+/** Stands in for the browser's RTCPeerConnection: records the configuration it was built with. */
+class FakePeerConnection {
+  static made = [];
+  constructor(config) {
+    this.config = config;
+    this.updates = [];
+    FakePeerConnection.made.push(this);
+  }
+  createDataChannel(label) { return { label, readyState: "connecting", close() {} }; }
+  async createOffer() { return { type: "offer", sdp: "v=0" }; }
+  async setLocalDescription(d) { this.localDescription = d; }
+  setConfiguration(config) { this.updates.push(config); }
+  close() {}
+}
+
+function quietly(fn) {
+  const orig = console.log;
+  console.log = () => {};
+  try { return fn(); } finally { console.log = orig; }
+}
+
+for (const c of cases) {
+  test(`table: ${c.name}: handed to RTCPeerConnection as it is`, () => {
+    const ready = { game_id: "g", turn_config: c.turn_config, rtc_configuration: structuredClone(c.rtc_configuration) };
+    const options = optionsFromTurnConfig(ready.turn_config, ready);
+    assert.equal(options.rtcConfiguration, ready.rtc_configuration); // the very object, not a rebuilt one
+    if (c.turn_config) {
+      assert.deepEqual([options.turnUsername, options.turnCredential, options.forceRelay],
+        [c.turn_config.username, c.turn_config.credential, c.turn_config.force_relay]);
+    } else {
+      assert.equal("turnUsername" in options, false);
+    }
+    assert.deepEqual(describeRtcConfiguration(options.rtcConfiguration),
+      { hasTurn: c.has_turn, forceRelay: c.force_relay });
+
+    globalThis.RTCPeerConnection = FakePeerConnection;
+    FakePeerConnection.made = [];
+    const manager = quietly(() => new WebRTCManager(new FakeSocket(), "g", 0, { ...options, monitorIntervalMs: 60000 }));
+    try {
+      manager.connect([0, 1]); // player 0 offers to player 1: a connection is made at once
+      assert.equal(FakePeerConnection.made.length, 1);
+      assert.equal(FakePeerConnection.made[0].config, ready.rtc_configuration);
+      assert.deepEqual(FakePeerConnection.made[0].config, c.rtc_configuration); // and nothing was changed in it
+      assert.equal(manager.hasTurn, c.has_turn);
+      assert.equal(manager.forceRelay, c.force_relay);
+      const stats = manager.getStats();
+      assert.equal(stats.turnConfigured, c.has_turn);
+      assert.equal(stats.forceRelay, c.force_relay);
+    } finally {
+      manager.close();
+      delete globalThis.RTCPeerConnection;
+    }
   });
-  assert.deepEqual(iceServers, [{ urls: ["turn:127.0.0.1:3478?transport=tcp"], username: "u", credential: "c" }]);
+}
+
+test("renewed credentials (turn_refresh) reach live connections and every later one, as they are", () => {
+  const [first, renewed] = cases.filter((c) => c.turn_config?.expires_at);
+  globalThis.RTCPeerConnection = FakePeerConnection;
+  FakePeerConnection.made = [];
+  const manager = quietly(() => new WebRTCManager(new FakeSocket(), "g", 0,
+    { rtcConfiguration: first.rtc_configuration, monitorIntervalMs: 60000 }));
+  try {
+    manager.connect([1]);
+    manager.setRtcConfiguration(renewed.rtc_configuration);
+    assert.deepEqual(FakePeerConnection.made[0].updates, [renewed.rtc_configuration]);
+    assert.equal(manager.rtcConfig, renewed.rtc_configuration);
+    assert.equal(manager.getStats().counts.configUpdates, 1);
+    assert.throws(() => manager.setRtcConfiguration({ iceServers: "x" }), /iceServers array/);
+    assert.equal(manager.rtcConfig, renewed.rtc_configuration); // a malformed renewal changes nothing
+  } finally {
+    manager.close();
+    delete globalThis.RTCPeerConnection;
+  }
 });
 
-test("half a credential and bad URLs are configuration errors", () => {
-  assert.throws(() => buildIceServers({ turnUsername: "u" }), /together/);
-  assert.throws(() => buildIceServers({ turnCredential: "c" }), /together/);
-  assert.throws(() => buildIceServers({ stunUrls: ["turn:x"] }), /stunUrls entry/);
-  assert.throws(() => buildIceServers({ turnUrls: ["http://x"] }), /turnUrls entry/);
-  assert.throws(() => buildIceServers({ turnUrls: "turn:x" }), /array/);
-  assert.throws(() => buildIceServers({ turnUrls: ["turn:"] }), /turnUrls entry/);
+test("a missing or malformed rtc_configuration is a clear error, never a rebuilt default", () => {
+  assert.throws(() => optionsFromTurnConfig(null, {}), /rtc_configuration must be an object/);
+  assert.throws(() => optionsFromTurnConfig(null, { rtc_configuration: { iceServers: [] } }), /iceTransportPolicy/);
+  assert.throws(() => checkRtcConfiguration({ iceServers: [], iceTransportPolicy: "none" }), /"all" or "relay"/);
 });
 
-test("forceRelay sets iceTransportPolicy relay and needs TURN", () => {
-  const on = buildRtcConfiguration({ turnUsername: "u", turnCredential: "c", forceRelay: true, stunUrls: [] });
-  assert.equal(on.config.iceTransportPolicy, "relay");
-  assert.equal(on.hasTurn, true);
-  const off = buildRtcConfiguration({ turnUsername: "u", turnCredential: "c" });
-  assert.equal(off.config.iceTransportPolicy, "all");
-  assert.throws(() => buildRtcConfiguration({ forceRelay: true }), /forceRelay needs TURN/);
+test("the seed's TURN options without the server's configuration are refused (no TURN URLs in the page)", () => {
+  assert.throws(() => new WebRTCManager(new FakeSocket(), "g", 0, { turnUsername: "u", turnCredential: "c" }),
+    /need rtcConfiguration/);
+  assert.throws(() => new WebRTCManager(new FakeSocket(), "g", 0, { forceRelay: true }), /need rtcConfiguration/);
+  const bare = new WebRTCManager(new FakeSocket(), "g", 0, { monitorIntervalMs: 60000 });
+  try {
+    assert.deepEqual(bare.rtcConfig, { iceServers: [], iceTransportPolicy: "all" }); // host candidates only
+  } finally {
+    bare.close();
+  }
 });
 
-test("turn_config from pyodide_game_ready maps to the seed's option names", () => {
-  const opts = optionsFromTurnConfig(
-    { username: "1700:p", credential: "xyz", force_relay: true, urls: ["turn:h:1"], expires_at: 1700 },
-    { stun_urls: ["stun:h:2"] },
-  );
-  assert.deepEqual(opts, {
-    turnUsername: "1700:p", turnCredential: "xyz", forceRelay: true, turnUrls: ["turn:h:1"], stunUrls: ["stun:h:2"],
-  });
-  assert.deepEqual(optionsFromTurnConfig(null), {});
-  const fromIce = optionsFromTurnConfig(null, {
-    ice_servers: [{ urls: ["stun:a:1", "stun:b:2"] }, { urls: "stun:c:3" }, { urls: ["turn:t:1"], username: "u", credential: "c" }],
-  });
-  assert.deepEqual(fromIce, { stunUrls: ["stun:a:1", "stun:b:2", "stun:c:3"] });
-  assert.deepEqual(optionsFromTurnConfig(null, { stun_urls: [] }), { stunUrls: [] });
-  assert.deepEqual(optionsFromTurnConfig({ username: "u", credential: "c" }), {
-    turnUsername: "u", turnCredential: "c", forceRelay: false,
-  });
+test("the page has no TURN or STUN URL of its own", () => {
+  const dir = new URL("../../interactive_gym/server/static/js/", import.meta.url);
+  for (const file of ["ice_config.js", "webrtc_manager.js", "pyodide_multiplayer_game.js"]) {
+    const source = readFileSync(new URL(file, dir), "utf8");
+    assert.doesNotMatch(source, /openrelay|["'`](turns?|stuns?):[a-z0-9]/i, file);
+  }
 });

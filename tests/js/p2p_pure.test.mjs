@@ -58,7 +58,7 @@ test("connectionSummary and buildUploadStats map transport and session figures t
     turnConfigured: true, forceRelay: false, faults: { rttMs: 100, dropped: 4 },
     peers: {
       1: { connection: { type: "relay", localCandidateType: "relay", remoteCandidateType: "relay", protocol: "udp",
-        relayProtocol: "tcp" }, connectionLog: [], rtt: null, iceErrors: [], fallbackTotalMs: 12,
+        relayProtocol: "tcp" }, connectionLog: [], datachannelRtt: null, iceErrors: [], fallbackTotalMs: 12,
       counts: { sentP2P: 10, sentRelay: 2, receivedP2P: 9, receivedRelay: 1 },
       fallbackPeriods: [{ startMs: 1, endMs: 13, reason: "connecting" }] },
     },
@@ -68,7 +68,7 @@ test("connectionSummary and buildUploadStats map transport and session figures t
     protocol: "udp", relay_protocol: "tcp" });
   assert.equal(stats.turn_used, true);
   assert.equal(stats.turn_configured, true);
-  assert.deepEqual(stats.fallback_periods, [{ peer: 1, startMs: 1, endMs: 13, reason: "connecting" }]);
+  assert.deepEqual(stats.fallback_periods, [{ peer: 1, start_ms: 1, end_ms: 13, open: false, reason: "connecting" }]);
   assert.deepEqual(stats.packets, { sent_p2p: 10, sent_relay: 2, received_p2p: 9, received_relay: 1,
     dropped: { malformed: 1 }, bad: 0, row_mismatches: 0, faults: { rttMs: 100, dropped: 4 } });
   assert.deepEqual(stats.local_input_latency_ms, { p50: 80, p99: 99 });

@@ -22,9 +22,11 @@ function captureLogs(fn) {
 
 const READY = {
   game_id: "g7", players: [0, 1], player_subjects: { 0: "alice", 1: "bob" }, seed: 99,
-  turn_config: { username: "1700:bob", credential: "cred", force_relay: true, urls: ["turn:127.0.0.1:3478"],
-    expires_at: 1700 },
-  stun_urls: [],
+  turn_config: { username: "1700:bob", credential: "cred", force_relay: true, expires_at: 1700 },
+  rtc_configuration: {
+    iceServers: [{ urls: ["turn:127.0.0.1:3478"], username: "1700:bob", credential: "cred" }],
+    iceTransportPolicy: "relay",
+  },
 };
 
 test("resolveMyPlayerId uses my_player_id, else player_subjects, else fails clearly", () => {
@@ -47,10 +49,7 @@ test("pyodide_game_ready's turn_config reaches the WebRTCManager (seed task 3)",
     const m = game.webrtcManager;
     assert.equal(m.gameId, "g7");
     assert.equal(m.myPlayerId, 1);
-    assert.deepEqual(m.rtcConfig, {
-      iceServers: [{ urls: ["turn:127.0.0.1:3478"], username: "1700:bob", credential: "cred" }],
-      iceTransportPolicy: "relay",
-    });
+    assert.equal(m.rtcConfig, READY.rtc_configuration); // the server's RTCConfiguration, as it is
     assert.ok(logs.includes("[MultiplayerPyodide] TURN config received"));
     assert.ok(logs.some((l) => l.startsWith("[WebRTC] TURN servers configured")));
     assert.ok(!logs.some((l) => l.includes("cred")), "the credential is never logged");
@@ -67,8 +66,8 @@ test("pyodide_game_ready's turn_config reaches the WebRTCManager (seed task 3)",
 test("without turn_config there is no TURN entry and no relay policy", () => {
   const socket = new FakeSocket();
   const game = new MultiplayerPyodideGame(socket, { subjectId: "bob", webrtcOptions: { monitorIntervalMs: 60000 } });
-  const logs = captureLogs(() => socket.fire("pyodide_game_ready", { ...READY, turn_config: null, stun_urls: undefined,
-    ice_servers: [{ urls: ["stun:127.0.0.1:3478"] }] }));
+  const logs = captureLogs(() => socket.fire("pyodide_game_ready", { ...READY, turn_config: null,
+    rtc_configuration: { iceServers: [{ urls: ["stun:127.0.0.1:3478"] }], iceTransportPolicy: "all" } }));
   try {
     assert.equal(game.turnConfig, null);
     assert.deepEqual(game.webrtcManager.rtcConfig, { iceServers: [{ urls: ["stun:127.0.0.1:3478"] }],
@@ -107,4 +106,30 @@ test("relay fallback: send() before the DataChannel exists goes through p2p_inpu
   const stats = game.webrtcManager.getStats().peers[0];
   assert.equal(stats.fallbackActive, false); // close() ends the open period
   assert.notEqual(stats.fallbackPeriods[0].endMs, null);
+});
+
+test("turn_refresh renews this game's credentials once and ignores other games and repeats", () => {
+  const socket = new FakeSocket();
+  const game = new MultiplayerPyodideGame(socket, { subjectId: "bob", webrtcOptions: { monitorIntervalMs: 60000 } });
+  captureLogs(() => socket.fire("pyodide_game_ready", READY));
+  const renewed = {
+    game_id: "g7",
+    turn_config: { username: "2300:bob", credential: "cred2", force_relay: true, expires_at: 2300 },
+    rtc_configuration: { iceServers: [{ urls: ["turn:127.0.0.1:3478"], username: "2300:bob", credential: "cred2" }],
+      iceTransportPolicy: "relay" },
+  };
+  try {
+    const m = game.webrtcManager;
+    socket.fire("turn_refresh", { ...renewed, game_id: "other" });
+    assert.equal(m.rtcConfig, READY.rtc_configuration);
+    const logs = captureLogs(() => socket.fire("turn_refresh", renewed));
+    assert.equal(m.rtcConfig, renewed.rtc_configuration);
+    assert.equal(game.turnConfig, renewed.turn_config);
+    assert.ok(logs.includes("[MultiplayerPyodide] TURN credentials renewed"));
+    socket.fire("turn_refresh", { ...renewed }); // the same grant again (a reconnect): nothing to do
+    assert.equal(m.getStats().counts.configUpdates, 1);
+  } finally {
+    game.close();
+  }
+  assert.equal(socket.handlers.has("turn_refresh"), false);
 });

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from interactive_gym import EndScene, GymScene, RemoteConfig, Stager
+from interactive_gym.configurations.webrtc import TurnGrant
 from interactive_gym.server.browser_scenes import BrowserScenes
 from interactive_gym.server.flow.participants import Participant
 from interactive_gym.server.modes.p2p_mode import P2PMode
@@ -74,12 +75,10 @@ class Hooks:
 
 class Webrtc:
     mode = "none"
+    refresh_margin_s = 300.0
 
-    def turn_config_for(self, participant_id: str, now: float) -> None:
-        return None
-
-    def ice_servers_for(self, participant_id: str, now: float) -> list[dict[str, Any]]:
-        return []
+    def grant_for(self, participant_id: str, now: float) -> TurnGrant:
+        return TurnGrant(None, {"iceServers": [], "iceTransportPolicy": "all"})
 
 
 def setup(seed: int | None = 100, env_creator: Any = gatherers.make_env) -> tuple[P2PMode, GymScene, Hooks, FakeSio,

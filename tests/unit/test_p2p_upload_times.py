@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from interactive_gym import EndScene, GymScene, RemoteConfig, Stager
+from interactive_gym.configurations.webrtc import TurnGrant
 from interactive_gym.server.browser_scenes import BrowserScenes
 from interactive_gym.server.data_writer import DataWriter
 from interactive_gym.server.flow.participants import Participant
@@ -68,12 +69,10 @@ class Hooks:
 
 class Webrtc:
     mode = "none"
+    refresh_margin_s = 300.0
 
-    def turn_config_for(self, participant_id: str, now: float) -> None:
-        return None
-
-    def ice_servers_for(self, participant_id: str, now: float) -> list[dict[str, Any]]:
-        return []
+    def grant_for(self, participant_id: str, now: float) -> TurnGrant:
+        return TurnGrant(None, {"iceServers": [], "iceTransportPolicy": "all"})
 
 
 def step(t: int, ts: float, last: bool) -> dict[str, Any]:

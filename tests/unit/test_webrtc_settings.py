@@ -1,10 +1,14 @@
-"""WebRTCSettings: TURN/STUN resolution from arguments and env vars, validation, ephemeral credential minting."""
+"""WebRTCSettings: TURN/STUN resolution from arguments and env vars, validation, ephemeral credential minting, and
+the one RTCConfiguration each participant gets (checked against the table the page's tests also use)."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+import json
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -19,6 +23,39 @@ from interactive_gym.configurations.webrtc import (
 )
 
 NOW = 1_700_000_000.0
+CASES = json.loads((Path(__file__).parents[1] / "fixtures" / "rtc_configuration_cases.json").read_text())["cases"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_settings_build_the_tables_rtc_configuration_and_turn_config(case: dict[str, Any]) -> None:
+    settings = WebRTCSettings.from_config(**case["settings"], environ={})
+    grant = settings.grant_for(case["participant"], case["now"])
+    assert grant.rtc_configuration == case["rtc_configuration"]
+    assert grant.turn_config == case["turn_config"]
+    assert grant.expires_at == (case["turn_config"] or {}).get("expires_at")
+    assert settings.has_turn is case["has_turn"] and settings.force_relay is case["force_relay"]
+    # The older accessors are views of the same grant, never a second shape.
+    assert settings.turn_config_for(case["participant"], case["now"]) == case["turn_config"]
+    assert settings.ice_servers_for(case["participant"], case["now"]) == case["rtc_configuration"]["iceServers"]
+    secret = case["settings"].get("turn_secret")
+    if secret:
+        assert secret not in json.dumps(grant.rtc_configuration) + json.dumps(grant.turn_config)
+    credential = (case["turn_config"] or {}).get("credential")
+    if credential:
+        assert credential not in repr(grant)  # a grant in a log line shows the username only
+
+
+def test_grants_are_due_for_renewal_within_the_margin_and_static_ones_never() -> None:
+    ephemeral = WebRTCSettings.from_config(turn_secret="k", credential_ttl_s=3600, environ={})
+    assert ephemeral.refresh_margin_s == 300  # five minutes at most
+    grant = ephemeral.grant_for("alice", NOW)
+    assert grant.expires_at == NOW + 3600
+    assert not grant.due(NOW + 3299, ephemeral.refresh_margin_s)
+    assert grant.due(NOW + 3300, ephemeral.refresh_margin_s) and grant.due(NOW + 9999, ephemeral.refresh_margin_s)
+    short = WebRTCSettings.from_config(turn_secret="k", credential_ttl_s=60, environ={})
+    assert short.refresh_margin_s == 30  # half of a short lifetime
+    static = WebRTCSettings.from_config("u", "c", environ={}).grant_for("alice", NOW)
+    assert static.expires_at is None and not static.due(NOW + 10**9, 300)
 
 
 def test_nothing_configured_means_no_turn_and_public_defaults() -> None:
@@ -33,8 +70,7 @@ def test_static_credentials_from_arguments() -> None:
     s = WebRTCSettings.from_config("alice", "pw", True, turn_urls=["turn:127.0.0.1:3478"], stun_urls=[], environ={})
     assert s.mode == "static"
     assert s.turn_config_for("p1", NOW) == {
-        "username": "alice", "credential": "pw", "force_relay": True,
-        "urls": ["turn:127.0.0.1:3478"], "expires_at": None,
+        "username": "alice", "credential": "pw", "force_relay": True, "expires_at": None,
     }
     assert s.ice_servers_for("p1", NOW) == [{"urls": ["turn:127.0.0.1:3478"], "username": "alice", "credential": "pw"}]
 
@@ -46,7 +82,7 @@ def test_env_vars_are_the_fallback() -> None:
     cfg = s.turn_config_for("p", NOW)
     assert cfg is not None
     assert (cfg["username"], cfg["credential"]) == ("envuser", "envpw")
-    assert cfg["urls"] == ["turn:a.test:3478", "turns:a.test:5349"]
+    assert s.turn_urls == ("turn:a.test:3478", "turns:a.test:5349")
     assert s.stun_urls == ("stun:s.test:3478",)
     # The seed's default: TURN URLs are Open Relay when only the credentials come from the environment.
     only_creds = WebRTCSettings.from_config(environ={"TURN_USERNAME": "u", "TURN_CREDENTIAL": "c"})
@@ -130,7 +166,7 @@ def test_ephemeral_credentials_expire_after_ttl_and_never_carry_the_secret() -> 
     assert s.mode == "ephemeral"
     cfg = s.turn_config_for("alice", 1_700_003_000.4)
     assert cfg == {"username": "1700003600:alice", "credential": "iRtTIZ3N38dm9S+dP+UkHfnN9Qo=",
-                   "force_relay": True, "urls": ["turn:127.0.0.1:3478?transport=tcp"], "expires_at": 1_700_003_600}
+                   "force_relay": True, "expires_at": 1_700_003_600}
     assert "north-wind" not in str(cfg) and "north-wind" not in str(s.ice_servers_for("alice", NOW))
     # Different participants and different times get different credentials.
     assert s.turn_config_for("bob", 1_700_003_000)["credential"] != cfg["credential"]

@@ -26,6 +26,8 @@ from interactive_gym.server.modes.groups import GroupMemory
 from interactive_gym.server.modes.waiting import RoomSet
 from interactive_gym.server.pyodide_game_coordinator import PyodideGameCoordinator, PyodideGameState
 from interactive_gym.server.signaling import SignalingRelay
+from interactive_gym.server.turn_fallback import server_relay_report
+from interactive_gym.server.turn_grants import REFRESH_EVENT, TurnGrants, refresh_payload
 from interactive_gym.server.upload_validation import (
     EpisodeUpload,
     UploadRejected,
@@ -68,6 +70,7 @@ class P2PMode:
         self.verifier = verifier
         self.clock = clock
         self.coordinator = PyodideGameCoordinator()
+        self.turn_grants = TurnGrants(webrtc)  # each player's TURN credentials, minted once per game
         self.relay = SignalingRelay(self.coordinator)
         self.relay.bind(sio)  # its events are registered with every other event, in events.py
         self.rooms = RoomSet(sio, hooks, groups)
@@ -102,6 +105,7 @@ class P2PMode:
         else:
             game = self._game_of(participant.participant_id)  # over for the others, kept for this player
         if game is not None:
+            await self._send_turn(game, participant)  # credentials renewed while this socket was away
             me = game.player_of(participant.participant_id)
             if game.partner_left_sent and not game.taken_over:
                 # The partners were told while this socket was away (or the news was about this player): the
@@ -143,7 +147,7 @@ class P2PMode:
             await self._player_left(game, participant)
 
     async def expire(self, now: float) -> None:
-        """Waiting-room timeouts and partners gone past their grace period."""
+        """Waiting-room timeouts, partners gone past their grace period, TURN credentials about to expire."""
         await self.rooms.expire(now)
         grace = {sid: s.disconnect_grace_s for sid, s in self.scenes.items()}
         for game, stay in self.coordinator.overdue(now, grace):
@@ -161,6 +165,7 @@ class P2PMode:
                                                              "player_id": gone[0] if gone else None}, to=sid)
             await self.writer.record_event("p2p_partner_left", {"gone": gone}, game_id=game.game_id,
                                            scene_id=game.scene_id)
+        await self._renew_turn(time.time())
 
     async def shutdown(self) -> None:
         return None
@@ -216,6 +221,13 @@ class P2PMode:
             return {"ok": False, "code": "bad_stats", "error": "stats must be an object under 64 kB",
                     "retryable": False}
         reporter = game.player_of(participant.participant_id)
+        relayed = server_relay_report(stats)
+        if relayed is not None and not game.server_relay_warned:
+            game.server_relay_warned = True  # set before any await: the partner's upload may run meanwhile
+            log.warning(relayed.message(game.game_id, reporter))
+            await self.writer.record_event("p2p_server_relay", {"player_id": reporter, **relayed.to_dict()},
+                                           participant_id=participant.participant_id, game_id=game.game_id,
+                                           scene_id=game.scene_id)
         for record in self.coordinator.note_takeovers(game, reporter, stats.get("takeovers")):
             gone = record["player"]
             await self.writer.record_event("partner_takeover", {
@@ -323,8 +335,8 @@ class P2PMode:
                 continue
             await self.sio.enter_room(participant.sid, game.game_id)
             pid = participant.participant_id
-            payload = self.coordinator.ready_payload(game, player, self.webrtc.turn_config_for(pid, now),
-                                                     self.webrtc.ice_servers_for(pid, now), config)
+            grant = self.turn_grants.for_player(game.game_id, pid, now)
+            payload = self.coordinator.ready_payload(game, player, grant.turn_config, grant.rtc_configuration, config)
             payload["countdown_s"] = scene.countdown_s  # "Partner found, starting in 3…", then the session starts
             await self.sio.emit("pyodide_game_ready", payload, to=participant.sid)
         await self.rooms.started(scene, players, game.game_id)
@@ -332,6 +344,24 @@ class P2PMode:
                                                             "turn_mode": self.webrtc.mode}, game_id=game.game_id,
                                        scene_id=scene.scene_id)
         log.info("p2p game %s started: %s", game.game_id, game.player_subjects)
+
+    async def _renew_turn(self, now: float) -> None:
+        """Re-mints the ephemeral TURN credentials that expire soon and sends them to each connected page."""
+        for game_id, participant_id, grant in self.turn_grants.renew_due(now):
+            game = self._game(game_id)
+            if game is None:
+                self.turn_grants.forget_game(game_id)  # over without passing through _finish (all dropped)
+                continue
+            player = game.player_of(participant_id)
+            sid = game.sids.get(player) if player is not None else None
+            if sid:
+                await self.sio.emit(REFRESH_EVENT, refresh_payload(game_id, grant), to=sid)
+
+    async def _send_turn(self, game: PyodideGameState, participant: Participant) -> None:
+        """Sends this player's current TURN grant (a page given the same one again keeps what it has)."""
+        grant = self.turn_grants.for_player(game.game_id, participant.participant_id, time.time())
+        if participant.sid and grant.turn_config is not None:
+            await self.sio.emit(REFRESH_EVENT, refresh_payload(game.game_id, grant), to=participant.sid)
 
     async def _player_left(self, game: PyodideGameState, participant: Participant) -> None:
         self._finish(game, participant.participant_id)
@@ -375,6 +405,7 @@ class P2PMode:
         else:
             self.awaiting_return.pop(game.game_id, None)
             self.configs.pop(game.game_id, None)
+            self.turn_grants.forget_game(game.game_id)
             self.ended_by_researcher.discard(game.game_id)
 
     def _write_kwargs(self, upload: EpisodeUpload, game: PyodideGameState, config: dict[str, Any],

@@ -120,3 +120,35 @@ export class FallbackLog {
     return this._periods.reduce((sum, p) => sum + ((p.endMs ?? nowMs) - p.startMs), 0);
   }
 }
+
+/**
+ * ICE server errors of one peer (`icecandidateerror`: errorCode, url, errorText), one entry per kind with a count.
+ * Every gathering (each reconnection) repeats the same 401 or 701 for every server, so the log stays a handful of
+ * entries however long the game runs; at most `maxKinds` kinds are kept (later new kinds are only counted).
+ */
+export class IceErrorLog {
+  constructor(maxKinds = 20) {
+    this.maxKinds = maxKinds;
+    this._byKind = new Map();
+    this.dropped = 0;
+  }
+
+  /** Records one error event ({errorCode, url, errorText, atMs}). */
+  add({ errorCode = null, url = null, errorText = null, atMs = null } = {}) {
+    const key = `${errorCode}|${url}|${errorText}`;
+    const entry = this._byKind.get(key);
+    if (entry) {
+      entry.count += 1;
+      entry.lastMs = atMs;
+    } else if (this._byKind.size < this.maxKinds) {
+      this._byKind.set(key, { errorCode, url, errorText, count: 1, firstMs: atMs, lastMs: atMs });
+    } else {
+      this.dropped += 1;
+    }
+  }
+
+  /** Copies of the entries, in the order their kinds first appeared. */
+  list() {
+    return [...this._byKind.values()].map((e) => ({ ...e }));
+  }
+}

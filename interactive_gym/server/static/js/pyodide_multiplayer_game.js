@@ -1,10 +1,12 @@
 /**
  * MultiplayerPyodideGame: the thin wiring layer of a p2p game page (first version).
  *
- * It listens for the server's `pyodide_game_ready` event ({game_id, players, player_subjects, seed, turn_config,
- * stun_urls / ice_servers, my_player_id?}), stores the TURN configuration the server minted for this participant
- * (`this.turnConfig`), and builds the peer-to-peer transport with it:
- * `new WebRTCManager(socket, gameId, myPlayerId, {turnUsername, turnCredential, forceRelay, turnUrls, stunUrls})`.
+ * It listens for the server's `pyodide_game_ready` event ({game_id, players, my_player_id, seed, turn_config,
+ * rtc_configuration}), stores the TURN configuration the server minted for this participant (`this.turnConfig`),
+ * and builds the peer-to-peer transport with it:
+ * `new WebRTCManager(socket, gameId, myPlayerId, {turnUsername, turnCredential, forceRelay, rtcConfiguration})`,
+ * where `rtcConfiguration` is the server's complete RTCConfiguration, used as it is. `turn_refresh` ({game_id,
+ * turn_config, rtc_configuration}: the server's renewal before ephemeral credentials expire) updates both.
  * A test fault profile (`config.p2p.faults` = {seed, rttMs, jitterMs, loss}) becomes the manager's `faults`
  * option, seeded per page with `seed + my_player_id` so the two directions misbehave independently.
  * The rollback session, frame pacing, input capture and drawing live in their own modules and hook in through
@@ -14,6 +16,7 @@ import { optionsFromTurnConfig } from "./ice_config.js";
 import { WebRTCManager } from "./webrtc_manager.js";
 
 export const GAME_READY_EVENT = "pyodide_game_ready";
+export const TURN_REFRESH_EVENT = "turn_refresh";
 
 /**
  * Finds this participant's player id in a `pyodide_game_ready` payload.
@@ -64,7 +67,21 @@ export class MultiplayerPyodideGame {
     this.webrtcManager = null;
     this.onGameReady = null; // set by the game runtime: called with the payload once the transport exists
     this._onReady = (data) => this._handleGameReady(data);
+    this._onRefresh = (data) => this._handleTurnRefresh(data);
     socket.on(GAME_READY_EVENT, this._onReady);
+    socket.on(TURN_REFRESH_EVENT, this._onRefresh);
+  }
+
+  _handleTurnRefresh(data) {
+    if (!this.webrtcManager || !data || data.game_id !== this.gameId) return; // another game's, or too early
+    if (data.turn_config?.username === this.turnConfig?.username) return; // the grant this page already has
+    try {
+      this.webrtcManager.setRtcConfiguration(data.rtc_configuration);
+      this.turnConfig = data.turn_config || null;
+      console.log("[MultiplayerPyodide] TURN credentials renewed");
+    } catch (err) {
+      console.warn("[MultiplayerPyodide] ignoring a malformed turn_refresh", err);
+    }
   }
 
   _handleGameReady(data) {
@@ -89,7 +106,7 @@ export class MultiplayerPyodideGame {
   }
 
   _initP2PConnection(data) {
-    // turnUsername / turnCredential / forceRelay (+ URLs) come from the server's turn_config.
+    // turnUsername / turnCredential / forceRelay from the server's turn_config; rtcConfiguration as the server built it.
     const webrtcOptions = { ...this.extraWebrtcOptions, ...optionsFromTurnConfig(this.turnConfig, data) };
     const faults = faultsFromReady(data, this.myPlayerId);
     if (faults) webrtcOptions.faults = faults;
@@ -101,6 +118,7 @@ export class MultiplayerPyodideGame {
   /** Stops listening and closes the transport. */
   close() {
     this.socket.off(GAME_READY_EVENT, this._onReady);
+    this.socket.off(TURN_REFRESH_EVENT, this._onRefresh);
     if (this.webrtcManager) this.webrtcManager.close();
   }
 }

@@ -9,20 +9,35 @@
  * - When a peer's link is down (channel not open, ICE failed or disconnected) `send()` goes through the server
  *   (`p2p_input_relay`) and returns to the DataChannel when it recovers; each such period is recorded.
  * - Recovery: ICE restart first when the channels are still alive, otherwise a new connection (new channels).
- * - Connection type (direct / relay, candidate types, protocol) and RTT come from getStats() on an interval.
+ * - Connection type (direct / relay, candidate types, protocol) and the selected candidate pair's RTT (the
+ *   DataChannel's path) come from getStats() on an interval; ICE server errors (`icecandidateerror`: a TURN
+ *   401, an unreachable server) are kept, one entry per kind with a count.
+ * - ICE servers: `rtcConfiguration` is the server's RTCConfiguration (`rtc_configuration` of pyodide_game_ready),
+ *   handed to every RTCPeerConnection as it is; `setRtcConfiguration` takes renewed credentials (`turn_refresh`).
+ *   The seed's `turnUsername` / `turnCredential` / `forceRelay` are accepted alongside it; without it they are an
+ *   error, since TURN URLs are configured on the server only. With neither, connections use host candidates only.
  *
- * Options: {turnUsername, turnCredential, forceRelay, turnUrls, stunUrls, faults, monitorIntervalMs,
+ * Options: {rtcConfiguration, turnUsername, turnCredential, forceRelay, faults, monitorIntervalMs,
  *   reconnectDelayMs, recoveryTimeoutMs, maxRecoveryAttempts, onMessage, onStateChange, onConnectionType, onFallback, onIceError}.
  */
-import { buildRtcConfiguration } from "./ice_config.js";
-import { FallbackLog, RttSummary, connectionChanged, describeConnection } from "./connection_stats.js";
+import { checkRtcConfiguration, describeRtcConfiguration } from "./ice_config.js";
+import { FallbackLog, IceErrorLog, RttSummary, connectionChanged, describeConnection } from "./connection_stats.js";
 import { FaultInjector } from "./transport_faults.js";
 
 const SIGNAL_EVENT = "webrtc_signal";
 const RELAY_EVENT = "p2p_input_relay";
 const MAX_RELAY_BYTES = 4096; // the server refuses larger relay packets
-const MAX_ICE_ERRORS = 50;
 const CHANNEL_OPTIONS = { inputs: { ordered: false, maxRetransmits: 0 }, control: { ordered: true } };
+
+/** The options' RTCConfiguration (see the module comment). */
+function rtcConfigurationOf(options) {
+  if (options.rtcConfiguration !== undefined) return checkRtcConfiguration(options.rtcConfiguration);
+  if (options.turnUsername || options.turnCredential || options.forceRelay) {
+    throw new TypeError("turnUsername/turnCredential/forceRelay need rtcConfiguration (the server's " +
+      "rtc_configuration from pyodide_game_ready): TURN URLs are configured on the server only");
+  }
+  return { iceServers: [], iceTransportPolicy: "all" };
+}
 
 function toBytes(data) {
   if (data instanceof Uint8Array) return data;
@@ -42,10 +57,10 @@ export class WebRTCManager {
     this.socket = socket;
     this.gameId = gameId;
     this.myPlayerId = Number(myPlayerId);
-    const { config, hasTurn } = buildRtcConfiguration(options);
-    this.rtcConfig = config;
+    this.rtcConfig = rtcConfigurationOf(options);
+    const { hasTurn, forceRelay } = describeRtcConfiguration(this.rtcConfig);
     this.hasTurn = hasTurn;
-    this.forceRelay = Boolean(options.forceRelay);
+    this.forceRelay = forceRelay;
     if (hasTurn) console.log(`[WebRTC] TURN servers configured (forceRelay=${this.forceRelay})`);
     this.faults = options.faults ? new FaultInjector(options.faults) : null;
     this.monitorIntervalMs = options.monitorIntervalMs ?? 1000;
@@ -57,7 +72,7 @@ export class WebRTCManager {
       this[name] = options[name] || null;
     }
     this.peers = new Map();
-    this.counts = { relayOversize: 0, serverErrors: 0, signalErrors: 0 };
+    this.counts = { relayOversize: 0, serverErrors: 0, signalErrors: 0, configUpdates: 0, configErrors: 0 };
     this.closed = false;
     this._handlers = {
       [SIGNAL_EVENT]: (msg) => this._onSignal(msg),
@@ -104,15 +119,34 @@ export class WebRTCManager {
     return Boolean(peer && this._healthy(peer));
   }
 
-  /** Summary for the research data: connection types, RTT, fallback periods, counters. */
+  /**
+   * Renewed credentials from the server (`turn_refresh`): every connection made from now on uses `config`, and
+   * live ones get it for their next ICE gathering (an ICE restart).
+   * @param {RTCConfiguration} config the server's new `rtc_configuration`, used as it is.
+   */
+  setRtcConfiguration(config) {
+    this.rtcConfig = checkRtcConfiguration(config);
+    this.hasTurn = describeRtcConfiguration(config).hasTurn;
+    this.counts.configUpdates += 1;
+    for (const peer of this.peers.values()) {
+      try {
+        peer.pc?.setConfiguration(config);
+      } catch (err) {
+        this.counts.configErrors += 1;
+        console.warn("[WebRTC] a live connection refused the renewed configuration", err);
+      }
+    }
+  }
+
+  /** Summary for the research data: connection types, DataChannel RTT, ICE errors, fallback periods, counters. */
   getStats() {
     const now = Date.now();
     const peers = {};
     for (const [id, p] of this.peers) {
       peers[id] = {
-        connection: p.info, connectionLog: p.connectionLog.slice(), rtt: p.rtt.toJSON(),
+        connection: p.info, connectionLog: p.connectionLog.slice(), datachannelRtt: p.datachannelRtt.toJSON(),
         fallbackActive: p.fallback.active, fallbackPeriods: p.fallback.periods(), fallbackTotalMs: p.fallback.totalMs(now),
-        counts: { ...p.counts }, gen: p.gen, iceErrors: p.iceErrors.slice(),
+        counts: { ...p.counts }, gen: p.gen, iceErrors: p.iceErrors.list(),
         state: p.pc ? { connection: p.pc.connectionState, ice: p.pc.iceConnectionState } : null,
       };
     }
@@ -146,7 +180,8 @@ export class WebRTCManager {
     if (!peer) {
       peer = {
         id, gen: 0, pc: null, channels: {}, pending: [], remoteSet: false, queue: Promise.resolve(), info: null,
-        connectionLog: [], rtt: new RttSummary(), fallback: new FallbackLog(), iceErrors: [], recoverTimer: null,
+        connectionLog: [], datachannelRtt: new RttSummary(), fallback: new FallbackLog(), iceErrors: new IceErrorLog(),
+        recoverTimer: null,
         lastAttemptAt: Date.now(), iceRestartTried: false, failedAttempts: 0,
         counts: { sentP2P: 0, sentRelay: 0, receivedP2P: 0, receivedRelay: 0, iceRestarts: 0, reconnects: 0 },
       };
@@ -176,7 +211,7 @@ export class WebRTCManager {
     };
     pc.onicecandidateerror = (e) => {
       const err = { errorCode: e.errorCode, errorText: e.errorText, url: e.url, atMs: Date.now() };
-      if (peer.iceErrors.length < MAX_ICE_ERRORS) peer.iceErrors.push(err);
+      peer.iceErrors.add(err);
       if (this.onIceError) this.onIceError(peer.id, err);
     };
     const onState = () => {
@@ -364,9 +399,11 @@ export class WebRTCManager {
       return; // the connection was closed while measuring
     }
     if (!info || peer.pc !== pc) return;
-    peer.rtt.add(info.rttMs);
+    peer.datachannelRtt.add(info.rttMs);
     if (connectionChanged(peer.info, info)) {
-      peer.connectionLog.push({ atMs: Date.now(), gen: peer.gen, ...info });
+      const { type, localCandidateType, remoteCandidateType, protocol, relayProtocol } = info;
+      peer.connectionLog.push({ atMs: Date.now(), gen: peer.gen, type, localCandidateType, remoteCandidateType,
+        protocol, relayProtocol });
       if (this.onConnectionType) this.onConnectionType(peer.id, info);
     }
     peer.info = info;
