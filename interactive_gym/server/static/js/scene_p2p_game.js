@@ -5,7 +5,7 @@
 // Server contract: emit `p2p_join` {scene_index, scene_id}; receive `waiting`, then `pyodide_game_ready`
 // (MultiplayerPyodideGame builds the WebRTC transport from its turn_config); upload `p2p_episode`; at the end
 // emit `p2p_game_end` {game_id, reason}; `p2p_partner_left` ends the game early. Test hooks: `#game-status`
-// (data-state loading | waiting | connecting | playing | over, data-reason when over) and
+// (data-state loading | waiting | countdown | connecting | playing | over, data-reason when over) and
 // `window.interactiveGym.p2p`.
 
 import { EpisodeUploader, MAX_UPLOAD_BYTES } from "./episode_uploader.js";
@@ -15,6 +15,7 @@ import { loadP2PRuntime } from "./p2p_runtime.js";
 import { MultiplayerPyodideGame } from "./pyodide_multiplayer_game.js";
 import { RuntimeLoadError, preloadPyodide } from "./pyodide_loader.js";
 import { waitingText } from "./waiting_text.js";
+import { countdownText, startCountdown } from "./start_countdown.js";
 
 const UPLOAD_EVENT = "p2p_episode";
 const STASH_KEY = "interactive-gym:unsent-p2p-episodes";
@@ -116,7 +117,10 @@ export function showP2PGame({ socket, emitWithAck, container, index, scene, show
   }
 
   async function start(data) {
-    setStatus("connecting", "Connecting to your partner…");
+    // "Partner found, starting in 3…" (GymScene start_countdown_s) while the game loads; the session starts after.
+    view.countdown = startCountdown(data.countdown_s,
+      (left) => setStatus("countdown", countdownText(left, scene.humans)));
+    if (!view.countdown.running) setStatus("connecting", "Connecting to your partner…");
     const config = data.config;
     const [{ host }, renderer] = await Promise.all([
       loadRuntime(config),
@@ -124,6 +128,9 @@ export function showP2PGame({ socket, emitWithAck, container, index, scene, show
     ]);
     view.renderer = renderer;
     if (view.destroyed) return;
+    await view.countdown.done;
+    if (view.destroyed || view.over) return;
+    if (status.dataset.state === "countdown") setStatus("connecting", "Connecting to your partner…");
     uploader.setMaxBytes(config.max_upload_bytes ?? MAX_UPLOAD_BYTES); // the server's cap, sent with the game
     const input = new KeyboardInput(window, { keys: config.controls.keys });
     const game = new P2PGame({
@@ -151,6 +158,7 @@ export function showP2PGame({ socket, emitWithAck, container, index, scene, show
   async function finish(reason, error = null, uploadErrors = []) {
     if (view.over || view.destroyed) return;
     view.over = true;
+    view.countdown?.cancel();
     const detail = error ? errorDetail(error) : null;
     view.result = { reason, error: error ? String(error.message ?? error) : null, detail, uploadErrors };
     if (error) console.error(`[p2p] game ended with an error:\n${detail}`);
@@ -228,6 +236,7 @@ export function showP2PGame({ socket, emitWithAck, container, index, scene, show
   return {
     destroy() {
       view.destroyed = true;
+      view.countdown?.cancel();
       view.game?.stop("error");
       socket.off("waiting", onWaiting);
       socket.off("p2p_partner_left", onPartnerLeft);

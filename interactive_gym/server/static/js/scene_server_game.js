@@ -3,6 +3,7 @@
 import { Renderer } from "/static/js/renderer.js";
 import { KeyboardInput } from "/static/js/input.js";
 import { waitingText } from "/static/js/waiting_text.js";
+import { countdownText, startCountdown } from "/static/js/start_countdown.js";
 
 function el(tag, attrs = {}, text = "") {
   const node = document.createElement(tag);
@@ -43,11 +44,21 @@ export function showServerGame({ socket, emitWithAck, container, index, scene, s
     status.textContent = waitingText(msg);
     status.dataset.state = "waiting";
   };
+  const playing = () => {
+    status.textContent = `You are ${state.agentId}. Use the keyboard to play.`;
+    status.dataset.state = "playing";
+  };
   const onStart = async (msg) => {
     state.gameId = msg.game_id;
     state.agentId = msg.agent_id;
-    status.textContent = `You are ${msg.agent_id}. Use the keyboard to play.`;
-    status.dataset.state = "playing";
+    // The server starts the game's first tick after the countdown (GymScene start_countdown_s).
+    state.countdown?.cancel();
+    state.countdown = startCountdown(msg.countdown_s, (left) => {
+      status.textContent = countdownText(left, scene.humans);
+      status.dataset.state = "countdown";
+    });
+    if (!state.countdown.running) playing();
+    else state.countdown.done.then(() => { if (status.dataset.state === "countdown") playing(); });
     if (!state.renderer) {
       const r = new Renderer(canvasBox, { ...scene.canvas, assets: scene.assets || {} });
       await r.ready();
@@ -62,12 +73,15 @@ export function showServerGame({ socket, emitWithAck, container, index, scene, s
   };
   const onEpisode = (msg) => {
     if (msg.game_id !== state.gameId) return;
+    state.countdown?.cancel(); // the game has started
+    status.dataset.state = "playing";
     status.textContent = `Episode ${msg.episode + 1} of ${scene.num_episodes}`;
     draw(msg.packet);
   };
   const onRender = (msg) => { if (msg.game_id === state.gameId) draw(msg.packet); };
   const onOver = (msg) => {
     if (msg.game_id !== state.gameId) return;
+    state.countdown?.cancel();
     status.textContent = msg.message;
     status.dataset.state = "over";
     status.dataset.reason = msg.reason;
@@ -101,6 +115,7 @@ export function showServerGame({ socket, emitWithAck, container, index, scene, s
       socket.off("game_over", onOver);
       socket.off("connect", join);
       document.removeEventListener("visibilitychange", onVisibility);
+      state.countdown?.cancel();
       state.input?.destroy();
       state.renderer?.destroy();
     },
