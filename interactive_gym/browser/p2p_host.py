@@ -11,6 +11,11 @@ the simulation has been corrected); only then is it copied into the episode's up
 peer's own held keys for the frame (``keys``: the local player's agent only) and, on checksum frames, the hex
 checksum of the state before the step, so the server can compare the peers' uploads frame by frame.
 
+Input delay: fixed (``config["p2p"]["input_delay"]`` an integer) or ``"auto"`` (bounds and rollback budget in
+``config["p2p"]["auto_input_delay"]``): then player 0 picks each episode's delay from the RTT its session measured
+and every peer switches to the announced value when its simulation starts the episode, waiting for it if needed
+(``netcode/episode_delays.py``). The delay each episode was played with is in ``stats["input_delays"]``.
+
 Partner drop (``GymScene(on_partner_drop="ai")``): when the server says a partner is gone for good and this is
 the last peer, :meth:`P2PGameHost.take_over` disconnects them in the session (their inputs are final from then
 on) and has the simulation's takeover policy play their agent from the next frame to simulate. The uploads of
@@ -36,6 +41,8 @@ from interactive_gym.envs.agent_runtime import AgentPolicy
 from interactive_gym.envs.input_codecs import codec_for_description, codec_for_space
 from interactive_gym.envs.multiagent import action_space_of, as_multiagent, base_env
 from interactive_gym.netcode import requests as rq
+from interactive_gym.netcode.episode_delays import LEADER, EpisodeDelays
+from interactive_gym.netcode.input_delay import AUTO, AutoInputDelay
 from interactive_gym.netcode.p2p_session import P2PSession
 from interactive_gym.netcode.runner import P2PRunner
 from interactive_gym.netcode.settings import p2p_settings
@@ -81,12 +88,13 @@ class P2PGameHost:
         surface: Surface drawing API with ``commit() -> dict``.
         render_fn: ``render(env, surface)``.
         config: The p2p scene config (for ``scene_id``, ``seeds``, ``bundle.hash``).
-        now_ms: The caller's clock at creation.
+        takeover: The partner-drop policy and its controller text, if the scene has one.
+        auto_delay: The ``"auto"`` input delay settings, or ``None`` for the session's fixed delay.
     """
 
     def __init__(self, *, sim: P2PSimulation, session: P2PSession, my_player: int, key_mapping: Any, surface: Any,
                  render_fn: Callable[[Any, Any], Any], config: Mapping[str, Any],
-                 takeover: tuple[AgentPolicy, str] | None = None) -> None:
+                 takeover: tuple[AgentPolicy, str] | None = None, auto_delay: AutoInputDelay | None = None) -> None:
         self.sim = sim
         self._takeover_policy = takeover  # (policy, controller text) from config["p2p"]["takeover"], if any
         self.takeovers: dict[int, dict[str, Any]] = {}  # player -> what the uploads report about its takeover
@@ -105,7 +113,10 @@ class P2PGameHost:
         self.scene_id = str(config.get("scene_id", ""))
         self.bundle_hash = str((config.get("bundle") or {}).get("hash", ""))
         self.seeds = list(sim.seeds)
-        self.input_delay = session.settings.input_delay
+        self.delays = EpisodeDelays(auto_delay, leader=my_player == LEADER, episodes=len(self.seeds),
+                                    max_steps=sim.max_steps, fps=session.settings.fps,
+                                    prediction_window=session.settings.max_prediction)
+        self.delay_wait_ticks = 0  # ticks that played no frame because the episode's delay was not known yet
         self._inbox: list[tuple[Hashable, bytes]] = []
         self._keys_by_frame: dict[int, list[str]] = {}
         self._carry: list[str] = []
@@ -164,10 +175,17 @@ class P2PGameHost:
         input_size = max(c.size for c in codecs)
         fps = float(config.get("fps", 30))
         timeout_ms = float(p2p.get("disconnect_timeout_ms", 5000))
+        auto_delay = None
+        if p2p.get("input_delay", 2) == AUTO:
+            auto_delay = AutoInputDelay.from_config(p2p.get("auto_input_delay") or AutoInputDelay().to_config())
+            first_delay, largest_delay = auto_delay.min_delay, auto_delay.max_delay
+        else:
+            first_delay = largest_delay = int(p2p.get("input_delay", 2))
         settings = p2p_settings(
             num_players, my_player, {p: p for p in range(num_players) if p != my_player},
             input_size=input_size,
-            input_delay=int(p2p.get("input_delay", 2)),
+            input_delay=first_delay,
+            max_input_delay=largest_delay,
             max_prediction=int(p2p.get("prediction_window", 8)),
             checksum_interval=int(p2p.get("checksum_interval", 60)),
             fps=fps,
@@ -190,12 +208,17 @@ class P2PGameHost:
                                        canvas.get("background", "#000000"))
         return cls(sim=sim, session=P2PSession(settings, now_ms=now_ms), my_player=my_player,
                    key_mapping=key_mapping, surface=surface, render_fn=resolve_ref(bundle["render"]), config=config,
-                   takeover=takeover)
+                   takeover=takeover, auto_delay=auto_delay)
 
     @classmethod
     def from_config_json(cls, text: str, my_player: int, now_ms: float = 0.0) -> P2PGameHost:
         """:meth:`from_config` for JSON text (what the page passes, once)."""
         return cls.from_config(json.loads(text), int(my_player), now_ms=float(now_ms))
+
+    @property
+    def input_delay(self) -> int:
+        """The input delay in use now (frames)."""
+        return self.session.input_delay
 
     # -- per frame ----------------------------------------------------------------------------------------------
     def start(self, now_ms: float) -> None:
@@ -245,15 +268,23 @@ class P2PGameHost:
             # count in this one: a tap shorter than a frame must never be lost.
             held_keys = "\n".join([*self._carry, *(held_keys.split("\n") if held_keys else [])])
         keys, data = self.local_input(held_keys)
-        target = self.session.current_frame + self.input_delay
+        sim = self.sim
+        # At an episode start the session switches to that episode's input delay (and waits until it is known).
+        delay_known = self.done or self.delays.ready(self.session, now_ms, sim.episode, sim.t, sim.finished)
+        if not delay_known:
+            self.delay_wait_ticks += 1
+        target = self.session.current_frame + self.session.input_delay
         fresh_target = target not in self._keys_by_frame
         packets, self._inbox = self._inbox, []
-        result = self.runner.tick(now_ms, {self.my_player: data}, packets, advance=not self.done)
-        committed = (not self.done and not result.waited and fresh_target
+        result = self.runner.tick(now_ms, {self.my_player: data}, packets, advance=delay_known and not self.done)
+        committed = (not self.done and delay_known and not result.waited and fresh_target
                      and result.status in (rq.AdvanceStatus.ADVANCED, rq.AdvanceStatus.PREDICTION_THRESHOLD))
         if committed:
             self._keys_by_frame[target] = keys  # a stalled frame keeps the first input given for it
-        self._carry = [] if committed or self.done else keys
+        # Keys held while the first delay is measured belong to no frame (taps made while connecting do not act
+        # on frame 0); keys of a wait at a later episode start are real inputs, carried like any other.
+        before_play = not delay_known and self.session.current_frame == 0
+        self._carry = [] if committed or self.done or before_play else keys
         events = [self._note_event(e) for e in result.events]
         for event in result.events:
             if isinstance(event, rq.Disconnected):
@@ -382,6 +413,10 @@ class P2PGameHost:
             "row_mismatches": self.row_mismatches,
             "bad_packets": self.bad_packets,
             "input_delay": self.input_delay,
+            "input_delays": self.delays.delays(),
+            "input_delay_rule": None if self.delays.auto is None else self.delays.auto.to_config(),
+            "input_delay_rtt_ms": [self.delays.rtt_used_ms.get(e) for e in range(len(self.seeds))],
+            "delay_wait_ticks": self.delay_wait_ticks,
             "prediction_window": self.session.settings.max_prediction,
             "dropped_packets": stats["dropped"],
             "events": self.events[-MAX_EVENTS_KEPT:],
