@@ -35,6 +35,7 @@ from dataclasses import asdict
 from typing import Any
 
 from interactive_gym.browser.host import HostConfigError, _default_key_mapping, _default_surface, ai_policy
+from interactive_gym.browser.p2p_rejoin import GapLog, resume_session, serve_snapshot, snapshot_ready
 from interactive_gym.browser.p2p_sim import P2PSimulation
 from interactive_gym.browser.refs import resolve_ref
 from interactive_gym.envs.agent_runtime import AgentPolicy
@@ -44,8 +45,10 @@ from interactive_gym.netcode import requests as rq
 from interactive_gym.netcode.episode_delays import LEADER, EpisodeDelays
 from interactive_gym.netcode.input_delay import AUTO, AutoInputDelay
 from interactive_gym.netcode.p2p_session import P2PSession
+from interactive_gym.netcode.rejoin import ChunkAssembler, SnapshotError, split_chunks
 from interactive_gym.netcode.runner import P2PRunner
 from interactive_gym.netcode.settings import p2p_settings
+from interactive_gym.netcode.sync_layer import SessionError
 
 STATUS_NAMES = {
     rq.AdvanceStatus.ADVANCED: "advanced",
@@ -132,6 +135,14 @@ class P2PGameHost:
         self.rtt_samples: list[float] = []
         self.ticks = 0
         self._rendered_once = False
+        # Rejoin (p2p_rejoin.py): players asking for a snapshot, the snapshots served (resent on a repeated
+        # request), the gap steps of every episode, and, on a page that resumed, where it resumed.
+        self._rejoin_requests: set[int] = set()
+        self._served: dict[int, tuple[int, list[str]]] = {}
+        self._snapshot_ids = 0
+        self._assembler = ChunkAssembler()
+        self.gaps = GapLog()
+        self.rejoined: dict[str, int] | None = None
 
     # -- construction -----------------------------------------------------------------------------------------
     @classmethod
@@ -276,6 +287,9 @@ class P2PGameHost:
         target = self.session.current_frame + self.session.input_delay
         fresh_target = target not in self._keys_by_frame
         packets, self._inbox = self._inbox, []
+        for player in self._rejoin_requests:
+            if not self.session.player_disconnected(player):
+                self.session.disconnect_player(player)  # its old page is gone: its inputs are final from the cut
         result = self.runner.tick(now_ms, {self.my_player: data}, packets, advance=delay_known and not self.done)
         committed = (not self.done and delay_known and not result.waited and fresh_target
                      and result.status in (rq.AdvanceStatus.ADVANCED, rq.AdvanceStatus.PREDICTION_THRESHOLD))
@@ -294,6 +308,7 @@ class P2PGameHost:
             if isinstance(event, rq.Disconnected) and event.frame <= self._collected:
                 self._reopen_from(event.frame)
         newly = self._collect_confirmed()
+        rejoins = self._serve_rejoins(now_ms) if self._rejoin_requests else {}
         render = None
         if result.frames_simulated or not self._rendered_once:
             render = self.render()
@@ -312,6 +327,7 @@ class P2PGameHost:
             "done": self.done,
             "episode": min(self.sim.episode, len(self.seeds) - 1),
             "t": self.sim.t,
+            "rejoin": rejoins,
         }, separators=(",", ":"))
 
     def render(self) -> dict[str, Any]:
@@ -358,6 +374,54 @@ class P2PGameHost:
                                   "drop_t": None}
         return json.dumps({"ok": True, "frame": frame})
 
+    def request_rejoin(self, player: int) -> str:
+        """A player's new page (after a reload or a crash) asks this page for a snapshot.
+
+        The snapshot is captured at the end of the next tick (its ``"rejoin"`` field has the chunks, by player);
+        a repeated request for a snapshot already served answers with the same chunks at once.
+
+        Returns:
+            JSON ``{"ok": true, "pending": true}``, ``{"ok": true, "id": n, "chunks": [...]}`` or
+            ``{"ok": false, "error": ...}`` (oneself, no such player, a player taken over, 3+ players).
+        """
+        player = int(player)
+        if player == self.my_player or not 0 <= player < len(self.sim.player_agents):
+            return json.dumps({"ok": False, "error": f"player {player} is not a remote player of this game"})
+        if player in self.takeovers:
+            return json.dumps({"ok": False, "error": f"player {player} is played by the takeover policy now"})
+        if len(self.sim.player_agents) > 2:
+            # The other survivors would have to reconnect the player at the same frame; not supported yet.
+            return json.dumps({"ok": False, "error": "rejoin is supported in two-player games only"})
+        served = self._served.get(player)
+        if served is not None and not self.session.player_disconnected(player):
+            return json.dumps({"ok": True, "id": served[0], "chunks": served[1]})
+        self._served.pop(player, None)
+        self._rejoin_requests.add(player)
+        return json.dumps({"ok": True, "pending": True})
+
+    def expect_rejoin(self, player: int) -> None:
+        """The server says ``player`` is coming back on a new page: a snapshot served before is stale."""
+        self._served.pop(int(player), None)
+
+    def add_snapshot_chunk(self, snapshot_id: Any, index: Any, count: Any, text: Any, now_ms: float) -> str:
+        """Takes one chunk of a snapshot for this (returning) page; loads it once complete.
+
+        Returns:
+            JSON ``{"ok": true, "loaded": false}`` while chunks are missing, ``{"ok": true, "loaded": true,
+            "frame", "episode", "t"}`` once resumed (later chunks are ignored), or ``{"ok": false, "error"}``.
+        """
+        if self.rejoined is not None:
+            return json.dumps({"ok": True, "loaded": True, "duplicate": True, **self.rejoined})
+        try:
+            whole = self._assembler.add(snapshot_id, index, count, text)
+            if whole is None:
+                return json.dumps({"ok": True, "loaded": False})
+            place = resume_session(self, whole, float(now_ms))
+        except SnapshotError as exc:
+            return json.dumps({"ok": False, "error": str(exc)})
+        self._resumed_at(place)
+        return json.dumps({"ok": True, "loaded": True, **place})
+
     def close_packets(self) -> str:
         """Goodbye packets for every connected peer (JSON ``[[peer, base64], ...]``), e.g. when the page closes."""
         self.session.close()
@@ -390,6 +454,7 @@ class P2PGameHost:
             "error": None,
             "steps": self.episodes[episode],
             "pauses": [],
+            **self._rejoin_fields(episode),
         }, separators=(",", ":"))
 
     def stats_json(self) -> str:
@@ -421,6 +486,7 @@ class P2PGameHost:
             "dropped_packets": stats["dropped"],
             "events": self.events[-MAX_EVENTS_KEPT:],
             "takeovers": [self._takeover_report(player) for player in self.takeovers],
+            **({"rejoined": self.rejoined} if self.rejoined is not None else {}),
         }, separators=(",", ":"))
 
     # -- internals ----------------------------------------------------------------------------------------------
@@ -438,12 +504,51 @@ class P2PGameHost:
             if rtt is not None and len(self.rtt_samples) < MAX_RTT_SAMPLES:
                 self.rtt_samples.append(rtt)
 
+    def _serve_rejoins(self, now_ms: float) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for player in sorted(self._rejoin_requests):
+            if not snapshot_ready(self, player):
+                continue  # the cut's rollback or late inputs first; tried again next tick
+            self._rejoin_requests.discard(player)
+            try:
+                text = serve_snapshot(self, player, now_ms)
+            except (SnapshotError, SessionError) as exc:
+                out[str(player)] = {"ok": False, "error": str(exc)}
+                continue
+            self._snapshot_ids += 1
+            self._served[player] = (self._snapshot_ids, split_chunks(text))
+            self._drop_frames.pop(player, None)  # a later drop of this player is a new one
+            self._drop_points.pop(player, None)
+            out[str(player)] = {"ok": True, "id": self._snapshot_ids, "chunks": self._served[player][1]}
+        return out
+
+    def _resumed_at(self, place: dict[str, int]) -> None:
+        """This page resumed from a snapshot: earlier episodes were played (and uploaded) by its old page."""
+        frame = place["frame"]
+        self.rejoined = place
+        self._collected = frame - 1
+        self._keys_by_frame.clear()
+        self._carry = []
+        self._finalized.clear()
+        self.completed = list(range(min(self.sim.episode, len(self.seeds))))
+        self.done = len(self.completed) == len(self.seeds)
+
+    def _rejoin_fields(self, episode: int) -> dict[str, Any]:
+        fields: dict[str, Any] = {}
+        gaps = self.gaps.of(episode)
+        if gaps:
+            fields["gaps"] = gaps
+        if self.rejoined is not None and episode == self.rejoined["episode"] and self.rejoined["t"] > 0:
+            fields["first_t"] = self.rejoined["t"]  # the old page played the steps before
+        return fields
+
     def _reopen_from(self, frame: int) -> None:
         """Un-finalizes rows from ``frame`` on: with 3+ players the survivors of a disconnection may agree on a
         cut earlier than this peer had confirmed, and the runner re-simulates those frames."""
         while self._finalized and self._finalized[-1][0] >= frame:
             done_frame, episode = self._finalized.pop()
             row = self.episodes[episode].pop()
+            self.gaps.trim(episode, row["t"])
             self._keys_by_frame[done_frame] = row["keys"][self.my_agent]
             if episode in self.completed:
                 self.completed.remove(episode)  # reported again when it completes again
@@ -476,7 +581,8 @@ class P2PGameHost:
             if entry is None:
                 continue  # after the last episode: nothing was simulated
             episode, row = entry
-            final = [data for data, _ in self.session.confirmed_inputs(frame)]
+            final_inputs = self.session.confirmed_inputs(frame)
+            final = [data for data, _ in final_inputs]
             if row.pop("inputs") != final:
                 self.row_mismatches += 1  # cannot happen if the session is correct; counted, never hidden
             row["keys"] = {self.my_agent: keys}
@@ -484,6 +590,10 @@ class P2PGameHost:
             controllers = row.pop("controllers", None)  # reported per game in stats["takeovers"], not per row
             if self._drop_frames or self.takeovers:
                 self._note_takeover_point(frame, episode, row["t"], controllers or {})
+            away = [sim.player_agents[p] for p, (_, status) in enumerate(final_inputs)
+                    if status == rq.InputStatus.DISCONNECTED and sim.player_agents[p] not in (controllers or {})]
+            if away:
+                self.gaps.note(episode, row["t"], away)
             rows = self.episodes[episode]
             rows.append(row)
             self._finalized.append((frame, episode))

@@ -142,6 +142,21 @@ class P2PSimulation:
         self._pending_checksum = value
         return value
 
+    def snapshot_checksum(self, state: tuple) -> int:
+        """:meth:`checksum` of ``state`` without remembering it for a row (a rejoin snapshot's checksum)."""
+        pending = self._pending_checksum
+        try:
+            return self.checksum(state)
+        finally:
+            self._pending_checksum = pending
+
+    def resume_from(self, state: tuple) -> None:
+        """Loads a rejoin snapshot's state: this simulation continues from it (no rows of earlier frames)."""
+        self.load_state(state)
+        self.rows.clear()
+        self.checksums.clear()
+        self._pending_checksum = None
+
     def advance(self, frame: int, inputs: Sequence[tuple[bytes, InputStatus]]) -> int | None:
         """Simulates ``frame``; returns the number of the episode that ended on it, else ``None``."""
         if self._pending_checksum is not None:

@@ -124,6 +124,29 @@ class InputQueue:
         self.disconnected_after = cut
         self._predictions.clear()
 
+    def reconnect(self, from_frame: int) -> None:
+        """A disconnected player returns: its real inputs start again at ``from_frame``.
+
+        Frames after the disconnection cut and before ``from_frame`` keep the default input (now confirmed, as
+        every peer simulated them with it); later frames are predicted until the player's inputs arrive.
+        """
+        if self.disconnected_after is None:
+            raise InputQueueError("reconnect() of a player that is not disconnected")
+        if from_frame <= self.last_confirmed:
+            raise InputQueueError(f"reconnect at frame {from_frame}, not after the cut {self.last_confirmed}")
+        self._inputs.extend([self._default] * (from_frame - 1 - self.last_confirmed))
+        self.last_confirmed = from_frame - 1
+        self.disconnected_after = None
+        self._predictions.clear()
+
+    def restart_at(self, frame: int) -> None:
+        """Empties the queue so that its first frame is ``frame`` (a session resumed from a snapshot)."""
+        self._inputs = []
+        self._base = frame
+        self.last_confirmed = frame - 1
+        self.disconnected_after = None
+        self._predictions.clear()
+
     def discard_before(self, frame: int) -> None:
         """Forgets inputs and predictions of frames before ``frame`` (never past the last confirmed one)."""
         frame = min(frame, self.last_confirmed)

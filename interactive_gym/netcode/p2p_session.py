@@ -299,6 +299,79 @@ class P2PSession:
             raise SessionError(f"player {player} is not a remote player of this session")
         return ep.disconnected
 
+    # --- rejoin (a reloaded peer resumes from a snapshot; see rejoin.py) -------------------------------------
+
+    def inputs_from(self, frame: int) -> tuple[tuple[bytes, ...], ...]:
+        """Per player, the confirmed inputs this peer holds for frames ``frame, frame+1, ...`` (for a snapshot)."""
+        runs = []
+        for queue in self._sync.queues:
+            count = queue.last_confirmed - frame + 1
+            runs.append(tuple(queue.run(frame, count)) if count > 0 and queue.disconnected_after is None else ())
+        return tuple(runs)
+
+    def reconnect_player(self, player: int, now_ms: float) -> int:
+        """A disconnected remote ``player`` returns on a new page resumed at :attr:`current_frame`.
+
+        Its inputs are the default up to the frame before and its own from :attr:`current_frame` on; the link to
+        its peer starts afresh (the new page knows nothing of the old one's packets) and counts as synchronized,
+        so this peer keeps playing (predicting the player) until the new page's inputs arrive.
+
+        Returns:
+            The frame the player's own inputs start at.
+
+        Raises:
+            SessionError: ``player`` is not remote, not disconnected, or the state is not final to that frame.
+        """
+        old = self._owner.get(player)
+        if old is None:
+            raise SessionError(f"player {player} is not a remote player of this session")
+        if not old.disconnected:
+            raise SessionError(f"player {player} is still connected; disconnect it before it rejoins")
+        frame = self._sync.current_frame
+        if self.confirmed_frame < frame - 1 or self._sync.first_incorrect is not None:
+            raise SessionError(f"frame {frame} is not final yet: a rejoin needs a confirmed state")
+        for p in old.players:
+            self._sync.queues[p].reconnect(frame)
+        ep = PeerEndpoint(old.peer, old.players, now_ms)
+        ep.synchronized = True
+        ep.acked_frame = ep.latest_ack = frame - 1  # the snapshot carries our inputs from `frame` on
+        self._endpoints[old.peer] = ep  # the same dict the reports helper reads
+        for p in ep.players:
+            self._owner[p] = ep
+        return frame
+
+    @classmethod
+    def resumed(cls, settings: SessionSettings, frame: int, inputs: tuple[tuple[bytes, ...], ...],
+                disconnected: tuple[int, ...] = (), now_ms: float = 0.0) -> P2PSession:
+        """A session that starts at ``frame`` (a reloaded page resuming from a rejoin snapshot).
+
+        Args:
+            settings: The game's settings for this peer.
+            frame: The snapshot frame; the caller loads the state of that frame before the first advance.
+            inputs: Per player, the sender's inputs from ``frame`` on (the local players' are ignored).
+            disconnected: Players whose inputs are the default from ``frame`` on.
+            now_ms: The caller's clock.
+        """
+        session = cls(settings, now_ms)
+        sync = session._sync
+        for player, queue in enumerate(sync.queues):
+            queue.restart_at(frame)
+            if player in session._local:
+                for f in range(frame, frame + settings.input_delay):
+                    queue.add(f, settings.default_bytes)
+            elif player in disconnected:
+                queue.disconnect(frame - 1)
+            else:
+                for offset, data in enumerate(inputs[player]):
+                    queue.add(frame + offset, data)
+        sync.current_frame = frame
+        session._reports.start_at(frame)
+        for ep in session._endpoints.values():
+            ep.synchronized = True  # the sender is alive (it just sent the snapshot)
+            if all(p in disconnected for p in ep.players):
+                ep.disconnected = True
+        return session
+
     def close(self) -> None:
         """Tells every connected peer that this peer is leaving (best effort, one packet each)."""
         for ep in self._endpoints.values():

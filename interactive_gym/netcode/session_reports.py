@@ -47,6 +47,12 @@ class PeerReports:
         self.desyncs = 0
         self.missing_checksums = 0
 
+    def start_at(self, frame: int) -> None:
+        """A session resumed at ``frame`` reports checksums from the first checksum frame at or after it."""
+        interval = self._interval
+        if interval:
+            self._next_checksum_frame = -(-frame // interval) * interval
+
     def report_checksums(self) -> None:
         """Records the checksums of checksum frames that became final since the last call."""
         interval = self._interval

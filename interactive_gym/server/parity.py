@@ -38,7 +38,8 @@ class ParityVerdict:
 
 
 def compare_trajectories(uploads: Mapping[str, Sequence[Mapping[str, Any]]], *,
-                         allow_prefix: bool = False, until: int | None = None) -> ParityVerdict:
+                         allow_prefix: bool = False, until: int | None = None,
+                         overlap: bool = False) -> ParityVerdict:
     """Compares the step lists uploaded by each source (participant) for one episode.
 
     Args:
@@ -48,12 +49,18 @@ def compare_trajectories(uploads: Mapping[str, Sequence[Mapping[str, Any]]], *,
         until: Compare only steps ``t < until`` (a partner dropped out there: from that step the peers played
             with different inputs for it by design, and the last peer's AI played it on); lengths past it are
             not compared.
+        overlap: Compare the steps every source has, by ``t`` (a peer that rejoined after a reload uploads
+            the steps it played, which need not start at 0; the steps between are the gap, played by the others
+            with the default input for it). Lengths are not compared then; ``frames_compared`` counts the
+            steps compared.
     """
     if len(uploads) < 2:
         raise ValueError("parity needs the uploads of at least two peers")
     if until is not None:
-        uploads = {s: steps[:max(0, until)] for s, steps in uploads.items()}
+        uploads = {s: [step for step in steps if step.get("t", 0) < until] for s, steps in uploads.items()}
         allow_prefix = True
+    if overlap:
+        return _compare_overlap(uploads)
     sources = sorted(uploads)
     lengths = {s: len(uploads[s]) for s in sources}
     common = min(lengths.values())
@@ -72,6 +79,19 @@ def compare_trajectories(uploads: Mapping[str, Sequence[Mapping[str, Any]]], *,
     if not same_length and not allow_prefix:
         return ParityVerdict(False, common, lengths, {"t": common, "field": "length", "values": lengths})
     return ParityVerdict(True, common, lengths, None)
+
+
+def _compare_overlap(uploads: Mapping[str, Sequence[Mapping[str, Any]]]) -> ParityVerdict:
+    sources = sorted(uploads)
+    by_t = {s: {step.get("t"): step for step in uploads[s]} for s in sources}
+    lengths = {s: len(uploads[s]) for s in sources}
+    common = sorted(set.intersection(*(set(steps) for steps in by_t.values())), key=lambda t: (t is None, t))
+    for done, t in enumerate(common):
+        for field in COMPARED_FIELDS:
+            values = {s: by_t[s][t].get(field) for s in sources}
+            if len({_canonical(v) for v in values.values()}) > 1:
+                return ParityVerdict(False, done, lengths, {"t": t, "field": field, "values": values})
+    return ParityVerdict(True, len(common), lengths, None)
 
 
 def _canonical(value: Any) -> str:
