@@ -24,6 +24,21 @@ export function peerConnectionType(peer) {
   return relayed > 0 ? "server_relay" : null;
 }
 
+/** The game's connection type from WebRTCManager.getStats(): the worst of its links, or null. */
+export function gameConnectionType(transport) {
+  return worstLink(transport).type;
+}
+
+function worstLink(transport) {
+  let type = null;
+  let info = null;
+  for (const peer of Object.values(transport?.peers ?? {})) {
+    const t = peerConnectionType(peer);
+    if (t && (TYPE_RANK[t] ?? 0) > (TYPE_RANK[type] ?? 0)) [type, info] = [t, peer.connection];
+  }
+  return { type, info };
+}
+
 /** Connection summary of one peer link as stored with the data. */
 export function connectionSummary(info, type = info?.type ?? null) {
   return {
@@ -63,8 +78,6 @@ export function buildUploadStats(session, transport, latency, nowMs = Date.now()
   const byPeer = {};
   const packets = { sent_p2p: 0, sent_relay: 0, received_p2p: 0, received_relay: 0 };
   const fallbackPeriods = [];
-  let worst = null;
-  let worstInfo = null;
   for (const [id, peer] of peers) {
     const type = peerConnectionType(peer);
     byPeer[id] = { ...connectionSummary(peer.connection, type), log: (peer.connectionLog ?? []).map(logEntry),
@@ -79,14 +92,11 @@ export function buildUploadStats(session, transport, latency, nowMs = Date.now()
       fallbackPeriods.push({ peer: Number(id), start_ms: p.startMs, end_ms: open ? nowMs : p.endMs, open,
         reason: p.reason ?? null });
     }
-    if (type && (TYPE_RANK[type] ?? 0) > (TYPE_RANK[worst] ?? 0)) {
-      worst = type;
-      worstInfo = peer.connection;
-    }
   }
   const types = Object.values(byPeer).map((p) => p.type);
+  const worst = worstLink(transport);
   return {
-    connection: connectionSummary(worstInfo, worst),
+    connection: connectionSummary(worst.info, worst.type),
     peers: byPeer,
     turn_used: types.includes("relay"),
     turn_configured: Boolean(transport?.turnConfigured),

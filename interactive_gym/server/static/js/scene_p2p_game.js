@@ -11,6 +11,7 @@
 import { EpisodeUploader, MAX_UPLOAD_BYTES } from "./episode_uploader.js";
 import { KeyboardInput } from "./input.js";
 import { END_MESSAGES, P2PGame } from "./p2p_game.js";
+import { gameConnectionType } from "./p2p_stats.js";
 import { loadP2PRuntime } from "./p2p_runtime.js";
 import { MultiplayerPyodideGame } from "./pyodide_multiplayer_game.js";
 import { RuntimeLoadError, preloadPyodide } from "./pyodide_loader.js";
@@ -70,10 +71,7 @@ export function showP2PGame({ socket, emitWithAck, container, index, scene, show
   const hook = {
     get state() { return status.dataset.state; },
     get frame() { return view.game?.last?.frame ?? 0; },
-    get connectionType() {
-      const peers = Object.values(view.ready?.manager?.getStats().peers ?? {});
-      return peers.find((p) => p.connection?.type === "relay") ? "relay" : (peers[0]?.connection?.type ?? null);
-    },
+    get connectionType() { return gameConnectionType(view.ready?.manager?.getStats()); }, // as in the uploads
     get rollbacks() { return view.game?.counters.rollbacks ?? 0; },
     get counters() { return view.game ? { ...view.game.counters } : null; },
     get latencySamples() { return view.game ? view.game.probe.samples.slice() : []; },
