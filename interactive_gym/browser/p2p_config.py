@@ -6,14 +6,17 @@ settings other than those it plays with. ``P2PGameHost.from_config`` (``p2p_host
 
 Shape::
 
-    {"input_delay": 2, "prediction_window": 8, "num_players": 2, "disconnect_timeout_ms": 5000,
-     "checksum_interval": 30, "faults": None | {"loss": 0.1, ...}}
+    {"input_delay": 2 | "auto", "prediction_window": 8, "num_players": 2, "disconnect_timeout_ms": 5000,
+     "checksum_interval": 30, "faults": None | {"loss": 0.1, ...},
+     "auto_input_delay": {"min": 0, "max": 6, "rollback_budget": 2}}   # only with "auto"
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, Protocol
+
+from interactive_gym.netcode.input_delay import AUTO, AutoInputDelay
 
 # Frames between the checksums peers exchange to detect a desync (GGRS's desync detection interval).
 CHECKSUM_INTERVAL = 30
@@ -23,7 +26,10 @@ class P2PSceneSettings(Protocol):
     """The settings of a p2p scene the block is made of (``GymScene`` has them)."""
 
     @property
-    def input_delay(self) -> int: ...
+    def input_delay(self) -> int | str: ...
+
+    @property
+    def auto_input_delay(self) -> AutoInputDelay | None: ...
 
     @property
     def prediction_window(self) -> int: ...
@@ -46,7 +52,7 @@ def p2p_block(scene: P2PSceneSettings, num_players: int,
     """
     if not isinstance(num_players, int) or isinstance(num_players, bool) or num_players < 2:
         raise ValueError(f"a p2p game needs at least two players, got {num_players!r}")
-    return {
+    block: dict[str, Any] = {
         "input_delay": scene.input_delay,
         "prediction_window": scene.prediction_window,
         "num_players": num_players,
@@ -54,3 +60,6 @@ def p2p_block(scene: P2PSceneSettings, num_players: int,
         "checksum_interval": CHECKSUM_INTERVAL,
         "faults": dict(faults) if faults is not None else None,
     }
+    if scene.input_delay == AUTO:
+        block["auto_input_delay"] = (scene.auto_input_delay or AutoInputDelay()).to_config()
+    return block

@@ -13,6 +13,8 @@ from interactive_gym.envs.agent_runtime import AgentPolicy, AgentPolicyError
 from interactive_gym.envs.input_codecs import InputCodecError, describe_space
 from interactive_gym.envs.multiagent import action_space_of, as_multiagent
 from interactive_gym.envs.spaces import space_contains
+from interactive_gym.netcode.input_delay import AUTO, DEFAULT_BOUNDS, DEFAULT_ROLLBACK_BUDGET, AutoInputDelay
+from interactive_gym.netcode.settings import SettingsError
 from interactive_gym.rendering import AssetError, AssetRegistry, ColorError, normalize_color
 from interactive_gym.scenes.partner_drop import (
     PartnerDropError,
@@ -71,7 +73,13 @@ class GymScene(Scene):
         timeout_scene_id: Scene a timed-out participant goes to (default: the end scene, with a message).
         disconnect_grace_s: How long a game continues with the default action for a disconnected human
             before it ends for everyone.
-        input_delay: p2p only: frames of local input delay.
+        input_delay: p2p only: frames of local input delay, or ``"auto"``: before each episode the game picks
+            the smallest delay that keeps rollbacks within ``rollback_budget_frames`` at the RTT the peers
+            measured, within ``input_delay_bounds`` (``netcode/input_delay.py``); every player gets the same
+            delay and it is stored with the episode.
+        input_delay_bounds: With ``input_delay="auto"``: the smallest and largest delay it may pick.
+        rollback_budget_frames: With ``input_delay="auto"``: frames of latency left to rollback before input
+            delay is added.
         prediction_window: p2p only: most frames a peer may run ahead of confirmed inputs.
         on_error: What follows a game that failed (an env, render, policy or load error): ``"end"`` (the
             participant goes to the end page with status ``errored``) or ``"continue"``.
@@ -119,8 +127,10 @@ class GymScene(Scene):
         waiting_room_timeout_s: float = 120.0,
         timeout_scene_id: str | None = None,
         disconnect_grace_s: float = 10.0,
-        input_delay: int = 2,
+        input_delay: int | str = 2,
         prediction_window: int = 8,
+        input_delay_bounds: tuple[int, int] = DEFAULT_BOUNDS,
+        rollback_budget_frames: int = DEFAULT_ROLLBACK_BUDGET,
         matchmaker: Callable[..., list[str] | None] | None = None,
         on_error: str = "end",
         on_partner_drop: str = "end",
@@ -146,11 +156,20 @@ class GymScene(Scene):
             raise SceneConfigError(f"GymScene {scene_id!r}: {exc}") from None
         for name, value, low, high in (
             ("fps", fps, 1, 60), ("num_episodes", num_episodes, 1, 1000), ("max_steps", max_steps, 1, 10**7),
-            ("width", width, 16, 4096), ("height", height, 16, 4096), ("input_delay", input_delay, 0, 30),
+            ("width", width, 16, 4096), ("height", height, 16, 4096),
+            *((("input_delay", input_delay, 0, 30),) if input_delay != AUTO else ()),
             ("prediction_window", prediction_window, 0, 60),
         ):
             if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-                raise SceneConfigError(f"GymScene {scene_id!r}: {name} must be an integer from {low} to {high}")
+                raise SceneConfigError(f"GymScene {scene_id!r}: {name} must be an integer from {low} to {high}"
+                                       + (' or "auto"' if name == "input_delay" else ""))
+        try:
+            bounds = tuple(input_delay_bounds)
+            if len(bounds) != 2:
+                raise SettingsError(f"input_delay_bounds must be (min, max), got {input_delay_bounds!r}")
+            auto_input_delay = AutoInputDelay(bounds[0], bounds[1], rollback_budget_frames)
+        except (SettingsError, TypeError) as exc:
+            raise SceneConfigError(f"GymScene {scene_id!r}: {exc}") from None
         timeouts: tuple[tuple[str, Any, bool], ...] = (("waiting_room_timeout_s", waiting_room_timeout_s, False),
                                                        ("disconnect_grace_s", disconnect_grace_s, True))
         for name, value, allow_zero in timeouts:
@@ -190,6 +209,7 @@ class GymScene(Scene):
         self.timeout_scene_id = timeout_scene_id
         self.disconnect_grace_s = float(disconnect_grace_s)
         self.input_delay = input_delay
+        self.auto_input_delay = auto_input_delay if input_delay == AUTO else None
         self.prediction_window = prediction_window
         self.matchmaker = matchmaker
         self.on_error = on_error

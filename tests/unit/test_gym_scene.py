@@ -83,7 +83,9 @@ def test_mode_must_be_known(mode: object) -> None:
     ],
 )
 def test_integer_settings_have_ranges(name: str, value: object, low: int, high: int) -> None:
-    with pytest.raises(SceneConfigError, match=f"^GymScene 'g': {name} must be an integer from {low} to {high}$"):
+    also = ' or "auto"' if name == "input_delay" else ""
+    with pytest.raises(SceneConfigError,
+                       match=f"^GymScene 'g': {name} must be an integer from {low} to {high}{also}$"):
         scene(**{name: value})
 
 

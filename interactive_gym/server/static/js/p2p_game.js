@@ -219,8 +219,12 @@ export class P2PGame {
 
   // ---- data and the end ----
 
-  stats() {
-    return buildUploadStats(this.host.stats(), this.transport.getStats(), this.probe.summary());
+  /** The upload's stats; with `episode`, `input_delay` is the delay that episode was played with ("auto"). */
+  stats(episode = null) {
+    const session = this.host.stats();
+    const delay = episode === null ? undefined : session.input_delays?.[episode];
+    if (Number.isInteger(delay)) session.input_delay = delay;
+    return buildUploadStats(session, this.transport.getStats(), this.probe.summary());
   }
 
   uploadEpisode(episode, partial, endReason) {
@@ -239,7 +243,8 @@ export class P2PGame {
   }
 
   hostPayload(episode, partial, endReason) {
-    return { ...this.host.episodePayload(episode, partial, endReason), game_id: this.gameId, stats: this.stats() };
+    return { ...this.host.episodePayload(episode, partial, endReason), game_id: this.gameId,
+      stats: this.stats(episode) };
   }
 
   withClock(payload) {
