@@ -45,6 +45,9 @@ class PyodideGameState:
         taken_over: Players the server handed to the last player's partner-drop policy (``p2p_takeover``).
         takeovers: ``player -> takeover record`` as the last player's upload reported it (first report wins).
         parity_bounds: ``episode -> first step not compared`` (a partner dropped out there).
+        rejoining: Players whose new page (after a reload) was given the game and has not uploaded yet: the
+            verdicts wait for its uploads, which add the steps it played to what its old page uploaded.
+        rejoined: Players who came back on a new page at least once (their uploads are compared by step).
         server_relay_warned: An upload reported ``server_relay`` (TURN failed) and the server has said so once.
     """
 
@@ -64,6 +67,8 @@ class PyodideGameState:
     taken_over: set[int] = field(default_factory=set)
     takeovers: dict[int, dict[str, Any]] = field(default_factory=dict)
     parity_bounds: dict[int, int] = field(default_factory=dict)
+    rejoining: set[int] = field(default_factory=set)
+    rejoined: set[int] = field(default_factory=set)
     server_relay_warned: bool = False
 
     def player_of(self, participant_id: str) -> int | None:
@@ -173,6 +178,30 @@ class PyodideGameCoordinator:
         game.gone_since.pop(player, None)
         return game
 
+    def rejoin(self, participant_id: str, sid: str) -> tuple[PyodideGameState, int, int] | None:
+        """A player's new page (a reload or a crash) comes back to their running game.
+
+        Possible while the game runs for the others, nobody was told the player left, the player was not
+        handed to a takeover policy, and another player is connected to send the snapshot.
+
+        Returns:
+            ``(game, player, sender)`` with the sender the lowest connected other player, or None (then the
+            player has left, as without rejoin).
+        """
+        game = self.game_of(participant_id)
+        player = game.player_of(participant_id) if game else None
+        if game is None or player is None or player in game.finished or player in game.taken_over:
+            return None
+        if game.partner_left_sent:
+            return None
+        senders = sorted(p for p, s in game.sids.items() if s and p != player and p not in game.finished)
+        if not senders:
+            return None
+        self.reattach(participant_id, sid)
+        game.rejoining.add(player)
+        game.rejoined.add(player)
+        return game, player, senders[0]
+
     def overdue(self, now: float, grace_s: dict[str, float]) -> list[tuple[PyodideGameState, list[int]]]:
         """Games in which a player has been gone past their scene's grace: ``(game, players to tell)``.
 
@@ -231,16 +260,42 @@ class PyodideGameCoordinator:
 
     # -- data parity -----------------------------------------------------------------------------------------
     def add_upload(self, game: PyodideGameState, episode: int, participant_id: str,
-                   steps: list[dict[str, Any]], partial: bool) -> ParityVerdict | None:
-        """Keeps one peer's trajectory; once every player uploaded the episode, returns the verdict."""
+                   steps: list[dict[str, Any]], partial: bool, *, rejoined_page: bool = False) -> ParityVerdict | None:
+        """Keeps one peer's trajectory; once every player uploaded the episode, returns the verdict.
+
+        A player who rejoined uploads an episode in pieces (what the old page confirmed, then what the new page
+        played from where it resumed): the pieces are merged by step and compared by step (``overlap``).
+        ``rejoined_page``: the upload comes from a page that resumed from a snapshot (verdicts may go now; see
+        :meth:`pending_verdicts` for the episodes that waited for it).
+        """
         per_episode = game.uploads.setdefault(episode, {})
+        player = game.player_of(participant_id)
+        if player in game.rejoined and participant_id in per_episode:
+            merged = {step.get("t"): step for step in per_episode[participant_id]}
+            merged.update({step.get("t"): step for step in steps})
+            steps = [merged[t] for t in sorted(merged, key=lambda t: (not isinstance(t, int), t))]
         per_episode[participant_id] = steps
         if partial:
             game.partial.setdefault(episode, set()).add(participant_id)
-        if len(per_episode) < len(game.players) or episode in game.verdicts:
+        if rejoined_page and player is not None:
+            game.rejoining.discard(player)
+        return self._judge(game, episode)
+
+    def pending_verdicts(self, game: PyodideGameState) -> list[tuple[int, ParityVerdict]]:
+        """Verdicts of episodes every player uploaded that waited for a rejoining page (judged now, once)."""
+        out = []
+        for episode in sorted(game.uploads):
+            verdict = self._judge(game, episode)
+            if verdict is not None:
+                out.append((episode, verdict))
+        return out
+
+    def _judge(self, game: PyodideGameState, episode: int) -> ParityVerdict | None:
+        per_episode = game.uploads.get(episode, {})
+        if len(per_episode) < len(game.players) or episode in game.verdicts or game.rejoining:
             return None
         verdict = compare_trajectories(per_episode, allow_prefix=bool(game.partial.get(episode)),
-                                       until=game.parity_bounds.get(episode))
+                                       until=game.parity_bounds.get(episode), overlap=bool(game.rejoined))
         game.verdicts[episode] = verdict
         del game.uploads[episode]  # the steps are in the database; keep memory bounded
         return verdict

@@ -69,7 +69,9 @@ MAX_KEY_CHARS = 32
 MAX_PAUSES = 10_000
 END_REASONS = ("done", "page_closed", "scene_end", "error", "partner_left", "desync")  # the last two: p2p
 REQUIRED_FIELDS = ("scene_id", "episode", "seed", "bundle_hash", "partial", "steps")
-OPTIONAL_FIELDS = ("end_reason", "error", "pauses", "game_id", "stats", "scene_index", "attempt", "clock")
+OPTIONAL_FIELDS = ("end_reason", "error", "pauses", "game_id", "stats", "scene_index", "attempt", "clock",
+                   "first_t", "gaps")  # the last two: p2p (a page that rejoined mid-episode; steps without input)
+MAX_GAP_RUNS = 64
 MAX_OBSERVATION_CHARS = 65536
 STEP_FIELDS = ("t", "keys", "actions", "rewards", "terminated", "truncated")
 STEP_OPTIONAL = ("observation", "info", "client_ts", "checksum")  # checksum: p2p, hex of the confirmed state
@@ -157,6 +159,8 @@ class EpisodeUpload:
     attempt: int | None = None
     clock: dict[str, Any] | None = None
     time_flags: tuple[str, ...] = ()
+    first_t: int = 0
+    gaps: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -220,11 +224,12 @@ def _check_agent_dict(value: Any, agents: frozenset[str], check: Any, what: str,
             raise _RejectError("bad_step", f"{where}.{what}[{key!r}] has an invalid value {str(item)[:40]!r}")
 
 
-def _check_step(step: Any, index: int, agents: frozenset[str]) -> None:
+def _check_step(step: Any, index: int, agents: frozenset[str], first_t: int = 0) -> None:
     where = f"steps[{index}]"
     _check_fields(step, STEP_FIELDS, STEP_OPTIONAL, where)
-    if step["t"] != index or not _is_int(step["t"]):
-        raise _RejectError("bad_step", f"{where}.t is {step['t']!r}; steps must be numbered 0, 1, 2, ... in order")
+    if step["t"] != first_t + index or not _is_int(step["t"]):
+        raise _RejectError("bad_step", f"{where}.t is {step['t']!r}; steps must be numbered {first_t}, "
+                                       f"{first_t + 1}, {first_t + 2}, ... in order")
     _check_agent_dict(step["keys"], agents, _is_key_list, "keys", where)
     _check_agent_dict(step["actions"], agents, _is_action, "actions", where)
     _check_agent_dict(step["rewards"], agents, _is_number, "rewards", where)
@@ -309,8 +314,12 @@ def _validate(
     if len(steps) > rules.max_steps:
         raise _RejectError("too_many_steps", f"{len(steps)} steps; the scene allows at most {rules.max_steps}")
     agents = frozenset(rules.agent_ids)
+    first_t = _check_first_t(payload.get("first_t", 0), rules)
+    if first_t + len(steps) > rules.max_steps:
+        raise _RejectError("too_many_steps", f"steps {first_t}..{first_t + len(steps) - 1} go past the scene's "
+                                             f"{rules.max_steps} steps")
     for index, step in enumerate(steps):
-        _check_step(step, index, agents)
+        _check_step(step, index, agents, first_t)
     if not payload["partial"] and (not steps or not _episode_finished(steps[-1], rules.agent_ids, rules.max_steps)):
         raise _RejectError("not_finished", "a complete (partial=false) upload must end with the episode's last step")
     clock = payload.get("clock")
@@ -322,7 +331,33 @@ def _validate(
         "error": error[:MAX_ERROR_CHARS] if error else None,
         "pauses": _check_pauses(payload.get("pauses", []), len(steps)),
         "clock": None if clock is None else _checked_clock(clock),
+        "first_t": first_t,
+        "gaps": _check_gaps(payload.get("gaps", []), agents, rules.max_steps),
     }
+
+
+def _check_first_t(value: Any, rules: UploadRules) -> int:
+    """A p2p page that rejoined mid-episode uploads the steps from the one it resumed at (browser mode: 0)."""
+    if not _is_int(value) or not 0 <= value < rules.max_steps:
+        raise _RejectError("malformed", f"first_t must be a step index from 0 to {rules.max_steps - 1}")
+    if value and rules.scene_index is not None:
+        raise _RejectError("malformed", "first_t is for p2p uploads only")
+    return int(value)
+
+
+def _check_gaps(gaps: Any, agents: frozenset[str], max_steps: int) -> tuple[dict[str, Any], ...]:
+    """Runs of steps an agent played with the default input while its player was away (p2p)."""
+    if not isinstance(gaps, list) or len(gaps) > MAX_GAP_RUNS:
+        raise _RejectError("malformed", f"gaps must be a list of at most {MAX_GAP_RUNS} entries")
+    out = []
+    for i, gap in enumerate(gaps):
+        _check_fields(gap, ("agent", "from_t", "to_t"), (), f"gaps[{i}]")
+        if gap["agent"] not in agents:
+            raise _RejectError("malformed", f"gaps[{i}].agent names an unknown agent")
+        if not (_is_int(gap["from_t"]) and _is_int(gap["to_t"]) and 0 <= gap["from_t"] <= gap["to_t"] < max_steps):
+            raise _RejectError("malformed", f"gaps[{i}] must be steps from_t <= to_t within 0..{max_steps - 1}")
+        out.append({"agent": gap["agent"], "from_t": gap["from_t"], "to_t": gap["to_t"]})
+    return tuple(out)
 
 
 def _checked_clock(clock: Any) -> dict[str, Any]:
@@ -392,6 +427,8 @@ def validate_episode_upload(
         attempt=payload.get("attempt") if rules.scene_index is not None else None,
         clock=checked["clock"],
         time_flags=time_flags(checked["clock"], payload["steps"], _issued_at(payload, rules), received_at),
+        first_t=checked["first_t"],
+        gaps=checked["gaps"],
     )
 
 

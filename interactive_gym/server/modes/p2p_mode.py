@@ -23,6 +23,7 @@ from interactive_gym.server.flow.participants import Participant
 from interactive_gym.server.game_over import game_over_record
 from interactive_gym.server.modes.base import Ack, FlowHooks
 from interactive_gym.server.modes.groups import GroupMemory
+from interactive_gym.server.modes.p2p_gaps import flag_gap_steps, rejoin_source
 from interactive_gym.server.modes.waiting import RoomSet
 from interactive_gym.server.pyodide_game_coordinator import PyodideGameCoordinator, PyodideGameState
 from interactive_gym.server.signaling import SignalingRelay
@@ -185,7 +186,9 @@ class P2PMode:
         self.scenes[scene.scene_id] = scene
         running = self._game_of(participant.participant_id)
         if running is not None:
-            # A new page (reload) lost its simulation: the player has left that game.
+            if await self._rejoin(participant):
+                return
+            # A new page (reload) that no partner can send the running game to: the player has left that game.
             await self._player_left(running, participant)
             participant.game_over = game_over_record("left")
             participant.game_id = None
@@ -236,19 +239,47 @@ class P2PMode:
                 "controller": scene.takeover.controller if scene.takeover else None},
                 participant_id=game.players[gone], game_id=game.game_id, scene_id=game.scene_id)
         await self.writer.write_episode(**self._write_kwargs(result, game, config, stats, received_at))
-        if self.verifier is not None:
+        if self.verifier is not None and not result.first_t:  # a suffix cannot be replayed from the reset
             self.verifier.submit(scene, participant.participant_id, {
                 "scene_id": game.scene_id, "game_id": game.game_id, "episode": result.episode,
                 "source": participant.participant_id}, result, mode="p2p")
-        verdict = self.coordinator.add_upload(game, result.episode, participant.participant_id,
-                                              result.steps, result.partial)
-        if verdict is not None:
-            await self.writer.record_event("p2p_parity", {"episode": result.episode, **verdict.to_dict()},
+        verdict = self.coordinator.add_upload(game, result.episode, participant.participant_id, result.steps,
+                                              result.partial, rejoined_page=isinstance(stats.get("rejoined"), dict))
+        verdicts = [(result.episode, verdict)] if verdict is not None else []
+        for episode, judged in [*verdicts, *self.coordinator.pending_verdicts(game)]:
+            await self.writer.record_event("p2p_parity", {"episode": episode, **judged.to_dict()},
                                            game_id=game.game_id, scene_id=game.scene_id)
-            if not verdict.agree:
-                log.warning("p2p game %s episode %d: peers disagree at %s", game.game_id, result.episode,
-                            verdict.first_mismatch)
+            if not judged.agree:
+                log.warning("p2p game %s episode %d: peers disagree at %s", game.game_id, episode,
+                            judged.first_mismatch)
         return {"ok": True}
+
+    async def _rejoin(self, participant: Participant) -> bool:
+        """A new page of a player in a running game (a reload or a crash) gets the game again (``rejoin``).
+
+        The connected partners are told (``p2p_peer_rejoining``): the lowest of them sends the new page a
+        snapshot peer to peer. False when nobody can (no partner connected, the game over for them, the player
+        taken over or announced gone): then the player has left, as without rejoin.
+        """
+        if not participant.sid:
+            return False
+        found = self.coordinator.rejoin(participant.participant_id, participant.sid)
+        config = self.configs.get(found[0].game_id) if found is not None else None
+        if found is None or config is None:
+            return False
+        game, player, sender = found
+        await self.sio.enter_room(participant.sid, game.game_id)
+        notice = {"game_id": game.game_id, "player_id": player, "sender": sender}
+        for other, sid in game.sids.items():
+            if other != player and sid and other not in game.finished:
+                await self.sio.emit("p2p_peer_rejoining", notice, to=sid)
+        grant = self.turn_grants.for_player(game.game_id, participant.participant_id, time.time())
+        payload = self.coordinator.ready_payload(game, player, grant.turn_config, grant.rtc_configuration, config)
+        payload.update(rejoin=True, sender=sender, countdown_s=0)
+        await self.sio.emit("pyodide_game_ready", payload, to=participant.sid)
+        await self.hooks.record_event("p2p_rejoin", {"player_id": player, "sender": sender}, participant,
+                                      scene_id=game.scene_id, game_id=game.game_id)
+        return True
 
     async def end_game(self, game_id: str) -> bool:
         """The researcher ends a running game: every page ends it as if the partner left (uploading what was
@@ -419,6 +450,12 @@ class P2PMode:
         if game.takeovers and scene is not None and scene.takeover is not None:
             kwargs["steps"], kwargs["meta"]["takeovers"] = flag_takeover_steps(
                 kwargs["steps"], upload.episode, game, scene.takeover.controller)
+        if upload.gaps:  # steps played with the default input for a player who was away (p2p_gaps.py)
+            humans = {game.agents[p]: pid for p, pid in game.players.items()}
+            kwargs["steps"], kwargs["meta"]["gaps"] = flag_gap_steps(kwargs["steps"], upload.gaps, humans)
+        if upload.first_t:
+            kwargs["source"] = rejoin_source(upload.participant_id, upload.first_t)
+            kwargs["meta"]["first_t"] = upload.first_t
         return kwargs
 
 
