@@ -83,6 +83,9 @@ class P2PMode:
         self.awaiting_return: dict[str, PyodideGameState] = {}
         self.games_started = 0
         self.ended_by_researcher: set[str] = set()  # games the dashboard ended (their pages report partner_left)
+        # Rejoin after a reload (_rejoin): off until the page answers `rejoin: true` and `p2p_peer_rejoining`
+        # (p2p_game.js); a page that does not would wait for a start that never comes instead of leaving.
+        self.rejoin_enabled = False
 
     # -- GameMode ---------------------------------------------------------------------------------------------
     async def scene_view(self, participant: Participant, scene: GymScene) -> dict[str, Any]:
@@ -261,7 +264,7 @@ class P2PMode:
         snapshot peer to peer. False when nobody can (no partner connected, the game over for them, the player
         taken over or announced gone): then the player has left, as without rejoin.
         """
-        if not participant.sid:
+        if not self.rejoin_enabled or not participant.sid:
             return False
         found = self.coordinator.rejoin(participant.participant_id, participant.sid)
         config = self.configs.get(found[0].game_id) if found is not None else None
