@@ -66,7 +66,8 @@ def summarise(run: ChaosRun) -> dict[str, Any]:
         "p2p_connections": p2p_connections(run.db),
         "participants": [{"plan": asdict(o.plan), "left": o.left, "stranded": o.stranded,
                           "clear_after_s": o.clear_after_s, "expected_status": o.expected_status, "done": o.done,
-                          "final": o.final, "timeline": o.timeline, "errors": o.errors[:20]} for o in run.outcomes],
+                          "final": o.final, "timeline": o.timeline, "errors": o.errors[:20],
+                          "console": o.console[-40:] if o.stranded else []} for o in run.outcomes],
     }
 
 
@@ -78,10 +79,11 @@ def main() -> None:
     args = parser.parse_args()
     load_before = os.getloadavg()
     runs = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for seed in range(args.first_seed, args.first_seed + args.seeds):
-            runs.append(summarise(run_chaos(seed, Path(tmp), args.participants)))
-            print(f"seed {seed}: {runs[-1]['seconds']} s, problems {len(runs[-1]['problems'])}", file=sys.stderr)
+    # The databases are kept (their folder is in the output): a problem is investigated from the data.
+    databases = Path(tempfile.mkdtemp(prefix="ig-chaos-"))
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        runs.append(summarise(run_chaos(seed, databases, args.participants)))
+        print(f"seed {seed}: {runs[-1]['seconds']} s, problems {len(runs[-1]['problems'])}", file=sys.stderr)
     people = [p for r in runs for p in r["participants"]]
     statuses: Counter[str] = Counter()
     for r in runs:
@@ -97,6 +99,7 @@ def main() -> None:
         "p2p_episode_connections": dict(sum((Counter(r["p2p_connections"]) for r in runs), Counter())),
         "load": {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in os.getloadavg()]},
         "machine": machine(),
+        "databases": str(databases),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"summary": summary, "runs": runs}, indent=1) + "\n", encoding="utf-8")
