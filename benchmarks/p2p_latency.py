@@ -12,7 +12,13 @@ the real experiment server, each tapping a random arrow key every ``--press-ms``
 Target: local latency at or below (input delay + 1) frames at every RTT, zero desyncs.
 Prints one JSON document (``machine`` block + ``results``) and a markdown table.
 
-Usage: ``.venv/bin/python benchmarks/p2p_latency.py [--rtts 0,50,100,200] [--seconds 20] [--paths direct,relay]``
+``--input-delay auto`` plays every RTT with the fixed baseline (``--baseline-delay``, 2) and with
+``GymScene(input_delay="auto")`` in the same run, alternating, ``--runs`` times each, and prints the medians side by
+side (``comparison``). Targets for auto: local p50 <= 50 ms for RTT <= 100 ms at 30 fps, p90 <= (chosen delay + 1)
+frames at every RTT, zero desyncs.
+
+Usage: ``.venv/bin/python benchmarks/p2p_latency.py [--rtts 0,50,100,200] [--seconds 20] [--paths direct,relay]
+[--input-delay 2|auto] [--runs 3] [--out FILE]``
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import json
 import os
 import platform
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -86,7 +93,7 @@ def play(browser: Browser, url: str, seconds: float, press_ms: float, seed: int)
             ctx.close()
 
 
-def summarise(path: str, rtt: int, fps: int, delay: int, seconds: float, press_ms: float,
+def summarise(path: str, rtt: int, fps: int, delay: int | str, seconds: float, press_ms: float,
               probes: list[dict[str, Any]]) -> dict[str, Any]:
     local = [s for p in probes for s in p["samples"]]
     drawn = [s for p in probes for s in p["drawn"]]
@@ -94,9 +101,11 @@ def summarise(path: str, rtt: int, fps: int, delay: int, seconds: float, press_m
     stats = [p["stats"] for p in probes]
     rollbacks = sum(s["rollbacks"]["count"] for s in stats)
     rollback_frames = sum(s["rollbacks"]["frames"] for s in stats)
+    used = max(int(s["input_delay"]) for s in stats)  # the delay played (auto: the one both peers switched to)
     return {
         "path": path, "rtt_ms": rtt, "loss": 0.1, "jitter_ms": round(0.15 * rtt, 1), "fps": fps,
-        "input_delay": delay, "target_ms": round((delay + 1) * 1000 / fps, 1),
+        "input_delay": delay, "delay_used": [int(s["input_delay"]) for s in stats],
+        "target_ms": round((used + 1) * 1000 / fps, 1),
         "connection": [s["connection"]["type"] for s in stats],
         "local_ms": {"p50": quantile(local, 0.5), "p90": quantile(local, 0.9), "p99": quantile(local, 0.99),
                      "n": len(local)},
@@ -128,16 +137,66 @@ def markdown(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def median_of(values: list[Any]) -> float | None:
+    present = [v for v in values if v is not None]
+    return round(statistics.median(present), 1) if present else None
+
+
+def compare(results: list[dict[str, Any]], fps: int) -> list[dict[str, Any]]:
+    """Medians over the runs of each (path, RTT, delay setting), and whether the targets are met."""
+    groups: dict[tuple[str, int, str], list[dict[str, Any]]] = {}
+    for r in results:
+        groups.setdefault((r["path"], r["rtt_ms"], str(r["input_delay"])), []).append(r)
+    rows = []
+    for (path, rtt, setting), runs in groups.items():
+        delays = sorted({d for r in runs for d in r["delay_used"]})
+        p50 = median_of([r["local_ms"]["p50"] for r in runs])
+        p90 = median_of([r["local_ms"]["p90"] for r in runs])
+        bound = (max(delays) + 1) * 1000 / fps
+        desyncs = sum(r["desyncs"] for r in runs)
+        rows.append({
+            "path": path, "rtt_ms": rtt, "input_delay": setting, "runs": len(runs), "delays_used": delays,
+            "local_p50_ms": p50, "local_p90_ms": p90, "local_p99_ms": median_of([r["local_ms"]["p99"] for r in runs]),
+            "remote_p50_ms": median_of([r["remote_ms"]["p50"] for r in runs]),
+            "remote_p99_ms": median_of([r["remote_ms"]["p99"] for r in runs]),
+            "rollbacks_per_s": median_of([r["rollbacks_per_s"] for r in runs]),
+            "mean_rollback_depth": median_of([r["mean_rollback_depth"] for r in runs]),
+            "frames_stalled": sum(r["frames_stalled"] for r in runs), "desyncs": desyncs,
+            "p50_target_met": None if rtt > 100 or setting != "auto" else (p50 is not None and p50 <= 50),
+            "p90_target_met": p90 is not None and p90 <= bound, "p90_bound_ms": round(bound, 1),
+        })
+    return sorted(rows, key=lambda r: (r["path"], r["rtt_ms"], r["input_delay"] != "auto"))
+
+
+def comparison_markdown(rows: list[dict[str, Any]]) -> str:
+    lines = ["| path | RTT (ms) | input delay | delay used | local p50 / p90 / p99 (ms) | remote p50 / p99 (ms) | "
+             "rollbacks/s | mean depth | stalled frames | desyncs | p50 <= 50 | p90 <= (delay+1) frames |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        p50_ok = "-" if r["p50_target_met"] is None else ("yes" if r["p50_target_met"] else "no")
+        lines.append(f"| {r['path']} | {r['rtt_ms']} | {r['input_delay']} | {'/'.join(map(str, r['delays_used']))} | "
+                     f"{r['local_p50_ms']} / {r['local_p90_ms']} / {r['local_p99_ms']} | "
+                     f"{r['remote_p50_ms']} / {r['remote_p99_ms']} | {r['rollbacks_per_s']} | "
+                     f"{r['mean_rollback_depth']} | {r['frames_stalled']} | {r['desyncs']} | {p50_ok} | "
+                     f"{'yes' if r['p90_target_met'] else 'no'} ({r['p90_bound_ms']}) |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rtts", default="0,50,100,200")
     parser.add_argument("--paths", default="direct,relay")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--fps", type=int, default=30)
-    parser.add_argument("--input-delay", type=int, default=2)
+    parser.add_argument("--input-delay", default="2", help='frames, or "auto" (then also the baseline, side by side)')
+    parser.add_argument("--baseline-delay", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=None, help="also write the JSON document here")
     parser.add_argument("--press-ms", type=float, default=400.0)
     args = parser.parse_args()
     rtts = [int(v) for v in args.rtts.split(",")]
+    settings: list[int | str] = (
+        [args.baseline_delay, "auto"] if args.input_delay == "auto" else [int(args.input_delay)])
     paths = args.paths.split(",")
     max_steps = int(args.seconds * args.fps)
     for name in ("TURN_USERNAME", "TURN_CREDENTIAL", "TURN_SECRET", "TURN_URLS", "STUN_URLS"):
@@ -148,32 +207,41 @@ def main() -> None:
         browser = launch_chromium(p)
         turn = CoturnServer(Path(tmp) / "coturn", users={"bench": "bench-password"}).start() if "relay" in paths else None
         try:
-            for path in paths:
-                for rtt in rtts:
-                    webrtc: dict[str, Any] = {}
-                    if path == "relay":
-                        assert turn is not None
-                        webrtc = {"turn_username": "bench", "turn_credential": "bench-password", "force_relay": True,
-                                  "turn_urls": [turn.url("udp")]}
-                    faults = {"seed": rtt + 1, "rttMs": rtt, "jitterMs": round(0.15 * rtt, 1), "loss": 0.1}
-                    app = p2p_app(Path(tmp) / f"{path}{rtt}.sqlite", max_steps=max_steps, fps=args.fps,
-                                  input_delay=args.input_delay, webrtc=webrtc, faults=faults)
-                    server = LiveServer(app.asgi).start()
-                    try:
-                        probes = play(browser, server.url, args.seconds, args.press_ms, seed=rtt + len(results))
-                    finally:
-                        server.stop()
-                    result = summarise(path, rtt, args.fps, args.input_delay, args.seconds, args.press_ms, probes)
-                    print(json.dumps(result), file=sys.stderr)
-                    results.append(result)
+            plan = [(path, rtt, delay) for _ in range(args.runs) for path in paths for rtt in rtts for delay in settings]
+            for path, rtt, delay in plan:
+                webrtc: dict[str, Any] = {}
+                if path == "relay":
+                    assert turn is not None
+                    webrtc = {"turn_username": "bench", "turn_credential": "bench-password", "force_relay": True,
+                              "turn_urls": [turn.url("udp")]}
+                faults = {"seed": rtt + 1, "rttMs": rtt, "jitterMs": round(0.15 * rtt, 1), "loss": 0.1}
+                app = p2p_app(Path(tmp) / f"{path}{rtt}-{delay}-{len(results)}.sqlite", max_steps=max_steps, fps=args.fps,
+                              input_delay=delay, webrtc=webrtc, faults=faults)
+                server = LiveServer(app.asgi).start()
+                try:
+                    probes = play(browser, server.url, args.seconds, args.press_ms, seed=rtt + len(results))
+                finally:
+                    server.stop()
+                result = summarise(path, rtt, args.fps, delay, args.seconds, args.press_ms, probes)
+                print(json.dumps(result), file=sys.stderr)
+                results.append(result)
         finally:
             if turn is not None:
                 turn.stop()
             browser.close()
-    print(json.dumps({"machine": {**started, "loadavg_1m_end": round(os.getloadavg()[0], 2)},
-                      "settings": vars(args), "results": results}, indent=2))
+    document: dict[str, Any] = {"machine": {**started, "loadavg_1m_end": round(os.getloadavg()[0], 2)},
+                                "settings": {**vars(args), "out": str(args.out)}, "results": results}
+    if len(settings) > 1 or args.runs > 1:
+        document["comparison"] = compare(results, args.fps)
+    text = json.dumps(document, indent=2)
+    if args.out is not None:
+        args.out.write_text(text + "\n")
+    print(text)
     print()
     print(markdown(results))
+    if "comparison" in document:
+        print()
+        print(comparison_markdown(document["comparison"]))
 
 
 if __name__ == "__main__":

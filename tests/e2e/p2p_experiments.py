@@ -21,7 +21,7 @@ SCENE = "orchard_p2p"
 GAME_KEYS = ["ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight"]
 
 
-def p2p_app(db: Path, *, max_steps: int = 150, fps: int = 30, num_episodes: int = 1, input_delay: int = 2,
+def p2p_app(db: Path, *, max_steps: int = 150, fps: int = 30, num_episodes: int = 1, input_delay: int | str = 2,
             disconnect_grace_s: float = 5.0, webrtc: dict[str, Any] | None = None,
             faults: dict[str, Any] | None = None) -> Any:
     """Builds the app of a p2p experiment; ``webrtc`` defaults to no STUN/TURN at all (loopback only)."""
