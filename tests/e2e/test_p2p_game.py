@@ -7,6 +7,9 @@ The expired-credential refusal is covered by test_webrtc_transport.py::test_expi
 
 from __future__ import annotations
 
+import json
+import logging
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -103,6 +106,45 @@ def test_ephemeral_credentials_from_turn_secret(live_server, new_context, turn_s
     log = turn.log_text()
     assert ":erin" in log and ":frank" in log  # per-participant minted usernames reached coturn
     assert SECRET not in "".join(page.content() for page in pages)
+
+
+def test_wrong_turn_secret_plays_over_the_socketio_relay_as_server_relay(live_server, new_context, turn_server,
+                                                                       tmp_path: Path,
+                                                                       caplog: pytest.LogCaptureFixture) -> None:
+    """coturn refuses every allocation (401: the server mints with another secret) and relay-only ICE has no
+    other candidate, so no DataChannel ever opens: the game is played over the server's Socket.IO relay, the
+    data says ``server_relay`` with coturn's 401, the fallback period is closed, and the server warns once."""
+    turn = turn_server(auth_secret=SECRET)
+    db = tmp_path / "server_relay.sqlite"
+    server = live_server(p2p_app(db, max_steps=120, webrtc={"turn_secret": "not-" + SECRET, "force_relay": True,
+                                                             "turn_urls": [turn.url("udp")]}).asgi)
+    with caplog.at_level(logging.WARNING, logger="interactive_gym.p2p"):
+        pages = [open_player(new_context().new_page(), server.url, s) for s in ("nia", "oli")]
+        play_full_game(pages, seed=6)
+        data = check_agreeing_complete_game(db, pages, 120, "server_relay")
+    game_id = data["episodes"][0]["game_id"]
+    for episode in data["episodes"]:
+        network = episode["meta"]["network"]
+        assert network["force_relay"] is True and network["turn_configured"] is True
+        assert network["connection"]["local_candidate"] is None  # no candidate pair was ever selected
+        packets = network["packets"]
+        assert packets["sent_p2p"] == 0 and packets["received_p2p"] == 0
+        assert packets["sent_relay"] > 100 and packets["received_relay"] > 100  # the whole game went that way
+        [peer] = network["peers"].values()
+        assert peer["type"] == "server_relay" and peer["datachannel_rtt_ms"] is None
+        refused = [e for e in peer["ice_errors"] if e["error_code"] == 401]
+        assert refused and all(str(turn.port) in e["url"] for e in refused), peer["ice_errors"]
+        # The relay period began while connecting and is closed in the data, still open when the episode ended.
+        [period] = network["fallback_periods"]
+        assert period["reason"] == "connecting" and period["open"] is True
+        assert period["end_ms"] >= period["start_ms"] + 3000  # 120 frames at 30 fps were played inside it
+    with sqlite3.connect(db) as con:
+        events = [json.loads(d) for (d,) in con.execute("SELECT data FROM events WHERE kind='p2p_server_relay'")]
+    assert len(events) == 1 and events[0]["turn_errors"][0]["error_code"] == 401
+    warnings = [r.getMessage() for r in caplog.records
+                if r.name == "interactive_gym.p2p" and game_id in r.getMessage() and "Socket.IO relay" in r.getMessage()]
+    assert len(warnings) == 1, warnings  # two uploads said server_relay: one line for the game
+    assert "401" in warnings[0] and str(turn.port) in warnings[0]
 
 
 def test_udp_blocked_connects_through_turn_over_tcp(live_server, playwright_instance, turn_server,
