@@ -77,7 +77,7 @@ class WarnThenExclude:
             self.warned = True
             left = self.rule.exclude_after_s - lasted
             return Signal(WARN, self.rule.name, {"lasted_s": round(lasted, 3), "seconds_left": round(left, 1)},
-                          self._warning.format(seconds=max(1, round(left))))
+                          self._warning.format(seconds=_seconds(left)))
         return None
 
 
@@ -123,9 +123,9 @@ class RttWindows:
                       "ended for you.")
 
 
-HIDDEN_WARNING = "Please come back to this tab within {seconds} seconds or the study will end for you."
+HIDDEN_WARNING = "Please come back to this tab within {seconds} or the study will end for you."
 HIDDEN_EXCLUSION = "You were away from the study's tab for too long, so the study has ended for you."
-IDLE_WARNING = "Are you still there? Press a game key within {seconds} seconds or the study will end for you."
+IDLE_WARNING = "Are you still there? Press a game key within {seconds} or the study will end for you."
 IDLE_EXCLUSION = "There was no input from you for too long, so the study has ended for you."
 
 
@@ -181,6 +181,11 @@ class GameMonitors:
             self.excluded = True
             return [exclusion]
         return kept
+
+
+def _seconds(left: float) -> str:
+    n = max(1, round(left))
+    return "1 second" if n == 1 else f"{n} seconds"
 
 
 def _kept(signals: Sequence[Signal | None]) -> list[Signal]:
