@@ -24,6 +24,7 @@ class FakeHost {
     this.frame += 1;
     this.steps += 1;
     const events = this.script.desyncAt === this.frame ? [{ type: "DesyncDetected", frame: 3 }] : [];
+    if (this.script.silentAt === this.frame) events.push({ type: "Disconnected", player: this.script.silentPlayer ?? 1, frame: 4 });
     return { frame: this.frame, status: "advanced", rollback: this.frame === 2 ? 1 : 0,
       out: [[1, new Uint8Array([this.frame])]], render: { seq: this.frame }, events,
       episodes: this.frame === (this.script.doneAt ?? 1e9) ? [0] : [], done: this.frame >= (this.script.doneAt ?? 1e9),
@@ -47,7 +48,7 @@ class FakeTransport {
   deliverControl(peer, message) { this.onMessage(peer, encoder.encode(JSON.stringify(message)), "control"); }
 }
 
-function makeGame(script) {
+function makeGame(script, config = CONFIG) {
   const host = new FakeHost(script);
   const transport = new FakeTransport();
   const uploads = [];
@@ -55,7 +56,7 @@ function makeGame(script) {
   const statuses = [];
   const game = new P2PGame({
     host, transport, renderer: { draw: (p) => drawn.push(p), model: { objects: new Map() } },
-    input: { sample: () => ["ArrowUp"], destroy() {} }, config: CONFIG, gameId: "p2p-1", myPlayerId: 0,
+    input: { sample: () => ["ArrowUp"], destroy() {} }, config, gameId: "p2p-1", myPlayerId: 0,
     players: [0, 1], uploader: { upload: async (p) => { uploads.push(p); return { ok: true }; } },
     onStatus: (s) => statuses.push(s.phase), lingerMs: 20, keyTarget: null,
   });
@@ -187,4 +188,39 @@ test("taps made while connecting are forgotten before frame 0", async () => {
   assert.equal(calls[0], "forget");
   assert.equal(calls.filter((c) => c === "forget").length, 1, "later episodes follow without a pause: taps kept");
   assert.ok(calls.length > 1 && calls.slice(1).every((c) => c === "sample"));
+});
+
+test("a partner gone silent (remote Disconnected) ends the game as partner_left with a partial upload", async () => {
+  const { game, host, transport, uploads } = makeGame({ silentAt: 5 });
+  const done = game.run();
+  transport.deliverControl(1, { t: "ready" });
+  const result = await done;
+  assert.equal(result.reason, "partner_left");
+  assert.equal(host.frame, 5, "no frame is played after the disconnect");
+  assert.deepEqual(uploads.map((u) => [u.partial, u.end_reason]), [[true, "partner_left"]]);
+  assert.ok(transport.sent.some((s) => s.bytes[0] === 0xdd)); // the partner is told, should it come back
+});
+
+test("with a takeover policy a remote Disconnected does not end the game: the server decides", async () => {
+  const config = { ...CONFIG, p2p: { takeover: { ref: "env:policy" } } };
+  const { game, host, transport } = makeGame({ silentAt: 3 }, config);
+  const done = game.run();
+  transport.deliverControl(1, { t: "ready" });
+  await new Promise((r) => setTimeout(r, 60));
+  assert.equal(game.finished, false);
+  assert.ok(host.frame > 3, "kept playing while the server's grace runs");
+  game.partnerLeft(1); // the server's answer
+  assert.equal((await done).reason, "partner_left");
+});
+
+test("our own Disconnected, or one after the last frame, does not end the game early", async () => {
+  const own = makeGame({ silentAt: 3, silentPlayer: 0, doneAt: 8 });
+  const ownDone = own.game.run();
+  own.transport.deliverControl(1, { t: "ready" });
+  assert.equal((await ownDone).reason, "complete");
+  const late = makeGame({ silentAt: 9, doneAt: 6 }); // the partner's goodbye while lingering
+  const lateDone = late.game.run();
+  late.transport.deliverControl(1, { t: "ready" });
+  assert.equal((await lateDone).reason, "complete");
+  assert.deepEqual(late.uploads.map((u) => [u.partial, u.end_reason]), [[false, "done"]]);
 });

@@ -193,6 +193,10 @@ export class P2PGame {
         this.end("desync");
         return;
       }
+      if (this.partnerWentSilent(event, result)) {
+        this.end("partner_left");
+        return;
+      }
     }
     for (const episode of result.episodes) this.uploadEpisode(episode, false, "done");
     if (result.done) {
@@ -203,6 +207,18 @@ export class P2PGame {
         this.end("complete");
       }
     }
+  }
+
+  /**
+   * The netcode heard nothing from a partner for `disconnect_timeout_ms` and plays them with default inputs
+   * (`Disconnected`): playing on alone would upload a "complete" episode the partner never played, so the game
+   * ends as if they left (the host keeps no rows from the disconnect frame on). Not once the game is done (the
+   * partner's goodbye after the last frame), and not with a takeover policy (GymScene(on_partner_drop="ai")):
+   * then the server decides after its grace period (`p2p_takeover` or `p2p_partner_left`) and the page waits.
+   */
+  partnerWentSilent(event, result) {
+    return event.type === "Disconnected" && Number(event.player) !== this.myPlayerId && !result.done
+      && !this.config.p2p?.takeover;
   }
 
   /** Avatar positions from the renderer's model (objects whose id is an agent id). */
