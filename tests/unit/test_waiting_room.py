@@ -238,6 +238,8 @@ def run_sequence(room: WaitingRoom, sequence: list[tuple], fifo: bool) -> None:
             gone.discard(pid)
             if pid not in waiting:
                 waiting[pid] = [now, True]
+            else:
+                waiting[pid][1] = True  # a join (present=True) says the page is there again; arrival time kept
             take(room.join(pid, now, rtt_ms=op[2]))
         elif kind == "leave":
             assert room.leave(op[1]) == (op[1] in waiting)
