@@ -572,8 +572,21 @@ class P2PGameHost:
             if record["t"] is None and record["agent"] in controllers:
                 record.update(episode=episode, t=t)
 
+    def _last_kept_frame(self) -> int:
+        """The last frame whose row may be kept: the one before the earliest drop of a partner not taken over.
+
+        From a drop frame on the session plays the silent partner with the default input, while the partner's
+        own page may have confirmed those frames with its real inputs; rows kept there would disagree with its
+        upload (the page ends the game as ``partner_left`` on the drop, ``p2p_game.js``). A takeover keeps them
+        (its uploads report the drop point and the server's parity check stops there), and so does a rejoin
+        request (the gap rows are collected before the snapshot is served; ``p2p_rejoin.py``).
+        """
+        cuts = [frame - 1 for player, frame in self._drop_frames.items()
+                if player not in self.takeovers and player not in self._rejoin_requests]
+        return min(cuts, default=self.session.confirmed_frame)
+
     def _collect_confirmed(self) -> list[int]:
-        confirmed = self.session.confirmed_frame
+        confirmed = min(self.session.confirmed_frame, self._last_kept_frame())
         newly: list[int] = []
         sim = self.sim
         for frame in range(self._collected + 1, confirmed + 1):

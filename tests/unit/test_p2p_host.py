@@ -281,3 +281,46 @@ def test_rows_reopened_by_an_earlier_disconnection_cut_are_unfinalized() -> None
     assert host.step_count(0) == 50 and host.completed == [] and not host.done
     assert host._collected == 49
     assert host._keys_by_frame[55] == rows[55]["keys"]["agent_0"]  # the frame's own keys are kept for re-collection
+
+
+def test_a_partner_gone_silent_gives_two_partial_uploads_that_agree() -> None:
+    # Peer 1 goes offline (every packet both ways lost) mid-episode; each netcode declares the other
+    # disconnected after disconnect_timeout_ms and the pages end the game as partner_left. The partial uploads
+    # hold only rows confirmed with real inputs, so the parity check (allow_prefix) agrees on the common prefix.
+    from interactive_gym.server.parity import compare_trajectories
+
+    config = gatherers_config(max_steps=400, episodes=1, delay=2)
+    config["p2p"]["disconnect_timeout_ms"] = 500
+    rng = random.Random(5)
+    network = SimulatedNetwork(NetworkConditions(latency_ms=30, jitter_ms=10), 5)
+    hosts = [P2PGameHost.from_config(config, p, isolate_global_random=True) for p in (0, 1)]
+    keys: list[list[str]] = [["ArrowUp"], ["ArrowDown"]]
+    clocks = [0.0, 7.0]
+    offline_from = 60 * FRAME_MS
+    drops: dict[int, int] = {}
+    while len(drops) < 2 and min(clocks) < 20_000:
+        i = 0 if clocks[0] <= clocks[1] else 1
+        now = clocks[i]
+        if rng.random() < 0.3:
+            keys[i] = rng.sample(KEYS, rng.randrange(1, 3))  # never the default input: a lost input shows
+        for source, data in network.receive(i, now):
+            hosts[i].receive(source, base64.b64encode(data).decode())
+        if i not in drops:
+            result = json.loads(hosts[i].tick(now, "\n".join(keys[i])))
+            for event in result["events"]:
+                if event["type"] == "Disconnected" and event["player"] != i:
+                    drops[i] = event["frame"]  # here the page ends the game (p2p_game.js)
+            if now < offline_from:
+                for peer, packet in result["out"]:
+                    network.send(now, i, peer, base64.b64decode(packet))
+        clocks[i] += FRAME_MS
+    assert sorted(drops) == [0, 1], "both netcodes declare the other disconnected"
+    payloads = [json.loads(h.episode_payload_json(h.current_episode, partial=True, end_reason="partner_left"))
+                for h in hosts]
+    for host, payload in zip(hosts, payloads, strict=True):
+        assert host.current_episode == 0 and not host.done  # the episode was not completed alone
+        assert payload["steps"], "what was played before the silence is kept"
+        assert len(payload["steps"]) <= drops[host.my_player]  # no row from the disconnect frame on
+    verdict = compare_trajectories({f"p{i}": p["steps"] for i, p in enumerate(payloads)}, allow_prefix=True)
+    assert verdict.agree, verdict.first_mismatch
+    assert verdict.frames_compared > 30
