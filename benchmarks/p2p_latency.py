@@ -111,7 +111,7 @@ def summarise(path: str, rtt: int, fps: int, delay: int | str, seconds: float, p
                      "n": len(local)},
         "local_drawn_ms": {"p50": quantile(drawn, 0.5), "p99": quantile(drawn, 0.99)},
         "remote_ms": {"p50": quantile(remote, 0.5), "p99": quantile(remote, 0.99), "n": len(remote)},
-        "measured_rtt_ms_p50": [s["rtt_ms"]["p50"] for s in stats],
+        "measured_rtt_ms_p50": [s["netcode_rtt_ms"]["p50"] for s in stats],
         "rollbacks_per_s": round(rollbacks / 2 / seconds, 2),
         "mean_rollback_depth": round(rollback_frames / rollbacks, 2) if rollbacks else 0.0,
         "frames_stalled": sum(s["stalls"] for s in stats),
