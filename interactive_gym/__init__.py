@@ -21,6 +21,7 @@ _EXPORTS = {
     "Scene": "interactive_gym.scenes.scene",
     "StartScene": "interactive_gym.scenes.scene",
     "StaticScene": "interactive_gym.scenes.scene",
+    "AssignCondition": "interactive_gym.scenes.stager",
     "RandomizeOrder": "interactive_gym.scenes.stager",
     "Repeat": "interactive_gym.scenes.stager",
     "Stager": "interactive_gym.scenes.stager",

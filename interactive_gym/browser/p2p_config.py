@@ -8,6 +8,7 @@ Shape::
 
     {"input_delay": 2 | "auto", "prediction_window": 8, "num_players": 2, "disconnect_timeout_ms": 5000,
      "checksum_interval": 30, "faults": None | {"loss": 0.1, ...},
+     "takeover": None | {"ref": "my_env:policy", "frame_skip": 1, "name": ..., "controller": ...},
      "auto_input_delay": {"min": 0, "max": 6, "rollback_budget": 2}}   # only with "auto"
 """
 
@@ -37,6 +38,10 @@ class P2PSceneSettings(Protocol):
     @property
     def disconnect_grace_s(self) -> float: ...
 
+    @property
+    def takeover(self) -> Any:
+        """The partner-drop takeover policy (``to_client()`` gives what the page needs), or None."""
+
 
 def p2p_block(scene: P2PSceneSettings, num_players: int,
               faults: Mapping[str, float] | None = None) -> dict[str, Any]:
@@ -59,6 +64,7 @@ def p2p_block(scene: P2PSceneSettings, num_players: int,
         "disconnect_timeout_ms": int(scene.disconnect_grace_s * 1000),
         "checksum_interval": CHECKSUM_INTERVAL,
         "faults": dict(faults) if faults is not None else None,
+        "takeover": scene.takeover.to_client() if scene.takeover is not None else None,
     }
     if scene.input_delay == AUTO:
         block["auto_input_delay"] = (scene.auto_input_delay or AutoInputDelay()).to_config()

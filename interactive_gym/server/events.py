@@ -120,7 +120,9 @@ class EventRouter:
             participant_id, source, params = self.flow.identify(auth)
         except IdentityError as exc:
             await self.flow.reject(sid, "connect", str(exc))
-            await self.sio.emit("refused", {"reason": "bad_identity", "message": str(exc)}, to=sid)
+            # The reason names the rule (e.g. a missing recruitment id), so the page and the tests can tell them apart.
+            reason = getattr(exc, "reason", "bad_identity")
+            await self.sio.emit("refused", {"reason": reason, "message": str(exc)}, to=sid)
             return True
         auth = auth if isinstance(auth, dict) else {}
         try:

@@ -61,8 +61,9 @@ def test_malformed_payloads_are_rejected_without_harming_a_running_game(live_ser
             assert ack == {"ok": True}
         for client in (a, b):
             await client.emit("join_game", {"scene_index": 1, "scene_id": "orchard_pair"})
-        await _wait_for(a_inbox, "game_start")
-        await _wait_for(b_inbox, "game_start")
+        # episode_start, not game_start: a pair game ticks only after its start countdown.
+        await _wait_for(a_inbox, "episode_start")
+        await _wait_for(b_inbox, "episode_start")
 
         # A third client, still on the consent page, sends every malformed payload in the table.
         attacker = await _client(server.url, "mallory", c_inbox)

@@ -338,7 +338,6 @@ class P2PMode:
         seeds = [scene.episode_seed(game.seed, e) for e in range(scene.num_episodes)]
         config = self.browser.scene_config(scene, seeds, mode="p2p")
         config["p2p"] = p2p_block(scene, len(game.players), self.test_faults)
-        config["p2p"]["takeover"] = scene.takeover.to_client() if scene.takeover is not None else None
         return config
 
     async def _start(self, scene: GymScene, players: list[Participant]) -> None:
