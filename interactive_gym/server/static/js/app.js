@@ -90,6 +90,13 @@ export function emitWithAck(event, payload, timeoutMs = 10000) {
   return socket.timeout(timeoutMs).emitWithAck(event, payload);
 }
 
+/** Downloads the next game's files in a Worker while the participant reads (the page never freezes). */
+function preload(config) {
+  const state = { startedAt: performance.now(), doneAt: null };
+  window.interactiveGym.preload ??= state; // the first preload, read by tests and benchmarks
+  preloadBrowserGame(config).then(() => { state.doneAt = performance.now(); });
+}
+
 socket.on("scene", (msg) => {
   showError("");
   if (current && current.index === msg.index && current.kind === msg.scene.kind && msg.scene.kind === "gym"
@@ -102,7 +109,7 @@ socket.on("scene", (msg) => {
   const ctx = { socket, emitWithAck, container: sceneEl, index: msg.index, scene: msg.scene, showError };
   const isLiveGame = msg.scene.kind === "gym" && !msg.scene.game_over;
   current = { index: msg.index, kind: msg.scene.kind, view: null };
-  if (msg.scene.preload) preloadBrowserGame(msg.scene.preload); // load Pyodide while the participant reads
+  if (msg.scene.preload) preload(msg.scene.preload);
   if (!isLiveGame) {
     current.view = showPageScene(ctx);
     return;

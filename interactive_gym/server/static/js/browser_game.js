@@ -18,8 +18,9 @@
 
 import { pageSeconds } from "./clock_sync.js";
 import { LoadingScreen } from "./loading_screen.js";
-import { OnnxAgent, loadOrt } from "./onnx_policy.js";
-import { RuntimeLoadError, loadBrowserRuntime, preloadPyodide } from "./pyodide_loader.js";
+import { warmInWorker } from "./cache_warmer.js";
+import { DEFAULT_ORT_URL, OnnxAgent } from "./onnx_policy.js";
+import { RuntimeLoadError, loadBrowserRuntime, warmPyodide } from "./pyodide_loader.js";
 
 const MAX_CATCH_UP_FRAMES = 5; // after a longer stall the clock restarts instead of bursting frames
 
@@ -40,16 +41,29 @@ async function defaultInput(keys) {
   return new KeyboardInput(globalThis.window, { keys });
 }
 
+// Big files of the renderer and of onnxruntime-web, warmed with Pyodide's (same origin, under /vendor/).
+export const RENDERER_FILES = Object.freeze(["/vendor/phaser/phaser.esm.min.js"]);
+export const ORT_FILES = Object.freeze(["ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"]
+  .map((name) => DEFAULT_ORT_URL + name));
+
 /**
- * Starts every big download a browser-mode scene needs (Pyodide, onnxruntime-web when an agent uses ONNX,
- * the renderer) without waiting for them; call it during the instructions scenes. Safe to call repeatedly.
- * @returns {Promise<void>} settles when all are loaded (failures are retried later by BrowserGame)
+ * Starts every big download a browser-mode or p2p scene needs (Pyodide, the renderer, onnxruntime-web when an
+ * agent uses ONNX) without waiting for them; call it during the instructions scenes. Everything happens in a
+ * Worker (cache_warmer.js): the page stays responsive, and the game later loads from the HTTP cache. Nothing is
+ * started or evaluated here: importing Phaser or onnxruntime-web, or starting Python, would occupy this page's
+ * main thread. Safe to call repeatedly.
+ * @returns {Promise<void>} settles when all are downloaded (failures are retried later by the game)
  */
-export function preloadBrowserGame(config) {
-  const tasks = [preloadPyodide(config), import("./renderer.js")];
-  if (Object.values(config.agents ?? {}).some((spec) => spec.kind === "onnx")) tasks.push(loadOrt());
-  return Promise.allSettled(tasks).then(() => undefined);
+export function preloadBrowserGame(config, { warm = warmInWorker } = {}) {
+  const urls = [...RENDERER_FILES];
+  if (Object.values(config.agents ?? {}).some((spec) => spec.kind === "onnx")) urls.push(...ORT_FILES);
+  const key = urls.join(" ");
+  if (!fileWarms.has(key)) {
+    fileWarms.set(key, warm({ urls }).then((outcome) => { if (!outcome.warmed) fileWarms.delete(key); }));
+  }
+  return Promise.allSettled([warmPyodide(config, { warm }), fileWarms.get(key)]).then(() => undefined);
 }
+const fileWarms = new Map(); // the renderer's (and onnxruntime-web's) files, warmed once per page
 
 export class BrowserGame {
   /**

@@ -1,14 +1,19 @@
 // Loads Pyodide and a browser-mode scene's Python files, with real progress and clear failures.
 //
-// preloadPyodide(config) starts the big download (WebAssembly interpreter + standard library, ~12 MB) and
-// returns a cached promise: the scene client calls it while the participant reads the instructions, and
-// the game later awaits the same promise. loadBrowserRuntime(config, {onProgress}) then fetches the scene's
-// bundle (manifest + one blob of source files), writes it into Pyodide's file system and imports the
-// environment. Progress is real: bytes received for the interpreter files are counted by wrapping `fetch`
+// preloadPyodide(config) starts the interpreter (download of the WebAssembly interpreter + standard library,
+// ~12 MB, then Python's start-up on this thread) and returns a cached promise: the game scene and anything
+// else needing the same interpreter await the same promise. loadBrowserRuntime(config, {onProgress}) then
+// fetches the scene's bundle (manifest + one blob of source files), writes it into Pyodide's file system and
+// imports the environment. Progress is real: bytes received for the interpreter files are counted by wrapping `fetch`
 // while Pyodide loads (Pyodide fetches them itself), then each later stage reports when it ends.
 //
 // A failed load rejects with RuntimeLoadError (with a participant-facing message) and is not cached, so
 // calling again retries.
+//
+// warmPyodide(config) is what the pages before a game call (preloadBrowserGame): it downloads and compiles the
+// interpreter's files in a Worker (cache_warmer.js explains why the interpreter itself starts on the game
+// page), so the consent and instruction pages never freeze; preloadPyodide then starts the interpreter on the
+// game page from the HTTP cache.
 //
 // The interpreter's environment variables come from the scene config (`config.pyodide.env`, built by the
 // server from interactive_gym/envs/determinism.py): above all PYTHONHASHSEED, so that every peer's str
@@ -16,6 +21,7 @@
 // effect when Python starts, so they are part of the cache key: an instance started with other variables is
 // never reused.
 
+import { warmInWorker } from "./cache_warmer.js";
 import { PyodideEnvHost } from "./pyodide_env_host.js";
 
 export const DEFAULT_INDEX_URL = "/vendor/pyodide/";
@@ -201,6 +207,36 @@ export function preloadPyodide(config = {}, { onProgress } = {}) {
     if (entry.done) onProgress({ stage: "python", fraction: 1, progress: overallProgress("python", 1), detail: "" });
   }
   return entry.promise;
+}
+
+// The files loadPyodide fetches (Pyodide 314: the loader, its Emscripten module, the lock file, the standard
+// library) and the WebAssembly binary.
+export const PYODIDE_FILES = Object.freeze(["pyodide.mjs", "pyodide.asm.mjs", "pyodide-lock.json", "python_stdlib.zip"]);
+export const PYODIDE_WASM = "pyodide.asm.wasm";
+const warms = new Map(); // index URL -> Promise of the warm-up outcome
+
+/**
+ * Downloads (and compiles) Pyodide's files for `config` in a Worker, without starting the interpreter and
+ * without work on the main thread; one warm-up per index URL per page (the environment does not matter for
+ * files). Never rejects; a failed warm-up is retried by the next call.
+ * @param {object} config a scene config or a preload ({pyodide: {index_url}})
+ * @param {{warm?: typeof warmInWorker}} [options]
+ * @returns {Promise<{warmed: boolean, ms?: number, bytes?: number, error?: string}>}
+ */
+export function warmPyodide(config = {}, { warm = warmInWorker } = {}) {
+  const indexURL = indexUrlOf(config);
+  if (!warms.has(indexURL)) {
+    const promise = warm({ urls: PYODIDE_FILES.map((name) => indexURL + name), wasmUrls: [indexURL + PYODIDE_WASM] })
+      .then((outcome) => {
+        if (!outcome.warmed) {
+          warms.delete(indexURL);
+          console.warn(`Pyodide warm-up failed (the game will download it): ${outcome.error}`);
+        }
+        return outcome;
+      });
+    warms.set(indexURL, promise);
+  }
+  return warms.get(indexURL);
 }
 
 function checkedPath(path) {

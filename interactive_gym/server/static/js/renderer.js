@@ -3,8 +3,15 @@
 // The packet logic lives in packet_apply.js (pure); this module only keeps one Phaser game object per model
 // object in step with the model. Canvas rendering by default: it works everywhere, headless Chromium included,
 // and a render packet's scenes are small.
+//
+// Drawing follows the display, not the simulation: draw(packet) applies the packet to the model at once (so
+// errors throw to the caller and the model is always current) and the Phaser objects are synced on Phaser's
+// next animation frame ("prestep", driven by requestAnimationFrame), just before it paints. Several packets
+// between two paints cost one sync with the latest state (draw_queue.js); a paint without a new packet syncs
+// nothing. framePacing() reports the intervals between paints that showed a new packet.
 
 import * as Phaser from "/vendor/phaser/phaser.esm.min.js";
+import { FramePacing, PendingDraw } from "./draw_queue.js";
 import { applyPacket, createModel, drawOrder, parseColor, specFor } from "./packet_apply.js";
 
 const SHAPES = new Set(["rect", "circle", "line", "polygon"]);
@@ -48,6 +55,9 @@ export class Renderer {
     this.objects = new Map(); // model key -> {family, obj}
     this.missingWarned = new Set();
     this.lastDrawMs = 0;
+    this.pending = new PendingDraw();
+    this.pendingMs = 0; // time spent applying the packets not yet drawn
+    this.pacing = new FramePacing();
     this.scene = null;
     this.readyPromise = new Promise((resolve, reject) => {
       const renderer = this;
@@ -71,6 +81,10 @@ export class Renderer {
           create() {
             renderer.scene = this;
             renderer.setBackground(background);
+            // Once per animation frame, before the paint: show what the packets since the last one changed.
+            renderer.game.events.on("prestep", (time) => renderer.flush(time));
+            // A hidden tab paints nothing: the wait until it is back is not a slow frame.
+            renderer.game.events.on("hidden", () => renderer.pacing.gap());
             if (failures.length) reject(new Error(`Renderer could not load assets: ${failures.join(", ")}`));
             else resolve(renderer);
           },
@@ -85,24 +99,47 @@ export class Renderer {
   }
 
   /**
-   * Shows a render packet. Throws PacketError (from packet_apply.js) if it cannot be applied; code "gap"
-   * means the packet does not follow the last one drawn, and a full snapshot is needed.
+   * Shows a render packet on the next animation frame. Throws PacketError (from packet_apply.js) if it
+   * cannot be applied; code "gap" means the packet does not follow the last one drawn, and a full snapshot
+   * is needed.
    */
   draw(packet) {
     if (!this.scene) throw new Error("Renderer.draw() called before ready() resolved");
     const started = performance.now();
-    const result = applyPacket(this.model, packet);
-    if (result.resized) this.game.scale.resize(this.model.width, this.model.height);
-    if (result.backgroundChanged) this.setBackground(this.model.background);
-    for (const key of result.removed) this.destroyObject(key);
-    for (const key of result.changed) this.syncObject(key, specFor(this.model, key));
-    if (result.restack) this.restack();
-    this.lastDrawMs = performance.now() - started;
+    this.pending.add(applyPacket(this.model, packet));
+    this.pendingMs += performance.now() - started;
   }
 
-  /** Test hook: number of live drawn objects and the time the last draw() took. */
+  /** Syncs the Phaser objects with the model if a packet arrived since the last flush (Phaser's prestep). */
+  flush(timeMs = performance.now()) {
+    if (!this.scene || !this.pending.due) return;
+    const started = performance.now();
+    const todo = this.pending.take();
+    if (todo.resized) this.game.scale.resize(this.model.width, this.model.height);
+    if (todo.backgroundChanged) this.setBackground(this.model.background);
+    for (const key of todo.removed) this.destroyObject(key);
+    for (const key of todo.changed) {
+      const spec = specFor(this.model, key);
+      if (spec) this.syncObject(key, spec);
+      else this.destroyObject(key); // not reachable from applyPacket's results; never draw a stale object
+    }
+    if (todo.restack) this.restack();
+    this.lastDrawMs = this.pendingMs + performance.now() - started;
+    this.pendingMs = 0;
+    this.pacing.shown(timeMs, todo.packets);
+  }
+
+  /** Test hook: number of live drawn objects and the time the last drawn frame took (apply + sync). */
   stats() {
     return { objects: this.objects.size, lastDrawMs: this.lastDrawMs };
+  }
+
+  /**
+   * Frame pacing on screen: {frames, coalesced, intervals, p50_ms, p99_ms, max_ms}, where frames are
+   * animation frames that showed a new packet and coalesced counts packets never shown on their own.
+   */
+  framePacing() {
+    return this.pacing.summary();
   }
 
   /** Resolves after Phaser has next rendered the canvas (so pixel reads see the latest draw()). */

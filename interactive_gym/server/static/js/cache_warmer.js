@@ -1,0 +1,92 @@
+// Downloads files in a Worker so that a later load reads them from the browser's HTTP cache, without one
+// millisecond of work on the page's main thread.
+//
+// Why (measured with benchmarks/no_frozen_pages.py): starting Pyodide in the page while a participant reads the
+// consent and instruction pages froze those pages (one task of 0.7-4 s, depending on the machine's load, in
+// which clicks wait). The freeze is the interpreter's start-up inside `loadPyodide` (instantiating the module,
+// unpacking the standard library, initialising Python): one synchronous call that cannot be sliced, and an
+// interpreter started in a Worker cannot be handed to the page. What can move off the main thread is
+// everything before it: the ~12 MB download and the WebAssembly compilation. So the pages before a game only
+// warm the cache here (and compile the module once, which lets browsers that cache compiled WebAssembly keep
+// it), and the interpreter starts on the game page, where a short freeze behind the loading screen is
+// harmless. The Worker is terminated when done, so the compiled module's memory is not kept twice.
+//
+//   const outcome = await warmInWorker({urls: [...], wasmUrls: [...]});  // {warmed, ms, bytes} | {warmed: false, error}
+//
+// Never rejects: a failed warm-up only means the game page downloads the files itself.
+
+const WORKER_SOURCE = `
+onmessage = async (event) => {
+  const { urls, wasmUrls } = event.data;
+  const started = performance.now();
+  let bytes = 0;
+  const read = async (url) => {
+    const response = await fetch(url);
+    if (!response.ok) throw new Error(url + ": HTTP " + response.status);
+    bytes += (await response.arrayBuffer()).byteLength;
+  };
+  const compile = async (url) => {
+    const response = await fetch(url);
+    if (!response.ok) throw new Error(url + ": HTTP " + response.status);
+    bytes += Number(response.headers.get("content-length")) || 0;
+    if (typeof WebAssembly.compileStreaming === "function"
+        && (response.headers.get("content-type") || "").startsWith("application/wasm")) {
+      await WebAssembly.compileStreaming(response);
+    } else {
+      await WebAssembly.compile(await response.arrayBuffer());
+    }
+  };
+  try {
+    await Promise.all([...urls.map(read), ...wasmUrls.map(compile)]);
+    postMessage({ warmed: true, ms: performance.now() - started, bytes });
+  } catch (err) {
+    postMessage({ warmed: false, error: String(err && err.message || err) });
+  }
+};
+`;
+
+const MAX_URLS = 32;
+const defaultWorker = typeof Worker === "function" ? (url) => new Worker(url) : null;
+
+/** Absolute, same-origin URLs only (a Worker from a blob has no base URL, and nothing else is ours to warm). */
+export function checkedUrls(urls, base = globalThis.location?.href) {
+  if (!Array.isArray(urls) || urls.length > MAX_URLS) throw new TypeError(`urls must be a list of at most ${MAX_URLS}`);
+  return urls.map((url) => {
+    const absolute = new URL(url, base);
+    if (base && absolute.origin !== new URL(base).origin) throw new TypeError(`not same-origin: ${absolute.href}`);
+    return absolute.href;
+  });
+}
+
+/**
+ * Fetches `urls` (and fetches and compiles `wasmUrls`) in a dedicated Worker.
+ * @param {{urls?: string[], wasmUrls?: string[], createWorker?: (url: string) => Worker}} files
+ * @returns {Promise<{warmed: boolean, ms?: number, bytes?: number, error?: string}>}
+ */
+export function warmInWorker({ urls = [], wasmUrls = [], createWorker = defaultWorker } = {}) {
+  let message;
+  try {
+    message = { urls: checkedUrls(urls), wasmUrls: checkedUrls(wasmUrls) };
+  } catch (err) {
+    return Promise.resolve({ warmed: false, error: String(err.message) });
+  }
+  if (!createWorker) return Promise.resolve({ warmed: false, error: "no Worker in this browser" });
+  return new Promise((resolve) => {
+    let worker;
+    const finish = (outcome) => {
+      worker?.terminate();
+      resolve(outcome);
+    };
+    try {
+      const url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "text/javascript" }));
+      worker = createWorker(url);
+      URL.revokeObjectURL(url);
+    } catch (err) {
+      finish({ warmed: false, error: String(err.message ?? err) });
+      return;
+    }
+    worker.onmessage = (event) => finish(event.data);
+    worker.onerror = (event) => finish({ warmed: false, error: String(event.message ?? "worker error") });
+    worker.postMessage(message);
+  });
+}

@@ -1,0 +1,80 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { checkedUrls, warmInWorker } from "../../interactive_gym/server/static/js/cache_warmer.js";
+import { PYODIDE_FILES, PYODIDE_WASM, warmPyodide } from "../../interactive_gym/server/static/js/pyodide_loader.js";
+import { ORT_FILES, RENDERER_FILES, preloadBrowserGame } from "../../interactive_gym/server/static/js/browser_game.js";
+
+globalThis.location ??= { href: "http://h/page" };
+
+/** A stand-in Worker that answers the warm-up message with `reply` (or an error event). */
+function fakeWorker(reply, seen) {
+  return () => {
+    const worker = {
+      terminated: false,
+      terminate() { this.terminated = true; },
+      postMessage(message) {
+        seen.push({ message, worker });
+        queueMicrotask(() => (reply instanceof Error ? worker.onerror({ message: reply.message })
+          : worker.onmessage({ data: reply })));
+      },
+    };
+    return worker;
+  };
+}
+
+test("urls are made absolute and must be same-origin", () => {
+  assert.deepEqual(checkedUrls(["/vendor/a.js", "b.js"], "http://h/x/page"), ["http://h/vendor/a.js", "http://h/x/b.js"]);
+  assert.throws(() => checkedUrls(["http://evil/a.js"], "http://h/page"), /not same-origin/);
+  assert.throws(() => checkedUrls("nope", "http://h/"), /list/);
+  assert.throws(() => checkedUrls(Array(33).fill("/a"), "http://h/"), /at most 32/);
+});
+
+test("the Worker gets the absolute urls, its answer is the outcome, and it is terminated", async () => {
+  const seen = [];
+  const outcome = await warmInWorker({ urls: ["/a"], wasmUrls: ["/b.wasm"],
+    createWorker: fakeWorker({ warmed: true, ms: 5, bytes: 9 }, seen) });
+  assert.deepEqual(outcome, { warmed: true, ms: 5, bytes: 9 });
+  assert.deepEqual(seen[0].message, { urls: ["http://h/a"], wasmUrls: ["http://h/b.wasm"] });
+  assert.equal(seen[0].worker.terminated, true);
+});
+
+test("a warm-up never rejects: worker errors, bad urls and no Worker give warmed false", async () => {
+  const seen = [];
+  assert.equal((await warmInWorker({ urls: ["/a"], createWorker: fakeWorker(new Error("boom"), seen) })).warmed, false);
+  assert.equal(seen[0].worker.terminated, true);
+  assert.match((await warmInWorker({ urls: ["http://evil/x"], createWorker: fakeWorker({}, []) })).error, /same-origin/);
+  assert.equal((await warmInWorker({ urls: ["/a"], createWorker: null })).warmed, false);
+  const throwing = () => { throw new Error("blocked by policy"); };
+  assert.match((await warmInWorker({ urls: ["/a"], createWorker: throwing })).error, /blocked by policy/);
+});
+
+test("warmPyodide warms Pyodide's files once per index URL and retries after a failure", async () => {
+  const calls = [];
+  let answer = { warmed: false, error: "offline" };
+  const warm = async (files) => { calls.push(files); return answer; };
+  const config = { pyodide: { index_url: "/py-a/", env: { PYTHONHASHSEED: "0" } } };
+  const warn = console.warn;
+  console.warn = () => {};
+  try {
+    assert.equal((await warmPyodide(config, { warm })).warmed, false);
+    answer = { warmed: true };
+    await warmPyodide(config, { warm });
+    await warmPyodide({ pyodide: { index_url: "/py-a/", env: { OTHER: "1" } } }, { warm }); // same files
+  } finally {
+    console.warn = warn;
+  }
+  assert.equal(calls.length, 2, "failed once, then warmed once");
+  assert.deepEqual(calls[1], { urls: PYODIDE_FILES.map((f) => `http://h/py-a/${f}`), wasmUrls: [`http://h/py-a/${PYODIDE_WASM}`] });
+});
+
+test("preloadBrowserGame warms the renderer, and onnxruntime-web only when an agent uses ONNX", async () => {
+  const calls = [];
+  const warm = async (files) => { calls.push(files); return { warmed: true }; };
+  await preloadBrowserGame({ pyodide: { index_url: "/py-b/" }, agents: { a: { kind: "human" } } }, { warm });
+  await preloadBrowserGame({ pyodide: { index_url: "/py-b/" }, agents: { a: { kind: "human" } } }, { warm });
+  await preloadBrowserGame({ pyodide: { index_url: "/py-b/" }, agents: { b: { kind: "onnx" } } }, { warm });
+  const plain = calls.filter((c) => !c.wasmUrls);
+  assert.deepEqual(plain.map((c) => c.urls), [[...RENDERER_FILES], [...RENDERER_FILES, ...ORT_FILES]],
+    "each set of files is warmed once per page");
+  assert.equal(calls.filter((c) => c.wasmUrls).length, 1, "Pyodide once");
+});
