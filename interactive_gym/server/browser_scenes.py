@@ -12,6 +12,17 @@ attempt's episodes are stored apart, so a reload never overwrites what an earlie
 attempt plays the visit's episodes that have no complete upload yet (``config["episodes"]``); the visit's
 game is over once every episode has a complete upload in some attempt, or an upload reports an error.
 
+Repeats. A page can play an episode that another attempt of the visit has already completed: its complete
+upload was stashed on a page that lost the connection (``episode_uploader.js``), the page was reloaded, and the
+new attempt was issued before the stash was re-sent, so it played that episode again. What was played is
+stored, but marked: the first complete upload of an episode in a visit is *the* episode; a later complete
+upload of it from another attempt is stored as ``status="complete"`` with ``meta["repeat_of_attempt"]`` = the
+attempt that completed it first (``None`` when a restarted server cannot tell which one that was) and
+``meta["repeat"] = True``. An analyst keeps the rows without ``repeat``; the visit's game-over counts every
+episode once. The page re-sends its stash before the game starts and skips an episode whose stashed complete
+upload was just stored (``scene_browser_game.js``), so a repeat is only left when the stash could not be
+sent in time.
+
 Seeds. ``GymScene(seed=s)``: the k-th visit of a scene in a participant's sequence (k = 0, 1, ...) plays
 game seed ``s + k``, episode ``e`` seed ``scene.episode_seed(s + k, e)``; so every participant's first visit
 plays the same seeds, each repetition different ones, reproducibly. Without ``seed`` the server draws them.
@@ -49,6 +60,7 @@ from interactive_gym.server.upload_validation import (
 
 log = logging.getLogger("interactive_gym.browser")
 BROWSER_MODES = ("browser", "p2p")
+MAX_REPEAT_PROBES = 16  # earlier attempts tried when a restarted server must find a stored repeat's flag
 
 
 class Visitor(Protocol):
@@ -94,6 +106,30 @@ def visit_outcome(num_episodes: int, complete: Iterable[int], upload: EpisodeUpl
     return "complete" if not remaining_episodes(num_episodes, complete) else None
 
 
+def repeat_of(first_complete: int | None, complete: Iterable[int], episode: int, attempt: int | None,
+              partial: bool) -> tuple[bool, int | None]:
+    """Whether a stored upload is a repeat (see the module docstring), and of which attempt.
+
+    Args:
+        first_complete: The attempt known to hold the first complete upload of ``episode`` in the visit, or
+            ``None`` when not known (no complete upload seen by this server process).
+        complete: The visit's episodes with a complete upload (from the database).
+        episode: The upload's episode.
+        attempt: The upload's attempt.
+        partial: Whether the upload is partial (a partial upload is never a repeat: it does not complete).
+
+    Returns:
+        ``(False, None)``: not a repeat; ``(True, n)``: a repeat of attempt ``n``; ``(True, None)``: complete
+        elsewhere in the visit, in an attempt this process does not know (the caller checks that it is not
+        a retry of this attempt's own stored upload).
+    """
+    if partial or episode not in set(complete):
+        return False, None
+    if first_complete is not None:
+        return (first_complete != attempt, first_complete if first_complete != attempt else None)
+    return True, None
+
+
 def _ack(ok: bool, code: str | None = None, error: str | None = None, retryable: bool = False) -> dict[str, Any]:
     return {"ok": ok, "code": code, "error": error, "retryable": retryable}
 
@@ -136,6 +172,8 @@ class BrowserScenes:
         self._clock = clock
         self._visits: dict[tuple[str, int], BrowserVisitRow] = {}  # (participant, scene index) -> latest known
         self._templates: dict[str, dict[str, Any]] = {}  # scene id -> config without a visit's seeds
+        # (participant, scene index) -> {episode: the attempt whose complete upload came first}, for repeats
+        self._first_complete: dict[tuple[str, int], dict[int, int]] = {}
         problems = []
         for scene in in_browser_scenes(config.stager.all_scenes()):
             try:
@@ -220,8 +258,15 @@ class BrowserScenes:
             participant_scene_id=scene.scene_id, rules=self._rules(scene, visit), received_at=received_at)
         if isinstance(result, UploadRejected):
             return UploadResult(self._reject(result))
+        kwargs = episode_write_kwargs(result, self._template(scene), received_at=received_at)
+        key = (participant.participant_id, visit.scene_index)
+        repeat, of_attempt = repeat_of(self._first_complete.get(key, {}).get(result.episode),
+                                       visit.complete_episodes, result.episode, result.attempt, result.partial)
         try:
-            await writer.write_episode(**episode_write_kwargs(result, self._template(scene), received_at=received_at))
+            if repeat:
+                repeat = await self._write_repeat(writer, kwargs, visit, of_attempt)
+            else:
+                await writer.write_episode(**kwargs)
         except EpisodeConflictError as exc:
             await self._note(writer, participant, scene, "upload_conflict", {"error": str(exc)})
             return UploadResult(self._reject(UploadRejected("conflict", str(exc))), upload=result)
@@ -234,6 +279,11 @@ class BrowserScenes:
         if result.error:
             log.warning("participant %s: environment error in scene %s episode %d:\n%s",
                         participant.participant_id, scene.scene_id, result.episode, result.error)
+        if repeat:
+            await self._note(writer, participant, scene, "browser_episode_repeat",
+                             {"episode": result.episode, "attempt": result.attempt, "repeat_of_attempt": of_attempt})
+        elif not result.partial and result.attempt is not None:
+            self._first_complete.setdefault(key, {}).setdefault(result.episode, result.attempt)
         if not result.partial:
             visit = self._remember(dataclasses.replace(
                 visit, complete_episodes=visit.complete_episodes | {result.episode}))
@@ -249,8 +299,35 @@ class BrowserScenes:
         """Drops the participant's cached visits (they stay in the database)."""
         for key in [k for k in self._visits if k[0] == participant_id]:
             del self._visits[key]
+        for key in [k for k in self._first_complete if k[0] == participant_id]:
+            del self._first_complete[key]
 
     # -- internals -----------------------------------------------------------------------------------------
+    async def _write_repeat(self, writer: Any, kwargs: dict[str, Any], visit: BrowserVisitRow,
+                            of_attempt: int | None) -> bool:
+        """Stores a repeat with its flag; False if it turned out to be no repeat.
+
+        When the first attempt is unknown (a restarted server) the upload is stored flagged with
+        ``repeat_of_attempt=None``, unless its key already holds data: a retry of this attempt's repeat stored
+        before the restart (flagged with the attempt then known) or of its own unflagged first upload. Those
+        are found by writing the candidates in turn; each matches (nothing changes) or conflicts (nothing is
+        written), and if none matches the conflict stands.
+        """
+        candidates: list[int | None] = [of_attempt]
+        if of_attempt is None:
+            others = [a.attempt for a in visit.attempts if a.attempt != kwargs["attempt"]]
+            candidates += others[-MAX_REPEAT_PROBES:]
+        for candidate in candidates:
+            flagged = {**kwargs, "meta": {**kwargs["meta"], "repeat": True, "repeat_of_attempt": candidate}}
+            try:
+                await writer.write_episode(**flagged)
+                return True
+            except EpisodeConflictError:
+                if of_attempt is not None:
+                    raise
+        await writer.write_episode(**kwargs)  # raises the conflict if this is not the stored first upload
+        return False
+
     def _require_writer(self) -> Any:
         if self.writer is None:
             raise RuntimeError("BrowserScenes was built without a writer; pass BrowserScenes(config, writer)")

@@ -128,3 +128,59 @@ def test_a_seeded_scene_gives_the_same_seeds_in_a_new_experiment(tmp_path: Path)
         return sent["seeds"]
 
     assert asyncio.run(seeds(tmp_path / "a.sqlite")) == asyncio.run(seeds(tmp_path / "b.sqlite"))
+
+
+def test_an_episode_played_again_after_a_late_stash_is_stored_flagged_as_a_repeat(tmp_path: Path) -> None:
+    # Offline: attempt 1 finished episode 0 and stashed it; the reload got attempt 2 (episode 0 not complete
+    # yet), the stash arrived, and the participant played episode 0 again. Both are stored; the later one is
+    # flagged, counted once, and a retry of either (also after a server restart) changes nothing.
+    db = tmp_path / "r.sqlite"
+    config = _config(db, seed=7)
+
+    async def body() -> None:
+        writer = await _started(db)
+        browser = BrowserScenes(config, writer)
+        who = _participant(config)
+        first = await browser.config_for(who, who.scene)
+        reload = await browser.config_for(who, who.scene)
+        assert reload["episodes"] == [0, 1]
+        stashed = _payload(first, 0)
+        assert (await browser.receive_upload(who, stashed)).ack["ok"]
+        played_again = _payload(reload, 0)
+        again = await browser.receive_upload(who, played_again)
+        assert again.ack["ok"] and again.game_over is None
+        # Concurrent duplicates of both (a retry racing its ack) change nothing.
+        dupes = await asyncio.gather(browser.receive_upload(who, played_again), browser.receive_upload(who, stashed))
+        assert all(d.ack["ok"] and d.game_over is None for d in dupes)
+        await writer.close()
+
+        writer = await _started(db)  # restart: the first attempt of episode 0 is no longer known in memory
+        browser = BrowserScenes(config, writer)
+        retries = [await browser.receive_upload(who, p) for p in (played_again, stashed)]
+        assert all(r.ack["ok"] and r.game_over is None for r in retries)
+        other = _payload(reload, 0)
+        other["steps"][1]["rewards"] = {"agent_0": 5.0, "agent_1": 0.0}
+        conflict = await browser.receive_upload(who, other)  # other data under the repeat's key: refused
+        assert conflict.ack["code"] == "conflict"
+        over = await browser.receive_upload(who, _payload(reload, 1))
+        assert over.game_over is not None and over.game_over["reason"] == "complete"  # each episode once
+        await writer.close()
+
+    asyncio.run(body())
+    with Storage(db, readonly=True) as storage:
+        rows = sorted((e.attempt, e.episode, e.status, e.meta.get("repeat"), e.meta.get("repeat_of_attempt"))
+                      for e in storage.episodes())
+        events = [e.data for e in storage.events("browser_episode_repeat")]
+    assert rows == [(1, 0, "complete", None, None), (2, 0, "complete", True, 1), (2, 1, "complete", None, None)]
+    assert events[0] == {"episode": 0, "attempt": 2, "repeat_of_attempt": 1}
+
+
+def test_repeat_rule() -> None:
+    from interactive_gym.server.browser_scenes import repeat_of
+
+    assert repeat_of(None, set(), 0, 1, False) == (False, None)  # the first complete upload
+    assert repeat_of(1, {0}, 0, 1, False) == (False, None)  # a retry of that same attempt
+    assert repeat_of(1, {0}, 0, 2, False) == (True, 1)  # another attempt completing it again
+    assert repeat_of(None, {0}, 0, 2, False) == (True, None)  # complete in an attempt this process never saw
+    assert repeat_of(1, {0}, 0, 2, True) == (False, None)  # a partial never completes anything
+    assert repeat_of(1, {0}, 1, 2, False) == (False, None)  # another episode
