@@ -7,7 +7,10 @@
   ``max_steps`` steps or ends on a terminated/truncated step; one that is not whole is marked partial; none is
   left ``in_progress`` once the server has stopped.
 * Browser episodes of different attempts never mix: ``(source, scene_index, attempt, episode)`` is unique, at
-  most one attempt of an episode is complete, and every attempt played the visit's own seed for that episode.
+  most one attempt of an episode is complete without the repeat flag, every flagged repeat (``meta["repeat"]``,
+  an episode played again after a reload, ``browser_scenes.py``) is complete and names an attempt holding the
+  unflagged complete episode (or none, when a restarted server could not tell), and every attempt played the
+  visit's own seed for that episode.
 * p2p: every episode both peers uploaded has a parity verdict, and the peers agree.
 """
 
@@ -57,8 +60,19 @@ def check_episodes(storage: Storage, max_steps: dict[str, int]) -> list[str]:
     browser = [r for r in episodes if r.mode == "browser"]
     keys = Counter((r.source, r.scene_index, r.attempt, r.episode) for r in browser)
     problems += [f"browser episode stored twice for one attempt: {k}" for k, n in keys.items() if n > 1]
-    complete = Counter((r.source, r.scene_index, r.episode) for r in browser if r.status == "complete")
+    first = [r for r in browser if r.status == "complete" and not (r.meta or {}).get("repeat")]
+    complete = Counter((r.source, r.scene_index, r.episode) for r in first)
     problems += [f"browser episode complete in {n} attempts: {k}" for k, n in complete.items() if n > 1]
+    holder = {(r.source, r.scene_index, r.episode): r.attempt for r in first}
+    for row in browser:
+        meta = row.meta or {}
+        if not meta.get("repeat"):
+            continue
+        key = (row.source, row.scene_index, row.episode)
+        of = meta.get("repeat_of_attempt")
+        if row.status != "complete" or key not in holder or of not in (None, holder[key]) or of == row.attempt:
+            problems.append(f"browser episode {row.id} (attempt {row.attempt}, {row.status}) is flagged a repeat "
+                            f"of attempt {of}, but the visit's complete episode is in attempt {holder.get(key)}")
     for row in browser:
         visit = storage.browser_visit(row.source, row.scene_index) if row.scene_index is not None else None
         if visit is None or row.attempt is None or not 1 <= row.attempt <= len(visit.attempts):
