@@ -17,7 +17,6 @@ from typing import Any
 
 from interactive_gym.scenes.gym_scene import GymScene
 from interactive_gym.server.experiment import Experiment
-from interactive_gym.server.flow.exclusion import screening_for
 from interactive_gym.server.flow.participants import IdentityError, Participant
 from interactive_gym.server.schemas import PayloadError, validate_payload
 from interactive_gym.server.signaling import INPUT_RELAY_EVENT, SIGNAL_EVENT
@@ -62,9 +61,6 @@ class EventRouter:
         self.experiment = experiment
         self.flow = experiment.flow
         self.limiter = limiter
-        if self.flow.screening is None:
-            # Screening owns two of the events below; its shell is built with them (flow/exclusion.py).
-            self.flow.screening = screening_for(experiment)
 
     def routes(self) -> list[Route]:
         """The participant events and their handlers."""

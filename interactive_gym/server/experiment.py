@@ -16,6 +16,7 @@ from interactive_gym.scenes.gym_scene import GymScene
 from interactive_gym.scenes.keep_group import kept_scene_ids
 from interactive_gym.server.browser_scenes import BrowserScenes
 from interactive_gym.server.flow.conditions import ConditionAssigner
+from interactive_gym.server.flow.exclusion import screening_for
 from interactive_gym.server.flow.participant_flow import ParticipantFlow
 from interactive_gym.server.flow.participants import Participant, ParticipantRegistry, Status
 from interactive_gym.server.flow.serial import ParticipantSerializer
@@ -70,6 +71,8 @@ class Experiment:
         self.verifier = verifier
         self.modes: dict[str, GameMode] = {m.name: m for m in (self.server_mode, self.browser_mode, self.p2p_mode)}
         self.flow.modes.update(self.modes)
+        # Entry screening and in-game exclusion watch the participants of every mode (flow/exclusion.py).
+        self.flow.screening = screening_for(self)
 
     def restore_participants(self) -> int:
         """Loads every participant the database knows (server restarted): progress resumes, the finished stay
@@ -121,6 +124,8 @@ class Experiment:
             log.exception("housekeeping of participants failed")
 
     async def shutdown(self) -> None:
+        if self.flow.screening is not None:
+            await self.flow.screening.shutdown()  # cancels its pending RTT probes
         for mode in self.modes.values():
             try:
                 await mode.shutdown()

@@ -60,7 +60,7 @@ def test_snapshot_counts_participants_rooms_and_games() -> None:
                       {"id": 4, "ts": 2.0, "kind": "p2p_parity", "game_id": "p2p-1", "data": {"agree": False}},
                       {"id": 5, "ts": 2.0, "kind": "visibility", "participant_id": "a", "data": {"visible": True}}])
     tally.add_episodes([{"id": 9, "game_id": "p2p-1", "mode": "p2p", "meta": {"network": {
-        "connection": {"type": "relay"}, "rtt_ms": 42.5, "rollbacks": 7, "desyncs": 0, "packets": {"sent_relay": 0}}}}])
+        "connection": {"type": "relay"}, "netcode_rtt_ms": {"p50": 42.5, "p99": 80.0}, "rollbacks": 7, "desyncs": 0, "packets": {"sent_relay": 0}}}}])
     view = build_snapshot(experiment(), tally, History(), now=1000.0, monotonic=110.0, enrolment_open=False,
                           unauthorized=3, with_history=True)
     p = view["participants"]
@@ -108,9 +108,13 @@ def test_history_samples_once_per_interval_and_halves_when_full() -> None:
 
 
 def test_p2p_connection_kinds() -> None:
-    assert p2p_figures({"connection": {"type": "host"}})["connection"] == "direct"
+    # The type is what the upload stores for the game (p2p_stats.js: its worst link).
+    assert p2p_figures({"connection": {"type": "direct"}})["connection"] == "direct"
     assert p2p_figures({"connection": {"type": "relay"}})["connection"] == "relay"
-    assert p2p_figures({"connection": {"type": "host"}, "packets": {"sent_relay": 3}})["connection"] == "server fallback"
-    assert p2p_figures({"connection": {"type": None}, "fallback_periods": [{"peer": 1}]})["connection"] == "server fallback"
+    assert p2p_figures({"connection": {"type": "server_relay"}})["connection"] == "server fallback"
+    # The opening "connecting" fallback period every game has is not a server fallback.
+    assert p2p_figures({"connection": {"type": "direct"}, "fallback_periods": [{"peer": 1}]})["connection"] == "direct"
     assert p2p_figures({})["connection"] is None
-    assert p2p_figures({"rtt_ms": True, "rollbacks": "7"})["rtt_ms"] is None
+    assert p2p_figures({"connection": {"type": "<b>x</b>"}})["connection"] is None
+    assert p2p_figures({"netcode_rtt_ms": {"p50": 12.0}})["rtt_ms"] == 12.0
+    assert p2p_figures({"netcode_rtt_ms": {"p50": True}, "rollbacks": "7"})["rtt_ms"] is None

@@ -83,20 +83,15 @@ class StudyTally:
 def p2p_figures(network: Mapping[str, Any]) -> dict[str, Any]:
     """The dashboard's figures from a p2p upload's ``stats``: connection type, RTT, rollbacks, desyncs.
 
-    The connection is ``server fallback`` when inputs went through the server (the DataChannel was down),
-    else ``relay`` (TURN) or ``direct``.
+    The connection is the type the upload stores for the game (its worst link): ``server_relay`` (inputs went
+    through the server: no DataChannel ever connected) is shown as ``server fallback``; the RTT is the rollback
+    protocol's own round trip (``netcode_rtt_ms``), over whichever path carried the inputs.
     """
     connection = _mapping(network.get("connection"))
-    packets = _mapping(network.get("packets"))
-    if _number(packets.get("sent_relay")) or network.get("fallback_periods"):
-        kind = "server fallback"
-    elif connection.get("type") == "relay":
-        kind = "relay"
-    elif connection.get("type"):
-        kind = "direct"
-    else:
-        kind = None
-    return {"connection": kind, "rtt_ms": _number(network.get("rtt_ms")),
+    kind = {"server_relay": "server fallback", "relay": "relay", "direct": "direct"}.get(
+        str(connection.get("type")))
+    rtt = _mapping(network.get("netcode_rtt_ms"))
+    return {"connection": kind, "rtt_ms": _number(rtt.get("p50", rtt.get("mean"))),
             "rollbacks": _number(network.get("rollbacks")), "desyncs": _number(network.get("desyncs"))}
 
 
