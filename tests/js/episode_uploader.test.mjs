@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  EpisodeUploader, MAX_UPLOAD_BYTES, UploadRejectedError, backoffDelay, payloadKey, utf8Length,
+  EpisodeUploader, MAX_UPLOAD_BYTES, UploadRejectedError, backoffDelay, payloadKey, utf8Length, episodesCompletedByStash,
 } from "../../interactive_gym/server/static/js/episode_uploader.js";
 
 class MemoryStorage {
@@ -216,4 +216,26 @@ test("setMaxBytes: the server's figure replaces the fallback; nonsense is refuse
   await assert.rejects(up.upload(payload(0, { steps: ["x".repeat(100)] })), (err) => err.code === "too_large");
   for (const bad of [0, -1, 1.5, "64", null]) assert.throws(() => up.setMaxBytes(bad), TypeError);
   assert.equal(up.maxBytes, 64);
+});
+
+test("the stash re-sent first names the episodes an earlier attempt of this visit completed", async () => {
+  const storage = new MemoryStorage();
+  const visit = { scene_id: "s", scene_index: 2 };
+  const offline = new EpisodeUploader({ emitWithAck: () => Promise.reject(new Error("offline")), storage,
+    sleep: () => Promise.reject(new Error("page closed")), ackTimeoutMs: 0 });
+  const stashed = [
+    { ...visit, attempt: 1, episode: 0, partial: false, steps: [] }, // finished offline: skipped by attempt 2
+    { ...visit, attempt: 1, episode: 1, partial: true, steps: [] }, // partial: attempt 2 plays it
+    { scene_id: "s", scene_index: 1, attempt: 1, episode: 2, partial: false, steps: [] }, // another visit
+    { ...visit, attempt: 1, episode: 3, partial: false, steps: [] }, // refused by the server
+  ];
+  for (const p of stashed) await assert.rejects(offline.upload(p));
+  const next = new EpisodeUploader({ storage, ackTimeoutMs: 0,
+    emitWithAck: (e, p) => Promise.resolve(p.episode === 3 ? { ok: false, code: "invalid", retryable: false } : { ok: true }) });
+  const results = await next.resendStashed();
+  assert.deepEqual(results.map((r) => [r.payload.episode, r.status]).sort(),
+    [[0, "fulfilled"], [1, "fulfilled"], [2, "fulfilled"], [3, "rejected"]]);
+  assert.deepEqual([...episodesCompletedByStash({ ...visit, attempt: 2 }, results)], [0]);
+  assert.deepEqual([...episodesCompletedByStash({ ...visit, attempt: 1 }, results)], []); // its own: nothing
+  assert.deepEqual([...episodesCompletedByStash({ ...visit, attempt: 2 }, null)], []); // the wait ran out
 });

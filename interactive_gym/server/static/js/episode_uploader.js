@@ -60,6 +60,24 @@ export function payloadKey(payload) {
   return `${payload.scene_id}#${payload.episode}`;
 }
 
+/**
+ * The episodes of browser attempt `config` that the re-sent stash of an earlier page load of the same visit
+ * has just stored complete (`resendStashed()` results): the server counts them done, so this attempt need
+ * not play them again (browser_scenes.py, "Repeats").
+ * @param {{scene_id: string, scene_index: number, attempt: number}} config
+ * @param {Array<{status: string, payload: object}>} results
+ * @returns {Set<number>}
+ */
+export function episodesCompletedByStash(config, results) {
+  const done = new Set();
+  for (const { status, payload } of results ?? []) {
+    if (status === "fulfilled" && payload && payload.partial === false && payload.scene_id === config.scene_id
+      && payload.scene_index === config.scene_index && payload.attempt !== config.attempt
+      && Number.isInteger(payload.episode)) done.add(payload.episode);
+  }
+  return done;
+}
+
 function withTimeout(promise, ms, sleep) {
   if (!ms) return promise;
   return Promise.race([promise, sleep(ms).then(() => { throw new Error(`no ack within ${ms} ms`); })]);
@@ -191,11 +209,15 @@ export class EpisodeUploader {
     }
   }
 
-  /** Uploads every payload a previous page left in storage; resolves with one result per payload. */
+  /**
+   * Uploads every payload a previous page left in storage; resolves with one settled result per payload,
+   * each with the `payload` it is for.
+   */
   async resendStashed() {
     this.rekeyStash();
     const stashed = Object.values(this.readStash());
-    return Promise.allSettled(stashed.map((p) => this.upload(p)));
+    const results = await Promise.allSettled(stashed.map((p) => this.upload(p)));
+    return results.map((result, i) => ({ ...result, payload: stashed[i] }));
   }
 
   /**

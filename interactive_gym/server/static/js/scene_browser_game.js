@@ -2,7 +2,7 @@
 // the server, which acknowledges each only after storing it. The page continues once every upload is in.
 import { BrowserGame } from "/static/js/browser_game.js";
 import { estimateClockOffset, pageSeconds } from "/static/js/clock_sync.js";
-import { EpisodeUploader, MAX_UPLOAD_BYTES } from "/static/js/episode_uploader.js";
+import { EpisodeUploader, MAX_UPLOAD_BYTES, episodesCompletedByStash } from "/static/js/episode_uploader.js";
 
 function el(tag, attrs = {}, text = "") {
   const node = document.createElement(tag);
@@ -12,6 +12,10 @@ function el(tag, attrs = {}, text = "") {
 }
 
 const MAX_ERROR_CHARS = 8192; // upload_validation.py keeps the error text to this size
+// How long the game waits for the previous page load's unsent episodes before it starts loading (no wait when
+// there are none): an episode they complete is not played again. Past this the game starts; a repeat is then
+// stored flagged (browser_scenes.py, "Repeats").
+const STASH_FIRST_MS = 5000;
 
 const PHASE_TEXT = {
   loading: "Loading the game…",
@@ -78,7 +82,7 @@ export function showBrowserGame({ emitWithAck, container, index, scene, showErro
         showError("The game could not start, and the error could not be reported. Please contact the researcher.");
       });
   };
-  const game = new BrowserGame({
+  const makeGame = () => new BrowserGame({
     container: canvasBox,
     config: scene.browser,
     uploader,
@@ -102,17 +106,33 @@ export function showBrowserGame({ emitWithAck, container, index, scene, showErro
       }
     },
   });
-  uploader.resendStashed?.().catch(() => {});
-  game.run().then((result) => {
+  let game = null;
+  let destroyed = false;
+  const start = (started) => started.run().then((result) => {
     state.result = result;
     if (result.uploadErrors?.length) showError("Some data could not be saved: " + result.uploadErrors.join("; "));
     next.hidden = false;
     canvasBox.focus();
+  });
+  // Episodes the previous page load finished offline are sent first: if they are stored now, this attempt
+  // skips them instead of playing them a second time.
+  const resent = uploader.resendStashed().catch(() => []);
+  const waited = new Promise((resolve) => setTimeout(() => resolve(null), STASH_FIRST_MS));
+  Promise.race([resent, waited]).then((results) => {
+    if (destroyed) return;
+    const config = scene.browser;
+    const skip = episodesCompletedByStash(config, results);
+    if (skip.size && Array.isArray(config.episodes)) {
+      config.episodes = config.episodes.filter((e) => !skip.has(e));
+      console.info(`[browser game] episodes ${[...skip].join(", ")} were saved by the previous page load; not replayed`);
+    }
+    game = makeGame();
+    start(game);
   });
   next.addEventListener("click", async () => {
     next.disabled = true;
     const ack = await emitWithAck("advance", { scene_index: index, scene_id: scene.scene_id, answers: {} });
     if (!ack.ok) { showError(ack.error); next.disabled = false; }
   });
-  return { destroy() { game.stop(); } };
+  return { destroy() { destroyed = true; game?.stop(); } };
 }
