@@ -38,6 +38,7 @@ class FakeHost {
   get currentEpisode() { return this.script.doneAt && this.frame >= this.script.doneAt ? 1 : 0; }
   stepCount() { return this.steps; }
   partnerLeft(player) { this.left.push(player); }
+  takeOver() { return JSON.stringify({ ok: true, frame: this.frame }); }
   closePackets() { return [[1, new Uint8Array([0xdd])]]; }
 }
 
@@ -48,7 +49,7 @@ class FakeTransport {
   deliverControl(peer, message) { this.onMessage(peer, encoder.encode(JSON.stringify(message)), "control"); }
 }
 
-function makeGame(script, config = CONFIG) {
+function makeGame(script, config = CONFIG, options = {}) {
   const host = new FakeHost(script);
   const transport = new FakeTransport();
   const uploads = [];
@@ -58,7 +59,7 @@ function makeGame(script, config = CONFIG) {
     host, transport, renderer: { draw: (p) => drawn.push(p), model: { objects: new Map() } },
     input: { sample: () => ["ArrowUp"], destroy() {} }, config, gameId: "p2p-1", myPlayerId: 0,
     players: [0, 1], uploader: { upload: async (p) => { uploads.push(p); return { ok: true }; } },
-    onStatus: (s) => statuses.push(s.phase), lingerMs: 20, keyTarget: null,
+    onStatus: (s) => statuses.push(s.phase), lingerMs: 20, keyTarget: null, ...options,
   });
   return { game, host, transport, uploads, drawn, statuses };
 }
@@ -223,4 +224,21 @@ test("our own Disconnected, or one after the last frame, does not end the game e
   late.transport.deliverControl(1, { t: "ready" });
   assert.equal((await lateDone).reason, "complete");
   assert.deepEqual(late.uploads.map((u) => [u.partial, u.end_reason]), [[false, "done"]]);
+});
+
+test("with a takeover policy and no decision from the server within partnerDecisionMs, the game ends", async () => {
+  const config = { ...CONFIG, p2p: { takeover: { ref: "env:policy" } } };
+  const waiting = makeGame({ silentAt: 3 }, config, { partnerDecisionMs: 40 });
+  const done = waiting.game.run();
+  waiting.transport.deliverControl(1, { t: "ready" });
+  const result = await done;
+  assert.equal(result.reason, "partner_left");
+  assert.deepEqual(waiting.uploads.map((u) => [u.partial, u.end_reason]), [[true, "partner_left"]]);
+  // The server's takeover came in time: the game plays on past the wait, to its end.
+  const taken = makeGame({ silentAt: 3, doneAt: 40 }, config, { partnerDecisionMs: 40 });
+  const takenDone = taken.game.run();
+  taken.transport.deliverControl(1, { t: "ready" });
+  await new Promise((r) => setTimeout(r, 10));
+  assert.notEqual(taken.game.takeOver([1]), null);
+  assert.equal((await takenDone).reason, "complete");
 });

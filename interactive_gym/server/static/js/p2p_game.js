@@ -19,6 +19,7 @@ import { LatencyProbe } from "./latency_probe.js";
 import { buildUploadStats } from "./p2p_stats.js";
 
 const READY_RESEND_MS = 300;
+const SOCKET_TIMEOUT_MS = 45000; // python-socketio's ping interval + timeout: the server's view of a gone page
 const MAX_EARLY_PACKETS = 512;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -51,9 +52,12 @@ export class P2PGame {
    * @param {((t: number) => Promise<{server_t: number}>) | null} [o.ping] the server's `ping` event (for the
    *   clock estimate); null: uploads carry no offset (the server stores the page's times uncorrected)
    * @param {object} [o.clockOptions] options for estimateClockOffset (tests)
+   * @param {number} [o.partnerDecisionMs] with a takeover policy, how long a silent partner waits for the
+   *   server's decision (default: its socket timeout, about 45 s, plus the grace period)
    */
   constructor({ host, transport, renderer, input, config, gameId, myPlayerId, players, uploader,
-    onStatus = () => {}, lingerMs = 1500, keyTarget = globalThis.window, ping = null, clockOptions = {} }) {
+    onStatus = () => {}, lingerMs = 1500, keyTarget = globalThis.window, ping = null, clockOptions = {},
+    partnerDecisionMs = SOCKET_TIMEOUT_MS + (config.p2p?.disconnect_timeout_ms ?? 5000) }) {
     this.host = host;
     this.transport = transport;
     this.renderer = renderer;
@@ -85,6 +89,9 @@ export class P2PGame {
     this.uploaded = new Set();
     this.events = [];
     this.lingerUntil = null;
+    this.partnerDecisionMs = partnerDecisionMs;
+    this.silentSince = null; // when the netcode declared a partner disconnected (takeover scenes wait)
+    this.takenOver = false;
     this.ticker = new FrameTicker(config.fps, (now) => this.frame(now));
     this.done = new Promise((resolve) => { this.resolveDone = resolve; });
     this.onKey = (event) => {
@@ -194,9 +201,16 @@ export class P2PGame {
         return;
       }
       if (this.partnerWentSilent(event, result)) {
-        this.end("partner_left");
-        return;
+        if (!this.config.p2p?.takeover) {
+          this.end("partner_left");
+          return;
+        }
+        this.silentSince ??= now; // on_partner_drop="ai": the server decides, within partnerDecisionMs
       }
+    }
+    if (this.silentSince !== null && !this.takenOver && now - this.silentSince >= this.partnerDecisionMs) {
+      this.end("partner_left"); // no decision came (the partner's socket is still up): never play on alone
+      return;
     }
     for (const episode of result.episodes) this.uploadEpisode(episode, false, "done");
     if (result.done) {
@@ -213,12 +227,12 @@ export class P2PGame {
    * The netcode heard nothing from a partner for `disconnect_timeout_ms` and plays them with default inputs
    * (`Disconnected`): playing on alone would upload a "complete" episode the partner never played, so the game
    * ends as if they left (the host keeps no rows from the disconnect frame on). Not once the game is done (the
-   * partner's goodbye after the last frame), and not with a takeover policy (GymScene(on_partner_drop="ai")):
-   * then the server decides after its grace period (`p2p_takeover` or `p2p_partner_left`) and the page waits.
+   * partner's goodbye after the last frame). With a takeover policy (GymScene(on_partner_drop="ai")) the server
+   * decides after its grace period (`p2p_takeover` or `p2p_partner_left`); the page waits for that, at most
+   * `partnerDecisionMs` (a partner whose socket stays up is never declared gone by the server).
    */
   partnerWentSilent(event, result) {
-    return event.type === "Disconnected" && Number(event.player) !== this.myPlayerId && !result.done
-      && !this.config.p2p?.takeover;
+    return event.type === "Disconnected" && Number(event.player) !== this.myPlayerId && !result.done;
   }
 
   /** Avatar positions from the renderer's model (objects whose id is an agent id). */
@@ -302,6 +316,7 @@ export class P2PGame {
       }
       frame = answer.frame;
     }
+    this.takenOver = true;
     return frame;
   }
 
