@@ -77,3 +77,14 @@ test("frame pacing keeps at most capacity intervals (the latest) and ignores tim
   assert.equal(pacing.summary().max_ms, 40);
   assert.throws(() => new FramePacing(0), /positive integer/);
 });
+
+test("reset forgets frames, intervals and the last frame", () => {
+  const pacing = new FramePacing(2);
+  for (const t of [0, 10, 20, 30]) pacing.shown(t, 2);
+  pacing.reset();
+  assert.deepEqual(pacing.summary(), { frames: 0, coalesced: 0, intervals: 0, p50_ms: null, p99_ms: null, max_ms: null });
+  pacing.shown(100);
+  pacing.shown(133);
+  assert.equal(pacing.summary().intervals, 1);
+  assert.equal(pacing.summary().p50_ms, 33);
+});

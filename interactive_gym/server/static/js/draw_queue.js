@@ -73,6 +73,11 @@ export class FramePacing {
   constructor(capacity = 4096) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new TypeError(`capacity must be a positive integer, got ${capacity}`);
     this.capacity = capacity;
+    this.reset();
+  }
+
+  /** Forgets everything measured so far (a benchmark measures from here). */
+  reset() {
     this.intervals = [];
     this.next = 0;
     this.last = null;
