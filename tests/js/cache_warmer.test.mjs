@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { checkedUrls, warmInWorker } from "../../interactive_gym/server/static/js/cache_warmer.js";
-import { PYODIDE_FILES, PYODIDE_WASM, warmPyodide } from "../../interactive_gym/server/static/js/pyodide_loader.js";
+import { PYODIDE_FILES, warmPyodide } from "../../interactive_gym/server/static/js/pyodide_loader.js";
 import { ORT_FILES, RENDERER_FILES, preloadBrowserGame } from "../../interactive_gym/server/static/js/browser_game.js";
 
 globalThis.location ??= { href: "http://h/page" };
@@ -31,10 +31,10 @@ test("urls are made absolute and must be same-origin", () => {
 
 test("the Worker gets the absolute urls, its answer is the outcome, and it is terminated", async () => {
   const seen = [];
-  const outcome = await warmInWorker({ urls: ["/a"], wasmUrls: ["/b.wasm"],
+  const outcome = await warmInWorker({ urls: ["/a", "/b.wasm"],
     createWorker: fakeWorker({ warmed: true, ms: 5, bytes: 9 }, seen) });
   assert.deepEqual(outcome, { warmed: true, ms: 5, bytes: 9 });
-  assert.deepEqual(seen[0].message, { urls: ["http://h/a"], wasmUrls: ["http://h/b.wasm"] });
+  assert.deepEqual(seen[0].message, { urls: ["http://h/a", "http://h/b.wasm"] });
   assert.equal(seen[0].worker.terminated, true);
 });
 
@@ -64,7 +64,8 @@ test("warmPyodide warms Pyodide's files once per index URL and retries after a f
     console.warn = warn;
   }
   assert.equal(calls.length, 2, "failed once, then warmed once");
-  assert.deepEqual(calls[1], { urls: PYODIDE_FILES.map((f) => `http://h/py-a/${f}`), wasmUrls: [`http://h/py-a/${PYODIDE_WASM}`] });
+  assert.deepEqual(calls[1], { urls: PYODIDE_FILES.map((f) => `http://h/py-a/${f}`) });
+  assert.ok(PYODIDE_FILES.includes("pyodide.asm.wasm"));
 });
 
 test("preloadBrowserGame warms the renderer, and onnxruntime-web only when an agent uses ONNX", async () => {
@@ -73,8 +74,9 @@ test("preloadBrowserGame warms the renderer, and onnxruntime-web only when an ag
   await preloadBrowserGame({ pyodide: { index_url: "/py-b/" }, agents: { a: { kind: "human" } } }, { warm });
   await preloadBrowserGame({ pyodide: { index_url: "/py-b/" }, agents: { a: { kind: "human" } } }, { warm });
   await preloadBrowserGame({ pyodide: { index_url: "/py-b/" }, agents: { b: { kind: "onnx" } } }, { warm });
-  const plain = calls.filter((c) => !c.wasmUrls);
+  const isPyodide = (c) => c.urls.some((u) => u.includes("/py-b/"));
+  const plain = calls.filter((c) => !isPyodide(c));
   assert.deepEqual(plain.map((c) => c.urls), [[...RENDERER_FILES], [...RENDERER_FILES, ...ORT_FILES]],
     "each set of files is warmed once per page");
-  assert.equal(calls.filter((c) => c.wasmUrls).length, 1, "Pyodide once");
+  assert.equal(calls.filter(isPyodide).length, 1, "Pyodide once");
 });

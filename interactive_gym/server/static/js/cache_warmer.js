@@ -1,23 +1,23 @@
-// Downloads files in a Worker so that a later load reads them from the browser's HTTP cache, without one
-// millisecond of work on the page's main thread.
+// Downloads files in a Worker so that a later load reads them from the browser's HTTP cache, without work on
+// the page's main thread.
 //
-// Why (measured with benchmarks/no_frozen_pages.py): starting Pyodide in the page while a participant reads the
-// consent and instruction pages froze those pages (one task of 0.7-4 s, depending on the machine's load, in
+// Why (measured with benchmarks/no_frozen_pages.py): starting Pyodide in the page while a participant read the
+// consent and instruction pages froze those pages (one task of 0.7-6 s, depending on the machine's load, in
 // which clicks wait). The freeze is the interpreter's start-up inside `loadPyodide` (instantiating the module,
 // unpacking the standard library, initialising Python): one synchronous call that cannot be sliced, and an
-// interpreter started in a Worker cannot be handed to the page. What can move off the main thread is
-// everything before it: the ~12 MB download and the WebAssembly compilation. So the pages before a game only
-// warm the cache here (and compile the module once, which lets browsers that cache compiled WebAssembly keep
-// it), and the interpreter starts on the game page, where a short freeze behind the loading screen is
-// harmless. The Worker is terminated when done, so the compiled module's memory is not kept twice.
+// interpreter started in a Worker cannot be handed to the page. What can move off the main thread is the ~12 MB
+// download (the WebAssembly compilation is off the main thread anyway: Pyodide compiles while streaming). So
+// the pages before a game only warm the cache here, and the interpreter starts on the game page, behind its
+// loading screen. Compiling the module in the Worker as well was measured and dropped: the game page's start
+// was no faster, and in some runs much slower.
 //
-//   const outcome = await warmInWorker({urls: [...], wasmUrls: [...]});  // {warmed, ms, bytes} | {warmed: false, error}
+//   const outcome = await warmInWorker({urls: [...]});  // {warmed: true, ms, bytes} | {warmed: false, error}
 //
 // Never rejects: a failed warm-up only means the game page downloads the files itself.
 
 const WORKER_SOURCE = `
 onmessage = async (event) => {
-  const { urls, wasmUrls } = event.data;
+  const { urls } = event.data;
   const started = performance.now();
   let bytes = 0;
   const read = async (url) => {
@@ -25,19 +25,8 @@ onmessage = async (event) => {
     if (!response.ok) throw new Error(url + ": HTTP " + response.status);
     bytes += (await response.arrayBuffer()).byteLength;
   };
-  const compile = async (url) => {
-    const response = await fetch(url);
-    if (!response.ok) throw new Error(url + ": HTTP " + response.status);
-    bytes += Number(response.headers.get("content-length")) || 0;
-    if (typeof WebAssembly.compileStreaming === "function"
-        && (response.headers.get("content-type") || "").startsWith("application/wasm")) {
-      await WebAssembly.compileStreaming(response);
-    } else {
-      await WebAssembly.compile(await response.arrayBuffer());
-    }
-  };
   try {
-    await Promise.all([...urls.map(read), ...wasmUrls.map(compile)]);
+    await Promise.all(urls.map(read));
     postMessage({ warmed: true, ms: performance.now() - started, bytes });
   } catch (err) {
     postMessage({ warmed: false, error: String(err && err.message || err) });
@@ -59,14 +48,14 @@ export function checkedUrls(urls, base = globalThis.location?.href) {
 }
 
 /**
- * Fetches `urls` (and fetches and compiles `wasmUrls`) in a dedicated Worker.
- * @param {{urls?: string[], wasmUrls?: string[], createWorker?: (url: string) => Worker}} files
+ * Fetches `urls` (each read to its end) in a dedicated Worker, terminated when done.
+ * @param {{urls?: string[], createWorker?: (url: string) => Worker}} files
  * @returns {Promise<{warmed: boolean, ms?: number, bytes?: number, error?: string}>}
  */
-export function warmInWorker({ urls = [], wasmUrls = [], createWorker = defaultWorker } = {}) {
+export function warmInWorker({ urls = [], createWorker = defaultWorker } = {}) {
   let message;
   try {
-    message = { urls: checkedUrls(urls), wasmUrls: checkedUrls(wasmUrls) };
+    message = { urls: checkedUrls(urls) };
   } catch (err) {
     return Promise.resolve({ warmed: false, error: String(err.message) });
   }

@@ -10,7 +10,7 @@
 // A failed load rejects with RuntimeLoadError (with a participant-facing message) and is not cached, so
 // calling again retries.
 //
-// warmPyodide(config) is what the pages before a game call (preloadBrowserGame): it downloads and compiles the
+// warmPyodide(config) is what the pages before a game call (preloadBrowserGame): it downloads the
 // interpreter's files in a Worker (cache_warmer.js explains why the interpreter itself starts on the game
 // page), so the consent and instruction pages never freeze; preloadPyodide then starts the interpreter on the
 // game page from the HTTP cache.
@@ -209,14 +209,14 @@ export function preloadPyodide(config = {}, { onProgress } = {}) {
   return entry.promise;
 }
 
-// The files loadPyodide fetches (Pyodide 314: the loader, its Emscripten module, the lock file, the standard
-// library) and the WebAssembly binary.
-export const PYODIDE_FILES = Object.freeze(["pyodide.mjs", "pyodide.asm.mjs", "pyodide-lock.json", "python_stdlib.zip"]);
-export const PYODIDE_WASM = "pyodide.asm.wasm";
+// The files loadPyodide fetches (Pyodide 314: the loader, its Emscripten module, the WebAssembly binary, the lock
+// file, the standard library).
+export const PYODIDE_FILES = Object.freeze(["pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "pyodide-lock.json",
+  "python_stdlib.zip"]);
 const warms = new Map(); // index URL -> Promise of the warm-up outcome
 
 /**
- * Downloads (and compiles) Pyodide's files for `config` in a Worker, without starting the interpreter and
+ * Downloads Pyodide's files for `config` in a Worker, without starting the interpreter and
  * without work on the main thread; one warm-up per index URL per page (the environment does not matter for
  * files). Never rejects; a failed warm-up is retried by the next call.
  * @param {object} config a scene config or a preload ({pyodide: {index_url}})
@@ -226,7 +226,7 @@ const warms = new Map(); // index URL -> Promise of the warm-up outcome
 export function warmPyodide(config = {}, { warm = warmInWorker } = {}) {
   const indexURL = indexUrlOf(config);
   if (!warms.has(indexURL)) {
-    const promise = warm({ urls: PYODIDE_FILES.map((name) => indexURL + name), wasmUrls: [indexURL + PYODIDE_WASM] })
+    const promise = warm({ urls: PYODIDE_FILES.map((name) => indexURL + name) })
       .then((outcome) => {
         if (!outcome.warmed) {
           warms.delete(indexURL);
