@@ -49,10 +49,12 @@ its size on the wire (UTF-8 bytes of the argument's JSON text, exactly what the 
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import json
 import logging
 import re
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -279,6 +281,8 @@ class ExperimentSocketServer(TargetedServer):
         refused: Messages refused here, per reason ("too_large", "attachments", "stray_attachment",
             "malformed").
         decoded_off_loop: How many messages were decoded in the worker thread.
+        off_loop_spans: ``(start, end)`` of the latest decodes in the worker (``time.perf_counter``), to check
+            that the event loop ran meanwhile.
     """
 
     def __init__(self, *, max_message_chars: int, off_loop_chars: int | None = PARSE_OFF_LOOP_BYTES,
@@ -293,6 +297,7 @@ class ExperimentSocketServer(TargetedServer):
         self.off_loop_chars = off_loop_chars
         self.refused: Counter[str] = Counter()
         self.decoded_off_loop = 0
+        self.off_loop_spans: collections.deque[tuple[float, float]] = collections.deque(maxlen=16)
         self._decoder: ThreadPoolExecutor | None = None
         # Per socket, the last of its messages still being handled after a large one: the next waits for it.
         self._in_order: dict[str, asyncio.Future[None]] = {}
@@ -356,8 +361,12 @@ class ExperimentSocketServer(TargetedServer):
         if self._decoder is None:
             self._decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="socketio-decode")
         self.decoded_off_loop += 1
-        return await asyncio.get_running_loop().run_in_executor(
-            self._decoder, functools.partial(decode_message, text, off_loop=True))
+        started = time.perf_counter()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self._decoder, functools.partial(decode_message, text, off_loop=True))
+        finally:
+            self.off_loop_spans.append((started, time.perf_counter()))
 
     def close_decoder(self) -> None:
         """Stops the worker thread (after any decode in progress); a later large message starts a new one."""

@@ -37,6 +37,29 @@ test("countingFetch counts streamed bytes under the prefix only and keeps status
   assert.equal(tracker.bytes, 3000, "other URLs are passed through uncounted");
 });
 
+test("countingFetch retries a network error on Python's files, and only there, then gives up", async () => {
+  const tracker = { totalBytes: 0, addBytes() {} };
+  let calls = 0;
+  const flaky = (failures) => async () => {
+    calls += 1;
+    if (calls <= failures) throw new TypeError("Failed to fetch");
+    return new Response("ok", { status: 200 });
+  };
+  const waits = [];
+  const options = { retryDelaysMs: [10, 20, 30], sleep: async (ms) => { waits.push(ms); } };
+  let fetchWithProgress = countingFetch(flaky(2), "http://h/vendor/pyodide/", tracker, options);
+  assert.equal(await (await fetchWithProgress("http://h/vendor/pyodide/pyodide.asm.wasm")).text(), "ok");
+  assert.deepEqual(waits, [10, 20]);  // two failures, two waits, then the download
+  calls = 0;
+  waits.length = 0;
+  fetchWithProgress = countingFetch(flaky(9), "http://h/vendor/pyodide/", tracker, options);
+  await assert.rejects(fetchWithProgress("http://h/vendor/pyodide/pyodide.asm.wasm"), /Failed to fetch/);
+  assert.equal(calls, 4);  // the first try and one per delay
+  calls = 0;
+  await assert.rejects(fetchWithProgress("http://h/other.js"), /Failed to fetch/);
+  assert.equal(calls, 1);  // another file's failure is not ours to retry
+});
+
 test("node has WebAssembly", () => {
   assert.equal(webAssemblySupported(), true);
 });

@@ -86,14 +86,35 @@ class LoadTracker {
   }
 }
 
-/** Wraps fetch so responses under `prefix` count their bytes into `tracker` as they stream in. */
-export function countingFetch(originalFetch, prefix, tracker) {
+// Waits before retrying a download of Python's files that failed on the network (a participant offline for a
+// few seconds while the game loads): about 11 s in all, then the load fails with a Retry for the participant.
+export const DOWNLOAD_RETRY_DELAYS_MS = Object.freeze([500, 1000, 2000, 2000, 3000, 3000]);
+
+const pause = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+
+/**
+ * Wraps fetch so responses under `prefix` count their bytes into `tracker` as they stream in, and a network
+ * error on one of those files is retried after each of `retryDelaysMs` (Pyodide gives up for good on the first
+ * failed fetch of its wasm, and the page would be left loading).
+ */
+export function countingFetch(originalFetch, prefix, tracker, { retryDelaysMs = DOWNLOAD_RETRY_DELAYS_MS,
+  sleep = pause } = {}) {
   return async function fetchWithProgress(input, init) {
-    const response = await originalFetch(input, init);
     // Pyodide passes URL objects; other callers strings or Request objects.
     const raw = typeof Request !== "undefined" && input instanceof Request ? input.url : String(input);
     const url = new URL(raw, globalThis.location?.href).href;
-    if (!url.startsWith(prefix) || !response.body || !response.ok) return response;
+    const ours = url.startsWith(prefix);
+    let response;
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        response = await originalFetch(input, init);
+        break;
+      } catch (err) {
+        if (!ours || attempt >= retryDelaysMs.length || err?.name === "AbortError") throw err;
+        await sleep(retryDelaysMs[attempt]);
+      }
+    }
+    if (!ours || !response.body || !response.ok) return response;
     tracker.totalBytes += Number(response.headers.get("content-length")) || 0;
     const reader = response.body.getReader();
     const stream = new ReadableStream({
