@@ -2,7 +2,9 @@
 
 Opening, pragmas and migrations are in :mod:`~interactive_gym.server.storage_connection`, the DDL in
 :mod:`~interactive_gym.server.storage_schema`, the row types and step encoding in
-:mod:`~interactive_gym.server.storage_records` (all re-exported here).
+:mod:`~interactive_gym.server.storage_records` (all re-exported here), the reads in
+:mod:`~interactive_gym.server.storage_reads`, the episode rows and the upload rule in
+:mod:`~interactive_gym.server.storage_episodes`, the browser visits in :mod:`~interactive_gym.server.storage_visits`.
 
 :class:`Storage` is synchronous and owns one ``sqlite3`` connection, so it must be used from one thread (the
 :class:`~interactive_gym.server.data_writer.DataWriter` thread on the server; the caller's thread in export,
@@ -23,7 +25,6 @@ file path this module ever opens is the one it was given.
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -31,8 +32,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from interactive_gym.server import storage_visits, value_codec
+from interactive_gym.server import storage_episodes, storage_visits, value_codec
 from interactive_gym.server.storage_connection import StorageError, Synchronous, open_database
+from interactive_gym.server.storage_reads import StorageReads
 from interactive_gym.server.storage_records import (
     EPISODE_MODES,
     EPISODE_STATUSES,
@@ -52,7 +54,6 @@ from interactive_gym.server.storage_records import (
     require_int,
     require_status_word,
     require_text,
-    upload_decision,
 )
 from interactive_gym.server.storage_schema import SCHEMA_VERSION
 
@@ -76,7 +77,7 @@ __all__ = [
 ]
 
 
-class Storage:
+class Storage(StorageReads):
     """One open experiment database. Use as a context manager or call :meth:`close`.
 
     Args:
@@ -284,11 +285,12 @@ class Storage:
         started_at: float | None = None,
     ) -> int:
         """Creates an ``in_progress`` episode and returns its id; the same key again returns the same id."""
-        row = self._episode_params(scene_id, game_id, episode, mode, source, seed, agents, env_hash, meta)
+        row = storage_episodes.episode_params(self._experiment(), scene_id, game_id, episode, mode, source, seed,
+                                              agents, env_hash, meta)
         row.update(status="in_progress", started_at=self._now(started_at, "started_at"), ended_at=None)
         with self.transaction():
-            self._conn.execute(_INSERT_EPISODE + " ON CONFLICT DO NOTHING", row)
-            return self._episode_id(row)
+            self._conn.execute(storage_episodes.INSERT_EPISODE + " ON CONFLICT DO NOTHING", row)
+            return storage_episodes.episode_id(self._conn, row)
 
     def end_episode(
         self,
@@ -347,7 +349,8 @@ class Storage:
         ``started_at``/``ended_at`` are when the episode was played (server clock); ``received_at`` when the
         upload arrived; ``client_*`` and ``clock_offset`` the page's own readings and its offset estimate.
         """
-        row = self._episode_params(scene_id, game_id, episode, mode, source, seed, agents, env_hash, meta)
+        row = storage_episodes.episode_params(self._experiment(), scene_id, game_id, episode, mode, source, seed,
+                                              agents, env_hash, meta)
         require_choice(status, "status", EPISODE_STATUSES)
         now = self._clock()
         row.update(
@@ -364,36 +367,10 @@ class Storage:
         if (row["scene_index"] is None) != (row["attempt"] is None):
             raise ValueError("scene_index and attempt go together: give both or neither")
         encoded = [s if isinstance(s, EncodedStep) else encode_step(s) for s in steps]
-        row["content_hash"] = _content_hash(row, encoded)
         with self.transaction():
-            found = self._conn.execute(
-                "SELECT id, status, (SELECT COUNT(*) FROM steps WHERE episode_id = episodes.id), content_hash"
-                " FROM episodes WHERE game_id = :game_id AND scene_id = :scene_id AND episode = :episode"
-                " AND source = :source",
-                row,
-            ).fetchone()
-            decision = upload_decision(
-                None if found is None else (found[1], found[2], found[3]),
-                status,
-                len(encoded),
-                row["content_hash"],
-            )
-            if decision in ("same", "stale"):
-                return int(found[0])
-            if decision == "conflict":
-                raise EpisodeConflictError(
-                    f"episode {episode} of {source!r} in scene {scene_id!r} (game {game_id!r}) already holds "
-                    f"a {found[1]} upload of {found[2]} steps; an upload of {len(encoded)} steps ({status}) "
-                    "with other data would replace it"
-                )
-            if decision == "replace":
-                episode_id = int(found[0])
-                self._conn.execute("DELETE FROM steps WHERE episode_id = ?", (episode_id,))
-                self._conn.execute(_REPLACE_EPISODE, {**row, "id": episode_id})
-            else:
-                self._conn.execute(_INSERT_UPLOAD, row)
-                episode_id = self._episode_id(row)
-            self.insert_steps([(episode_id, step) for step in encoded])
+            episode_id, inserted = storage_episodes.store_upload(self._conn, row, encoded)
+            if inserted:
+                self.insert_steps([(episode_id, step) for step in encoded])
         return episode_id
 
     def issue_browser_attempt(
@@ -470,49 +447,6 @@ class Storage:
             (participant_id, self._experiment(), now, now),
         )
 
-    def _episode_params(
-        self,
-        scene_id: str,
-        game_id: str,
-        episode: int,
-        mode: str,
-        source: str,
-        seed: int | None,
-        agents: dict[str, Any],
-        env_hash: str | None,
-        meta: dict[str, Any] | None,
-    ) -> dict[str, Any]:
-        require_text(scene_id, "scene_id")
-        require_text(game_id, "game_id")
-        episode = require_int(episode, "episode", minimum=0)
-        require_choice(mode, "mode", EPISODE_MODES)
-        require_text(source, "source")
-        if seed is not None:
-            seed = require_int(seed, "seed", minimum=-(2**63), maximum=2**63 - 1)
-        if env_hash is not None:
-            require_text(env_hash, "env_hash")
-        return {
-            "experiment_id": self._experiment(),
-            "scene_id": scene_id,
-            "game_id": game_id,
-            "episode": episode,
-            "mode": mode,
-            "source": source,
-            "seed": seed,
-            "agents": value_codec.dumps(require_dict(agents, "agents")),
-            "env_hash": env_hash,
-            "meta": value_codec.dumps(require_dict({} if meta is None else meta, "meta")),
-        }
-
-    def _episode_id(self, row: dict[str, Any]) -> int:
-        return int(
-            self._conn.execute(
-                "SELECT id FROM episodes WHERE game_id = :game_id AND scene_id = :scene_id"
-                " AND episode = :episode AND source = :source",
-                row,
-            ).fetchone()[0]
-        )
-
     def _experiment(self) -> str:
         if self.experiment_id is None:
             raise StorageError(
@@ -523,102 +457,3 @@ class Storage:
     def _now(self, value: float | None, name: str) -> float:
         return self._clock() if value is None else float(optional_float(value, name))  # type: ignore[arg-type]
 
-    # ---------------------------------------------------------------------------------------------- reads
-
-    def participants(self) -> list[ParticipantRow]:
-        """All participants, oldest first."""
-        sql = (
-            "SELECT participant_id, experiment_id, url_params, status, completion_code, current_scene,"
-            " created_at, updated_at, resume_secret_hash FROM participants ORDER BY created_at, participant_id"
-        )
-        return [ParticipantRow(**row) for row in self._decoded_rows(sql, (), ("url_params",))]
-
-    def scene_records(self, participant_id: str | None = None) -> list[SceneRecordRow]:
-        """Finished scenes (of one participant, or all), in participant and scene order."""
-        sql = (
-            "SELECT id, participant_id, scene_id, scene_index, started_at, ended_at, answers, meta"
-            " FROM scene_records WHERE ? IS NULL OR participant_id = ? ORDER BY participant_id, scene_index, id"
-        )
-        rows = self._decoded_rows(sql, (participant_id, participant_id), ("answers", "meta"))
-        return [SceneRecordRow(**row) for row in rows]
-
-    def episodes(self, *, game_id: str | None = None, episode_id: int | None = None) -> list[EpisodeRow]:
-        """Episodes in id order, optionally only one game's or one id's, with their stored step counts."""
-        sql = (
-            "SELECT id, experiment_id, scene_id, game_id, episode, mode, source, seed, agents, status, started_at,"
-            " ended_at, env_hash, meta, (SELECT COUNT(*) FROM steps WHERE episode_id = episodes.id) AS step_count,"
-            " scene_index, attempt, received_at, client_started_at, client_ended_at, clock_offset, content_hash"
-            " FROM episodes WHERE (:game IS NULL OR game_id = :game) AND (:id IS NULL OR id = :id) ORDER BY id"
-        )
-        rows = self._decoded_rows(sql, {"game": game_id, "id": episode_id}, ("agents", "meta"))
-        return [EpisodeRow(**row) for row in rows]
-
-    def episode(self, episode_id: int) -> EpisodeRow | None:
-        """One episode by id, or ``None``."""
-        found = self.episodes(episode_id=episode_id)
-        return found[0] if found else None
-
-    def steps(self, episode_id: int) -> list[StepRecord]:
-        """All stored steps of one episode, in ``t`` order, with values decoded."""
-        return [step for _, step in self.iter_steps(episode_id)]
-
-    def iter_steps(self, episode_id: int | None = None) -> Iterator[tuple[int, StepRecord]]:
-        """Yields ``(episode_id, step)`` in (episode, t) order, for one episode or all; streams, low memory."""
-        sql = (
-            "SELECT episode_id, t, observation, actions, rewards, terminated, truncated, info, keys, server_ts,"
-            " client_ts, controllers FROM steps WHERE ? IS NULL OR episode_id = ? ORDER BY episode_id, t"
-        )
-        for row in self._decoded_rows(sql, (episode_id, episode_id), _STEP_JSON_COLUMNS):
-            controllers = row.pop("controllers")
-            yield row.pop("episode_id"), StepRecord(
-                **row, controllers=None if controllers is None else value_codec.loads(controllers))
-
-    def events(self, kind: str | None = None) -> list[EventRow]:
-        """Events (of one kind, or all) in the order they were recorded."""
-        sql = (
-            "SELECT id, ts, participant_id, game_id, scene_id, kind, data FROM events"
-            " WHERE ? IS NULL OR kind = ? ORDER BY id"
-        )
-        return [EventRow(**row) for row in self._decoded_rows(sql, (kind, kind), ("data",))]
-
-    def _decoded_rows(
-        self, sql: str, params: Sequence[Any] | dict[str, Any], json_columns: Sequence[str]
-    ) -> Iterator[dict[str, Any]]:
-        cursor = self._conn.execute(sql, params)
-        names = [column[0] for column in cursor.description]
-        for values in cursor:
-            row = dict(zip(names, values, strict=True))
-            for column in json_columns:
-                row[column] = value_codec.loads(row[column])
-            yield row
-
-
-def _content_hash(row: dict[str, Any], steps: Sequence[EncodedStep]) -> str:
-    """What an upload says (values, the page's clock readings), not when it arrived: a retry hashes the same."""
-    digest = hashlib.sha256()
-    for name in ("mode", "seed", "agents", "status", "env_hash", "meta", "scene_index", "attempt",
-                 "client_started_at", "client_ended_at", "clock_offset"):  # fmt: skip
-        digest.update(f"{row[name]!r}\x1f".encode())
-    for step in steps:
-        # A step's controllers count only when set, so the hash of an upload without a takeover is unchanged.
-        extra = () if step.controllers is None else (step.controllers,)
-        digest.update("\x1e".join((str(step.t), *step[1:8], repr(step.client_ts), *extra)).encode())
-    return digest.hexdigest()
-
-
-_STEP_JSON_COLUMNS = ("observation", "actions", "rewards", "terminated", "truncated", "info", "keys")
-_INSERT_EPISODE = (
-    "INSERT INTO episodes (experiment_id, scene_id, game_id, episode, mode, source, seed, agents, status,"
-    " started_at, ended_at, env_hash, meta) VALUES (:experiment_id, :scene_id, :game_id, :episode, :mode,"
-    " :source, :seed, :agents, :status, :started_at, :ended_at, :env_hash, :meta)"
-)
-_UPLOAD_COLUMNS = (
-    "scene_index", "attempt", "received_at", "client_started_at", "client_ended_at", "clock_offset", "content_hash"
-)  # fmt: skip
-_INSERT_UPLOAD = _INSERT_EPISODE.replace(") VALUES", ", " + ", ".join(_UPLOAD_COLUMNS) + ") VALUES").replace(
-    ":meta)", ":meta, " + ", ".join(f":{c}" for c in _UPLOAD_COLUMNS) + ")"
-)
-_REPLACE_EPISODE = "UPDATE episodes SET " + ", ".join(
-    f"{c} = :{c}" for c in ("mode", "seed", "agents", "status", "started_at", "ended_at", "env_hash", "meta",
-                            *_UPLOAD_COLUMNS)
-) + " WHERE id = :id"  # fmt: skip

@@ -57,7 +57,7 @@ def test_agents_come_in_the_env_order_whatever_order_the_mapping_was_written_in(
 
 
 def test_p2p_configs_carry_the_players_action_spaces_and_the_page_host_needs_no_env_space(monkeypatch) -> None:
-    from interactive_gym.browser import p2p_host
+    from interactive_gym.browser import p2p_host, p2p_host_config
 
     scene = game("duo", "p2p", {"agent_1": "human", "agent_0": "human"})
     browser = BrowserScenes(experiment(scene))
@@ -70,7 +70,7 @@ def test_p2p_configs_carry_the_players_action_spaces_and_the_page_host_needs_no_
     def no_gymnasium(env: Any, agent: str) -> Any:
         raise AssertionError(f"the page host asked the env for {agent}'s action space")
 
-    monkeypatch.setattr(p2p_host, "action_space_of", no_gymnasium)
+    monkeypatch.setattr(p2p_host_config, "action_space_of", no_gymnasium)  # where the host reads its config
     host = p2p_host.P2PGameHost.from_config(config, 1)
     assert host.my_agent == "agent_1"
 
