@@ -6,10 +6,9 @@ clock and the held keys; one JSON string comes back with the packets to send, th
 (predicted) frame, the session's events and the episodes whose data is complete. Strings cross the JS/Python
 boundary cheaply; packets travel as base64 text inside them (a few dozen bytes per frame).
 
-Data: a row of the trajectory is final once its frame is *confirmed* (every player's input for it is known and
-the simulation has been corrected); only then is it copied into the episode's upload. Each row carries this
-peer's own held keys for the frame (``keys``: the local player's agent only) and, on checksum frames, the hex
-checksum of the state before the step, so the server can compare the peers' uploads frame by frame.
+Data: the rows of this peer's uploads are collected once their frames are confirmed, by
+:class:`~interactive_gym.browser.p2p_trajectory.ConfirmedTrajectory`; the config is read by
+:func:`~interactive_gym.browser.p2p_host_config.host_parts`.
 
 Input delay: fixed (``config["p2p"]["input_delay"]`` an integer) or ``"auto"`` (bounds and rollback budget in
 ``config["p2p"]["auto_input_delay"]``): then player 0 picks each episode's delay from the RTT its session measured
@@ -37,6 +36,7 @@ from typing import Any
 from interactive_gym.browser.p2p_host_config import host_parts
 from interactive_gym.browser.p2p_rejoin import GapLog, resume_session, serve_snapshot, snapshot_ready
 from interactive_gym.browser.p2p_sim import P2PSimulation
+from interactive_gym.browser.p2p_trajectory import ConfirmedTrajectory
 from interactive_gym.envs.agent_runtime import AgentPolicy
 from interactive_gym.envs.multiagent import base_env
 from interactive_gym.netcode import requests as rq
@@ -57,7 +57,6 @@ STATUS_NAMES = {
 RTT_SAMPLE_EVERY = 30  # frames between RTT samples for the statistics
 MAX_RTT_SAMPLES = 4096
 MAX_EVENTS_KEPT = 256
-FINALIZED_KEPT = 512  # rows that a 3+-player disconnection cut may still reopen (cuts are a few frames back)
 
 
 def _event_json(event: rq.Event) -> dict[str, Any]:
@@ -118,16 +117,10 @@ class P2PGameHost:
                                     prediction_window=session.settings.max_prediction)
         self.delay_wait_ticks = 0  # ticks that played no frame because the episode's delay was not known yet
         self._inbox: list[tuple[Hashable, bytes]] = []
-        self._keys_by_frame: dict[int, list[str]] = {}
         self._carry: list[str] = []
-        self._finalized: list[tuple[int, int]] = []  # (frame, episode) of recently finalized rows, oldest first
-        self._collected = -1
-        self.episodes: list[list[dict[str, Any]]] = [[] for _ in self.seeds]
-        self.completed: list[int] = []
-        self.done = False
+        self.trajectory = ConfirmedTrajectory(sim, self.my_agent)
         self.events: list[dict[str, Any]] = []
         self.desyncs: list[dict[str, Any]] = []
-        self.row_mismatches = 0
         self.bad_packets = 0
         self.rtt_samples: list[float] = []
         self.ticks = 0
@@ -138,7 +131,6 @@ class P2PGameHost:
         self._served: dict[int, tuple[int, list[str]]] = {}
         self._snapshot_ids = 0
         self._assembler = ChunkAssembler()
-        self.gaps = GapLog()
         self.rejoined: dict[str, int] | None = None
 
     # -- construction -----------------------------------------------------------------------------------------
@@ -221,7 +213,7 @@ class P2PGameHost:
         if not delay_known:
             self.delay_wait_ticks += 1
         target = self.session.current_frame + self.session.input_delay
-        fresh_target = target not in self._keys_by_frame
+        fresh_target = target not in self.trajectory.keys_by_frame
         packets, self._inbox = self._inbox, []
         for player in self._rejoin_requests:
             if not self.session.player_disconnected(player):
@@ -230,7 +222,7 @@ class P2PGameHost:
         committed = (not self.done and delay_known and not result.waited and fresh_target
                      and result.status in (rq.AdvanceStatus.ADVANCED, rq.AdvanceStatus.PREDICTION_THRESHOLD))
         if committed:
-            self._keys_by_frame[target] = keys  # a stalled frame keeps the first input given for it
+            self.trajectory.keys_by_frame[target] = keys  # a stalled frame keeps the first input given for it
         # Keys held while the first delay is measured belong to no frame (taps made while connecting do not act
         # on frame 0); keys of a wait at a later episode start are real inputs, carried like any other.
         before_play = not delay_known and self.session.current_frame == 0
@@ -241,9 +233,11 @@ class P2PGameHost:
                 self._drop_frames[event.player] = event.frame
                 if self._drop_points.get(event.player, (event.frame,))[0] > event.frame:
                     del self._drop_points[event.player]  # survivors agreed on an earlier cut: place it again
-            if isinstance(event, rq.Disconnected) and event.frame <= self._collected:
-                self._reopen_from(event.frame)
-        newly = self._collect_confirmed()
+            if isinstance(event, rq.Disconnected) and event.frame <= self.trajectory.collected:
+                self.trajectory.reopen_from(event.frame)
+        on_row = self._note_takeover_point if self._drop_frames or self.takeovers else None
+        newly = self.trajectory.collect(self.session, min(self.session.confirmed_frame, self._last_kept_frame()),
+                                        on_row)
         rejoins = self._serve_rejoins(now_ms) if self._rejoin_requests else {}
         render = None
         if result.frames_simulated or not self._rendered_once:
@@ -367,6 +361,27 @@ class P2PGameHost:
 
     # -- data -----------------------------------------------------------------------------------------------------
     @property
+    def episodes(self) -> list[list[dict[str, Any]]]:
+        """The confirmed rows of every episode (:class:`ConfirmedTrajectory`)."""
+        return self.trajectory.episodes
+
+    @property
+    def completed(self) -> list[int]:
+        return self.trajectory.completed
+
+    @property
+    def done(self) -> bool:
+        return self.trajectory.done
+
+    @property
+    def gaps(self) -> GapLog:
+        return self.trajectory.gaps
+
+    @property
+    def row_mismatches(self) -> int:
+        return self.trajectory.row_mismatches
+
+    @property
     def current_episode(self) -> int:
         """The first episode whose confirmed data is not complete (``len(seeds)`` when all are)."""
         return len(self.completed)
@@ -462,14 +477,9 @@ class P2PGameHost:
 
     def _resumed_at(self, place: dict[str, int]) -> None:
         """This page resumed from a snapshot: earlier episodes were played (and uploaded) by its old page."""
-        frame = place["frame"]
         self.rejoined = place
-        self._collected = frame - 1
-        self._keys_by_frame.clear()
         self._carry = []
-        self._finalized.clear()
-        self.completed = list(range(min(self.sim.episode, len(self.seeds))))
-        self.done = len(self.completed) == len(self.seeds)
+        self.trajectory.resume_at(place["frame"])
 
     def _rejoin_fields(self, episode: int) -> dict[str, Any]:
         fields: dict[str, Any] = {}
@@ -479,19 +489,6 @@ class P2PGameHost:
         if self.rejoined is not None and episode == self.rejoined["episode"] and self.rejoined["t"] > 0:
             fields["first_t"] = self.rejoined["t"]  # the old page played the steps before
         return fields
-
-    def _reopen_from(self, frame: int) -> None:
-        """Un-finalizes rows from ``frame`` on: with 3+ players the survivors of a disconnection may agree on a
-        cut earlier than this peer had confirmed, and the runner re-simulates those frames."""
-        while self._finalized and self._finalized[-1][0] >= frame:
-            done_frame, episode = self._finalized.pop()
-            row = self.episodes[episode].pop()
-            self.gaps.trim(episode, row["t"])
-            self._keys_by_frame[done_frame] = row["keys"][self.my_agent]
-            if episode in self.completed:
-                self.completed.remove(episode)  # reported again when it completes again
-        self._collected = frame - 1
-        self.done = len(self.completed) == len(self.seeds)
 
     def _takeover_report(self, player: int) -> dict[str, Any]:
         report = dict(self.takeovers[player])
@@ -520,41 +517,3 @@ class P2PGameHost:
         cuts = [frame - 1 for player, frame in self._drop_frames.items()
                 if player not in self.takeovers and player not in self._rejoin_requests]
         return min(cuts, default=self.session.confirmed_frame)
-
-    def _collect_confirmed(self) -> list[int]:
-        confirmed = min(self.session.confirmed_frame, self._last_kept_frame())
-        newly: list[int] = []
-        sim = self.sim
-        for frame in range(self._collected + 1, confirmed + 1):
-            checksum = sim.checksums.pop(frame, None)
-            keys = self._keys_by_frame.pop(frame, [])
-            entry = sim.rows.pop(frame, None)
-            if entry is None:
-                continue  # after the last episode: nothing was simulated
-            episode, row = entry
-            final_inputs = self.session.confirmed_inputs(frame)
-            final = [data for data, _ in final_inputs]
-            if row.pop("inputs") != final:
-                self.row_mismatches += 1  # cannot happen if the session is correct; counted, never hidden
-            row["keys"] = {self.my_agent: keys}
-            row["checksum"] = None if checksum is None else f"{checksum & 0xFFFFFFFFFFFFFFFF:016x}"
-            controllers = row.pop("controllers", None)  # reported per game in stats["takeovers"], not per row
-            if self._drop_frames or self.takeovers:
-                self._note_takeover_point(frame, episode, row["t"], controllers or {})
-            away = [sim.player_agents[p] for p, (_, status) in enumerate(final_inputs)
-                    if status == rq.InputStatus.DISCONNECTED and sim.player_agents[p] not in (controllers or {})]
-            if away:
-                self.gaps.note(episode, row["t"], away)
-            rows = self.episodes[episode]
-            rows.append(row)
-            self._finalized.append((frame, episode))
-            if len(self._finalized) > FINALIZED_KEPT:
-                del self._finalized[: len(self._finalized) - FINALIZED_KEPT]
-            ended = all(row["terminated"].get(a) or row["truncated"].get(a) for a in sim.agent_ids)
-            if ended or row["t"] + 1 >= sim.max_steps:
-                self.completed.append(episode)
-                newly.append(episode)
-        self._collected = max(self._collected, confirmed)
-        if len(self.completed) == len(self.seeds):
-            self.done = True
-        return newly

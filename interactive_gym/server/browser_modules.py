@@ -30,7 +30,7 @@ BROWSER_MODULES: tuple[str, ...] = (
     "netcode/reports.py", "netcode/requests.py", "netcode/runner.py", "netcode/session_reports.py", "netcode/settings.py",
     "netcode/simulation.py", "netcode/sync_layer.py", "netcode/sync_test.py", "netcode/time_sync.py",
     "browser/__init__.py", "browser/host.py", "browser/p2p_host.py", "browser/p2p_host_config.py",
-    "browser/p2p_rejoin.py",
+    "browser/p2p_rejoin.py", "browser/p2p_trajectory.py",
     "browser/p2p_sim.py", "browser/refs.py",
 )
 # Standard-library modules that have no business in a page (servers, databases, processes, sockets).

@@ -277,10 +277,10 @@ def test_rows_reopened_by_an_earlier_disconnection_cut_are_unfinalized() -> None
     hosts, _ = play(gatherers_config(max_steps=60, episodes=1), NetworkConditions())
     host = hosts[0]
     rows = uploads(host)[0]["steps"]
-    host._reopen_from(50)
+    host.trajectory.reopen_from(50)
     assert host.step_count(0) == 50 and host.completed == [] and not host.done
-    assert host._collected == 49
-    assert host._keys_by_frame[55] == rows[55]["keys"]["agent_0"]  # the frame's own keys are kept for re-collection
+    assert host.trajectory.collected == 49
+    assert host.trajectory.keys_by_frame[55] == rows[55]["keys"]["agent_0"]  # the frame's own keys are kept for re-collection
 
 
 def test_a_partner_gone_silent_gives_two_partial_uploads_that_agree() -> None:
