@@ -38,15 +38,28 @@ beyond :data:`CLOCK_SLACK_S`), ``unordered_steps`` (step times going backwards o
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from interactive_gym.server.upload_clock import CLOCK_SLACK_S, ClockError, check_clock, time_flags
+from interactive_gym.server.upload_clock import CLOCK_SLACK_S, time_flags
+from interactive_gym.server.upload_parts import (
+    STEP_FIELDS,
+    STEP_OPTIONAL,
+    UploadPartError,
+    check_fields,
+    check_gaps,
+    check_pauses,
+    check_step,
+    checked_clock,
+    episode_finished,
+    is_int,
+)
 
 __all__ = [
     "CLOCK_SLACK_S",
+    "STEP_FIELDS",
+    "STEP_OPTIONAL",
     "EpisodeUpload",
     "SizedPayload",
     "UploadRejected",
@@ -63,19 +76,10 @@ __all__ = [
 # Python objects, which bounds what one upload in flight can cost.
 MAX_UPLOAD_BYTES = 4 * 1024 * 1024
 MAX_ERROR_CHARS = 8192
-MAX_INFO_CHARS = 8192
-MAX_KEYS_PER_STEP = 16
-MAX_KEY_CHARS = 32
-MAX_PAUSES = 10_000
 END_REASONS = ("done", "page_closed", "scene_end", "error", "partner_left", "desync")  # the last two: p2p
 REQUIRED_FIELDS = ("scene_id", "episode", "seed", "bundle_hash", "partial", "steps")
 OPTIONAL_FIELDS = ("end_reason", "error", "pauses", "game_id", "stats", "scene_index", "attempt", "clock",
                    "first_t", "gaps")  # the last two: p2p (a page that rejoined mid-episode; steps without input)
-MAX_GAP_RUNS = 64
-MAX_OBSERVATION_CHARS = 65536
-STEP_FIELDS = ("t", "keys", "actions", "rewards", "terminated", "truncated")
-STEP_OPTIONAL = ("observation", "info", "client_ts", "checksum")  # checksum: p2p, hex of the confirmed state
-MAX_CHECKSUM_CHARS = 32
 
 
 class SizedPayload(dict[str, Any]):
@@ -171,118 +175,14 @@ class UploadRejected:
     message: str
 
 
-class _RejectError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
-
-
-def _is_action(value: Any, depth: int = 0) -> bool:
-    """Actions are numbers, booleans, or (nested) lists of them: Discrete, MultiDiscrete, Box, MultiBinary."""
-    if isinstance(value, bool) or _is_number(value):
-        return True
-    if isinstance(value, list) and depth < 3 and len(value) <= 256:
-        return all(_is_action(v, depth + 1) for v in value)
-    return False
-
-
-def _is_key_list(value: Any) -> bool:
-    return (
-        isinstance(value, list)
-        and len(value) <= MAX_KEYS_PER_STEP
-        and all(isinstance(k, str) and 0 < len(k) <= MAX_KEY_CHARS for k in value)
-    )
-
-
-def _check_fields(obj: Any, required: Sequence[str], optional: Sequence[str], where: str) -> None:
-    if not isinstance(obj, dict):
-        raise _RejectError("malformed", f"{where} must be an object")
-    missing = [k for k in required if k not in obj]
-    if missing:
-        raise _RejectError("malformed", f"{where} is missing {', '.join(missing)}")
-    unknown = sorted(str(k) for k in obj if k not in required and k not in optional)
-    if unknown:
-        raise _RejectError("malformed", f"{where} has unknown fields: {', '.join(unknown[:5])}")
-
-
-def _check_agent_dict(value: Any, agents: frozenset[str], check: Any, what: str, where: str) -> None:
-    if not isinstance(value, dict):
-        raise _RejectError("bad_step", f"{where}.{what} must be an object keyed by agent id")
-    for key, item in value.items():
-        if key not in agents and key != "__all__":
-            raise _RejectError("bad_step", f"{where}.{what} names unknown agent {str(key)[:40]!r}")
-        if not check(item):
-            raise _RejectError("bad_step", f"{where}.{what}[{key!r}] has an invalid value {str(item)[:40]!r}")
-
-
-def _check_step(step: Any, index: int, agents: frozenset[str], first_t: int = 0) -> None:
-    where = f"steps[{index}]"
-    _check_fields(step, STEP_FIELDS, STEP_OPTIONAL, where)
-    if step["t"] != first_t + index or not _is_int(step["t"]):
-        raise _RejectError("bad_step", f"{where}.t is {step['t']!r}; steps must be numbered {first_t}, "
-                                       f"{first_t + 1}, {first_t + 2}, ... in order")
-    _check_agent_dict(step["keys"], agents, _is_key_list, "keys", where)
-    _check_agent_dict(step["actions"], agents, _is_action, "actions", where)
-    _check_agent_dict(step["rewards"], agents, _is_number, "rewards", where)
-    _check_agent_dict(step["terminated"], agents, lambda v: isinstance(v, bool), "terminated", where)
-    _check_agent_dict(step["truncated"], agents, lambda v: isinstance(v, bool), "truncated", where)
-    for name, limit in (("info", MAX_INFO_CHARS), ("observation", MAX_OBSERVATION_CHARS)):
-        if name in step and _json_chars(step[name], f"{where}.{name}") > limit:
-            raise _RejectError("bad_step", f"{where}.{name} is longer than {limit} characters")
-    checksum = step.get("checksum")
-    if checksum is not None and not (isinstance(checksum, str) and 0 < len(checksum) <= MAX_CHECKSUM_CHARS):
-        raise _RejectError("bad_step", f"{where}.checksum must be a short hex string or null")
-    if "client_ts" in step and step["client_ts"] is not None and not _is_number(step["client_ts"]):
-        raise _RejectError("bad_step", f"{where}.client_ts must be a number (unix seconds)")
-
-
-def _json_chars(value: Any, where: str) -> int:
-    # Strict (no NaN/Infinity): a payload sized by its transport was never re-encoded whole, so this is where
-    # a non-finite number in an observation or info is refused (other fields check their numbers directly).
-    try:
-        return len(json.dumps(value, separators=(",", ":"), allow_nan=False))
-    except ValueError:
-        raise _RejectError("bad_step", f"{where} must be plain JSON (finite numbers only)") from None
-
-
-def _episode_finished(step: dict[str, Any], agents: Sequence[str], max_steps: int) -> bool:
-    if step["t"] + 1 >= max_steps:
-        return True
-    term, trunc = step["terminated"], step["truncated"]
-    if term.get("__all__") or trunc.get("__all__"):
-        return True
-    return all(term.get(a) or trunc.get(a) for a in agents)
-
-
-def _check_pauses(pauses: Any, num_steps: int) -> list[dict[str, Any]]:
-    if not isinstance(pauses, list) or len(pauses) > MAX_PAUSES:
-        raise _RejectError("malformed", f"pauses must be a list of at most {MAX_PAUSES} entries")
-    for i, pause in enumerate(pauses):
-        _check_fields(pause, ("t", "ms"), (), f"pauses[{i}]")
-        if not _is_int(pause["t"]) or not 0 <= pause["t"] <= num_steps:
-            raise _RejectError("malformed", f"pauses[{i}].t must be a step index between 0 and {num_steps}")
-        if not _is_number(pause["ms"]) or pause["ms"] < 0:
-            raise _RejectError("malformed", f"pauses[{i}].ms must be a non-negative number")
-    return pauses
-
-
 def _validate(
     payload: Any, participant_scene_id: str | None, visited_scene_ids: Collection[str], rules: UploadRules, size: int
 ) -> dict[str, Any]:
     if size > rules.max_bytes:
-        raise _RejectError("too_large", f"upload is {size} bytes; the limit is {rules.max_bytes}")
-    _check_fields(payload, REQUIRED_FIELDS, OPTIONAL_FIELDS, "upload")
+        raise UploadPartError("too_large", f"upload is {size} bytes; the limit is {rules.max_bytes}")
+    check_fields(payload, REQUIRED_FIELDS, OPTIONAL_FIELDS, "upload")
     if payload["scene_id"] != rules.scene_id:
-        raise _RejectError("wrong_scene", "upload is for a scene the participant is not in")
+        raise UploadPartError("wrong_scene", "upload is for a scene the participant is not in")
     if rules.scene_index is not None:
         _check_visit(payload, rules)
     # A partial episode stashed when a page closed arrives on the next page load, possibly after the
@@ -290,89 +190,67 @@ def _validate(
     late_partial = payload.get("partial") is True and rules.scene_id in visited_scene_ids
     # A visit-keyed (browser) upload was matched to a visit the server issued: the caller checked it is theirs.
     if participant_scene_id != rules.scene_id and not late_partial and rules.scene_index is None:
-        raise _RejectError("wrong_scene", "upload is for a scene the participant is not in")
+        raise UploadPartError("wrong_scene", "upload is for a scene the participant is not in")
     episode = payload["episode"]
-    if not _is_int(episode) or not 0 <= episode < rules.num_episodes:
-        raise _RejectError("bad_episode", f"episode must be an integer from 0 to {rules.num_episodes - 1}")
-    if not _is_int(payload["seed"]) or payload["seed"] != rules.seeds[episode]:
-        raise _RejectError("bad_seed", f"seed does not match the seed the server chose for episode {episode}")
+    if not is_int(episode) or not 0 <= episode < rules.num_episodes:
+        raise UploadPartError("bad_episode", f"episode must be an integer from 0 to {rules.num_episodes - 1}")
+    if not is_int(payload["seed"]) or payload["seed"] != rules.seeds[episode]:
+        raise UploadPartError("bad_seed", f"seed does not match the seed the server chose for episode {episode}")
     if payload["bundle_hash"] != rules.bundle_hash:
-        raise _RejectError("bad_bundle", "bundle_hash does not match the scene's code (reload the page)")
+        raise UploadPartError("bad_bundle", "bundle_hash does not match the scene's code (reload the page)")
     if not isinstance(payload["partial"], bool):
-        raise _RejectError("malformed", "partial must be true or false")
+        raise UploadPartError("malformed", "partial must be true or false")
     end_reason = payload.get("end_reason", "done")
     if end_reason not in END_REASONS:
-        raise _RejectError("malformed", f"end_reason must be one of {', '.join(END_REASONS)}")
+        raise UploadPartError("malformed", f"end_reason must be one of {', '.join(END_REASONS)}")
     if payload["partial"] is False and end_reason != "done":
-        raise _RejectError("malformed", f"a complete (partial=false) upload must have end_reason 'done', not {end_reason!r}")
+        raise UploadPartError("malformed", f"a complete (partial=false) upload must have end_reason 'done', not {end_reason!r}")
     error = payload.get("error")
     if error is not None and not isinstance(error, str):
-        raise _RejectError("malformed", "error must be text or null")
+        raise UploadPartError("malformed", "error must be text or null")
     steps = payload["steps"]
     if not isinstance(steps, list):
-        raise _RejectError("malformed", "steps must be a list")
+        raise UploadPartError("malformed", "steps must be a list")
     if len(steps) > rules.max_steps:
-        raise _RejectError("too_many_steps", f"{len(steps)} steps; the scene allows at most {rules.max_steps}")
+        raise UploadPartError("too_many_steps", f"{len(steps)} steps; the scene allows at most {rules.max_steps}")
     agents = frozenset(rules.agent_ids)
     first_t = _check_first_t(payload.get("first_t", 0), rules)
     if first_t + len(steps) > rules.max_steps:
-        raise _RejectError("too_many_steps", f"steps {first_t}..{first_t + len(steps) - 1} go past the scene's "
+        raise UploadPartError("too_many_steps", f"steps {first_t}..{first_t + len(steps) - 1} go past the scene's "
                                              f"{rules.max_steps} steps")
     for index, step in enumerate(steps):
-        _check_step(step, index, agents, first_t)
-    if not payload["partial"] and (not steps or not _episode_finished(steps[-1], rules.agent_ids, rules.max_steps)):
-        raise _RejectError("not_finished", "a complete (partial=false) upload must end with the episode's last step")
+        check_step(step, index, agents, first_t)
+    if not payload["partial"] and (not steps or not episode_finished(steps[-1], rules.agent_ids, rules.max_steps)):
+        raise UploadPartError("not_finished", "a complete (partial=false) upload must end with the episode's last step")
     clock = payload.get("clock")
     if clock is None and rules.require_clock:
-        raise _RejectError("bad_clock", "upload has no clock (the page's times and its offset to the server)")
+        raise UploadPartError("bad_clock", "upload has no clock (the page's times and its offset to the server)")
     return {
         "episode": episode,
         "end_reason": end_reason,
         "error": error[:MAX_ERROR_CHARS] if error else None,
-        "pauses": _check_pauses(payload.get("pauses", []), len(steps)),
-        "clock": None if clock is None else _checked_clock(clock),
+        "pauses": check_pauses(payload.get("pauses", []), len(steps)),
+        "clock": None if clock is None else checked_clock(clock),
         "first_t": first_t,
-        "gaps": _check_gaps(payload.get("gaps", []), agents, rules.max_steps),
+        "gaps": check_gaps(payload.get("gaps", []), agents, rules.max_steps),
     }
 
 
 def _check_first_t(value: Any, rules: UploadRules) -> int:
     """A p2p page that rejoined mid-episode uploads the steps from the one it resumed at (browser mode: 0)."""
-    if not _is_int(value) or not 0 <= value < rules.max_steps:
-        raise _RejectError("malformed", f"first_t must be a step index from 0 to {rules.max_steps - 1}")
+    if not is_int(value) or not 0 <= value < rules.max_steps:
+        raise UploadPartError("malformed", f"first_t must be a step index from 0 to {rules.max_steps - 1}")
     if value and rules.scene_index is not None:
-        raise _RejectError("malformed", "first_t is for p2p uploads only")
+        raise UploadPartError("malformed", "first_t is for p2p uploads only")
     return int(value)
 
 
-def _check_gaps(gaps: Any, agents: frozenset[str], max_steps: int) -> tuple[dict[str, Any], ...]:
-    """Runs of steps an agent played with the default input while its player was away (p2p)."""
-    if not isinstance(gaps, list) or len(gaps) > MAX_GAP_RUNS:
-        raise _RejectError("malformed", f"gaps must be a list of at most {MAX_GAP_RUNS} entries")
-    out = []
-    for i, gap in enumerate(gaps):
-        _check_fields(gap, ("agent", "from_t", "to_t"), (), f"gaps[{i}]")
-        if gap["agent"] not in agents:
-            raise _RejectError("malformed", f"gaps[{i}].agent names an unknown agent")
-        if not (_is_int(gap["from_t"]) and _is_int(gap["to_t"]) and 0 <= gap["from_t"] <= gap["to_t"] < max_steps):
-            raise _RejectError("malformed", f"gaps[{i}] must be steps from_t <= to_t within 0..{max_steps - 1}")
-        out.append({"agent": gap["agent"], "from_t": gap["from_t"], "to_t": gap["to_t"]})
-    return tuple(out)
-
-
-def _checked_clock(clock: Any) -> dict[str, Any]:
-    try:
-        return check_clock(clock)
-    except ClockError as exc:
-        raise _RejectError("bad_clock", str(exc)) from None
-
-
 def _check_visit(payload: dict[str, Any], rules: UploadRules) -> None:
-    if payload.get("scene_index") != rules.scene_index or not _is_int(payload.get("scene_index")):
-        raise _RejectError("wrong_visit", f"scene_index must be {rules.scene_index}, the visit of this upload")
+    if payload.get("scene_index") != rules.scene_index or not is_int(payload.get("scene_index")):
+        raise UploadPartError("wrong_visit", f"scene_index must be {rules.scene_index}, the visit of this upload")
     attempt = payload.get("attempt")
     if not isinstance(attempt, int) or isinstance(attempt, bool) or not 1 <= attempt <= len(rules.attempts_issued_at):
-        raise _RejectError("bad_attempt", "attempt is not one the server issued for this visit (reload the page)")
+        raise UploadPartError("bad_attempt", "attempt is not one the server issued for this visit (reload the page)")
 
 
 def validate_episode_upload(
@@ -408,7 +286,7 @@ def validate_episode_upload(
             return UploadRejected("malformed", "upload is not plain JSON (non-finite number or unknown type)")
     try:
         checked = _validate(payload, participant_scene_id, visited_scene_ids, rules, payload_bytes)
-    except _RejectError as exc:
+    except UploadPartError as exc:
         return UploadRejected(exc.code, exc.message)
     except RecursionError:
         return UploadRejected("malformed", "upload is nested too deeply")

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from interactive_gym.server.storage_records import encode_step
+from interactive_gym.server.upload_parts import MAX_KEYS_PER_STEP
 from interactive_gym.server.upload_validation import (
-    MAX_KEYS_PER_STEP,
     EpisodeUpload,
     UploadRejected,
     UploadRules,
