@@ -1,0 +1,145 @@
+"""AI takeover after a partner closes the tab, in real Chromium against a real server and SQLite.
+
+Two real pages play one two-human game of the demo's Fruit Gatherers with ``GymScene(on_partner_drop="ai")``;
+one page is closed (``page.close()``) mid-game and the other keeps playing with real key presses to the end of
+the game and its end page. The export (``export_csv`` on the real database, what ``interactive-gym export``
+writes) must name the takeover policy as the controller of the closed page's agent on every frame from the
+takeover on, and on no frame before it; the remaining participant's agent is never flagged.
+
+Server mode: the server's agent runtime plays the dropped agent once the disconnect grace has run out.
+p2p mode: the remaining peer's own simulation plays it (WebRTC on loopback), once the server has told it that
+no other peer is left.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+from experiment_harness import ROOT, build_app
+from lifecycle_support import participant_row, read_db
+from p2p_experiments import GAME_KEYS, open_player, wait_playing
+from playwright.sync_api import Page, expect
+
+from interactive_gym import EndScene, GymScene, RemoteConfig, Stager, StartScene
+from interactive_gym.export import export_csv
+
+DEMO_DIR = ROOT / "examples" / "demo"
+if str(DEMO_DIR) not in sys.path:
+    sys.path.insert(0, str(DEMO_DIR))
+
+import gatherers  # noqa: E402
+
+CONTROLS = {"ArrowUp": gatherers.UP, "ArrowDown": gatherers.DOWN, "ArrowLeft": gatherers.LEFT,
+            "ArrowRight": gatherers.RIGHT}
+CONTROLLER = "ai-takeover:greedy_policy"
+CODE = "TAKEOVER1"
+GRACE_S = 1.0
+
+
+def _config(db: Path, mode: str, *, max_steps: int, fps: int) -> RemoteConfig:
+    """The demo pair game with the takeover policy; a consent page first (server mode) so both pages load."""
+    width, height = gatherers.canvas_size()
+    extra: dict[str, Any] = {"input_delay": 2} if mode == "p2p" else {}
+    game = GymScene(
+        "orchard", env_creator=gatherers.make_env, render_fn=gatherers.render, width=width, height=height,
+        controls=CONTROLS, default_action=gatherers.STAY, policy_mapping={"agent_0": "human", "agent_1": "human"},
+        mode=mode, fps=fps, max_steps=max_steps, disconnect_grace_s=GRACE_S, on_partner_drop="ai",
+        partner_drop_policy=gatherers.greedy_policy, **extra)
+    scenes: list[Any] = [StartScene("consent", body_html="<p>Hello</p>")] if mode == "server" else []
+    stager = Stager([*scenes, game, EndScene("end", completion_code=CODE)])
+    config = RemoteConfig().experiment(f"takeover_{mode}", stager=stager, db=db)
+    return config.webrtc(stun_urls=[]) if mode == "p2p" else config
+
+
+def _press_until(page: Page, condition: Any, rng: random.Random, timeout_s: float, what: str) -> None:
+    """Real key presses on ``page`` (a tap every ~100 ms) until ``condition()``."""
+    for _ in range(int(timeout_s * 10)):
+        if condition():
+            return
+        page.keyboard.press(rng.choice(GAME_KEYS))
+        page.wait_for_timeout(100)
+    raise AssertionError(f"not within {timeout_s} s: {what}")
+
+
+def _exported(db: Path, out: Path) -> dict[str, list[dict[str, str]]]:
+    export_csv(db, out)
+    tables = {}
+    for name in ("steps", "agent_steps", "events", "episodes"):
+        with (out / f"{name}.csv").open(newline="") as f:
+            tables[name] = list(csv.DictReader(f))
+    return tables
+
+
+def _check_flags(rows: list[dict[str, str]], gone_agent: str, stay_agent: str, gone: str, stay: str,
+                 source: str) -> int:
+    """Asserts the per-agent export of one episode upload (``source``); returns the first flagged step."""
+    gone_rows = sorted((r for r in rows if r["agent"] == gone_agent and r["source"] == source),
+                       key=lambda r: int(r["t"]))
+    stay_rows = [r for r in rows if r["agent"] == stay_agent and r["source"] == source]
+    assert gone_rows and stay_rows, f"no agent_steps rows from {source}"
+    flagged = [int(r["t"]) for r in gone_rows if r["controller"] == CONTROLLER]
+    assert flagged, "no step names the takeover policy"
+    first = flagged[0]
+    for row in gone_rows:
+        if int(row["t"]) < first:  # before the takeover: the closed page's participant played it
+            assert (row["controller"], row["participant_id"]) == (gone, gone), row
+        else:  # from the takeover on, every step is the AI's and no participant's
+            assert (row["controller"], row["participant_id"]) == (CONTROLLER, ""), row
+    assert all((r["controller"], r["participant_id"]) == (stay, stay) for r in stay_rows)
+    return first
+
+
+def test_server_mode_ai_takes_over_after_a_partner_closes_the_tab(live_server, new_context, tmp_path: Path) -> None:
+    db = tmp_path / "takeover.sqlite"
+    app = build_app(_config(db, "server", max_steps=150, fps=10))
+    server = live_server(app.asgi)
+    pages = {}
+    for subject in ("stay", "gone"):
+        page = open_player(new_context().new_page(), server.url, subject)
+        page.locator("#consent").check()
+        page.locator("#continue").click()
+        pages[subject] = page
+    wait_playing(list(pages.values()), timeout_ms=20_000)
+    agents = {s: p.evaluate("window.interactiveGym.game.agentId") for s, p in pages.items()}
+    assert sorted(agents.values()) == ["agent_0", "agent_1"]
+    rng = random.Random(7)
+
+    # Both play until the server has stepped a while (frames drawn on the closing page), then one tab closes.
+    frames = lambda: pages["gone"].evaluate("window.interactiveGym.game.frames")  # noqa: E731
+    for _ in range(25):
+        for page in pages.values():
+            page.keyboard.press(rng.choice(GAME_KEYS))
+        pages["stay"].wait_for_timeout(100)
+    assert frames() >= 10
+    pages.pop("gone").close()
+
+    stay = pages["stay"]
+    over = lambda: stay.get_attribute("#game-status", "data-state") == "over"  # noqa: E731
+    _press_until(stay, over, rng, timeout_s=60, what="the remaining participant's game ends")
+    assert stay.get_attribute("#game-status", "data-reason") == "complete"
+    stay.locator("#continue").click()
+    expect(stay.locator("#completion-code")).to_have_text(CODE, timeout=10_000)
+    assert participant_row(db, "stay").status == "completed"
+    assert participant_row(db, "gone").status == "dropped"
+
+    tables = _exported(db, tmp_path / "export")
+    (episode,) = [e for e in tables["episodes"] if e["scene_id"] == "orchard"]
+    assert episode["status"] == "complete" and int(episode["step_count"]) == 150
+    first = _check_flags(tables["agent_steps"], agents["gone"], agents["stay"], "gone", "stay", "server")
+    # The wide steps table says the same, in the closed page's agent's controller column only.
+    column = f"controller.{agents['gone']}"
+    for row in tables["steps"]:
+        assert row[column] == (CONTROLLER if int(row["t"]) >= first else ""), row
+        assert row.get(f"controller.{agents['stay']}", "") == ""
+    # The takeover came after the tab closed: the closing page's last keys are before it, none after it.
+    key_column = f"keys.{agents['gone']}"
+    pressed = [int(r["t"]) for r in tables["steps"] if r[key_column] not in ("", "[]")]
+    assert pressed and max(pressed) < first
+    (takeover,) = [e for e in tables["events"] if e["kind"] == "partner_takeover"]
+    assert takeover["participant_id"] == "gone" and f'"frame": {first}' in takeover["data"]
+    assert CONTROLLER in takeover["data"]
+    assert read_db(db, lambda s: s.events("partner_takeover"))[0].data["agent"] == agents["gone"]
