@@ -10,7 +10,7 @@ the game loop runs, timed with ``time.process_time`` so other processes on a sha
 - ``socketio_packet_encode``: building and encoding the Socket.IO ``render`` event once per room emit
   (binary scan + JSON), and plain ``json.dumps`` of the same payload for comparison.
 
-Usage: ``.venv/bin/python benchmarks/server_capacity_breakdown.py [--ticks 5000]`` (prints JSON).
+Usage: ``.venv/bin/python benchmarks/server_capacity_breakdown.py [--ticks 5000] [--env demo|grid]`` (prints JSON).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from server_capacity_envs import ENVS  # noqa: E402
 from server_capacity_server import SCENE_ID, build_config  # noqa: E402
 from socketio import packet as sio_packet  # noqa: E402
 
@@ -44,8 +45,8 @@ def per_call_us(fn: Callable[[], Any], calls: int) -> float:
     return round(1e6 * (time.process_time() - start) / calls, 2)
 
 
-def breakdown(ticks: int) -> dict[str, Any]:
-    config = build_config(port=8000, db=Path("unused.sqlite"), fps=30, max_steps=10**6)
+def breakdown(ticks: int, env: str = "demo") -> dict[str, Any]:
+    config = build_config(port=8000, db=Path("unused.sqlite"), fps=30, max_steps=10**6, env=env)
     assert config.stager is not None
     scene = config.stager.scene(SCENE_ID)
     game = ServerGame("g-breakdown", scene, {"agent_0": "a", "agent_1": "b"}, game_seed=7)
@@ -54,7 +55,7 @@ def breakdown(ticks: int) -> dict[str, Any]:
     outcomes = []
     seq = 0
     render_cpu = 0.0
-    real_render = game._render  # noqa: SLF001 - timed from inside tick, where it runs on a changed state
+    real_render = game.render  # timed from inside tick, where it runs on a changed state
 
     def timed_render() -> dict[str, Any]:
         nonlocal render_cpu
@@ -64,7 +65,7 @@ def breakdown(ticks: int) -> dict[str, Any]:
         finally:
             render_cpu += time.process_time() - start
 
-    game._render = timed_render  # type: ignore[method-assign]  # noqa: SLF001
+    game.render = timed_render  # type: ignore[method-assign]
 
     def tick() -> None:
         nonlocal seq
@@ -103,10 +104,11 @@ def breakdown(ticks: int) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="CPU cost of the parts of one server-mode game tick.")
     parser.add_argument("--ticks", type=int, default=5000)
+    parser.add_argument("--env", choices=sorted(ENVS), default="demo")
     args = parser.parse_args(argv)
     if args.ticks < 1:
         parser.error("--ticks must be >= 1")
-    print(json.dumps(breakdown(args.ticks), indent=2))
+    print(json.dumps({"env": args.env, **breakdown(args.ticks, args.env)}, indent=2))
     return 0
 
 

@@ -5,7 +5,7 @@ protocol with the orchestrator is line-based on stdin/stdout:
 
 1. every client connects and receives its game scene, then this process prints ``READY``;
 2. on a ``GO`` line from stdin, every client sends ``join_game`` (so all games start within a moment);
-3. each client holds a new random arrow key (or none) every ~``--key-interval`` seconds, like a person,
+3. each client holds a new random arrow key (or none) every ~``--key-interval`` seconds (default 0.1),
    and records the monotonic arrival time and tick of every ``render`` packet;
 4. when every client saw ``game_over`` (or ``--timeout`` passed), it disconnects all clients and prints one
    ``RESULT <json>`` line with per-client figures and the raw lateness samples.
@@ -58,6 +58,9 @@ class SimClient:
         self.payload_bytes: list[int] = []
         self.errors: list[str] = []
         self.keys_sent = 0
+        # First and last key sent (monotonic), for the achieved key rate.
+        self.first_key_at: float | None = None
+        self.last_key_at: float | None = None
         self.joined_at: float | None = None
         self._register()
 
@@ -117,6 +120,9 @@ class SimClient:
             held = [] if self.rng.random() < 0.2 else [self.rng.choice(ARROWS)]
             await self.sio.emit("keys", {"game_id": self.game_id, "held": held, "seq": seq})
             self.keys_sent += 1
+            self.last_key_at = time.monotonic()
+            if self.first_key_at is None:
+                self.first_key_at = self.last_key_at
 
     def summary(self, period: float) -> dict[str, Any]:
         """Per-client figures plus raw lateness and jitter samples (seconds, rounded to microseconds)."""
@@ -130,6 +136,8 @@ class SimClient:
             "game_over": self.game_over.is_set(),
             "errors": self.errors,
             "keys_sent": self.keys_sent,
+            "key_span_s": (self.last_key_at - self.first_key_at) if self.first_key_at is not None
+                          and self.last_key_at is not None else None,
             "payload_bytes": self.payload_bytes,
             "lateness": [round(v, 6) for v in delivery_lateness(self.arrivals, self.ticks, period,
                                                                    window=max(1, round(1 / period)))],
@@ -176,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", type=int, required=True, help="games' worth of clients (2 per game)")
     parser.add_argument("--fps", type=int, default=30)
     parser.add_argument("--id-prefix", default="sim")
-    parser.add_argument("--key-interval", type=float, default=0.3)
+    parser.add_argument("--key-interval", type=float, default=0.1)
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for every game_over")
     parser.add_argument("--connect-concurrency", type=int, default=20)
     parser.add_argument("--seed", type=int, default=1)

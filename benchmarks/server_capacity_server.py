@@ -1,7 +1,8 @@
 """The server side of the capacity benchmark: one experiment server, alone in its own process.
 
 Run by ``server_capacity.py`` (not by hand, though it works: ``python benchmarks/server_capacity_server.py
---port 8765 --db /tmp/cap.sqlite``). The experiment is two humans playing Fruit Gatherers in server mode,
+--port 8765 --db /tmp/cap.sqlite``). The experiment is two humans playing one of the benchmark envs
+(``--env``: ``demo`` Fruit Gatherers, ``grid`` CoinGrid; see ``server_capacity_envs.py``) in server mode,
 with no consent page, so simulated clients can join the game at once. Running the server in its own process
 lets the orchestrator measure the server's CPU and memory alone.
 
@@ -27,30 +28,30 @@ import psutil
 import uvicorn
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "examples" / "demo"))
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import gatherers  # noqa: E402 - the demo folder must be on sys.path first
+from server_capacity_envs import ENVS, bench_env  # noqa: E402
 
 from interactive_gym import EndScene, GymScene, RemoteConfig, Stager  # noqa: E402
 from interactive_gym.server.app import create_app  # noqa: E402
 
 SCENE_ID = "capacity_pair"
-CONTROLS = {"ArrowUp": gatherers.UP, "ArrowDown": gatherers.DOWN, "ArrowLeft": gatherers.LEFT,
-            "ArrowRight": gatherers.RIGHT}
 
 
-def build_config(port: int, db: Path, fps: int, max_steps: int) -> RemoteConfig:
+def build_config(port: int, db: Path, fps: int, max_steps: int, env: str = "demo") -> RemoteConfig:
     """Two humans, one server-mode game scene, then the end; long waits so slow joins never time out."""
-    width, height = gatherers.canvas_size()
+    bench = bench_env(env)
+    width, height = bench.size
     game = GymScene(
         SCENE_ID,
         title="Capacity benchmark",
-        env_creator=gatherers.make_env,
-        render_fn=gatherers.render,
+        env_creator=bench.make_env,
+        render_fn=bench.render,
         width=width,
         height=height,
-        controls=CONTROLS,
-        default_action=gatherers.STAY,
+        controls=bench.controls,
+        default_action=bench.default_action,
         policy_mapping={"agent_0": "human", "agent_1": "human"},
         fps=fps,
         max_steps=max_steps,
@@ -111,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", type=Path, required=True, help="SQLite file for the benchmark's data")
     parser.add_argument("--fps", type=int, default=30)
     parser.add_argument("--max-steps", type=int, default=600)
+    parser.add_argument("--env", choices=sorted(ENVS), default="demo", help="the game's environment")
     parser.add_argument("--stats-out", type=Path, help="JSON file written at shutdown")
     parser.add_argument("--profile", type=Path, help="run under cProfile and dump the stats here")
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio",
@@ -118,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ws", choices=["wsproto", "websockets"], default="wsproto",
                         help="uvicorn's WebSocket implementation (explicit: 'auto' depends on what is installed)")
     args = parser.parse_args(argv)
-    config = build_config(args.port, args.db, args.fps, args.max_steps)
+    config = build_config(args.port, args.db, args.fps, args.max_steps, args.env)
     stats: dict[str, Any] = {}
     profiler = cProfile.Profile() if args.profile else None
     if profiler:

@@ -131,3 +131,35 @@ def window_mean(samples: Sequence[tuple[float, float]], start: float, end: float
     """Mean of ``(time, value)`` samples with ``start <= time <= end``; all samples if none fall inside."""
     inside = [v for t, v in samples if start <= t <= end] or [v for _, v in samples]
     return sum(inside) / len(inside) if inside else math.nan
+
+
+def across_runs(values: Sequence[float | None], digits: int = 3) -> dict[str, Any]:
+    """Median and range of one figure over repeated runs of the same size (``None`` values are left out).
+
+    The median, not the mean: one run disturbed by another process on a shared machine moves a mean but
+    not the median of three.
+    """
+    present = [float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    if not present:
+        return {"n": 0, "median": None, "min": None, "max": None}
+    ordered = sorted(present)
+    middle = len(ordered) // 2
+    median = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+    return {"n": len(ordered), "median": round(median, digits), "min": round(ordered[0], digits),
+            "max": round(ordered[-1], digits)}
+
+
+MIN_RUNS_FOR_VERDICT = 3
+
+
+def verdict(runs_met: Sequence[bool]) -> dict[str, Any]:
+    """Whether a size meets its target over repeated runs: only from at least three runs, and only if all do.
+
+    One run on a shared machine can pass or fail by luck; a verdict from fewer runs is refused (``met`` is
+    ``None``, with the reason), never guessed.
+    """
+    count, passed = len(runs_met), sum(bool(m) for m in runs_met)
+    if count < MIN_RUNS_FOR_VERDICT:
+        return {"met": None, "runs": count, "runs_met": passed,
+                "reason": f"{count} run(s): a verdict needs at least {MIN_RUNS_FOR_VERDICT} (--runs)"}
+    return {"met": passed == count, "runs": count, "runs_met": passed}
