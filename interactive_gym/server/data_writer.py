@@ -1,10 +1,11 @@
 """Asyncio facade over :class:`~interactive_gym.server.storage.Storage`: one writer thread, group commit.
 
-SQLite calls block, so the server never makes them on the event loop. A :class:`DataWriter` owns one thread
-that owns the only write connection. Awaited calls put an operation on a queue and return once the
-transaction holding it has **committed**; that is the moment the server may acknowledge data to a client.
-The thread takes every operation waiting in the queue and commits them together (group commit), so one fsync
-serves many writers; each operation runs in its own savepoint, so a rejected write fails alone.
+Database calls block (SQLite and PostgreSQL alike), so the server never makes them on the event loop. A
+:class:`DataWriter` owns one thread (:class:`~interactive_gym.server.data_writer_loop.WriterLoop`) that owns
+the only write connection. Awaited calls put an operation on a queue and return once the transaction holding
+it has **committed**; that is the moment the server may acknowledge data to a client. The thread takes every
+operation waiting in the queue and commits them together (group commit), so one fsync serves many writers;
+each operation runs in its own savepoint, so a rejected write fails alone.
 
 Server-stepped games call :meth:`DataWriter.append_steps` every tick without awaiting. Steps are encoded at
 once (a snapshot: later mutation of an observation array changes nothing) and buffered; the thread commits
@@ -18,20 +19,18 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import copy
-import dataclasses
-import logging
 import math
-import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from interactive_gym.server.storage import Storage, StorageError, Synchronous
+from interactive_gym.server.data_writer_loop import WriterLoop, WriterStats
+from interactive_gym.server.storage import Location, Storage, StorageError, Synchronous, location_of
+from interactive_gym.server.storage_connection import describe
 from interactive_gym.server.storage_records import (
     BrowserVisitRow,
-    EncodedStep,
     EpisodeConflictError,
     StepRecord,
     encode_step,
@@ -47,44 +46,19 @@ __all__ = [
     "WriterStats",
 ]
 
-_log = logging.getLogger(__name__)
 _T = TypeVar("_T")
-
-_WAKE = "wake"  # queue item: steps were buffered, recompute the flush deadline
-_MAX_BATCH = 1000  # operations per transaction; bounds how long one commit holds the write lock
-
-
-@dataclasses.dataclass
-class WriterStats:
-    """Counters kept by the writer thread (read them from anywhere; they only grow)."""
-
-    commits: int = 0
-    operations: int = 0
-    steps_committed: int = 0
-    steps_lost: int = 0
-    last_commit_s: float = 0.0
-
-
-@dataclasses.dataclass(frozen=True)
-class _Operation:
-    run: Callable[[Storage], Any]
-    future: concurrent.futures.Future[Any]
-
-
-@dataclasses.dataclass(frozen=True)
-class _Stop:
-    future: concurrent.futures.Future[None]
 
 
 class DataWriter:
     """Durable, non-blocking writes of one experiment's data.
 
     Args:
-        db_path: the experiment database file (parent folders are created). The only path ever opened.
+        db_path: the experiment database: an SQLite file (parent folders are created; the only path ever
+            opened) or a ``postgresql://`` URL of an existing database.
         experiment_id: stamped on participant and episode rows.
         flush_interval_s: longest time a buffered step waits before it is committed.
-        synchronous: SQLite ``synchronous`` level; ``"FULL"`` (default) survives power loss, ``"NORMAL"``
-            survives process death only. See :mod:`~interactive_gym.server.storage`.
+        synchronous: ``"FULL"`` (default) survives power loss, ``"NORMAL"`` survives process death only
+            (SQLite ``synchronous``; PostgreSQL ``synchronous_commit`` on/off). See :mod:`~interactive_gym.server.storage`.
         clock: wall clock for timestamps the caller does not give (tests pass a fake).
     """
 
@@ -108,17 +82,12 @@ class DataWriter:
             )
         if synchronous not in ("FULL", "NORMAL"):
             raise ValueError(f"synchronous must be 'FULL' or 'NORMAL', got {synchronous!r}")
-        self.db_path = Path(db_path)
+        self.location: Location = location_of(db_path)
         self.experiment_id = experiment_id
         self.flush_interval_s = float(flush_interval_s)
-        self.stats = WriterStats()
         self._synchronous = synchronous
         self._clock = clock
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._lock = threading.Lock()  # guards the step buffer and the step-failure slot
-        self._pending: list[tuple[int, EncodedStep]] = []
-        self._pending_since: float | None = None  # monotonic time the oldest buffered step arrived
-        self._step_failure: StorageError | None = None
+        self._loop = WriterLoop(self._open_storage, describe(self.location), self.flush_interval_s)
         self._open_episodes: set[int] = set()  # touched on the event loop only
         self._thread: threading.Thread | None = None
         self._state = "new"  # new -> running -> closed
@@ -131,7 +100,7 @@ class DataWriter:
             raise RuntimeError(f"DataWriter.start() called twice (state {self._state})")
         ready: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._thread = threading.Thread(
-            target=self._thread_main, args=(ready,), name=f"DataWriter[{self.experiment_id}]", daemon=True
+            target=self._loop.main, args=(ready,), name=f"DataWriter[{self.experiment_id}]", daemon=True
         )
         self._thread.start()
         try:
@@ -147,18 +116,20 @@ class DataWriter:
             self._state = "closed"
             return
         self._state = "closed"  # refuse new work from here on
-        stopped: concurrent.futures.Future[None] = concurrent.futures.Future()
-        self._queue.put(_Stop(stopped))
-        await asyncio.wrap_future(stopped)
+        await asyncio.wrap_future(self._loop.stop())
         assert self._thread is not None
         await asyncio.to_thread(self._thread.join)
         self._raise_step_failure()
 
     @property
+    def stats(self) -> WriterStats:
+        """The writer thread's counters (commits, operations, steps committed and lost)."""
+        return self._loop.stats
+
+    @property
     def pending_steps(self) -> int:
         """Steps buffered but not yet committed (for back-pressure and monitoring)."""
-        with self._lock:
-            return len(self._pending)
+        return self._loop.pending_steps
 
     # --------------------------------------------------------------------------------------------- writes
 
@@ -246,13 +217,7 @@ class DataWriter:
         encoded = [(episode_id, encode_step(step)) for step in steps]
         if not encoded:
             return
-        with self._lock:
-            was_empty = not self._pending
-            self._pending.extend(encoded)
-            if was_empty:
-                self._pending_since = time.monotonic()
-        if was_empty:
-            self._queue.put(_WAKE)  # the thread may be sleeping with no deadline
+        self._loop.buffer(encoded)
 
     async def end_episode(self, episode_id: int, *, status: str, meta: dict[str, Any] | None = None) -> None:
         """Commits the episode's buffered steps, then marks it ``complete`` or ``partial`` (meta merged)."""
@@ -360,158 +325,27 @@ class DataWriter:
 
     async def _submit(self, run: Callable[[Storage], _T]) -> _T:
         self._require_running()
-        future: concurrent.futures.Future[_T] = concurrent.futures.Future()
-        self._queue.put(_Operation(run, future))
+        future: concurrent.futures.Future[_T] = self._loop.submit(run)
         # If the awaiting task is cancelled the write still happens; only the acknowledgement is lost.
         return await asyncio.wrap_future(future)
 
     def _require_running(self) -> None:
         if self._state != "running":
             hint = "call await start() first" if self._state == "new" else "it was closed"
-            raise RuntimeError(f"DataWriter for {self.db_path} is not running ({hint})")
+            raise RuntimeError(f"DataWriter for {describe(self.location)} is not running ({hint})")
 
     def _raise_step_failure(self) -> None:
-        with self._lock:
-            failure, self._step_failure = self._step_failure, None
+        failure = self._loop.take_step_failure()
         if failure is not None:
             raise failure
 
-    # -------------------------------------------------------------------------------------- writer thread
-
-    def _thread_main(self, ready: concurrent.futures.Future[None]) -> None:
-        try:
-            storage = Storage(
-                self.db_path,
-                experiment_id=self.experiment_id,
-                synchronous=self._synchronous,
-                clock=self._clock,
-            )
-        except BaseException as exc:  # handed to start(), which re-raises it
-            ready.set_exception(exc)
-            return
-        ready.set_result(None)
-        stop: _Stop | None = None
-        try:
-            stop = self._serve(storage)
-        except Exception as exc:  # a bug here must not leave callers awaiting forever
-            _log.exception("DataWriter %s: writer thread failed", self.db_path)
-            stop = self._reject_everything(StorageError(f"the DataWriter thread failed: {exc!r}"))
-        finally:
-            try:
-                storage.close()
-            except Exception as exc:  # reported to close()
-                if stop is not None:
-                    _settle(stop.future, False, StorageError(f"closing {self.db_path} failed: {exc}"))
-            if stop is not None:
-                _settle(stop.future, True, None)
-
-    def _serve(self, storage: Storage) -> _Stop:
-        while True:
-            try:
-                first = self._queue.get(timeout=self._seconds_until_steps_due())
-            except queue.Empty:
-                first = None  # the buffered steps are due
-            items = [first]
-            while len(items) < _MAX_BATCH:
-                try:
-                    items.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            operations = [item for item in items if isinstance(item, _Operation)]
-            stop = next((item for item in items if isinstance(item, _Stop)), None)
-            if operations or stop is not None or self._seconds_until_steps_due() == 0.0:
-                try:
-                    self._commit(storage, operations)
-                except Exception as exc:  # a bug, not a rejected write: fail loudly but answer everyone
-                    _log.exception("DataWriter %s: writer thread failed", self.db_path)
-                    error = StorageError(f"the DataWriter thread failed: {exc!r}")
-                    for operation in operations:
-                        _settle(operation.future, False, error)
-                    return self._reject_everything(error, stop)
-            if stop is not None:
-                return stop
-
-    def _reject_everything(self, error: StorageError, stop: _Stop | None = None) -> _Stop:
-        """After an internal failure: answer every queued and future operation with ``error`` until stopped."""
-        with self._lock:
-            self._step_failure = error
-        while stop is None:
-            item = self._queue.get()
-            if isinstance(item, _Operation):
-                _settle(item.future, False, error)
-            elif isinstance(item, _Stop):
-                stop = item
-        return stop
-
-    def _seconds_until_steps_due(self) -> float | None:
-        with self._lock:
-            if self._pending_since is None:
-                return None
-            return max(0.0, self._pending_since + self.flush_interval_s - time.monotonic())
-
-    def _commit(self, storage: Storage, operations: list[_Operation]) -> None:
-        with self._lock:
-            rows, self._pending, self._pending_since = self._pending, [], None
-        outcomes: list[tuple[_Operation, bool, Any]] = []
-        step_error: Exception | None = None
-        started = time.perf_counter()
-        try:
-            with storage.transaction():
-                if rows:
-                    try:
-                        storage.insert_steps(rows)
-                    except Exception as exc:  # rows are dropped, reported via flush()
-                        step_error = exc
-                for operation in operations:
-                    try:
-                        outcomes.append((operation, True, operation.run(storage)))
-                    except Exception as exc:  # belongs to that caller only
-                        outcomes.append((operation, False, exc))
-        except Exception as exc:  # BEGIN or COMMIT failed (lock held too long, disk full): nothing is durable
-            outcomes = [(operation, False, exc) for operation in operations]
-            if rows:
-                self._requeue(rows, exc)
-            rows = []
-        self.stats.commits += 1
-        self.stats.operations += len(operations)
-        self.stats.last_commit_s = time.perf_counter() - started
-        if rows and step_error is None:
-            self.stats.steps_committed += len(rows)
-        elif rows:
-            self._note_lost_steps(len(rows), step_error)
-        for operation, ok, value in outcomes:
-            _settle(operation.future, ok, value)
-
-    def _requeue(self, rows: list[tuple[int, EncodedStep]], error: Exception) -> None:
-        # The steps themselves were fine; the commit was not. Keep them, in order, for the next commit. Nothing
-        # is lost yet, so flush() raises only if its own batch fails too (then with the commit's error).
-        _log.error(
-            "DataWriter %s: commit failed, %d buffered steps kept for retry: %s",
-            self.db_path,
-            len(rows),
-            error,
-        )
-        with self._lock:
-            self._pending[:0] = rows
-            self._pending_since = time.monotonic()
-
-    def _note_lost_steps(self, count: int, error: Exception | None) -> None:
-        self.stats.steps_lost += count
-        _log.error("DataWriter %s: %d buffered steps could not be written: %s", self.db_path, count, error)
-        with self._lock:
-            self._step_failure = StorageError(f"{count} buffered steps could not be written: {error}")
-
+    def _open_storage(self) -> Storage:
+        # Runs in the writer thread: the connection is used by that thread only.
+        return Storage(self.location, experiment_id=self.experiment_id, synchronous=self._synchronous,
+                       clock=self._clock)
 
 def _snapshot(**kwargs: Any) -> dict[str, Any]:
     # Deep copy on the event loop: the thread encodes later, and game code may keep mutating its dicts.
     return copy.deepcopy(kwargs)
 
 
-def _settle(future: concurrent.futures.Future[Any], ok: bool, value: Any) -> None:
-    try:
-        if ok:
-            future.set_result(value)
-        else:
-            future.set_exception(value)
-    except concurrent.futures.InvalidStateError:
-        pass  # cancelled by a caller that stopped waiting; the write itself stands

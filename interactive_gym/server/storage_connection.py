@@ -1,81 +1,110 @@
-"""Opening an experiment database safely: WAL journal, pragmas, schema creation and migration checks.
+"""Opening an experiment database safely, on either engine: schema creation, migration and version checks.
 
 Kept apart from :mod:`~interactive_gym.server.storage` (which holds the row-level SQL) because it answers a
-different question: *is this file a database we may use, and is it ready?* Every failure is a
-:class:`StorageError` that says what is wrong with which file.
+different question: *is this a database we may use, and is it ready?* A location is a file path (SQLite,
+:mod:`~interactive_gym.server.storage_sqlite`) or a ``postgresql://`` URL
+(:mod:`~interactive_gym.server.storage_postgres`); everything here is the same for both. Every failure is a
+:class:`StorageError` that says what is wrong with which database.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
 
+from interactive_gym.server.storage_errors import StorageError, Synchronous
+from interactive_gym.server.storage_postgres import PostgresConnection, is_postgres_url, redact
 from interactive_gym.server.storage_schema import MIGRATIONS, SCHEMA_VERSION
+from interactive_gym.server.storage_sqlite import BUSY_TIMEOUT_MS, SqliteConnection
 
-__all__ = ["Synchronous", "StorageError", "open_database"]
+__all__ = ["BUSY_TIMEOUT_MS", "Connection", "Location", "StorageError", "Synchronous", "connect", "describe",
+           "location_of", "open_database"]
 
-Synchronous = Literal["FULL", "NORMAL"]
-BUSY_TIMEOUT_MS = 10_000  # readers (export) and the writer may briefly contend for the WAL index
+Location = Path | str  # a database file, or a postgresql:// URL
 
 
-class StorageError(Exception):
-    """The database cannot be opened, is of the wrong kind or version, or a write was rejected."""
+# Either engine's connection: the same methods (execute, executemany, begin_write, in_transaction, ...).
+Connection = SqliteConnection | PostgresConnection
+
+
+def location_of(value: Path | str) -> Location:
+    """A database location from user input: a ``postgresql://`` URL as it is, anything else as a file path.
+
+    Raises:
+        StorageError: a URL that was already turned into a path (``postgresql:/host/db``: one slash lost), or a
+            URL of another kind, so the mistake is named instead of creating an odd file.
+    """
+    if is_postgres_url(value):
+        return str(value)
+    text = str(value)
+    scheme = text.partition(":")[0].lower()
+    if scheme in ("postgresql", "postgres"):
+        raise StorageError(f"{text!r} looks like a PostgreSQL URL that lost a slash; pass it as a string, "
+                           "postgresql://USER:PASSWORD@HOST:PORT/DATABASE")
+    if "://" in text:
+        raise StorageError(f"{redact(text)} is neither a file path nor a postgresql:// URL; give the SQLite file "
+                           "(data/study.sqlite) or postgresql://USER:PASSWORD@HOST:PORT/DATABASE")
+    return Path(value)
+
+
+def describe(location: Location) -> str:
+    """How messages name a location (a URL without its password)."""
+    return redact(location) if isinstance(location, str) else str(location)
+
+
+def connect(location: Location, *, readonly: bool, synchronous: Synchronous = "FULL"
+            ) -> Connection:
+    """A raw connection to ``location``'s engine, with no schema checks (tests and tools that inspect rows)."""
+    location = location_of(location)
+    if isinstance(location, str):
+        return PostgresConnection(location, readonly=readonly, synchronous=synchronous)
+    return SqliteConnection(location, readonly=readonly)
 
 
 def open_database(
-    path: Path, *, readonly: bool, synchronous: Synchronous, clock: Callable[[], float]
-) -> sqlite3.Connection:
-    """Returns an autocommit-mode connection (transactions are explicit) to a ready experiment database.
+    location: Location, *, readonly: bool, synchronous: Synchronous, clock: Callable[[], float]
+) -> Connection:
+    """Returns a connection (transactions explicit) to a ready experiment database.
 
-    Writable: creates the file and its parent folders if needed, switches to WAL, sets ``synchronous`` and
-    foreign keys, and applies pending migrations. Read-only: never creates or changes anything; refuses a
-    database whose schema is older or newer than this code's.
+    Writable: creates the database if needed (SQLite: the file and its parent folders; PostgreSQL: the tables
+    in an existing database), sets up durability and applies pending migrations. Read-only: never creates or
+    changes anything; refuses a database whose schema is older or newer than this code's.
     """
     if synchronous not in ("FULL", "NORMAL"):
         raise ValueError(f"synchronous must be 'FULL' or 'NORMAL', got {synchronous!r}")
-    if readonly:
-        if not path.is_file():
-            raise StorageError(f"no database file at {path}")
-        conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None)
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, isolation_level=None)
+    conn = connect(location, readonly=readonly, synchronous=synchronous)
     try:
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if readonly:
-            _check_version(conn, path)
+            _check_version(conn)
         else:
-            _refuse_foreign(conn, path)  # before switching journals: a foreign file is left exactly as it was
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if mode.lower() != "wal":
-                raise StorageError(f"{path}: cannot switch to the WAL journal (got {mode!r})")
-            conn.execute(f"PRAGMA synchronous = {synchronous}")
-            conn.execute("PRAGMA foreign_keys = ON")
-            _migrate(conn, path, clock)
-    except sqlite3.DatabaseError as exc:
+            _refuse_foreign(conn)  # before switching journals: a foreign file is left exactly as it was
+            conn.prepare_writer(synchronous)
+            _migrate(conn, clock)
+    except StorageError:
         conn.close()
-        raise StorageError(f"{path} is not a usable SQLite database ({exc})") from None
+        raise
+    except conn.errors as exc:
+        conn.close()
+        raise conn.not_usable(exc) from None
     except BaseException:
         conn.close()
         raise
     return conn
 
 
-def _migrate(conn: sqlite3.Connection, path: Path, clock: Callable[[], float]) -> None:
-    conn.execute("BEGIN IMMEDIATE")
+def _migrate(conn: Connection, clock: Callable[[], float]) -> None:
+    conn.begin_write()  # two workers starting at once: the second waits, then finds the schema current
     try:
-        _refuse_foreign(conn, path)
-        conn.execute(
+        _refuse_foreign(conn)
+        conn.execute(conn.dialect.ddl(
             "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
-        )
+        ))
         current = _version(conn)
-        _refuse_newer(current, path)
+        _refuse_newer(current, conn)
         for version, statements in MIGRATIONS:
             if version > current:
                 for statement in statements:
-                    conn.execute(statement)
+                    conn.execute(conn.dialect.ddl(statement))
                 conn.execute("INSERT INTO schema_version VALUES (?, ?)", (version, clock()))
         conn.execute("COMMIT")
     except BaseException:
@@ -84,40 +113,36 @@ def _migrate(conn: sqlite3.Connection, path: Path, clock: Callable[[], float]) -
         raise
 
 
-def _refuse_foreign(conn: sqlite3.Connection, path: Path) -> None:
-    if not _has_table(conn, "schema_version") and _has_any_table(conn):
+def _refuse_foreign(conn: Connection) -> None:
+    if not conn.has_table("schema_version") and conn.has_any_table():
         raise StorageError(
-            f"{path} is an SQLite database but not an interactive-gym one; choose another database path"
+            f"{conn.description} is a {_engine(conn)} database but not an interactive-gym one; "
+            "choose another database path or URL"
         )
 
 
-def _check_version(conn: sqlite3.Connection, path: Path) -> None:
-    if not _has_table(conn, "schema_version"):
-        raise StorageError(f"{path} is an SQLite database but not an interactive-gym one")
+def _check_version(conn: Connection) -> None:
+    if not conn.has_table("schema_version"):
+        raise StorageError(f"{conn.description} is a {_engine(conn)} database but not an interactive-gym one")
     current = _version(conn)
-    _refuse_newer(current, path)
+    _refuse_newer(current, conn)
     if current < SCHEMA_VERSION:
-        raise StorageError(f"{path} has schema version {current}; open it once for writing to upgrade it")
+        raise StorageError(
+            f"{conn.description} has schema version {current}; open it once for writing to upgrade it"
+        )
 
 
-def _refuse_newer(current: int, path: Path) -> None:
+def _refuse_newer(current: int, conn: Connection) -> None:
     if current > SCHEMA_VERSION:
         raise StorageError(
-            f"{path} has schema version {current}, newer than this interactive-gym supports ({SCHEMA_VERSION}); "
-            "upgrade interactive-gym"
+            f"{conn.description} has schema version {current}, newer than this interactive-gym supports "
+            f"({SCHEMA_VERSION}); upgrade interactive-gym"
         )
 
 
-def _version(conn: sqlite3.Connection) -> int:
+def _version(conn: Connection) -> int:
     return int(conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0])
 
 
-def _has_table(conn: sqlite3.Connection, name: str) -> bool:
-    return (
-        conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
-        is not None
-    )
-
-
-def _has_any_table(conn: sqlite3.Connection) -> bool:
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table'").fetchone() is not None
+def _engine(conn: Connection) -> str:
+    return "PostgreSQL" if conn.dialect.name == "postgresql" else "SQLite"

@@ -10,11 +10,11 @@ transactions.
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
 from interactive_gym.server import value_codec
+from interactive_gym.server.storage_connection import Connection
 from interactive_gym.server.storage_records import (
     EPISODE_MODES,
     EncodedStep,
@@ -54,7 +54,7 @@ def episode_params(experiment_id: str, scene_id: str, game_id: str, episode: int
     }
 
 
-def episode_id(conn: sqlite3.Connection, row: dict[str, Any]) -> int:
+def episode_id(conn: Connection, row: dict[str, Any]) -> int:
     """The id of the episode row with ``row``'s key."""
     return int(
         conn.execute(
@@ -65,7 +65,7 @@ def episode_id(conn: sqlite3.Connection, row: dict[str, Any]) -> int:
     )
 
 
-def store_upload(conn: sqlite3.Connection, row: dict[str, Any], encoded: Sequence[EncodedStep]) -> tuple[int, bool]:
+def store_upload(conn: Connection, row: dict[str, Any], encoded: Sequence[EncodedStep]) -> tuple[int, bool]:
     """Applies the upload rule to ``row`` (its steps ``encoded``) inside the caller's transaction.
 
     Returns:

@@ -7,11 +7,11 @@ as ``value_codec`` JSON come back exactly (numpy arrays, non-finite floats).
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from interactive_gym.server import value_codec
+from interactive_gym.server.storage_connection import Connection
 from interactive_gym.server.storage_records import (
     EpisodeRow,
     EventRow,
@@ -26,7 +26,7 @@ STEP_JSON_COLUMNS = ("observation", "actions", "rewards", "terminated", "truncat
 class StorageReads:
     """The read queries of an open database (``_conn``, set by the subclass that opens it)."""
 
-    _conn: sqlite3.Connection
+    _conn: Connection
 
     def participants(self) -> list[ParticipantRow]:
         """All participants, oldest first."""
@@ -40,9 +40,10 @@ class StorageReads:
         """Finished scenes (of one participant, or all), in participant and scene order."""
         sql = (
             "SELECT id, participant_id, scene_id, scene_index, started_at, ended_at, answers, meta"
-            " FROM scene_records WHERE ? IS NULL OR participant_id = ? ORDER BY participant_id, scene_index, id"
+            " FROM scene_records" + _where(participant_id=participant_id)
+            + " ORDER BY participant_id, scene_index, id"
         )
-        rows = self._decoded_rows(sql, (participant_id, participant_id), ("answers", "meta"))
+        rows = self._decoded_rows(sql, {"participant_id": participant_id}, ("answers", "meta"))
         return [SceneRecordRow(**row) for row in rows]
 
     def episodes(self, *, game_id: str | None = None, episode_id: int | None = None) -> list[EpisodeRow]:
@@ -51,9 +52,9 @@ class StorageReads:
             "SELECT id, experiment_id, scene_id, game_id, episode, mode, source, seed, agents, status, started_at,"
             " ended_at, env_hash, meta, (SELECT COUNT(*) FROM steps WHERE episode_id = episodes.id) AS step_count,"
             " scene_index, attempt, received_at, client_started_at, client_ended_at, clock_offset, content_hash"
-            " FROM episodes WHERE (:game IS NULL OR game_id = :game) AND (:id IS NULL OR id = :id) ORDER BY id"
+            " FROM episodes" + _where(game_id=game_id, id=episode_id) + " ORDER BY id"
         )
-        rows = self._decoded_rows(sql, {"game": game_id, "id": episode_id}, ("agents", "meta"))
+        rows = self._decoded_rows(sql, {"game_id": game_id, "id": episode_id}, ("agents", "meta"))
         return [EpisodeRow(**row) for row in rows]
 
     def episode(self, episode_id: int) -> EpisodeRow | None:
@@ -69,20 +70,17 @@ class StorageReads:
         """Yields ``(episode_id, step)`` in (episode, t) order, for one episode or all; streams, low memory."""
         sql = (
             "SELECT episode_id, t, observation, actions, rewards, terminated, truncated, info, keys, server_ts,"
-            " client_ts, controllers FROM steps WHERE ? IS NULL OR episode_id = ? ORDER BY episode_id, t"
+            " client_ts, controllers FROM steps" + _where(episode_id=episode_id) + " ORDER BY episode_id, t"
         )
-        for row in self._decoded_rows(sql, (episode_id, episode_id), STEP_JSON_COLUMNS):
+        for row in self._decoded_rows(sql, {"episode_id": episode_id}, STEP_JSON_COLUMNS):
             controllers = row.pop("controllers")
             yield row.pop("episode_id"), StepRecord(
                 **row, controllers=None if controllers is None else value_codec.loads(controllers))
 
     def events(self, kind: str | None = None) -> list[EventRow]:
         """Events (of one kind, or all) in the order they were recorded."""
-        sql = (
-            "SELECT id, ts, participant_id, game_id, scene_id, kind, data FROM events"
-            " WHERE ? IS NULL OR kind = ? ORDER BY id"
-        )
-        return [EventRow(**row) for row in self._decoded_rows(sql, (kind, kind), ("data",))]
+        sql = "SELECT id, ts, participant_id, game_id, scene_id, kind, data FROM events" + _where(kind=kind) + " ORDER BY id"
+        return [EventRow(**row) for row in self._decoded_rows(sql, {"kind": kind}, ("data",))]
 
     def _decoded_rows(
         self, sql: str, params: Sequence[Any] | dict[str, Any], json_columns: Sequence[str]
@@ -94,3 +92,13 @@ class StorageReads:
             for column in json_columns:
                 row[column] = value_codec.loads(row[column])
             yield row
+
+
+def _where(**filters: object) -> str:
+    """``WHERE column = :column AND ...`` for the filters that are not ``None`` (``""`` if none is set).
+
+    Built per call instead of ``:x IS NULL OR column = :x``, which PostgreSQL refuses (it cannot type a bare
+    NULL parameter) and which keeps SQLite from using an index.
+    """
+    terms = [f"{column} = :{column}" for column, value in filters.items() if value is not None]
+    return " WHERE " + " AND ".join(terms) if terms else ""

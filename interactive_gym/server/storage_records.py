@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any, Literal, NamedTuple
 
 from interactive_gym.server import value_codec
-from interactive_gym.server.storage_connection import StorageError
+from interactive_gym.server.storage_errors import StorageError
 
 __all__ = [
     "EPISODE_MODES",

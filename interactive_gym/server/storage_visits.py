@@ -10,16 +10,16 @@ visit. Its seeds are chosen once and stored here before any page sees them. Ever
 from __future__ import annotations
 
 import json
-import sqlite3
 
-from interactive_gym.server.storage_connection import StorageError
+from interactive_gym.server.storage_connection import Connection
+from interactive_gym.server.storage_errors import StorageError
 from interactive_gym.server.storage_records import AttemptRow, BrowserVisitRow
 
 __all__ = ["issue_attempt", "read_visit"]
 
 
 def issue_attempt(
-    conn: sqlite3.Connection,
+    conn: Connection,
     participant_id: str,
     scene_index: int,
     scene_id: str,
@@ -62,7 +62,7 @@ def issue_attempt(
     return visit
 
 
-def read_visit(conn: sqlite3.Connection, participant_id: str, scene_index: int) -> BrowserVisitRow | None:
+def read_visit(conn: Connection, participant_id: str, scene_index: int) -> BrowserVisitRow | None:
     """The visit with its attempts (in order) and complete episodes, or ``None``."""
     found = conn.execute(
         "SELECT scene_id, seeds FROM browser_visits WHERE participant_id = ? AND scene_index = ?",
@@ -88,7 +88,7 @@ def read_visit(conn: sqlite3.Connection, participant_id: str, scene_index: int) 
     )
 
 
-def _complete_episodes(conn: sqlite3.Connection, participant_id: str, scene_index: int) -> frozenset[int]:
+def _complete_episodes(conn: Connection, participant_id: str, scene_index: int) -> frozenset[int]:
     return frozenset(
         row[0]
         for row in conn.execute(

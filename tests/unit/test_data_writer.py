@@ -345,7 +345,7 @@ def test_an_internal_failure_answers_callers_instead_of_hanging(tmp_path: Path, 
         def broken_commit(storage: Storage, operations: list) -> None:
             raise RuntimeError("bug in the writer")
 
-        monkeypatch.setattr(writer, "_commit", broken_commit)
+        monkeypatch.setattr(writer._loop, "_commit", broken_commit)  # noqa: SLF001
         with pytest.raises(StorageError, match="DataWriter thread failed"):
             await writer.record_event("x")
         with pytest.raises(StorageError, match="DataWriter thread failed"):

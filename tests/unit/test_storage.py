@@ -1,17 +1,31 @@
-"""Tests for interactive_gym.server.storage: schema, WAL, idempotent writes, transactions, reads, errors."""
+"""Tests for interactive_gym.server.storage: schema, WAL, idempotent writes, transactions, reads, errors.
+
+Tests that take ``store`` or ``new_db`` run on both engines (SQLite and a real PostgreSQL server, see
+``conftest.py``); the rest are about SQLite files (WAL, pragmas, foreign files).
+"""
 
 from __future__ import annotations
 
 import itertools
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from db_engines import committed, execute
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from interactive_gym.server.storage import SCHEMA_VERSION, StepRecord, Storage, StorageError, encode_step
+from interactive_gym.server.storage import (
+    SCHEMA_VERSION,
+    Location,
+    StepRecord,
+    Storage,
+    StorageError,
+    encode_step,
+)
+from interactive_gym.server.storage_connection import connect
 from interactive_gym.server.value_codec import CodecError
 
 
@@ -26,8 +40,8 @@ class FakeClock:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Storage:
-    storage = Storage(tmp_path / "exp.db", experiment_id="exp1", clock=FakeClock())
+def store(new_db: Callable[..., Location]) -> Storage:
+    storage = Storage(new_db(), experiment_id="exp1", clock=FakeClock())
     yield storage
     storage.close()
 
@@ -71,15 +85,13 @@ def test_new_database_is_wal_with_schema_and_parent_folders(tmp_path: Path) -> N
         assert storage.pragma("synchronous") == 1
 
 
-def test_reopening_keeps_data_and_does_not_migrate_twice(tmp_path: Path) -> None:
-    path = tmp_path / "exp.db"
+def test_reopening_keeps_data_and_does_not_migrate_twice(new_db: Callable[..., Location]) -> None:
+    path = new_db()
     with Storage(path, experiment_id="e") as storage:
         storage.upsert_participant("p1")
     with Storage(path, experiment_id="e") as storage:
         assert [p.participant_id for p in storage.participants()] == ["p1"]
-    conn = sqlite3.connect(path)
-    assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == SCHEMA_VERSION
-    conn.close()
+    assert committed(path, "SELECT COUNT(*) FROM schema_version") == SCHEMA_VERSION
 
 
 def test_close_checkpoints_so_the_db_file_alone_holds_the_data(tmp_path: Path) -> None:
@@ -90,13 +102,10 @@ def test_close_checkpoints_so_the_db_file_alone_holds_the_data(tmp_path: Path) -
     assert not wal.exists() or wal.stat().st_size == 0
 
 
-def test_newer_schema_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "exp.db"
+def test_newer_schema_is_refused(new_db: Callable[..., Location]) -> None:
+    path = new_db()
     Storage(path).close()
-    conn = sqlite3.connect(path)
-    conn.execute("INSERT INTO schema_version VALUES (99, 0)")
-    conn.commit()
-    conn.close()
+    execute(path, "INSERT INTO schema_version VALUES (99, 0)")
     with pytest.raises(StorageError, match="schema version 99, newer than"):
         Storage(path)
     with pytest.raises(StorageError, match="schema version 99, newer than"):
@@ -113,17 +122,32 @@ def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
     assert path.read_text().startswith("these are my notes")  # untouched
 
 
-def test_readonly_open_never_creates_and_rejects_foreign_databases(tmp_path: Path) -> None:
+def test_readonly_open_never_creates(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="no database file"):
         Storage(tmp_path / "missing.db", readonly=True)
     assert not (tmp_path / "missing.db").exists()
-    other = tmp_path / "other.db"
-    conn = sqlite3.connect(other)
-    conn.execute("CREATE TABLE t (x)")
-    conn.commit()
-    conn.close()
+
+
+def test_readonly_open_rejects_foreign_and_empty_databases(new_db: Callable[..., Location]) -> None:
+    other = new_db("other")
+    execute(other, "CREATE TABLE t (x INTEGER)")
     with pytest.raises(StorageError, match="not an interactive-gym one"):
         Storage(other, readonly=True)
+    empty = new_db("empty")
+    execute(empty, "CREATE TABLE t (x INTEGER)", "DROP TABLE t")  # exists (SQLite: a file), holds no table
+    with pytest.raises(StorageError, match="not an interactive-gym one"):
+        Storage(empty, readonly=True)
+
+
+def test_a_foreign_database_is_never_written_into(new_db: Callable[..., Location]) -> None:
+    other = new_db("theirs")
+    execute(other, "CREATE TABLE notes (x INTEGER)", "INSERT INTO notes VALUES (7)")
+    with pytest.raises(StorageError, match="not an interactive-gym one; choose another database path or URL"):
+        Storage(other, experiment_id="e")
+    assert committed(other, "SELECT COUNT(*) FROM notes") == 1
+    conn = connect(other, readonly=True)
+    assert not conn.has_table("schema_version")  # no table of ours was made
+    conn.close()
 
 
 def test_a_foreign_sqlite_database_is_never_written_into(tmp_path: Path) -> None:
@@ -143,14 +167,14 @@ def test_a_foreign_sqlite_database_is_never_written_into(tmp_path: Path) -> None
 
 def test_readonly_storage_refuses_writes(store: Storage) -> None:
     store.upsert_participant("p1")
-    with Storage(store.path, readonly=True, experiment_id="exp1") as reader:
+    with Storage(store.location, readonly=True, experiment_id="exp1") as reader:
         assert [p.participant_id for p in reader.participants()] == ["p1"]
         with pytest.raises(StorageError, match="read-only"):
             reader.record_event("x")
 
 
-def test_writes_without_experiment_id_explain_the_fix(tmp_path: Path) -> None:
-    with Storage(tmp_path / "e.db") as storage:
+def test_writes_without_experiment_id_explain_the_fix(new_db: Callable[..., Location]) -> None:
+    with Storage(new_db()) as storage:
         with pytest.raises(StorageError, match="pass experiment_id="):
             storage.upsert_participant("p1")
         storage.record_event("allowed")  # events carry no experiment id
@@ -163,13 +187,15 @@ def test_bad_constructor_arguments(tmp_path: Path) -> None:
         Storage(tmp_path / "e.db", experiment_id="")
 
 
-def test_values_never_become_file_paths(store: Storage, tmp_path: Path) -> None:
+def test_values_never_become_file_paths(tmp_path: Path) -> None:
+    store = Storage(tmp_path / "exp.db", experiment_id="exp1")
     evil = "../../etc/passwd"
     store.upsert_participant(evil, current_scene="/tmp/x")
     store.record_scene(evil, "../scene", 0, None, None, {"f": "../../y"})
     store.record_event("../../z", participant_id=evil, game_id="/abs", scene_id="..")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exp.db", "exp.db-shm", "exp.db-wal"]
     assert store.participants()[0].participant_id == evil
+    store.close()
 
 
 # ------------------------------------------------------------------------------------------ participants
@@ -349,7 +375,7 @@ def test_resending_a_step_replaces_it(store: Storage) -> None:
 
 
 def test_steps_for_an_unknown_episode_are_rejected(store: Storage) -> None:
-    with pytest.raises(StorageError, match="FOREIGN KEY"):
+    with pytest.raises(StorageError, match="(?i)foreign key"):
         store.insert_steps([(12345, encode_step(make_step(0)))])
 
 
@@ -367,10 +393,11 @@ def test_encode_step_names_the_bad_field(step: object, error: type, message: str
         encode_step(step)  # type: ignore[arg-type]
 
 
-@settings(max_examples=60, deadline=None)
+# new_db makes a new database on every call, so each example starts empty although the fixture is shared.
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(st.integers(0, 20), st.integers(-5, 5)), max_size=40))
-def test_stored_steps_are_the_last_write_per_t_in_order(tmp_path_factory, writes) -> None:
-    path = tmp_path_factory.mktemp("prop") / "p.db"
+def test_stored_steps_are_the_last_write_per_t_in_order(new_db: Callable[..., Location], writes) -> None:
+    path = new_db("prop")
     with Storage(path, experiment_id="e") as storage:
         episode_id = begin(storage)
         for t, value in writes:
@@ -439,14 +466,17 @@ def test_outer_failure_rolls_back_everything(store: Storage) -> None:
     assert store.participants() == [] and store.events() == []
 
 
-def test_sqlite_errors_surface_as_storage_errors(store: Storage) -> None:
-    with pytest.raises(StorageError, match="no such table"), store.transaction():
-        store._conn.execute("SELECT * FROM nowhere")  # noqa: SLF001 - provoking a raw sqlite3 error
+def test_database_errors_surface_as_storage_errors(store: Storage) -> None:
+    with pytest.raises(StorageError, match="no such table: nowhere|relation \"nowhere\" does not exist"), \
+            store.transaction():
+        store._conn.execute("SELECT * FROM nowhere")  # noqa: SLF001 - provoking a raw engine error
+    store.record_event("still usable")  # the failed transaction was rolled back
+    assert [e.kind for e in store.events()] == ["still usable"]
 
 
 def test_snapshot_reads_are_consistent_while_a_writer_commits(store: Storage) -> None:
     store.record_event("one")
-    with Storage(store.path, readonly=True) as reader:
+    with Storage(store.location, readonly=True) as reader:
         with reader.snapshot():
             assert len(reader.events()) == 1
             store.record_event("two")
