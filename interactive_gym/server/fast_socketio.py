@@ -69,6 +69,7 @@ from interactive_gym.server.latest_wins import LatestWins, LatestWinsFrame, Late
 from interactive_gym.server.message_limits import PARSE_OFF_LOOP_BYTES
 from interactive_gym.server.socket_server import TargetedServer
 from interactive_gym.server.upload_validation import SizedPayload
+from interactive_gym.server.wire_json import WireJson, bounded_int, compact_dumps
 
 log = logging.getLogger("interactive_gym.socketio")
 
@@ -80,18 +81,8 @@ MAX_ATTACHMENT_BYTES = 1024 * 1024
 _HEADER = re.compile(r'(\d)(?:\d{1,10}-)?(?:(/[^,]{0,100}),)?(\d{1,15})?\[("(?:[^"\\]|\\.){1,100}")')
 
 
-# engineio.json refuses integers of more than 100 digits (int() of a huge one is slow); the same rule here.
-MAX_INTEGER_DIGITS = 100
-
-
 class PacketLimitError(ValueError):
     """An incoming packet breaks a limit (attachment count or bytes); it is refused before it is assembled."""
-
-
-def _bounded_int(text: str) -> int:
-    if len(text) > MAX_INTEGER_DIGITS:
-        raise ValueError("Integer is too large")
-    return int(text)
 
 
 def _float(text: str) -> float:
@@ -107,7 +98,7 @@ class YieldingJson:
 
     @staticmethod
     def loads(text: str) -> Any:
-        return json.loads(text, parse_int=_bounded_int, parse_float=_float)
+        return json.loads(text, parse_int=bounded_int, parse_float=_float)
 
 
 @dataclass(frozen=True)
@@ -119,7 +110,13 @@ class DecodedMessage:
 
 
 class JsonFirstPacket(sio_packet.Packet):
-    """A Socket.IO packet that JSON-encodes once up front instead of scanning the payload for binary parts."""
+    """A Socket.IO packet that JSON-encodes once up front instead of scanning the payload for binary parts.
+
+    Its JSON is :class:`~interactive_gym.server.wire_json.WireJson` (the same text as python-socketio's, with
+    the encoder and decoder built once), unless the server was given its own ``json=`` module.
+    """
+
+    json: Any = WireJson
 
     def __init__(self, packet_type: int = sio_packet.EVENT, data: Any = None, namespace: str | None = None,
                  id: int | None = None, binary: bool | None = None,  # noqa: A002 - the base class's name
@@ -127,7 +124,8 @@ class JsonFirstPacket(sio_packet.Packet):
         self._text: tuple[Any, str] | None = None
         if binary is None and encoded_packet is None and data is not None and self.uses_binary_events:
             try:
-                text = self.json.dumps(data, separators=(",", ":"))
+                text = (compact_dumps(data) if self.json is WireJson
+                        else self.json.dumps(data, separators=(",", ":")))
             except (TypeError, ValueError):
                 pass  # bytes inside (or not JSON at all): the base class scans and encodes as it always has
             else:
