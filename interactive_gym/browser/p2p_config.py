@@ -9,7 +9,12 @@ Shape::
     {"input_delay": 2 | "auto", "prediction_window": 8, "num_players": 2, "disconnect_timeout_ms": 5000,
      "checksum_interval": 30, "faults": None | {"loss": 0.1, ...},
      "takeover": None | {"ref": "my_env:policy", "frame_skip": 1, "name": ..., "controller": ...},
-     "auto_input_delay": {"min": 0, "max": 6, "rollback_budget": 2}}   # only with "auto"
+     "auto_input_delay": {"min": 0, "max": 6, "rollback_budget": 2},   # only with "auto"
+     "episode_pause_s": 2.0,                                          # "next round" pause between episodes
+     "ai": {"agent_1": {"model": "<base64 of the .onnx file>"}}}     # ONNX agents (p2p_agents.py)
+
+AI agents are no players: ``num_players`` counts the humans, and every peer computes the AI agents' actions in
+its simulation (the AI-seat rule of ``p2p_agents.py``); ``"ai"`` carries the ONNX models they need for it.
 """
 
 from __future__ import annotations
@@ -39,6 +44,13 @@ class P2PSceneSettings(Protocol):
     def disconnect_grace_s(self) -> float: ...
 
     @property
+    def episode_pause_s(self) -> float: ...
+
+    @property
+    def p2p_ai_models(self) -> Mapping[str, Mapping[str, str]]:
+        """Each ONNX agent's model for the pages (``p2p_agents.model_block``)."""
+
+    @property
     def takeover(self) -> Any:
         """The partner-drop takeover policy (``to_client()`` gives what the page needs), or None."""
 
@@ -65,6 +77,8 @@ def p2p_block(scene: P2PSceneSettings, num_players: int,
         "checksum_interval": CHECKSUM_INTERVAL,
         "faults": dict(faults) if faults is not None else None,
         "takeover": scene.takeover.to_client() if scene.takeover is not None else None,
+        "episode_pause_s": scene.episode_pause_s,
+        "ai": {agent: dict(entry) for agent, entry in scene.p2p_ai_models.items()},
     }
     if scene.input_delay == AUTO:
         block["auto_input_delay"] = (scene.auto_input_delay or AutoInputDelay()).to_config()

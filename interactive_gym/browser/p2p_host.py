@@ -141,7 +141,7 @@ class P2PGameHost:
         """Builds the host from the p2p scene config (``browser_scene_config`` output plus ``config["p2p"]``).
 
         Raises:
-            HostConfigError: for a config this host cannot play (no p2p block, ONNX agents, bad players).
+            HostConfigError: for a config this host cannot play (no p2p block, a missing model, bad players).
         """
         parts = host_parts(config, my_player, surface=surface, key_mapping=key_mapping,
                            isolate_global_random=isolate_global_random, clock=clock)
@@ -198,8 +198,9 @@ class P2PGameHost:
 
         Returns:
             ``{"frame", "status", "rollback", "simulated", "out": [[peer, base64], ...], "render": packet | null,
-            "events": [...], "episodes": [completed episode numbers], "done", "episode", "t"}``; ``episode`` and
-            ``t`` describe the displayed (predicted) frame.
+            "events": [...], "episodes": [completed episode numbers], "done", "episode", "t", "pause"}``;
+            ``episode`` and ``t`` describe the displayed (predicted) frame, ``pause`` the frames it still holds
+            before that episode's first step (the "next round" notice).
         """
         self.ticks += 1
         if self._carry:
@@ -257,6 +258,7 @@ class P2PGameHost:
             "done": self.done,
             "episode": min(self.sim.episode, len(self.seeds) - 1),
             "t": self.sim.t,
+            "pause": self.sim.pause_left,
             "rejoin": rejoins,
         }, separators=(",", ":"))
 

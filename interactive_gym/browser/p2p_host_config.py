@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from interactive_gym.browser.host import HostConfigError, _default_key_mapping, _default_surface, ai_policy
+from interactive_gym.browser.p2p_agents import onnx_seat_policy, pause_frames
 from interactive_gym.browser.p2p_sim import P2PSimulation
 from interactive_gym.browser.refs import resolve_ref
 from interactive_gym.envs.agent_runtime import AgentPolicy
@@ -51,7 +52,7 @@ def host_parts(config: Mapping[str, Any], my_player: int, *, surface: Any = None
     """Reads ``config`` for player ``my_player``.
 
     Raises:
-        HostConfigError: for a config this host cannot play (no p2p block, ONNX agents, bad players).
+        HostConfigError: for a config this host cannot play (no p2p block, a missing model, bad players).
     """
     p2p = config.get("p2p")
     if not isinstance(p2p, Mapping):
@@ -66,11 +67,10 @@ def host_parts(config: Mapping[str, Any], my_player: int, *, surface: Any = None
             humans[int(spec["player"])] = agent
         elif kind == "python":
             policies[agent] = ai_policy(agent, {**spec, "fn": resolve_ref(spec["ref"])})
+        elif kind == "onnx":  # evaluated in the simulation step, like a Python policy (p2p_agents.py)
+            policies[agent] = onnx_seat_policy(agent, spec, p2p.get("ai"))
         else:
-            raise HostConfigError(
-                f"agent {agent!r} is of kind {kind!r}; p2p mode supports human and Python-policy agents "
-                "(ONNX policies run in browser mode only)"
-            )
+            raise HostConfigError(f"agent {agent!r} is of kind {kind!r}; p2p agents are human, python or onnx")
     num_players = int(p2p.get("num_players", len(humans)))
     if sorted(humans) != list(range(num_players)):
         raise HostConfigError(f"human agents must be players 0..{num_players - 1}, got players {sorted(humans)}")
@@ -109,7 +109,8 @@ def host_parts(config: Mapping[str, Any], my_player: int, *, surface: Any = None
                                            "frame_skip": spec.get("frame_skip", 1)}), str(spec["controller"]))
     sim = P2PSimulation(env, player_agents=player_agents, codecs=codecs, input_size=input_size,
                         policies=policies, seeds=list(config["seeds"]), max_steps=int(config["max_steps"]),
-                        isolate_global_random=isolate_global_random, clock=clock)
+                        isolate_global_random=isolate_global_random, clock=clock,
+                        pause_frames=pause_frames(float(p2p.get("episode_pause_s", 0)), fps))
     if key_mapping is None:
         key_mapping = _default_key_mapping(config["controls"])
     if surface is None:

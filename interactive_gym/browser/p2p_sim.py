@@ -21,6 +21,11 @@ truncated, or at ``max_steps`` (which truncates every agent still running); the 
 server-chosen seed. After the last episode the simulation is *finished*: further frames change nothing, so peers
 can keep advancing (and exchanging inputs) until every peer has confirmed the last frame.
 
+Between episodes the simulation may hold for ``pause_frames`` frames (``GymScene(episode_pause_s=...)``): the next
+episode is reset when the previous one ends, then those frames pass without a step (no row, inputs unused), so
+the pause is part of the stream every peer simulates (``p2p_agents.py``). AI agents choose inside the step of each
+frame (the AI-seat rule of ``p2p_agents.py``).
+
 Each simulated frame leaves a row (the upload format of ``upload_validation.py`` plus ``checksum``); a rollback
 re-simulates and overwrites the rows of the frames it replays. Whether a row is final is decided by the caller
 (:class:`~interactive_gym.browser.p2p_host.P2PGameHost`), which knows the confirmed frame. Pure Python.
@@ -60,6 +65,7 @@ class P2PSimulation:
         isolate_global_random: Keep a private copy of Python's global ``random`` for this simulation (several
             simulated peers in one CPython process; a browser has one interpreter per peer).
         clock: Wall clock for the rows' ``client_ts`` (not part of the simulation).
+        pause_frames: Frames held (not stepped) before each episode after the first.
     """
 
     def __init__(
@@ -74,6 +80,7 @@ class P2PSimulation:
         max_steps: int,
         isolate_global_random: bool = False,
         clock: Callable[[], float] = time.time,
+        pause_frames: int = 0,
     ) -> None:
         if not seeds:
             raise P2PSimulationError("a p2p game needs at least one episode seed")
@@ -93,6 +100,10 @@ class P2PSimulation:
         self.runtime = AgentRuntime({agent: policies[agent] for agent in self.agent_ids if agent in policies})
         self.seeds = [int(s) for s in seeds]
         self.max_steps = max_steps
+        if not isinstance(pause_frames, int) or pause_frames < 0:
+            raise P2PSimulationError(f"pause_frames must be an integer >= 0, got {pause_frames!r}")
+        self.pause_frames = pause_frames
+        self.pause_left = 0  # frames still held before the current episode's first step
         self._clock = clock
         base = base_env(env)
         # The adapter only saves/loads/checksums here (this class steps and resets), so its codecs are unused.
@@ -120,11 +131,12 @@ class P2PSimulation:
         env_state = self._isolated(self._state.save_state)
         held, rngs = self.runtime.snapshot()
         taken = {agent: self.takeovers[agent][1].snapshot() for agent in sorted(self._takeover_started)}
-        return (env_state, self.t, self.episode, self.finished, copy.deepcopy(self._obs), held, rngs, taken)
+        return (env_state, self.t, self.episode, self.finished, copy.deepcopy(self._obs), held, rngs, taken,
+                self.pause_left)
 
     def load_state(self, state: tuple) -> None:
         """Restores a snapshot from :meth:`save_state` (the snapshot is not modified)."""
-        env_state, self.t, self.episode, self.finished, obs, held, rngs, taken = state
+        env_state, self.t, self.episode, self.finished, obs, held, rngs, taken, self.pause_left = state
         self._isolated(self._state.load_state, env_state)
         self._obs = copy.deepcopy(obs)
         self.runtime.restore((held, rngs))
@@ -134,8 +146,10 @@ class P2PSimulation:
 
     def checksum(self, state: tuple) -> int:
         """64-bit checksum of a snapshot; also remembered for the row of the frame about to be simulated."""
-        env_state, t, episode, finished, obs, held, rngs, taken = state
+        env_state, t, episode, finished, obs, held, rngs, taken, pause_left = state
         parts: tuple = (env_state, t, episode, finished, obs, held, sorted(rngs.items()))
+        if pause_left:
+            parts += (("pause", pause_left),)
         if taken:  # only a peer playing on alone has any; the checksums of every other game are unchanged
             parts += (sorted((a, h, sorted(r.items())) for a, (h, r) in taken.items()),)
         value = self._state.checksum(parts)
@@ -164,6 +178,10 @@ class P2PSimulation:
             self._pending_checksum = None
         if self.finished:
             self.rows.pop(frame, None)  # a rollback may have turned a predicted frame into a post-game one
+            return None
+        if self.pause_left:
+            self.pause_left -= 1  # between episodes: this frame is held, nothing steps
+            self.rows.pop(frame, None)
             return None
         return self._isolated(self._step, frame, inputs)
 
@@ -243,6 +261,7 @@ class P2PSimulation:
         self.episode += 1
         if self.episode < len(self.seeds):
             self._reset_episode()
+            self.pause_left = self.pause_frames
         else:
             self.finished = True
         return ended

@@ -8,6 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from interactive_gym.browser.host import _encoder
+from interactive_gym.browser.p2p_agents import (
+    DEFAULT_EPISODE_PAUSE_S,
+    check_episode_pause,
+    check_onnx_seat,
+    model_block,
+)
 from interactive_gym.controls import ControlsError, KeyMapping
 from interactive_gym.envs.agent_runtime import AgentPolicy, AgentPolicyError
 from interactive_gym.envs.input_codecs import InputCodecError, describe_space
@@ -58,7 +65,8 @@ class GymScene(Scene):
         controls: ``{key or (key, key): action}`` for every human agent. Held keys keep acting every tick.
         default_action: Action of a human holding no mapped key (and of a disconnected one).
         policy_mapping: ``{agent_id: "human" | "random" | policy}``; a policy is ``f(observation, agent_id)
-            -> action`` (module-level for browser/p2p modes) or an ``OnnxPolicy`` (browser/p2p modes).
+            -> action`` (module-level for browser/p2p modes) or an ``OnnxPolicy`` (browser/p2p modes; in p2p
+            mode every peer computes the AI's actions in its simulation, see ``browser/p2p_agents.py``).
         env_kwargs: Keyword arguments for ``env_creator``.
         mode: ``"server"``, ``"browser"`` or ``"p2p"``.
         fps: Game ticks per second.
@@ -81,6 +89,8 @@ class GymScene(Scene):
         rollback_budget_frames: With ``input_delay="auto"``: frames of latency left to rollback before input
             delay is added.
         prediction_window: p2p only: most frames a peer may run ahead of confirmed inputs.
+        episode_pause_s: p2p only: seconds between two episodes, with a "next round" notice on every page
+            (0: none). The pause is frames every peer's simulation holds, so all pages pause together.
         on_error: What follows a game that failed (an env, render, policy or load error): ``"end"`` (the
             participant goes to the end page with status ``errored``) or ``"continue"``.
         on_partner_drop: What follows a human gone past ``disconnect_grace_s``: ``"end"`` (the game ends for
@@ -129,6 +139,7 @@ class GymScene(Scene):
         disconnect_grace_s: float = 10.0,
         input_delay: int | str = 2,
         prediction_window: int = 8,
+        episode_pause_s: float = DEFAULT_EPISODE_PAUSE_S,
         input_delay_bounds: tuple[int, int] = DEFAULT_BOUNDS,
         rollback_budget_frames: int = DEFAULT_ROLLBACK_BUDGET,
         matchmaker: Callable[..., list[str] | None] | None = None,
@@ -186,6 +197,10 @@ class GymScene(Scene):
                 or math.isnan(start_countdown_s) or not 0 <= start_countdown_s <= MAX_COUNTDOWN_S):
             raise SceneConfigError(f"GymScene {scene_id!r}: start_countdown_s must be a number of seconds from 0 to "
                                    f"{MAX_COUNTDOWN_S:g} (got {start_countdown_s!r})")
+        try:
+            self.episode_pause_s = check_episode_pause(episode_pause_s)
+        except ValueError as exc:
+            raise SceneConfigError(f"GymScene {scene_id!r}: {exc}") from None
         self.keep_group_from = keep_group_from
         self.start_countdown_s = start_countdown_s
         try:
@@ -218,6 +233,8 @@ class GymScene(Scene):
         # Checked here, so a wrong rule stops the experiment file with the scene named (screening/rules.py).
         self.exclusion = None if exclusion is None else in_game_rules(exclusion, f"GymScene {scene_id!r}: exclusion")
         self.takeover: TakeoverPolicy | None = None  # the checked partner_drop_policy (after check())
+        # p2p: each ONNX agent's model for the pages ({agent: {"model": base64}}, after check()).
+        self.p2p_ai_models: dict[str, dict[str, str]] = {}
         self._facts: EnvFacts | None = None
 
     # -- start-up validation ------------------------------------------------------------------------------
@@ -255,9 +272,9 @@ class GymScene(Scene):
         if self.mode == "p2p" and len(humans) < 2:
             raise SceneConfigError(f"{where}: mode='p2p' needs at least two 'human' agents")
         for agent, policy in mapping.items():
-            if hasattr(policy, "model_path") and self.mode != "browser":
-                raise SceneConfigError(f"{where}: OnnxPolicy for {agent!r} runs only in mode='browser'; use a Python "
-                                       f"policy function in mode={self.mode!r}")
+            if hasattr(policy, "model_path") and self.mode == "server":
+                raise SceneConfigError(f"{where}: OnnxPolicy for {agent!r} runs only in mode='browser' or 'p2p' (in "
+                                       "the page); use a Python policy function in mode='server'")
             if policy == RANDOM and self.mode != "server":
                 raise SceneConfigError(f"{where}: 'random' for {agent!r} is server-mode only; in the browser use a "
                                        "policy function with a seeded random.Random")
@@ -266,6 +283,7 @@ class GymScene(Scene):
             raise SceneConfigError(f"{where}: policy for {agent!r} must be 'human', 'random' or a policy, got {policy!r}")
         for agent, policy in mapping.items():
             self._check_runtime_policy(where, env, agent, policy)
+        models = self._check_p2p_onnx(where, env, mapping) if self.mode == "p2p" else {}
         spaces: dict[str, Mapping[str, Any]] = {}
         if self.mode == "p2p":
             for agent in humans:
@@ -288,6 +306,7 @@ class GymScene(Scene):
             except PartnerDropError as exc:
                 raise SceneConfigError(f"{where}: {exc}") from None
         self.policy_mapping = dict(mapping)
+        self.p2p_ai_models = models
         self._facts = EnvFacts(agents=agents, humans=humans, action_spaces=spaces)
         return self._facts
 
@@ -306,6 +325,36 @@ class GymScene(Scene):
         except AgentPolicyError as exc:  # its message says how a policy is called; 'random' needs one more word
             fix = "; map the agent to a policy function instead" if policy == RANDOM else ""
             raise SceneConfigError(f"{where}: policy for {agent!r}: {exc}{fix}") from None
+
+    @staticmethod
+    def _check_p2p_onnx(where: str, env: Any, mapping: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+        """Checks every ONNX agent of a p2p scene as its pages will run it (``browser/p2p_agents.py``): the model
+        is readable by the in-simulation evaluator and within its budget, its input size matches what
+        ``obs_to_input`` returns on the first observation, its outputs the agent's actions. Returns the models
+        for the pages."""
+        onnx = {agent: policy for agent, policy in mapping.items() if hasattr(policy, "model_path")}
+        if not onnx:
+            return {}
+        try:
+            observations, _ = env.reset(seed=0)
+        except Exception as exc:  # noqa: BLE001 - the researcher's env; shown with context
+            raise SceneConfigError(f"{where}: env.reset() failed while checking the ONNX agents: "
+                                   f"{type(exc).__name__}: {exc}") from exc
+        models = {}
+        for agent, policy in onnx.items():
+            try:
+                data = Path(policy.model_path).read_bytes()
+            except OSError as exc:
+                raise SceneConfigError(f"{where}: OnnxPolicy for {agent!r}: cannot read the model file "
+                                       f"{policy.model_path}: {exc.strerror or exc}; check model_path") from None
+            space = action_space_of(env, agent)
+            actions = int(space.n) if hasattr(space, "n") else None
+            try:
+                check_onnx_seat(data, _encoder(agent, policy.obs_to_input), agent, observations.get(agent), actions)
+            except ValueError as exc:
+                raise SceneConfigError(f"{where}: OnnxPolicy for {agent!r} in mode='p2p': {exc}") from None
+            models[agent] = model_block(data)
+        return models
 
     def _registry(self, assets: Mapping[str, str | Path] | AssetRegistry | None) -> AssetRegistry:
         if isinstance(assets, AssetRegistry):
