@@ -21,7 +21,7 @@ from typing import Any
 
 from experiment_harness import ROOT, build_app
 from lifecycle_support import participant_row, read_db
-from p2p_experiments import GAME_KEYS, open_player, wait_playing
+from p2p_experiments import GAME_KEYS, open_player, wait_over, wait_playing
 from playwright.sync_api import Page, expect
 
 from interactive_gym import EndScene, GymScene, RemoteConfig, Stager, StartScene
@@ -36,6 +36,7 @@ import gatherers  # noqa: E402
 CONTROLS = {"ArrowUp": gatherers.UP, "ArrowDown": gatherers.DOWN, "ArrowLeft": gatherers.LEFT,
             "ArrowRight": gatherers.RIGHT}
 CONTROLLER = "ai-takeover:greedy_policy"
+GAP = "gap:default-input"
 CODE = "TAKEOVER1"
 GRACE_S = 1.0
 
@@ -75,22 +76,34 @@ def _exported(db: Path, out: Path) -> dict[str, list[dict[str, str]]]:
 
 
 def _check_flags(rows: list[dict[str, str]], gone_agent: str, stay_agent: str, gone: str, stay: str,
-                 source: str) -> int:
-    """Asserts the per-agent export of one episode upload (``source``); returns the first flagged step."""
+                 source: str) -> tuple[int, int]:
+    """Asserts the per-agent export of one episode upload (``source``) and returns ``(first flagged step, first
+    step the AI played)``.
+
+    The closed page's agent is its participant's up to some step; from there every step is flagged: first,
+    optionally, a run played with the default input while the page was gone (``gap:default-input``), then the
+    takeover policy to the end. No step names a participant who did not play it; the remaining participant's
+    agent is theirs on every step.
+    """
     gone_rows = sorted((r for r in rows if r["agent"] == gone_agent and r["source"] == source),
                        key=lambda r: int(r["t"]))
     stay_rows = [r for r in rows if r["agent"] == stay_agent and r["source"] == source]
     assert gone_rows and stay_rows, f"no agent_steps rows from {source}"
-    flagged = [int(r["t"]) for r in gone_rows if r["controller"] == CONTROLLER]
-    assert flagged, "no step names the takeover policy"
-    first = flagged[0]
+    ai = [int(r["t"]) for r in gone_rows if r["controller"] == CONTROLLER]
+    assert ai, "no step names the takeover policy"
+    flagged = [int(r["t"]) for r in gone_rows if r["controller"] != gone]
+    first_flag, first_ai = flagged[0], ai[0]
     for row in gone_rows:
-        if int(row["t"]) < first:  # before the takeover: the closed page's participant played it
-            assert (row["controller"], row["participant_id"]) == (gone, gone), row
-        else:  # from the takeover on, every step is the AI's and no participant's
-            assert (row["controller"], row["participant_id"]) == (CONTROLLER, ""), row
+        t = int(row["t"])
+        if t < first_flag:  # before the drop: the closed page's participant played it
+            expected = (gone, gone)
+        elif t < first_ai:  # gone, not yet taken over: the default input, nobody's
+            expected = (GAP, "")
+        else:  # from the takeover on, every step is the AI's
+            expected = (CONTROLLER, "")
+        assert (row["controller"], row["participant_id"]) == expected, row
     assert all((r["controller"], r["participant_id"]) == (stay, stay) for r in stay_rows)
-    return first
+    return first_flag, first_ai
 
 
 def test_server_mode_ai_takes_over_after_a_partner_closes_the_tab(live_server, new_context, tmp_path: Path) -> None:
@@ -129,17 +142,63 @@ def test_server_mode_ai_takes_over_after_a_partner_closes_the_tab(live_server, n
     tables = _exported(db, tmp_path / "export")
     (episode,) = [e for e in tables["episodes"] if e["scene_id"] == "orchard"]
     assert episode["status"] == "complete" and int(episode["step_count"]) == 150
-    first = _check_flags(tables["agent_steps"], agents["gone"], agents["stay"], "gone", "stay", "server")
+    first_flag, first = _check_flags(tables["agent_steps"], agents["gone"], agents["stay"], "gone", "stay",
+                                     "server")
     # The wide steps table says the same, in the closed page's agent's controller column only.
     column = f"controller.{agents['gone']}"
     for row in tables["steps"]:
-        assert row[column] == (CONTROLLER if int(row["t"]) >= first else ""), row
+        t = int(row["t"])
+        assert row[column] == (CONTROLLER if t >= first else GAP if t >= first_flag else ""), row
         assert row.get(f"controller.{agents['stay']}", "") == ""
     # The takeover came after the tab closed: the closing page's last keys are before it, none after it.
     key_column = f"keys.{agents['gone']}"
     pressed = [int(r["t"]) for r in tables["steps"] if r[key_column] not in ("", "[]")]
-    assert pressed and max(pressed) < first
+    assert pressed and max(pressed) < first_flag
     (takeover,) = [e for e in tables["events"] if e["kind"] == "partner_takeover"]
     assert takeover["participant_id"] == "gone" and f'"frame": {first}' in takeover["data"]
     assert CONTROLLER in takeover["data"]
     assert read_db(db, lambda s: s.events("partner_takeover"))[0].data["agent"] == agents["gone"]
+
+
+def test_p2p_remaining_peer_runs_the_ai_after_a_partner_closes_the_tab(live_server, new_context,
+                                                                       tmp_path: Path) -> None:
+    db = tmp_path / "takeover_p2p.sqlite"
+    app = build_app(_config(db, "p2p", max_steps=400, fps=20))
+    server = live_server(app.asgi)
+    pages = {s: open_player(new_context().new_page(), server.url, s) for s in ("stay", "gone")}
+    wait_playing(list(pages.values()), timeout_ms=120_000)  # Pyodide loads in each page; the machine is shared
+    agents = {s: p.evaluate("window.interactiveGym.p2p.myAgent") for s, p in pages.items()}
+    assert sorted(agents.values()) == ["agent_0", "agent_1"]
+    rng = random.Random(11)
+    for _ in range(30):
+        for page in pages.values():
+            page.keyboard.press(rng.choice(GAME_KEYS))
+        pages["stay"].wait_for_timeout(100)
+    assert pages["gone"].evaluate("window.interactiveGym.p2p.frame") > 20
+    pages.pop("gone").close()
+
+    stay = pages["stay"]
+    status = stay.locator("#game-status")
+    told = lambda: "an AI now plays their part" in status.inner_text()  # noqa: E731
+    _press_until(stay, told, rng, timeout_s=30, what="the remaining peer is told an AI plays on")
+    assert status.get_attribute("data-state") == "playing"
+    over = lambda: status.get_attribute("data-state") == "over"  # noqa: E731
+    _press_until(stay, over, rng, timeout_s=90, what="the remaining peer's game ends")
+    assert wait_over(stay) == "complete"
+    stay.locator("#continue").click()
+    expect(stay.locator("#completion-code")).to_have_text(CODE, timeout=10_000)
+    assert participant_row(db, "stay").status == "completed"
+
+    tables = _exported(db, tmp_path / "export")
+    episodes = {e["source"]: e for e in tables["episodes"] if e["scene_id"] == "orchard"}
+    assert (episodes["stay"]["status"], int(episodes["stay"]["step_count"])) == ("complete", 400)
+    # The closing page uploaded what it had confirmed as it closed: its own steps, none of them flagged.
+    gone_rows = [r for r in tables["agent_steps"] if r["source"] == "gone"]
+    assert gone_rows and all(r["controller"] == r["participant_id"] for r in gone_rows)
+    gone_last = max(int(r["t"]) for r in gone_rows)
+    first_flag, first = _check_flags(tables["agent_steps"], agents["gone"], agents["stay"], "gone", "stay", "stay")
+    assert gone_last < first_flag  # flagged from after the last frame the closed page played
+    (takeover,) = [e for e in tables["events"] if e["kind"] == "partner_takeover"]
+    assert takeover["participant_id"] == "gone"
+    assert f'"t": {first}' in takeover["data"] and CONTROLLER in takeover["data"]
+    assert '"ai-takeover' in episodes["stay"]["meta.takeovers"]
