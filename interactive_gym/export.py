@@ -43,8 +43,10 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from interactive_gym.server.storage import Storage, StorageError
+from interactive_gym.server.storage import Location, Storage, StorageError
+from interactive_gym.server.storage_postgres import is_postgres_url
 
 try:
     import numpy as np
@@ -104,9 +106,12 @@ class ExportError(Exception):
 # ------------------------------------------------------------------------------------------- locating
 
 
-def find_database(path: Path) -> Path:
-    """Returns the database file ``path`` names: the file itself, or the single database in a directory
-    (or its ``data/`` folder)."""
+def find_database(path: Path | str) -> Location:
+    """Returns the database ``path`` names: a ``postgresql://`` URL as it is, the file itself, or the single
+    database in a directory (or its ``data/`` folder)."""
+    if is_postgres_url(path):
+        return str(path)
+    path = Path(path)
     if not path.exists():
         raise ExportError(f"{path} does not exist")
     if path.is_file():
@@ -129,16 +134,24 @@ def find_database(path: Path) -> Path:
     return candidates[0]
 
 
-def default_out_dir(db_path: Path) -> Path:
-    """``<folder of the db>/<db name>_csv``: next to the data, never overwriting the database."""
+def default_out_dir(db_path: Location) -> Path:
+    """``<folder of the db>/<db name>_csv``: next to the data, never overwriting the database.
+
+    For a PostgreSQL URL: ``<database name>_csv`` in the current folder.
+    """
+    if isinstance(db_path, str):
+        name = urlsplit(db_path).path.strip("/") or "postgresql"
+        return Path(f"{name}_csv")
     return db_path.with_name(f"{db_path.stem}_csv")
 
 
 # ---------------------------------------------------------------------------------------------- export
 
 
-def export_csv(db_path: Path, out_dir: Path) -> list[tuple[Path, int]]:
+def export_csv(db_path: Location, out_dir: Path) -> list[tuple[Path, int]]:
     """Writes the CSV files of :data:`TABLES` for ``db_path`` into ``out_dir`` (created); returns ``(file, rows)`` pairs.
+
+    ``db_path`` is the SQLite file or the ``postgresql://`` URL of the experiment's database.
 
     Reads one consistent snapshot, so exporting while the server is still writing is safe. Each file is
     written under a temporary name and renamed, so a failed export never leaves a half-written CSV.

@@ -2,7 +2,7 @@
 # Installs everything Interactive Gym needs into this checkout: a Python venv (.venv) with the package and its
 # test tools, and the browser dependencies from the committed npm lock file (node_modules). Idempotent and quick
 # when nothing changed. With --system it also installs the Debian packages the browser tests use (chromium, coturn,
-# nginx and openssl for the deployment test).
+# nginx and openssl for the deployment test) and PostgreSQL (the storage tests start their own server from it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +15,7 @@ if [ "$want_system" = 1 ]; then
   command -v turnserver >/dev/null 2>&1 || missing+=(coturn)
   [ -x /usr/sbin/nginx ] || missing+=(nginx)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
       echo "bootstrap: need Debian packages ${missing[*]}; run as root or: sudo apt-get install -y ${missing[*]}" >&2

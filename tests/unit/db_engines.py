@@ -30,3 +30,12 @@ def execute(location: Location, *statements: str) -> None:
         conn.execute("COMMIT")
     finally:
         conn.close()
+
+
+def column(location: Location, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+    """The first column of every row of ``sql``, read on a new connection."""
+    conn = connect(location, readonly=True)
+    try:
+        return [row[0] for row in conn.execute(sql, params).fetchall()]
+    finally:
+        conn.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -15,7 +16,7 @@ from interactive_gym.experiment_loader import import_experiment_module
 from interactive_gym.scenes.stager import Repeat
 from interactive_gym.server.browser_scenes import BrowserScenes
 from interactive_gym.server.data_writer import DataWriter
-from interactive_gym.server.storage import Storage
+from interactive_gym.server.storage import Location, Storage
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,8 +52,8 @@ async def _started(db: Path) -> DataWriter:
     return writer
 
 
-def test_reload_restart_and_repeat(tmp_path: Path) -> None:
-    db = tmp_path / "v.sqlite"
+def test_reload_restart_and_repeat(new_db: Callable[..., Location]) -> None:
+    db = new_db("v")
     config = _config(db)
 
     async def body() -> None:
@@ -98,8 +99,8 @@ def test_reload_restart_and_repeat(tmp_path: Path) -> None:
                     (1, 1, 0, "complete", 3), (1, 1, 1, "partial", 1)]
 
 
-def test_uploads_for_visits_never_sent_or_with_a_wrong_seed_are_refused(tmp_path: Path) -> None:
-    db = tmp_path / "v.sqlite"
+def test_uploads_for_visits_never_sent_or_with_a_wrong_seed_are_refused(new_db: Callable[..., Location]) -> None:
+    db = new_db("v")
     config = _config(db)
 
     async def body() -> None:
@@ -118,7 +119,7 @@ def test_uploads_for_visits_never_sent_or_with_a_wrong_seed_are_refused(tmp_path
     asyncio.run(body())
 
 
-def test_a_seeded_scene_gives_the_same_seeds_in_a_new_experiment(tmp_path: Path) -> None:
+def test_a_seeded_scene_gives_the_same_seeds_in_a_new_experiment(new_db: Callable[..., Location]) -> None:
     async def seeds(db: Path) -> list[int]:
         config = _config(db, seed=1234)
         writer = await _started(db)
@@ -127,14 +128,14 @@ def test_a_seeded_scene_gives_the_same_seeds_in_a_new_experiment(tmp_path: Path)
         await writer.close()
         return sent["seeds"]
 
-    assert asyncio.run(seeds(tmp_path / "a.sqlite")) == asyncio.run(seeds(tmp_path / "b.sqlite"))
+    assert asyncio.run(seeds(new_db("a"))) == asyncio.run(seeds(new_db("b")))
 
 
-def test_an_episode_played_again_after_a_late_stash_is_stored_flagged_as_a_repeat(tmp_path: Path) -> None:
+def test_an_episode_played_again_after_a_late_stash_is_stored_flagged_as_a_repeat(new_db: Callable[..., Location]) -> None:
     # Offline: attempt 1 finished episode 0 and stashed it; the reload got attempt 2 (episode 0 not complete
     # yet), the stash arrived, and the participant played episode 0 again. Both are stored; the later one is
     # flagged, counted once, and a retry of either (also after a server restart) changes nothing.
-    db = tmp_path / "r.sqlite"
+    db = new_db("r")
     config = _config(db, seed=7)
 
     async def body() -> None:

@@ -1,10 +1,12 @@
-"""Tests for interactive_gym.server.data_writer: acknowledged = committed, buffering, group commit, errors."""
+"""Tests for interactive_gym.server.data_writer: acknowledged = committed, buffering, group commit, errors.
+
+Tests that take ``new_db`` run on both engines (SQLite and a real PostgreSQL server, see ``conftest.py``).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -13,9 +15,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from db_engines import column, committed, execute
 
 from interactive_gym.server.data_writer import DataWriter, StepRecord, StorageError
-from interactive_gym.server.storage import Storage
+from interactive_gym.server.storage import Location, Storage
 from interactive_gym.server.value_codec import CodecError
 
 LONG = 600.0  # a flush interval that never elapses during a test: only explicit triggers commit steps
@@ -26,21 +29,12 @@ def run(test: Callable[[], Awaitable[Any]]) -> Any:
     return asyncio.run(asyncio.wait_for(test(), timeout=60))
 
 
-def committed(path: Path, sql: str) -> Any:
-    """Reads through a separate connection: sees only committed data."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return conn.execute(sql).fetchone()[0]
-    finally:
-        conn.close()
-
-
 def step(t: int, obs: Any = None) -> StepRecord:
     observation = np.full(3, t, dtype=np.int16) if obs is None else obs
     return StepRecord(t, observation, {"a": t % 4}, {"a": 1.0}, False, False, {}, {"a": []}, 100.0 + t)
 
 
-async def started(path: Path, **kwargs: Any) -> DataWriter:
+async def started(path: Location, **kwargs: Any) -> DataWriter:
     writer = DataWriter(path, experiment_id="exp", **kwargs)
     await writer.start()
     return writer
@@ -72,11 +66,21 @@ class Gate:
         await self.task
 
 
+# A trigger that refuses every step row, in each engine's own trigger language.
+REFUSE_STEPS = {
+    "sqlite": ("CREATE TRIGGER refuse BEFORE INSERT ON steps BEGIN SELECT RAISE(ABORT, 'disk says no'); END",),
+    "postgresql": (
+        "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk says no'; END $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER refuse BEFORE INSERT ON steps FOR EACH ROW EXECUTE FUNCTION refuse()",
+    ),
+}
+
+
 # ------------------------------------------------------------------------------------- acknowledgement
 
 
-def test_awaited_writes_are_committed_when_they_return(tmp_path: Path) -> None:
-    path = tmp_path / "new" / "dir" / "exp.db"
+def test_awaited_writes_are_committed_when_they_return(new_db: Callable[..., Location]) -> None:
+    path = new_db()
 
     async def body() -> None:
         writer = await started(path, flush_interval_s=LONG)
@@ -94,8 +98,8 @@ def test_awaited_writes_are_committed_when_they_return(tmp_path: Path) -> None:
     run(body)
 
 
-def test_buffered_steps_wait_for_a_trigger_then_commit(tmp_path: Path) -> None:
-    path = tmp_path / "exp.db"
+def test_buffered_steps_wait_for_a_trigger_then_commit(new_db: Callable[..., Location]) -> None:
+    path = new_db()
 
     async def body() -> None:
         writer = await started(path, flush_interval_s=LONG)
@@ -118,8 +122,8 @@ def test_buffered_steps_wait_for_a_trigger_then_commit(tmp_path: Path) -> None:
     run(body)
 
 
-def test_buffered_steps_commit_on_their_own_within_the_interval(tmp_path: Path) -> None:
-    path = tmp_path / "exp.db"
+def test_buffered_steps_commit_on_their_own_within_the_interval(new_db: Callable[..., Location]) -> None:
+    path = new_db()
 
     async def body() -> float:
         writer = await started(path, flush_interval_s=0.05)
@@ -136,8 +140,8 @@ def test_buffered_steps_commit_on_their_own_within_the_interval(tmp_path: Path) 
     assert run(body) >= 0.0
 
 
-def test_close_commits_the_buffer_and_stops(tmp_path: Path) -> None:
-    path = tmp_path / "exp.db"
+def test_close_commits_the_buffer_and_stops(new_db: Callable[..., Location]) -> None:
+    path = new_db()
 
     async def body() -> None:
         writer = await started(path, flush_interval_s=LONG)
@@ -154,8 +158,8 @@ def test_close_commits_the_buffer_and_stops(tmp_path: Path) -> None:
     run(body)
 
 
-def test_appended_steps_are_snapshots(tmp_path: Path) -> None:
-    path = tmp_path / "exp.db"
+def test_appended_steps_are_snapshots(new_db: Callable[..., Location]) -> None:
+    path = new_db()
 
     async def body() -> None:
         writer = await started(path, flush_interval_s=LONG)
@@ -173,9 +177,9 @@ def test_appended_steps_are_snapshots(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------- group commit
 
 
-def test_queued_operations_share_one_commit(tmp_path: Path) -> None:
+def test_queued_operations_share_one_commit(new_db: Callable[..., Location]) -> None:
     async def body() -> None:
-        writer = await started(tmp_path / "exp.db")
+        writer = await started(new_db())
         gate = Gate(writer)
         await gate.wait_entered()
         commits_before = writer.stats.commits
@@ -191,8 +195,8 @@ def test_queued_operations_share_one_commit(tmp_path: Path) -> None:
     run(body)
 
 
-def test_a_rejected_operation_fails_alone(tmp_path: Path) -> None:
-    path = tmp_path / "exp.db"
+def test_a_rejected_operation_fails_alone(new_db: Callable[..., Location]) -> None:
+    path = new_db()
 
     async def body() -> None:
         writer = await started(path)
@@ -209,16 +213,13 @@ def test_a_rejected_operation_fails_alone(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="scene_index must be an integer >= 0"):
             await invalid
         await writer.close()
-        assert (
-            committed(path, "SELECT group_concat(kind) FROM (SELECT kind FROM events ORDER BY id)")
-            == "before,after"
-        )
+        assert column(path, "SELECT kind FROM events ORDER BY id") == ["before", "after"]
 
     run(body)
 
 
-def test_a_cancelled_caller_does_not_cancel_the_write(tmp_path: Path) -> None:
-    path = tmp_path / "exp.db"
+def test_a_cancelled_caller_does_not_cancel_the_write(new_db: Callable[..., Location]) -> None:
+    path = new_db()
 
     async def body() -> None:
         writer = await started(path)
@@ -238,9 +239,9 @@ def test_a_cancelled_caller_does_not_cancel_the_write(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------ episodes
 
 
-def test_append_requires_an_open_episode_and_valid_steps(tmp_path: Path) -> None:
+def test_append_requires_an_open_episode_and_valid_steps(new_db: Callable[..., Location]) -> None:
     async def body() -> None:
-        writer = await started(tmp_path / "exp.db", flush_interval_s=LONG)
+        writer = await started(new_db(), flush_interval_s=LONG)
         with pytest.raises(ValueError, match="episode 5 is not open"):
             writer.append_steps(5, [step(0)])
         episode_id = await begin(writer)
@@ -258,8 +259,8 @@ def test_append_requires_an_open_episode_and_valid_steps(tmp_path: Path) -> None
     run(body)
 
 
-def test_write_episode_upload_and_retry(tmp_path: Path) -> None:
-    path = tmp_path / "exp.db"
+def test_write_episode_upload_and_retry(new_db: Callable[..., Location]) -> None:
+    path = new_db()
 
     async def body() -> None:
         writer = await started(path)
@@ -282,18 +283,13 @@ def test_write_episode_upload_and_retry(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------- errors
 
 
-def test_lost_buffered_steps_are_reported_on_flush(tmp_path: Path) -> None:
-    path = tmp_path / "exp.db"
+def test_lost_buffered_steps_are_reported_on_flush(new_db: Callable[..., Location], engine: str) -> None:
+    path = new_db()
 
     async def body() -> None:
         writer = await started(path, flush_interval_s=LONG)
         episode_id = await begin(writer)
-        sabotage = sqlite3.connect(path)
-        sabotage.execute(
-            "CREATE TRIGGER refuse BEFORE INSERT ON steps BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
-        )
-        sabotage.commit()
-        sabotage.close()
+        execute(path, *REFUSE_STEPS[engine])
         writer.append_steps(episode_id, [step(0), step(1)])
         with pytest.raises(StorageError, match="2 buffered steps could not be written: disk says no"):
             await writer.flush()
@@ -306,8 +302,8 @@ def test_lost_buffered_steps_are_reported_on_flush(tmp_path: Path) -> None:
     run(body)
 
 
-def test_a_failed_commit_keeps_buffered_steps_for_the_retry(tmp_path: Path, monkeypatch) -> None:
-    path = tmp_path / "exp.db"
+def test_a_failed_commit_keeps_buffered_steps_for_the_retry(new_db: Callable[..., Location], monkeypatch) -> None:
+    path = new_db()
     original = Storage.transaction
     fail_next_commit = threading.Event()
 
@@ -330,7 +326,7 @@ def test_a_failed_commit_keeps_buffered_steps_for_the_retry(tmp_path: Path, monk
             await writer.record_event("unlucky")
         assert writer.pending_steps == 3 and committed(path, "SELECT COUNT(*) FROM steps") == 0
         await writer.flush()  # the retry succeeds: nothing was lost, nothing to report
-        assert committed(path, "SELECT group_concat(t) FROM (SELECT t FROM steps ORDER BY t)") == "0,1,2"
+        assert column(path, "SELECT t FROM steps ORDER BY t") == [0, 1, 2]
         assert committed(path, "SELECT COUNT(*) FROM events") == 0
         assert writer.stats.steps_lost == 0 and writer.stats.steps_committed == 3
         await writer.close()
@@ -338,9 +334,9 @@ def test_a_failed_commit_keeps_buffered_steps_for_the_retry(tmp_path: Path, monk
     run(body)
 
 
-def test_an_internal_failure_answers_callers_instead_of_hanging(tmp_path: Path, monkeypatch) -> None:
+def test_an_internal_failure_answers_callers_instead_of_hanging(new_db: Callable[..., Location], monkeypatch) -> None:
     async def body() -> None:
-        writer = await started(tmp_path / "exp.db")
+        writer = await started(new_db())
 
         def broken_commit(storage: Storage, operations: list) -> None:
             raise RuntimeError("bug in the writer")
@@ -371,9 +367,9 @@ def test_start_reports_an_unusable_database(tmp_path: Path) -> None:
     run(body)
 
 
-def test_lifecycle_misuse_is_explained(tmp_path: Path) -> None:
+def test_lifecycle_misuse_is_explained(new_db: Callable[..., Location]) -> None:
     async def body() -> None:
-        writer = DataWriter(tmp_path / "exp.db", experiment_id="exp")
+        writer = DataWriter(new_db(), experiment_id="exp")
         with pytest.raises(RuntimeError, match="call await start\\(\\) first"):
             await writer.record_event("x")
         await writer.start()

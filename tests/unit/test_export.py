@@ -6,6 +6,7 @@ import csv
 import json
 import math
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 
 from interactive_gym.cli import main
 from interactive_gym.export import default_out_dir, export_csv, flatten, to_plain
-from interactive_gym.server.storage import StepRecord, Storage, encode_step
+from interactive_gym.server.storage import Location, StepRecord, Storage, encode_step
 
 FILES = ["participants.csv", "scenes.csv", "episodes.csv", "steps.csv", "agent_steps.csv", "events.csv"]
 IMAGE = np.arange(32 * 32 * 3, dtype=np.uint8).reshape(32, 32, 3)  # large enough for the codec's base64 path
@@ -46,9 +47,8 @@ def image_step(t: int) -> StepRecord:
     return StepRecord(t, IMAGE + t, 3, 1.0, False, t == 1, {}, {"human": ["KeyW"]}, 2000.0 + t, 1999.5 + t)
 
 
-@pytest.fixture
-def database(tmp_path: Path) -> Path:
-    path = tmp_path / "study" / "data" / "my_study.sqlite"
+def fill(path: Location) -> Location:
+    """Writes the study every round-trip test reads back."""
     with Storage(path, experiment_id="my_study") as storage:
         storage.upsert_participant("p1", url_params={"PROLIFIC_PID": "abc", "STUDY_ID": "s1"})
         storage.upsert_participant("p2", url_params={}, status="completed", completion_code="DONE-7")
@@ -75,6 +75,20 @@ def database(tmp_path: Path) -> Path:
         storage.record_event("disconnect", {"reason": "ping timeout", "after_s": 12.5}, participant_id="p1")
         storage.record_event("parity", {"verdict": "agree", "frames": [1, 2]}, game_id="g1", ts=77.0)
     return path
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Path:
+    """The study in an SQLite file inside an experiment folder (what the CLI is given)."""
+    path = tmp_path / "study" / "data" / "my_study.sqlite"
+    fill(path)
+    return path
+
+
+@pytest.fixture
+def stored(new_db: Callable[..., Location]) -> Location:
+    """The study on each engine in turn (SQLite file, PostgreSQL URL)."""
+    return fill(new_db("my_study"))
 
 
 def export(database: Path, out: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
@@ -159,8 +173,8 @@ def test_out_must_be_a_folder(database: Path, tmp_path: Path, capsys) -> None:
 # ------------------------------------------------------------------------------------------- values
 
 
-def test_participants_and_scenes_round_trip(database: Path, tmp_path: Path) -> None:
-    export_csv(database, tmp_path)
+def test_participants_and_scenes_round_trip(stored: Location, tmp_path: Path) -> None:
+    export_csv(stored, tmp_path)
     p1, p2 = read_csv(tmp_path / "participants.csv")
     assert (p1["participant_id"], p1["status"], p1["experiment_id"]) == ("p1", "active", "my_study")
     assert (p1["url_param.PROLIFIC_PID"], p1["url_param.STUDY_ID"], p1["completion_code"]) == (
@@ -176,8 +190,8 @@ def test_participants_and_scenes_round_trip(database: Path, tmp_path: Path) -> N
     assert survey["answer.why"] == 'fun, "mostly"' and float(survey["meta.rt"]) == 0.5
 
 
-def test_episodes_round_trip(database: Path, tmp_path: Path) -> None:
-    export_csv(database, tmp_path)
+def test_episodes_round_trip(stored: Location, tmp_path: Path) -> None:
+    export_csv(stored, tmp_path)
     server, browser = read_csv(tmp_path / "episodes.csv")
     assert (server["mode"], server["source"], server["seed"], server["status"]) == (
         "server",
@@ -199,8 +213,8 @@ def test_episodes_round_trip(database: Path, tmp_path: Path) -> None:
     )
 
 
-def test_steps_round_trip_exactly(database: Path, tmp_path: Path) -> None:
-    export_csv(database, tmp_path)
+def test_steps_round_trip_exactly(stored: Location, tmp_path: Path) -> None:
+    export_csv(stored, tmp_path)
     rows = read_csv(tmp_path / "steps.csv")
     server_rows = [r for r in rows if r["game_id"] == "g1"]
     assert [int(r["t"]) for r in server_rows] == [0, 1, 2]
@@ -232,8 +246,8 @@ def test_steps_round_trip_exactly(database: Path, tmp_path: Path) -> None:
         assert float(row["client_ts"]) == original.client_ts and row["observation.agent_0"] == ""
 
 
-def test_events_keep_their_data_as_json(database: Path, tmp_path: Path) -> None:
-    export_csv(database, tmp_path)
+def test_events_keep_their_data_as_json(stored: Location, tmp_path: Path) -> None:
+    export_csv(stored, tmp_path)
     disconnect, parity = read_csv(tmp_path / "events.csv")
     assert (disconnect["kind"], disconnect["participant_id"], disconnect["game_id"]) == (
         "disconnect",
@@ -247,8 +261,8 @@ def test_events_keep_their_data_as_json(database: Path, tmp_path: Path) -> None:
     }
 
 
-def test_export_sees_committed_data_while_the_writer_is_open(tmp_path: Path) -> None:
-    path = tmp_path / "live.sqlite"
+def test_export_sees_committed_data_while_the_writer_is_open(new_db: Callable[..., Location], tmp_path: Path) -> None:
+    path = new_db("live")
     with Storage(path, experiment_id="live") as storage:
         storage.record_event("hello", {"n": 1})  # committed, still only in the WAL file
         written = dict(export_csv(path, tmp_path / "out"))
@@ -256,8 +270,8 @@ def test_export_sees_committed_data_while_the_writer_is_open(tmp_path: Path) -> 
         assert read_csv(tmp_path / "out" / "events.csv")[0]["kind"] == "hello"
 
 
-def test_empty_database_exports_headers_only(tmp_path: Path) -> None:
-    path = tmp_path / "empty.db"
+def test_empty_database_exports_headers_only(new_db: Callable[..., Location], tmp_path: Path) -> None:
+    path = new_db("empty")
     Storage(path).close()
     written = export_csv(path, tmp_path / "out")
     assert [rows for _, rows in written] == [0] * len(FILES)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from interactive_gym.export import export_csv
-from interactive_gym.server.storage import StepRecord, Storage, encode_step
+from interactive_gym.server.storage import Location, StepRecord, Storage, encode_step
 from interactive_gym.server.storage_schema import MIGRATIONS
 
 
@@ -36,8 +37,8 @@ def store_game(storage: Storage) -> int:
                                  ended_at=2.0)
 
 
-def test_controllers_round_trip_and_are_none_where_not_set(tmp_path: Path) -> None:
-    with Storage(tmp_path / "x.db", experiment_id="e") as storage:
+def test_controllers_round_trip_and_are_none_where_not_set(new_db: Callable[..., Location]) -> None:
+    with Storage(new_db("x"), experiment_id="e") as storage:
         episode_id = store_game(storage)
         assert [s.controllers for s in storage.steps(episode_id)] == [None, None, TAKEN, TAKEN]
 
@@ -71,8 +72,8 @@ def test_a_version_2_database_gains_the_column_and_keeps_its_steps(tmp_path: Pat
         assert (old.t, old.controllers) == (0, None)
 
 
-def test_export_says_ai_takeover_for_the_taken_frames_only(tmp_path: Path) -> None:
-    path = tmp_path / "x.db"
+def test_export_says_ai_takeover_for_the_taken_frames_only(new_db: Callable[..., Location], tmp_path: Path) -> None:
+    path = new_db("x")
     with Storage(path, experiment_id="e") as storage:
         store_game(storage)
     export_csv(path, tmp_path / "out")
@@ -89,8 +90,8 @@ def test_export_says_ai_takeover_for_the_taken_frames_only(tmp_path: Path) -> No
     assert "controller.agent_0" not in steps[0]
 
 
-def test_export_without_takeovers_has_no_controller_columns_in_steps(tmp_path: Path) -> None:
-    path = tmp_path / "x.db"
+def test_export_without_takeovers_has_no_controller_columns_in_steps(new_db: Callable[..., Location], tmp_path: Path) -> None:
+    path = new_db("x")
     with Storage(path, experiment_id="e") as storage:
         storage.write_episode(scene_id="s", game_id="g", episode=0, mode="server", source="server", seed=1,
                               agents={"agent_0": "p0", "agent_1": "p1"}, status="complete", steps=[step(0)],
