@@ -128,6 +128,7 @@ class P2PGameHost:
         # Rejoin (p2p_rejoin.py): players asking for a snapshot, the snapshots served (resent on a repeated
         # request), the gap steps of every episode, and, on a page that resumed, where it resumed.
         self._rejoin_requests: set[int] = set()
+        self._may_return: set[int] = set()  # silent partners whose new page may rejoin (partner_away)
         self._served: dict[int, tuple[int, list[str]]] = {}
         self._snapshot_ids = 0
         self._assembler = ChunkAssembler()
@@ -333,6 +334,13 @@ class P2PGameHost:
         self._rejoin_requests.add(player)
         return json.dumps({"ok": True, "pending": True})
 
+    def partner_away(self, player: int) -> None:
+        """A silent partner may come back on a new page (rejoin is possible in this game): the rows this peer plays
+        with the default input for them (the gap) are kept from now on, as they would be for its snapshot, so the
+        rows never fall behind the session's input history while the new page loads."""
+        if int(player) != self.my_player:
+            self._may_return.add(int(player))
+
     def expect_rejoin(self, player: int) -> None:
         """The server says ``player`` is coming back on a new page: a snapshot served before is stale."""
         self._served.pop(int(player), None)
@@ -514,8 +522,10 @@ class P2PGameHost:
         own page may have confirmed those frames with its real inputs; rows kept there would disagree with its
         upload (the page ends the game as ``partner_left`` on the drop, ``p2p_game.js``). A takeover keeps them
         (its uploads report the drop point and the server's parity check stops there), and so does a rejoin
-        request (the gap rows are collected before the snapshot is served; ``p2p_rejoin.py``).
+        request or a partner who may come back (:meth:`partner_away`): the gap rows are collected before the
+        snapshot is served (``p2p_rejoin.py``) and marked as gaps in the uploads.
         """
         cuts = [frame - 1 for player, frame in self._drop_frames.items()
-                if player not in self.takeovers and player not in self._rejoin_requests]
+                if player not in self.takeovers and player not in self._rejoin_requests
+                and player not in self._may_return]
         return min(cuts, default=self.session.confirmed_frame)

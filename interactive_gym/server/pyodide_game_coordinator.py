@@ -48,6 +48,9 @@ class PyodideGameState:
         rejoining: Players whose new page (after a reload) was given the game and has not uploaded yet: the
             verdicts wait for its uploads, which add the steps it played to what its old page uploaded.
         rejoined: Players who came back on a new page at least once (their uploads are compared by step).
+        page_ids: ``player_id -> page id`` of the page playing for that player (``Participant.page_id``: set when
+            the game starts and when a new page rejoins): a ``p2p_join`` from that same page is a repeat, not a
+            reload.
         server_relay_warned: An upload reported ``server_relay`` (TURN failed) and the server has said so once.
     """
 
@@ -69,6 +72,7 @@ class PyodideGameState:
     parity_bounds: dict[int, int] = field(default_factory=dict)
     rejoining: set[int] = field(default_factory=set)
     rejoined: set[int] = field(default_factory=set)
+    page_ids: dict[int, str] = field(default_factory=dict)
     server_relay_warned: bool = False
 
     def player_of(self, participant_id: str) -> int | None:

@@ -83,9 +83,11 @@ class P2PMode:
         self.awaiting_return: dict[str, PyodideGameState] = {}
         self.games_started = 0
         self.ended_by_researcher: set[str] = set()  # games the dashboard ended (their pages report partner_left)
-        # Rejoin after a reload (_rejoin): off until the page answers `rejoin: true` and `p2p_peer_rejoining`
-        # (p2p_game.js); a page that does not would wait for a start that never comes instead of leaving.
-        self.rejoin_enabled = False
+        # participant -> the last game whose end they reported: the same end again is acknowledged, not refused.
+        self.ended: dict[str, str] = {}
+        # Rejoin after a reload (_rejoin): a new page of a player of a running two-player game with a fixed input
+        # delay gets it back from a partner's page (p2p_game.js). Off: a reload leaves the game.
+        self.rejoin_enabled = True
 
     # -- GameMode ---------------------------------------------------------------------------------------------
     async def scene_view(self, participant: Participant, scene: GymScene) -> dict[str, Any]:
@@ -189,7 +191,7 @@ class P2PMode:
         self.scenes[scene.scene_id] = scene
         running = self._game_of(participant.participant_id)
         if running is not None:
-            if await self._rejoin(participant):
+            if await self._same_page(running, participant) or await self._rejoin(participant):
                 return
             # A new page (reload) that no partner can send the running game to: the player has left that game.
             await self._player_left(running, participant)
@@ -257,32 +259,83 @@ class P2PMode:
                             judged.first_mismatch)
         return {"ok": True}
 
+    async def _same_page(self, game: PyodideGameState, participant: Participant) -> bool:
+        """A repeated or late ``p2p_join`` of the page already playing ``game`` (same ``page_id``: not a reload).
+
+        The page may have missed its ``pyodide_game_ready`` (its socket dropped before it arrived), so it is
+        re-attached and gets the game again; a page that has it already ignores the repeat (p2p_game.js).
+        """
+        player = game.player_of(participant.participant_id)
+        if player is None or not participant.page_id or game.page_ids.get(player) != participant.page_id:
+            return False
+        if participant.sid and game.game_id in self.coordinator.games:
+            self.coordinator.reattach(participant.participant_id, participant.sid)
+        scene = self.scenes.get(game.scene_id)
+        left_s = (scene.countdown_s if scene is not None else 0) - (time.time() - game.created_at)
+        sender = self._sender(game, player) if player in game.rejoining else None
+        await self._send_ready(game, player, participant, countdown_s=max(0.0, left_s), sender=sender)
+        await self.hooks.record_event("p2p_join_repeated", {"player_id": player}, participant,
+                                      scene_id=game.scene_id, game_id=game.game_id)
+        return True
+
+    def _rejoinable(self, game: PyodideGameState) -> bool:
+        """Whether a new page of a player of ``game`` may get it back (two players, a fixed input delay: what
+        ``P2PGameHost.request_rejoin`` can serve)."""
+        p2p = (self.configs.get(game.game_id) or {}).get("p2p") or {}
+        delay = p2p.get("input_delay")
+        return (self.rejoin_enabled and len(game.players) == 2 and isinstance(delay, int)
+                and not isinstance(delay, bool))
+
+    def _sender(self, game: PyodideGameState, player: int) -> int:
+        """The partner whose page sends ``player``'s new page the game: the lowest connected one."""
+        others = [p for p in sorted(game.players) if p != player and p not in game.finished]
+        connected = [p for p in others if game.sids.get(p)]
+        return (connected or others or [player])[0]
+
     async def _rejoin(self, participant: Participant) -> bool:
         """A new page of a player in a running game (a reload or a crash) gets the game again (``rejoin``).
 
         The connected partners are told (``p2p_peer_rejoining``): the lowest of them sends the new page a
         snapshot peer to peer. False when nobody can (no partner connected, the game over for them, the player
-        taken over or announced gone): then the player has left, as without rejoin.
+        taken over or announced gone, a game rejoin does not support): then the player has left, as without
+        rejoin.
         """
-        if not self.rejoin_enabled or not participant.sid:
+        running = self.coordinator.game_of(participant.participant_id)
+        if running is None or not participant.sid or not self._rejoinable(running):
             return False
         found = self.coordinator.rejoin(participant.participant_id, participant.sid)
-        config = self.configs.get(found[0].game_id) if found is not None else None
-        if found is None or config is None:
+        if found is None:
             return False
         game, player, sender = found
+        game.page_ids[player] = participant.page_id
         await self.sio.enter_room(participant.sid, game.game_id)
         notice = {"game_id": game.game_id, "player_id": player, "sender": sender}
         for other, sid in game.sids.items():
             if other != player and sid and other not in game.finished:
                 await self.sio.emit("p2p_peer_rejoining", notice, to=sid)
-        grant = self.turn_grants.for_player(game.game_id, participant.participant_id, time.time())
-        payload = self.coordinator.ready_payload(game, player, grant.turn_config, grant.rtc_configuration, config)
-        payload.update(rejoin=True, sender=sender, countdown_s=0)
-        await self.sio.emit("pyodide_game_ready", payload, to=participant.sid)
+        await self._send_ready(game, player, participant, countdown_s=0, sender=sender)
         await self.hooks.record_event("p2p_rejoin", {"player_id": player, "sender": sender}, participant,
                                       scene_id=game.scene_id, game_id=game.game_id)
         return True
+
+    async def _send_ready(self, game: PyodideGameState, player: int, participant: Participant, *,
+                          countdown_s: float, sender: int | None = None) -> None:
+        """Sends ``pyodide_game_ready`` to ``participant``'s page (the start, a repeated join, a rejoin).
+
+        Args:
+            countdown_s: The start countdown the page shows ("Partner found, starting in 3…").
+            sender: For a rejoining page: the partner that sends it the game (``rejoin: true``).
+        """
+        if not participant.sid:
+            return
+        grant = self.turn_grants.for_player(game.game_id, participant.participant_id, time.time())
+        payload = self.coordinator.ready_payload(game, player, grant.turn_config, grant.rtc_configuration,
+                                                 self.configs[game.game_id])
+        payload["countdown_s"] = countdown_s
+        payload["can_rejoin"] = self._rejoinable(game)  # a silent partner may come back: wait for the server
+        if sender is not None:
+            payload.update(rejoin=True, sender=sender)
+        await self.sio.emit("pyodide_game_ready", payload, to=participant.sid)
 
     async def end_game(self, game_id: str) -> bool:
         """The researcher ends a running game: every page ends it as if the partner left (uploading what was
@@ -299,6 +352,8 @@ class P2PMode:
 
     async def game_end(self, participant: Participant, game_id: str, reason: str, error: str = "") -> bool:
         """A player's game is over (after their uploads); False if they are not in that game."""
+        if self.ended.get(participant.participant_id) == game_id:
+            return True  # the same end again (a repeated or late event): done the first time
         if game_id in self.ended_by_researcher:
             reason = "ended_by_researcher"
         game = self._game(game_id)
@@ -323,6 +378,7 @@ class P2PMode:
                                           scene_id=participant.scene.scene_id, game_id=game_id)
         participant.game_over = record
         participant.game_id = None
+        self.ended[participant.participant_id] = game_id
         return True
 
     # -- internals --------------------------------------------------------------------------------------------
@@ -361,17 +417,15 @@ class P2PMode:
             await self.rooms.requeue(scene, players, notice=START_FAILED_NOTICE)
             return
         self.configs[game.game_id] = config
+        game.page_ids = {player: p.page_id for player, p in zip(sorted(game.players), players, strict=True)}
         for player, participant in zip(sorted(game.players), players, strict=True):
             participant.game_id = game.game_id
             participant.game_over = None
             if not participant.sid:
                 continue
             await self.sio.enter_room(participant.sid, game.game_id)
-            pid = participant.participant_id
-            grant = self.turn_grants.for_player(game.game_id, pid, now)
-            payload = self.coordinator.ready_payload(game, player, grant.turn_config, grant.rtc_configuration, config)
-            payload["countdown_s"] = scene.countdown_s  # "Partner found, starting in 3…", then the session starts
-            await self.sio.emit("pyodide_game_ready", payload, to=participant.sid)
+            # "Partner found, starting in 3…", then the session starts
+            await self._send_ready(game, player, participant, countdown_s=scene.countdown_s)
         await self.rooms.started(scene, players, game.game_id)
         await self.writer.record_event("p2p_game_created", {"players": game.player_subjects, "seed": game.seed,
                                                             "turn_mode": self.webrtc.mode}, game_id=game.game_id,

@@ -12,17 +12,21 @@
 // Times: with `ping`, the page measures the server clock's lead (clock_sync.js) while the peers connect, before
 // the first frame; every upload waits for that measurement (it always settles) and carries it in `clock`, so
 // the server stores the step times on its own clock.
+// Rejoin (p2p_rejoin.js): a page given a running game (`rejoin: {sender}`) asks the sender for it instead of the
+// ready handshake and plays on from the snapshot; a page whose partner's page went away keeps playing (the partner
+// predicted with the default input) while the server decides (`canRejoin`), and sends the game to the new page
+// the server announces (`peerRejoining`).
 
 import { clockFromSteps, estimateClockOffset } from "./clock_sync.js";
 import { FrameTicker } from "./frame_ticker.js";
 import { LatencyProbe } from "./latency_probe.js";
+import { RejoinRequester, RejoinSender, decodeControl, encodeControl } from "./p2p_rejoin.js";
 import { buildUploadStats } from "./p2p_stats.js";
 
 const READY_RESEND_MS = 300;
 const SOCKET_TIMEOUT_MS = 45000; // python-socketio's ping interval + timeout: the server's view of a gone page
 const MAX_EARLY_PACKETS = 512;
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+const REJOIN_POLL_MS = 100;
 
 export const END_MESSAGES = Object.freeze({
   complete: "The game is over. Thank you!",
@@ -54,10 +58,13 @@ export class P2PGame {
    * @param {object} [o.clockOptions] options for estimateClockOffset (tests)
    * @param {number} [o.partnerDecisionMs] with a takeover policy, how long a silent partner waits for the
    *   server's decision (default: its socket timeout, about 45 s, plus the grace period)
+   * @param {{sender: number}|null} [o.rejoin] this page gets a running game from `sender` (a reload)
+   * @param {boolean} [o.canRejoin] a partner whose page went away may come back: wait for the server's decision
    */
   constructor({ host, transport, renderer, input, config, gameId, myPlayerId, players, uploader,
     onStatus = () => {}, lingerMs = 1500, keyTarget = globalThis.window, ping = null, clockOptions = {},
-    partnerDecisionMs = SOCKET_TIMEOUT_MS + (config.p2p?.disconnect_timeout_ms ?? 5000) }) {
+    partnerDecisionMs = SOCKET_TIMEOUT_MS + (config.p2p?.disconnect_timeout_ms ?? 5000), rejoin = null,
+    canRejoin = false }) {
     this.host = host;
     this.transport = transport;
     this.renderer = renderer;
@@ -92,11 +99,15 @@ export class P2PGame {
     this.partnerDecisionMs = partnerDecisionMs;
     this.silentSince = null; // when the netcode declared a partner disconnected (takeover scenes wait)
     this.takenOver = false;
+    this.canRejoin = Boolean(canRejoin);
+    this.rejoiner = rejoin ? new RejoinRequester(host, transport, rejoin.sender) : null;
+    this.rejoinSender = new RejoinSender(host, transport);
+    this.rejoinedAt = null; // {frame, episode, t, ms: from run() to playing} on a page that rejoined
     this.ticker = new FrameTicker(config.fps, (now) => this.frame(now));
     this.done = new Promise((resolve) => { this.resolveDone = resolve; });
     this.onKey = (event) => {
       if (!event.repeat && this.gameKeys.has(normalizedKey(event.key))) {
-        this.probe.keyDown(event.timeStamp, performance.timeOrigin + event.timeStamp);
+        this.probe.keyDown(event.timeStamp, performance.timeOrigin + event.timeStamp, this.counters.frames);
       }
     };
     transport.onMessage = (peer, data, channel) => this.onMessage(peer, data, channel);
@@ -110,6 +121,13 @@ export class P2PGame {
       // Measured while the peers connect; estimateClockOffset resolves (null if no ping came back), never rejects.
       this.clockReady = estimateClockOffset(this.ping, this.clockOptions)
         .then((estimate) => { this.clockEstimate = estimate; return estimate; }, () => null);
+    }
+    this.runAt = performance.now();
+    if (this.rejoiner) {
+      // The partner plays on; this page asks it for the game once their DataChannel is open.
+      this.rejoinTimer = setInterval(() => this.rejoiner.poll(performance.now()), REJOIN_POLL_MS);
+      this.rejoiner.poll(this.runAt);
+      return this.done;
     }
     this.sendReady();
     this.readyTimer = setInterval(() => this.sendReady(), READY_RESEND_MS);
@@ -126,17 +144,15 @@ export class P2PGame {
   }
 
   sendControl(peer, message) {
-    this.transport.send(peer, encoder.encode(JSON.stringify(message)), { reliable: true });
+    this.transport.send(peer, encodeControl(message), { reliable: true });
   }
 
   onMessage(peer, data, channel) {
     if (channel === "control") {
-      let message;
-      try {
-        message = JSON.parse(decoder.decode(data));
-      } catch {
-        return; // not ours; the session counts malformed game packets, control junk is just ignored
-      }
+      // Not ours (null): the session counts malformed game packets, control junk is just ignored.
+      const { message, body } = decodeControl(data) ?? {};
+      if (message?.t === "rejoin") this.onRejoinRequest(Number(peer));
+      else if (message?.t === "snapshot") this.onSnapshotChunk(Number(peer), message, body);
       if (message?.t === "ready") {
         const first = !this.readyFrom.has(peer);
         this.readyFrom.add(peer);
@@ -147,7 +163,8 @@ export class P2PGame {
     }
     if (this.finished) return;
     if (!this.started) {
-      if (this.early.length < MAX_EARLY_PACKETS) this.early.push([peer, data]);
+      // A rejoining page drops them: its session starts at the snapshot's frame, and the partner resends.
+      if (!this.rejoiner && this.early.length < MAX_EARLY_PACKETS) this.early.push([peer, data]);
       return;
     }
     this.host.receive(peer, data);
@@ -163,6 +180,61 @@ export class P2PGame {
     this.input?.forgetTaps?.();
     for (const [peer, data] of this.early.splice(0)) this.host.receive(peer, data);
     this.onStatus({ phase: "playing", episode: 0 });
+    this.ticker.start();
+  }
+
+  // ---- rejoin ----
+
+  /** The server says `player`'s new page is coming (`p2p_peer_rejoining`); this page may be asked for the game. */
+  peerRejoining(player) {
+    if (this.finished) return;
+    try {
+      this.rejoinSender.expect(Number(player));
+    } catch (err) {
+      this.end("error", err);
+      return;
+    }
+    if (this.silentSince !== null) this.silentSince = performance.now(); // the new page has this long to load
+  }
+
+  onRejoinRequest(peer) {
+    if (this.finished || !this.started) return;
+    let answer;
+    try {
+      answer = this.rejoinSender.request(peer, performance.now());
+    } catch (err) {
+      this.end("error", err);
+      return;
+    }
+    this.onRejoinAnswer(peer, answer);
+  }
+
+  onRejoinAnswer(peer, answer) {
+    if (answer?.failed) {
+      // The game cannot be sent (e.g. a state that is not plain data): it ends as without rejoin.
+      console.warn(`[p2p] the game could not be sent to player ${peer}: ${answer.failed}`);
+      this.end("partner_left");
+    } else if (answer?.served) {
+      this.silentSince = null;
+      this.onStatus({ phase: "partner_back", episode: this.last?.episode ?? 0 });
+    }
+  }
+
+  onSnapshotChunk(peer, message, body) {
+    if (!this.rejoiner || this.started || this.finished) return;
+    let place;
+    try {
+      place = this.rejoiner.chunk(peer, message, body, performance.now());
+    } catch (err) {
+      this.end("error", err);
+      return;
+    }
+    if (place === null) return;
+    this.started = true;
+    clearInterval(this.rejoinTimer);
+    this.rejoinedAt = { ...place, ms: performance.now() - this.runAt };
+    this.input?.forgetTaps?.();
+    this.onStatus({ phase: "playing", episode: place.episode });
     this.ticker.start();
   }
 
@@ -183,7 +255,7 @@ export class P2PGame {
     if (result.render) {
       this.renderer.draw(result.render);
       const drawn = performance.now();
-      this.probe.frameDrawn(drawn, performance.timeOrigin + drawn, this.avatarPositions(), now);
+      this.probe.frameDrawn(drawn, performance.timeOrigin + drawn, this.avatarPositions(), now, result.frame);
     }
     const c = this.counters;
     c.tickMs += t1 - t0;
@@ -191,6 +263,11 @@ export class P2PGame {
     c.frames = result.frame;
     if (result.rollback) { c.rollbacks += 1; c.rollbackFrames += result.rollback; }
     if (result.status === "stalled") c.stalls += 1;
+    for (const [player, answer] of Object.entries(result.rejoin ?? {})) {
+      this.onRejoinAnswer(Number(player), this.rejoinSender.answer(Number(player), answer, now));
+      if (this.finished) return;
+    }
+    this.rejoinSender.flush(now);
     const previousEpisode = this.last?.episode;
     this.last = result;
     if (result.episode !== previousEpisode && !result.done) this.onStatus({ phase: "playing", episode: result.episode });
@@ -201,11 +278,21 @@ export class P2PGame {
         return;
       }
       if (this.partnerWentSilent(event, result)) {
-        if (!this.config.p2p?.takeover) {
+        if (!this.config.p2p?.takeover && !this.canRejoin) {
           this.end("partner_left");
           return;
         }
-        this.silentSince ??= now; // on_partner_drop="ai": the server decides, within partnerDecisionMs
+        // on_partner_drop="ai", or a partner who may come back: the server decides, within partnerDecisionMs.
+        this.silentSince ??= now;
+        if (this.canRejoin) {
+          try {
+            this.host.partnerAway(Number(event.player));
+          } catch (err) {
+            this.end("error", err);
+            return;
+          }
+          this.onStatus({ phase: "partner_away" });
+        }
       }
     }
     if (this.silentSince !== null && !this.takenOver && now - this.silentSince >= this.partnerDecisionMs) {
@@ -333,6 +420,7 @@ export class P2PGame {
     if (this.finished) return;
     this.finished = true;
     this.ticker.stop();
+    clearInterval(this.rejoinTimer);
     try {
       for (const [peer, bytes] of this.host.closePackets()) this.transport.send(peer, bytes);
       const episode = this.host.currentEpisode;
@@ -351,6 +439,7 @@ export class P2PGame {
     this.finished = true;
     this.ticker.stop();
     clearInterval(this.readyTimer);
+    clearInterval(this.rejoinTimer);
     this.keyTarget?.removeEventListener?.("keydown", this.onKey, true);
     this.input?.destroy?.();
     this.error = error;

@@ -96,6 +96,29 @@ export class PyodideP2PHost {
     return this.call("take_over", () => this.proxy.take_over(playerId));
   }
 
+  /**
+   * A rejoining player's page asks for the game (P2PGameHost.request_rejoin): {ok, pending} (the chunks come in a
+   * later tick's `rejoin`), {ok, id, chunks} or {ok: false, error}.
+   */
+  requestRejoin(playerId) {
+    return JSON.parse(this.call("rejoin", () => this.proxy.request_rejoin(playerId)));
+  }
+
+  /** A silent partner may come back on a new page: keep the rows played without them (the gap). */
+  partnerAway(playerId) {
+    this.call("rejoin", () => this.proxy.partner_away(playerId));
+  }
+
+  /** The server says `playerId` is coming back on a new page (a snapshot served before is stale). */
+  expectRejoin(playerId) {
+    this.call("rejoin", () => this.proxy.expect_rejoin(playerId));
+  }
+
+  /** One chunk of the snapshot for this (rejoining) page: {ok, loaded[, frame, episode, t]} or {ok: false, error}. */
+  addSnapshotChunk(id, index, count, text, nowMs) {
+    return JSON.parse(this.call("rejoin", () => this.proxy.add_snapshot_chunk(id, index, count, text, nowMs)));
+  }
+
   /** Goodbye packets for every connected peer: [[peer, bytes], ...]. */
   closePackets() {
     return JSON.parse(this.proxy.close_packets()).map(([peer, text]) => [peer, base64ToBytes(text)]);

@@ -89,6 +89,8 @@ export class MultiplayerPyodideGame {
       console.warn("[MultiplayerPyodide] ignoring malformed pyodide_game_ready", data);
       return;
     }
+    // The same game again (the server re-sends it when this page's join is repeated): keep what runs.
+    if (this.webrtcManager && data.game_id === this.gameId) return;
     if (this.webrtcManager) this.webrtcManager.close(); // a new game replaces the previous one
     console.log(`[MultiplayerPyodide] Game ${data.game_id} ready with players:`, data.players);
     this.gameId = data.game_id;

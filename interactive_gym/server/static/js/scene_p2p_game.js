@@ -4,7 +4,8 @@
 //
 // Server contract: emit `p2p_join` {scene_index, scene_id}; receive `waiting`, then `pyodide_game_ready`
 // (MultiplayerPyodideGame builds the WebRTC transport from its turn_config); upload `p2p_episode`; at the end
-// emit `p2p_game_end` {game_id, reason}; `p2p_partner_left` ends the game early. Test hooks: `#game-status`
+// emit `p2p_game_end` {game_id, reason}; `p2p_partner_left` ends the game early. A reloaded page gets its running
+// game back (`pyodide_game_ready` with `rejoin: true`; `p2p_peer_rejoining` tells the partner). Test hooks: `#game-status`
 // (data-state loading | waiting | countdown | connecting | playing | over, data-reason when over) and
 // `window.interactiveGym.p2p`.
 
@@ -58,13 +59,27 @@ export function showP2PGame({ socket, emitWithAck, container, index, scene, show
   const status = el("p", { class: "status", id: "game-status", "data-state": "loading" }, "Loading the game…");
   const canvasBox = el("div", { class: "game-canvas", id: "game-canvas", tabindex: "0" });
   const next = el("button", { id: "continue", hidden: "" }, "Continue");
-  root.append(body, status, canvasBox, next);
+  // "Next round" between episodes (GymScene episode_pause_s): shown while the host holds the pause frames,
+  // which every peer's simulation holds alike (browser/p2p_agents.py).
+  const roundNotice = el("p", { class: "notice round-notice", id: "round-notice", role: "status", hidden: "" });
+  root.append(body, status, roundNotice, canvasBox, next);
   container.append(root);
 
   const setStatus = (state, text, reason = null) => {
     status.dataset.state = state;
     status.textContent = text;
     if (reason) status.dataset.reason = reason;
+  };
+  /** Shows the "next round" notice while `game` holds the pause before `episode` (hidden when play resumes). */
+  const showRoundNotice = (game, episode, episodes) => {
+    if (!(game.last?.pause > 0) || !roundNotice.hidden) return;
+    roundNotice.textContent = `Next round: episode ${episode + 1} of ${episodes} starts in a moment…`;
+    roundNotice.hidden = false;
+    const watch = () => {
+      if (view.over || view.destroyed || !(game.last?.pause > 0)) roundNotice.hidden = true;
+      else requestAnimationFrame(watch);
+    };
+    requestAnimationFrame(watch);
   };
   const view = { destroyed: false, game: null, ready: null, partnerLeft: null, result: null, over: false,
     leaving: false };
@@ -76,12 +91,14 @@ export function showP2PGame({ socket, emitWithAck, container, index, scene, show
     get counters() { return view.game ? { ...view.game.counters } : null; },
     get latencySamples() { return view.game ? view.game.probe.samples.slice() : []; },
     get drawnLatencySamples() { return view.game ? view.game.probe.drawnSamples.slice() : []; },
+    get frameLatencySamples() { return view.game ? view.game.probe.frameSamples.slice() : []; },
     get probe() { return view.game?.probe ?? null; },
     get last() { return view.game?.last ?? null; },
     get myPlayerId() { return view.ready?.myPlayerId ?? null; },
     get myAgent() { return view.game?.myAgent ?? null; },
     get gameId() { return view.ready?.gameId ?? null; },
     get result() { return view.result; },
+    get rejoined() { return view.game?.rejoinedAt ?? null; },
     stats: () => (view.game ? view.game.stats() : null),
     transportStats: () => view.ready?.manager?.getStats() ?? null,
   };
@@ -118,7 +135,9 @@ export function showP2PGame({ socket, emitWithAck, container, index, scene, show
     // "Partner found, starting in 3…" (GymScene start_countdown_s) while the game loads; the session starts after.
     view.countdown = startCountdown(data.countdown_s,
       (left) => setStatus("countdown", countdownText(left, scene.humans)));
-    if (!view.countdown.running) setStatus("connecting", "Connecting to your partner…");
+    if (!view.countdown.running) {
+      setStatus("connecting", data.rejoin ? "Getting your game back…" : "Connecting to your partner…");
+    }
     const config = data.config;
     const [{ host }, renderer] = await Promise.all([
       loadRuntime(config),
@@ -134,11 +153,17 @@ export function showP2PGame({ socket, emitWithAck, container, index, scene, show
     const game = new P2PGame({
       host, transport: multiplayer.webrtcManager, renderer, input, config, gameId: data.game_id,
       myPlayerId: multiplayer.myPlayerId, players: data.players, uploader,
+      rejoin: data.rejoin === true ? { sender: data.sender } : null, canRejoin: data.can_rejoin === true,
       ping: (t) => emitWithAck("ping", { t }, 5000), // the server clock's lead, measured before the first frame
       onStatus: (s) => {
         if (s.phase === "playing") {
           setStatus("playing", `You are ${game.myAgent}. Episode ${s.episode + 1} of ${config.num_episodes}.`);
+          showRoundNotice(game, s.episode, config.num_episodes);
           canvasBox.focus();
+        } else if (s.phase === "partner_away") {
+          setStatus("playing", "Your partner's page is reconnecting. Please keep playing.");
+        } else if (s.phase === "partner_back") {
+          setStatus("playing", `You are ${game.myAgent}. Episode ${s.episode + 1} of ${config.num_episodes}.`);
         } else if (s.phase === "finishing") {
           setStatus("playing", "Finishing…");
         }
@@ -204,6 +229,11 @@ export function showP2PGame({ socket, emitWithAck, container, index, scene, show
       setStatus("playing", "Your partner left; an AI now plays their part. Please keep playing.");
     }
   };
+  // The partner reloaded: its new page gets the game from here (or from another partner).
+  const onPeerRejoining = (msg) => {
+    if (!view.ready || msg.game_id !== view.ready.gameId || !Number.isInteger(msg.player_id)) return;
+    view.game?.peerRejoining(msg.player_id);
+  };
   const onVisibility = () => socket.emit("visibility", { visible: !document.hidden });
   const onPageHide = () => {
     view.leaving = true;
@@ -213,6 +243,7 @@ export function showP2PGame({ socket, emitWithAck, container, index, scene, show
   socket.on("p2p_partner_left", onPartnerLeft);
   socket.on("p2p_game_ended", onEndedByResearcher);
   socket.on("p2p_takeover", onTakeover);
+  socket.on("p2p_peer_rejoining", onPeerRejoining);
   document.addEventListener("visibilitychange", onVisibility);
   window.addEventListener("pagehide", onPageHide);
   next.addEventListener("click", async () => {
@@ -240,6 +271,7 @@ export function showP2PGame({ socket, emitWithAck, container, index, scene, show
       socket.off("p2p_partner_left", onPartnerLeft);
       socket.off("p2p_game_ended", onEndedByResearcher);
       socket.off("p2p_takeover", onTakeover);
+      socket.off("p2p_peer_rejoining", onPeerRejoining);
       socket.off("connect", rejoinIfWaiting);
       document.removeEventListener("visibilitychange", onVisibility);
       window.removeEventListener("pagehide", onPageHide);

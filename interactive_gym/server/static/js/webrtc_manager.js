@@ -108,6 +108,26 @@ export class WebRTCManager {
     return this.faults.schedule(peer.id, reliable, () => this._transmit(peer, copy, reliable));
   }
 
+  /**
+   * A peer's page was replaced (a reload: the server's `p2p_peer_rejoining`): its old connection is forgotten
+   * and a new one made from scratch. The new page starts at generation 0, so as the offerer this side offers a
+   * generation above any the peer may have seen; as the answerer it takes the new page's offers from generation 1.
+   */
+  restartPeer(peerId) {
+    const peer = this.peers.get(Number(peerId));
+    if (!peer || this.closed) return;
+    clearTimeout(peer.recoverTimer);
+    peer.recoverTimer = null;
+    this._teardown(peer);
+    peer.pending = [];
+    peer.failedAttempts = 0;
+    peer.iceRestartTried = false;
+    peer.queue = Promise.resolve();
+    this._updateLink(peer, "peer page replaced");
+    if (this._isOfferer(peer.id)) this._startConnection(peer, peer.gen + 1);
+    else peer.gen = 0;
+  }
+
   /** Sends the same bytes to every peer. */
   broadcast(bytes, opts = {}) {
     for (const id of this.peers.keys()) this.send(id, bytes, opts);
