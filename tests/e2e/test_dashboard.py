@@ -1,7 +1,9 @@
 """The study dashboard in real Chromium: log in with the password from the environment, watch a server-mode game
 of two real Socket.IO clients appear and finish, read a participant's timeline whose URL parameter holds markup
 (shown as text), pause enrolment and see a new participant refused with the clear text, download the export zip,
-and check the plots were drawn (uPlot's canvas has a size and the series' colour in its pixels)."""
+and check the plots were drawn (uPlot's canvas has a size and the series' colour in its pixels). And end a stuck
+game of two real Chromium pages from the dashboard: both pages get the researcher's game-over and go on to the
+end page; the data keeps the partial episode and the end reason."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ from pathlib import Path
 
 import pytest
 from experiment_harness import build_app, load_example, run_async
-from lifecycle_support import CONSENT, Page
+from lifecycle_support import CONSENT, Page, event_kinds, participant_row, read_db
+from playwright.sync_api import expect
 
 from interactive_gym.server.admin.auth import PASSWORD_ENV
 
@@ -118,3 +121,63 @@ def test_dashboard_live_game_pause_export_and_plots(live_server, new_context, tm
     drawn = canvas_has_colour(admin, ERRORS_RGB)
     assert drawn["width"] > 100 and drawn["height"] > 100
     assert drawn["coloured"] > 1000 and drawn["series"] > 20, drawn
+
+
+def log_in(admin, url: str) -> None:
+    """Logs the dashboard page in with the environment's password and waits for the first live push."""
+    admin.goto(f"{url}/admin")
+    admin.fill("#password", PASSWORD)
+    admin.click("#login")
+    admin.wait_for_selector("#live-status[data-state=live]")
+    admin.wait_for_selector("body[data-pushes]")
+
+
+def test_dashboard_ends_a_stuck_game_of_two_browser_pages(live_server, new_context, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    example = load_example("examples/demo/two_humans.py")
+    db = tmp_path / "stuck.sqlite"
+    # A game far longer than the test: it ends only because the researcher ends it.
+    app = build_app(example.build_config(max_steps=100_000, fps=10, db=str(db)))
+    server = live_server(app.asgi)
+    admin = new_context().new_page()
+    log_in(admin, server.url)
+
+    players = {}
+    for subject in ("stuck-a", "stuck-b"):
+        page = new_context().new_page()
+        page.goto(f"{server.url}/?subject_id={subject}")
+        page.locator("#consent").check()
+        page.locator("#continue").click()
+        players[subject] = page
+    for page in players.values():
+        expect(page.locator("#game-status")).to_have_attribute("data-state", "playing", timeout=20_000)
+        page.keyboard.press("ArrowUp")
+
+    admin.wait_for_selector("#games[data-count='1']", timeout=10_000)
+    row = admin.locator("#games tbody tr")
+    assert "stuck-a" in row.inner_text() and "stuck-b" in row.inner_text()
+    (game_id,) = app.server.server_mode.runners
+    admin.click(f"button[data-end-game='{game_id}']")
+
+    for page in players.values():
+        status = page.locator("#game-status")
+        expect(status).to_have_attribute("data-state", "over", timeout=10_000)
+        assert status.get_attribute("data-reason") == "ended_by_researcher"
+        assert status.inner_text() == "The researcher ended this game. Everything you played has been saved."
+    admin.wait_for_selector("#games[data-count='0']", timeout=10_000)
+    expect(admin.locator("#action-error")).to_be_hidden()  # the action answered ok
+    for page in players.values():
+        page.locator("#continue").click()
+        expect(page.locator("#completion-code")).to_have_text("PAIR2026", timeout=10_000)
+
+    (ended,) = [e for e in read_db(db, lambda s: s.events("game_ended_by_researcher"))]
+    assert (ended.game_id, ended.data) == (game_id, {"mode": "server"})
+    (episode,) = [e for e in read_db(db, lambda s: s.episodes()) if e.game_id == game_id]
+    assert episode.status == "partial" and 0 < episode.step_count < 100_000
+    for subject in players:
+        assert participant_row(db, subject).status == "completed"
+        (record,) = [r for r in read_db(db, lambda s: s.scene_records())
+                     if r.participant_id == subject and r.scene_id == "orchard_pair"]
+        assert record.meta["game_over"]["reason"] == "ended_by_researcher"
+        assert "game_error" not in event_kinds(db, subject)
