@@ -24,6 +24,7 @@ from typing import Any
 from interactive_gym.scenes.keep_group import check_keep_groups
 from interactive_gym.scenes.scene import SceneConfigError
 from interactive_gym.scenes.stager import Stager
+from interactive_gym.server.storage_postgres import is_postgres_url
 
 _EXPERIMENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -45,7 +46,7 @@ class RemoteConfig:
         self.experiment_id = "experiment"
         self.stager: Stager | None = None
         self.data_dir = Path("data")
-        self.db_path: Path | None = None
+        self.db_path: Path | str | None = None  # an SQLite file, or a postgresql:// URL (kept as a string)
         self.base_dir = Path.cwd()
         self.pyodide_index_url: str | None = None
         self.pyodide_packages: list[str] = []
@@ -71,7 +72,11 @@ class RemoteConfig:
 
     def experiment(self, experiment_id: str | None = None, stager: Stager | None = None,
                    data_dir: str | Path | None = None, db: str | Path | None = None) -> RemoteConfig:
-        """The experiment's id, its scenes, and where data goes (default ``data/<experiment_id>.sqlite``)."""
+        """The experiment's id, its scenes, and where data goes (default ``data/<experiment_id>.sqlite``).
+
+        ``db`` is an SQLite file, or ``postgresql://USER:PASSWORD@HOST:PORT/DATABASE`` for a PostgreSQL database
+        (several server machines sharing one database; needs ``pip install 'interactive-gym[postgres]'``).
+        """
         if experiment_id is not None:
             self.experiment_id = experiment_id
         if stager is not None:
@@ -79,7 +84,8 @@ class RemoteConfig:
         if data_dir is not None:
             self.data_dir = Path(data_dir)
         if db is not None:
-            self.db_path = Path(db)
+            # A URL stays a string: Path() would fold its "//" and make it a file name.
+            self.db_path = db if is_postgres_url(db) else Path(db)
         return self
 
     def recruitment(self, require_prolific_pid: bool = False) -> RemoteConfig:
@@ -142,9 +148,11 @@ class RemoteConfig:
         self.screening_args = {"entry": entry, "in_game": in_game}
         return self
 
-    def database_path(self) -> Path:
-        """The SQLite file of this experiment."""
+    def database_path(self) -> Path | str:
+        """The SQLite file of this experiment, or the ``postgresql://`` URL given as ``db``."""
         path = self.db_path or self.data_dir / f"{self.experiment_id}.sqlite"
+        if isinstance(path, str):
+            return path
         return path if path.is_absolute() else self.base_dir / path
 
     def resolve_webrtc(self, environ: Mapping[str, str] | None = None) -> Any:

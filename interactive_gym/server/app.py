@@ -29,6 +29,7 @@ from interactive_gym.server.fast_socketio import DirectSendManager, ExperimentSo
 from interactive_gym.server.message_limits import MAX_ENGINEIO_BYTES, MAX_MESSAGE_CHARS
 from interactive_gym.server.rate_limits import RateLimiter
 from interactive_gym.server.static_files import PACKAGE_DIR, static_mounts
+from interactive_gym.server.storage_connection import describe
 
 log = logging.getLogger("interactive_gym.app")
 INDEX_HTML = PACKAGE_DIR / "server" / "templates" / "index.html"
@@ -80,9 +81,9 @@ class ExperimentApp:
         await self.writer.start()
         restored = self.server.restore_participants()
         if restored:
-            log.info("restored %d participants from %s", restored, self.config.database_path())
+            log.info("restored %d participants from %s", restored, describe(self.config.database_path()))
         self._housekeeping = asyncio.create_task(self._housekeep())
-        log.info("experiment %s: data in %s", self.config.experiment_id, self.config.database_path())
+        log.info("experiment %s: data in %s", self.config.experiment_id, describe(self.config.database_path()))
         self.dashboard.announce()
         try:
             yield

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from interactive_gym.configurations.remote_config import RemoteConfig
@@ -78,7 +79,7 @@ class Experiment:
         """Loads every participant the database knows (server restarted): progress resumes, the finished stay
         finished. Returns how many were restored."""
         path = self.config.database_path()
-        if not path.exists():
+        if isinstance(path, Path) and not path.exists():  # a PostgreSQL URL: the writer made the tables at start
             return 0
         storage = Storage(path, readonly=True)
         try:

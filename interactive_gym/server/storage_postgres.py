@@ -87,7 +87,7 @@ class PostgresConnection:
         try:
             psycopg.conninfo.conninfo_to_dict(self.url)
         except psycopg.ProgrammingError as exc:
-            raise StorageError(f"{self.description} is not a valid PostgreSQL URL ({exc}); write it as {URL_FORM}"
+            raise StorageError(f"{self.description} is not a valid PostgreSQL URL ({str(exc).strip()}); write it as {URL_FORM}"
                                ) from None
         try:
             raw = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)

@@ -14,6 +14,8 @@ from interactive_gym.cli import UserError
 from interactive_gym.configurations.remote_config import ConfigError
 from interactive_gym.experiment_loader import ExperimentFileError, load_experiment
 from interactive_gym.preflight import PreflightError, PreflightReport, run_preflight
+from interactive_gym.server.storage_connection import describe
+from interactive_gym.server.storage_postgres import is_postgres_url
 
 # Behind a reverse proxy on the same machine the server sees every connection coming from loopback; the
 # proxy's X-Forwarded-* headers then say who the participant is and whether they used https/wss. Headers from
@@ -31,7 +33,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("experiment", help="path to the experiment's Python file")
     parser.add_argument("--host", help="address to listen on (overrides config.hosting; default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (overrides config.hosting; default 8000)")
-    parser.add_argument("--db", help="SQLite file for the data (default data/<experiment_id>.sqlite)")
+    parser.add_argument("--db", help="where the data goes: an SQLite file (default data/<experiment_id>.sqlite) or "
+                                     "postgresql://USER:PASSWORD@HOST:PORT/DATABASE")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
                         help="how much the server prints (default info)")
     parser.add_argument("--skip-preflight", action="store_true",
@@ -120,6 +123,20 @@ def check_port_free(host: str, port: int) -> None:
             raise UserError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
+def check_database(location: Path | str, experiment_id: str) -> None:
+    """Opens the experiment database once (creating or upgrading it), so a wrong ``--db`` fails before serving.
+
+    An unreachable PostgreSQL server, a wrong URL or password, a missing database, or a file that is not an
+    experiment database becomes a one-line error that says what to change.
+    """
+    from interactive_gym.server.storage import Storage, StorageError
+
+    try:
+        Storage(location, experiment_id=experiment_id).close()
+    except StorageError as exc:
+        raise UserError(f"--db / config.experiment(db=...): {exc}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -132,12 +149,13 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     config.hosting(host=args.host, port=args.port)
     if args.db:
-        config.experiment(db=Path(args.db).resolve())
+        config.experiment(db=args.db if is_postgres_url(args.db) else Path(args.db).resolve())
     report = None if args.skip_preflight else preflight(config)  # preflight validates first
     try:
         if report is None:
             config.validate()
         check_port_free(config.host, config.port)
+        check_database(config.database_path(), config.experiment_id)
         app = create_app(config)
     except ConfigError as exc:
         raise config_problems(exc) from None
@@ -145,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
     if report is not None:
         print(report.summary(), flush=True)
     print(f"Serving experiment '{config.experiment_id}' at http://{config.host}:{config.port}/  "
-          f"(data: {config.database_path()})", flush=True)
+          f"(data: {describe(config.database_path())})", flush=True)
     print(f"WebRTC/TURN: {config.webrtc_settings.describe()}", flush=True)
     uvicorn.run(app.asgi, **uvicorn_options(config.host, config.port, args.log_level, proxies))
     return 0

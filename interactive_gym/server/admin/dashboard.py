@@ -27,7 +27,7 @@ class Dashboard:
         ValueError: if ``INTERACTIVE_GYM_ADMIN_PASSWORD`` is set but unusable (said at start-up).
     """
 
-    def __init__(self, sio: Any, experiment: Any, db_path: Path, auth: AdminAuth | None = None) -> None:
+    def __init__(self, sio: Any, experiment: Any, db_path: Path | str, auth: AdminAuth | None = None) -> None:
         self.auth = auth or AdminAuth.from_environment()
         self.reader = StudyReader(db_path)
         self.live = LiveDashboard(sio, experiment, self.auth, self.reader)

@@ -23,7 +23,7 @@ class StudyReader:
         path: The database file.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | str) -> None:
         self.path = path
         self._conn: sqlite3.Connection | None = None
         # Calls come from worker threads (asyncio.to_thread), one connection serves them in turn.
@@ -31,6 +31,8 @@ class StudyReader:
 
     def _connection(self) -> sqlite3.Connection | None:
         if self._conn is None:
+            if not isinstance(self.path, Path):
+                return None  # a postgresql:// URL: the stored timeline is read from SQLite files only, for now
             if not self.path.is_file():
                 return None  # not created yet (the writer creates it at start-up)
             self._conn = sqlite3.connect(self.path.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None,

@@ -50,7 +50,7 @@ class AdminRoutes:
         monotonic: Clock of the login rate limit.
     """
 
-    def __init__(self, auth: AdminAuth, live: LiveDashboard, experiment: Any, reader: StudyReader, db_path: Path,
+    def __init__(self, auth: AdminAuth, live: LiveDashboard, experiment: Any, reader: StudyReader, db_path: Path | str,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.auth = auth
         self.live = live
