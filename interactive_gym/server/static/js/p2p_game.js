@@ -102,7 +102,7 @@ export class P2PGame {
     this.canRejoin = Boolean(canRejoin);
     this.rejoiner = rejoin ? new RejoinRequester(host, transport, rejoin.sender) : null;
     this.rejoinSender = new RejoinSender(host, transport);
-    this.rejoinedAt = null; // {frame, episode, t, ms: from run() to playing} on a page that rejoined
+    this.rejoinedAt = null; // {frame, episode, t, ms, page_ms} on a page that rejoined
     this.ticker = new FrameTicker(config.fps, (now) => this.frame(now));
     this.done = new Promise((resolve) => { this.resolveDone = resolve; });
     this.onKey = (event) => {
@@ -232,7 +232,8 @@ export class P2PGame {
     if (place === null) return;
     this.started = true;
     clearInterval(this.rejoinTimer);
-    this.rejoinedAt = { ...place, ms: performance.now() - this.runAt };
+    // ms: from the game's start here (runtime loaded) to playing; page_ms: from this page's navigation start.
+    this.rejoinedAt = { ...place, ms: performance.now() - this.runAt, page_ms: performance.now() };
     this.input?.forgetTaps?.();
     this.onStatus({ phase: "playing", episode: place.episode });
     this.ticker.start();
@@ -341,7 +342,10 @@ export class P2PGame {
     const session = this.host.stats();
     const delay = episode === null ? undefined : session.input_delays?.[episode];
     if (Number.isInteger(delay)) session.input_delay = delay;
-    return buildUploadStats(session, this.transport.getStats(), this.probe.summary());
+    const stats = buildUploadStats(session, this.transport.getStats(), this.probe.summary());
+    // A page that resumed from a snapshot says where: the server's verdict waits for this page's uploads.
+    if (session.rejoined) stats.rejoined = session.rejoined;
+    return stats;
   }
 
   uploadEpisode(episode, partial, endReason) {
