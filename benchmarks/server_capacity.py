@@ -193,6 +193,8 @@ def run_size(games: int, args: argparse.Namespace, workdir: Path) -> dict[str, A
     server_cmd = [sys.executable, str(HERE / "server_capacity_server.py"), "--port", str(port), "--db", str(db),
                   "--fps", str(args.fps), "--max-steps", str(max_steps), "--stats-out", str(stats_file)]
     server_cmd += ["--loop", args.loop, "--ws", args.ws, "--env", args.env]
+    if args.gc_freeze:
+        server_cmd.append("--gc-freeze")
     if profile_file:
         server_cmd += ["--profile", str(profile_file)]
     server_log = (workdir / f"server_{games}.log").open("w")
@@ -270,7 +272,8 @@ def run_size(games: int, args: argparse.Namespace, workdir: Path) -> dict[str, A
                                                    / max(cpu_s, 1e-9), 2)
     figures.update(setup_s=round(setup_s, 2), client_processes=len(clients),
                    server_rss_idle_mb=round(rss_idle / 2**20, 1),
-                   tcp_nodelay=server_stats.get("tcp_nodelay"), rejected_events=server_stats.get("rejected_events"))
+                   tcp_nodelay=server_stats.get("tcp_nodelay"), rejected_events=server_stats.get("rejected_events"),
+                   server_gc=server_stats.get("gc"))
     if spy_file and spy_file.exists():
         figures["py_spy"] = summarise_collapsed(spy_file.read_text(), args.profile_lines)
     if profile_file and profile_file.exists():
@@ -367,6 +370,10 @@ HEADLINE: dict[str, Any] = {
     "client_cpu_pct_one_core": lambda r: r.get("client_cpu_pct_one_core"),
     "other_cpu_pct_one_core": lambda r: r.get("other_cpu_pct_one_core"),
     "client_delivery_p99_ms": lambda r: r["client_delivery_lateness"].get("p99_ms"),
+    "gc_pause_max_ms": lambda r: max((g.get("max_ms", 0.0) for k, g in (r.get("server_gc") or {}).items()
+                                      if k.startswith("gen")), default=None),
+    "gc_pause_total_ms": lambda r: sum(g.get("total_ms", 0.0) for k, g in (r.get("server_gc") or {}).items()
+                                       if k.startswith("gen")) if r.get("server_gc") else None,
 }
 
 
@@ -427,6 +434,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="the server's event loop (uvloop needs `pip install uvloop`)")
     parser.add_argument("--ws", choices=["wsproto", "websockets"], default="wsproto",
                         help="uvicorn's WebSocket implementation (websockets needs `pip install websockets`)")
+    parser.add_argument("--gc-freeze", action="store_true",
+                        help="the server calls gc.freeze() before serving (to measure GC pauses without it)")
     parser.add_argument("--quiet-wait", type=float, default=60.0,
                         help="seconds to wait for a quiet machine before each size (0: do not wait)")
     parser.add_argument("--max-other-cores", type=float, default=0.3,
@@ -465,6 +474,7 @@ def main(argv: list[str] | None = None) -> int:
                                            "runs": args.runs, "env": env.description,
                                            "key_interval_s": args.key_interval,
                                            "players_per_game": 2, "server_loop": args.loop, "server_ws": args.ws,
+                                           "server_gc_freeze": args.gc_freeze,
                                            "clients": "python-socketio AsyncClient, websocket transport, "
                                                       "in their own processes"},
                               "summary": [], "runs": []}

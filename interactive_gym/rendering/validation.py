@@ -32,9 +32,14 @@ def number(value: object, what: str) -> int | float:
     kind = type(value)
     if kind is int:  # fast paths for the common plain types; the general checks below cover the rest
         return value  # type: ignore[return-value]
-    if kind is float and math.isfinite(value):  # type: ignore[arg-type]
-        rounded = round(value, DECIMALS)  # type: ignore[call-overload]
-        return int(rounded) if rounded.is_integer() else rounded
+    if kind is float:
+        # An integral float (grid positions: cell * size + size / 2) is unchanged by rounding; NaN and the
+        # infinities are not integral, so they fall through to the finite check.
+        if value.is_integer():  # type: ignore[attr-defined]
+            return int(value)  # type: ignore[call-overload]
+        if math.isfinite(value):  # type: ignore[arg-type]
+            rounded = round(value, DECIMALS)  # type: ignore[call-overload]
+            return int(rounded) if rounded.is_integer() else rounded
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise DrawError(f"{what} must be a number, got {type(value).__name__} {value!r}")
     if isinstance(value, numbers.Integral):
