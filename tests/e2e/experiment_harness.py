@@ -9,6 +9,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
 
+from db_under_test import location_for
+
 from interactive_gym.configurations.remote_config import RemoteConfig
 from interactive_gym.experiment_loader import import_experiment_module
 from interactive_gym.server.app import ExperimentApp, create_app
@@ -23,7 +25,12 @@ def load_example(relative: str) -> ModuleType:
 
 
 def build_app(config: RemoteConfig) -> ExperimentApp:
-    """Validates like ``interactive-gym run`` does, then builds the app."""
+    """Validates like ``interactive-gym run`` does, then builds the app.
+
+    Under ``INTERACTIVE_GYM_TEST_DB=postgresql`` the experiment's database moves to PostgreSQL first (see
+    ``db_under_test``); read it back with ``db_under_test.connect``/``open_storage`` and the same path.
+    """
+    config.experiment(db=location_for(config.database_path()))
     config.validate()
     return create_app(config)
 
