@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { checkedUrls, warmInWorker } from "../../interactive_gym/server/static/js/cache_warmer.js";
 import { PYODIDE_FILES, warmPyodide } from "../../interactive_gym/server/static/js/pyodide_loader.js";
-import { ORT_FILES, RENDERER_FILES, preloadBrowserGame } from "../../interactive_gym/server/static/js/browser_game.js";
+import { ORT_FILES, RENDERER_FILES, isBrowserModePreload, preloadBrowserGame } from "../../interactive_gym/server/static/js/browser_game.js";
 
 globalThis.location ??= { href: "http://h/page" };
 
@@ -68,15 +68,19 @@ test("warmPyodide warms Pyodide's files once per index URL and retries after a f
   assert.ok(PYODIDE_FILES.includes("pyodide.asm.wasm"));
 });
 
-test("preloadBrowserGame warms the renderer, and onnxruntime-web only when an agent uses ONNX", async () => {
+test("preloadBrowserGame starts a browser-mode game's Worker, warms only files for a p2p game, the renderer once", async () => {
   const calls = [];
+  const preloads = [];
   const warm = async (files) => { calls.push(files); return { warmed: true }; };
-  await preloadBrowserGame({ pyodide: { index_url: "/py-b/" }, agents: { a: { kind: "human" } } }, { warm });
-  await preloadBrowserGame({ pyodide: { index_url: "/py-b/" }, agents: { a: { kind: "human" } } }, { warm });
-  await preloadBrowserGame({ pyodide: { index_url: "/py-b/" }, agents: { b: { kind: "onnx" } } }, { warm });
+  const worker = () => ({ preload: async (config) => { preloads.push(config); return { ok: true }; } });
+  const human = { pyodide: { index_url: "/py-b/" }, agents: { a: { kind: "human" } } };
+  await preloadBrowserGame(human, { warm, worker });
+  await preloadBrowserGame({ pyodide: { index_url: "/py-b/" }, agents: { b: { kind: "onnx" } } }, { warm, worker });
+  await preloadBrowserGame({ pyodide: { index_url: "/py-b/" }, agents: {} }, { warm, worker }); // p2p
   const isPyodide = (c) => c.urls.some((u) => u.includes("/py-b/"));
-  const plain = calls.filter((c) => !isPyodide(c));
-  assert.deepEqual(plain.map((c) => c.urls), [[...RENDERER_FILES], [...RENDERER_FILES, ...ORT_FILES]],
-    "each set of files is warmed once per page");
-  assert.equal(calls.filter(isPyodide).length, 1, "Pyodide once");
+  assert.deepEqual(calls.filter((c) => !isPyodide(c)).map((c) => c.urls), [[...RENDERER_FILES]],
+    "the renderer's files once per page; onnxruntime-web is loaded by the Worker itself");
+  assert.equal(calls.filter(isPyodide).length, 1, "Pyodide's files warmed for the p2p game only");
+  assert.deepEqual(preloads.map((c) => Object.keys(c.agents)), [["a"], ["b"]], "browser-mode preloads go to the Worker");
+  assert.ok(ORT_FILES.length > 0 && isBrowserModePreload({ mode: "browser", agents: {} }));
 });

@@ -1,15 +1,18 @@
-// A browser-mode game scene: the environment, the AI policies and the renderer all run in this page.
+// A browser-mode game scene: the environment and the AI policies run in a dedicated Worker
+// (browser_game_worker.js, started while the participant reads the pages before the game); this page keeps the
+// clock, the keyboard, the drawing, the step records and the uploads.
 //
 //   const game = new BrowserGame({container, config, uploader, onStatus});
 //   const result = await game.run();   // plays config.num_episodes episodes, uploads each one
 //
 // `config` is the browser scene config (interactive_gym/browser/scene_config.py); `uploader` has
 // `upload(payload) -> Promise` (EpisodeUploader) and optionally `stash(payload)` (kept for the next page
-// load when this one closes). The game loop runs at config.fps: sample held keys, let due ONNX agents act,
-// one Python call steps the env and renders, the Renderer draws the packet. A hidden tab pauses the game
-// and the pause is recorded with the episode; closing the page mid-episode stashes (and, with
-// `beaconUrl`, beacons) the partial episode. An exception in the environment ends the game with a message
-// to the participant, and the steps played so far are uploaded with the traceback.
+// load when this one closes). The game loop runs at config.fps: sample held keys, ask the Worker for one
+// frame (due ONNX agents act, one Python call steps the env and renders), the Renderer draws the packet. A
+// hidden tab pauses the game and the pause is recorded with the episode; closing the page mid-episode stashes
+// (and, with `beaconUrl`, beacons) the partial episode from the records kept on this page. An exception in the
+// environment ends the game with a message to the participant, and the steps played so far are uploaded with
+// the traceback. Where module Workers are unavailable the game runs in the page, as before.
 //
 // Episode payload: see interactive_gym/server/upload_validation.py. It names the scene visit and attempt the
 // server put in the config (`scene_index`, `attempt`) and carries the page-clock times of the episode's start
@@ -20,7 +23,9 @@ import { pageSeconds } from "./clock_sync.js";
 import { LoadingScreen } from "./loading_screen.js";
 import { warmInWorker } from "./cache_warmer.js";
 import { DEFAULT_ORT_URL, OnnxAgent } from "./onnx_policy.js";
-import { RuntimeLoadError, loadBrowserRuntime, warmPyodide } from "./pyodide_loader.js";
+import { NO_WEBASSEMBLY_MESSAGE, RuntimeLoadError, loadBrowserRuntime, warmPyodide, webAssemblySupported }
+  from "./pyodide_loader.js";
+import { WorkerUnavailable, gameWorker } from "./worker_env_host.js";
 
 const MAX_CATCH_UP_FRAMES = 5; // after a longer stall the clock restarts instead of bursting frames
 
@@ -47,21 +52,32 @@ export const ORT_FILES = Object.freeze(["ort.wasm.min.mjs", "ort-wasm-simd-threa
   .map((name) => DEFAULT_ORT_URL + name));
 
 /**
- * Starts every big download a browser-mode or p2p scene needs (Pyodide, the renderer, onnxruntime-web when an
- * agent uses ONNX) without waiting for them; call it during the instructions scenes. Everything happens in a
- * Worker (cache_warmer.js): the page stays responsive, and the game later loads from the HTTP cache. Nothing is
- * started or evaluated here: importing Phaser or onnxruntime-web, or starting Python, would occupy this page's
- * main thread. Safe to call repeatedly.
- * @returns {Promise<void>} settles when all are downloaded (failures are retried later by the game)
+ * What a preload config (the server's `scene.preload`: {pyodide, agents}) is for: a browser-mode game has its
+ * agents listed; a p2p game's preload lists none (its interpreter runs in the page, p2p_runtime.js).
  */
-export function preloadBrowserGame(config, { warm = warmInWorker } = {}) {
+export function isBrowserModePreload(config) {
+  return config?.mode === "browser" || Object.keys(config?.agents ?? {}).length > 0;
+}
+
+/**
+ * Gets the next game ready while the participant reads the instructions, without work on this page's main
+ * thread; safe to call repeatedly. For a browser-mode game, the game's Worker starts Pyodide, its packages,
+ * onnxruntime-web and the ONNX sessions (browser_game_worker.js), so the game page only builds the env. For
+ * a p2p game (which runs Python in the page) Pyodide's files are downloaded in a Worker into the HTTP cache
+ * (cache_warmer.js). The renderer's files (Phaser) are warmed into the cache in both cases; Phaser itself is
+ * evaluated on the game page, where it draws.
+ * @returns {Promise<void>} settles when all are done (failures are retried later by the game)
+ */
+export function preloadBrowserGame(config, { warm = warmInWorker, worker = gameWorker } = {}) {
+  const browserMode = isBrowserModePreload(config);
   const urls = [...RENDERER_FILES];
-  if (Object.values(config.agents ?? {}).some((spec) => spec.kind === "onnx")) urls.push(...ORT_FILES);
+  if (!browserMode && Object.values(config.agents ?? {}).some((spec) => spec.kind === "onnx")) urls.push(...ORT_FILES);
   const key = urls.join(" ");
   if (!fileWarms.has(key)) {
     fileWarms.set(key, warm({ urls }).then((outcome) => { if (!outcome.warmed) fileWarms.delete(key); }));
   }
-  return Promise.allSettled([warmPyodide(config, { warm }), fileWarms.get(key)]).then(() => undefined);
+  const python = browserMode ? worker().preload(config) : warmPyodide(config, { warm });
+  return Promise.allSettled([python, fileWarms.get(key)]).then(() => undefined);
 }
 const fileWarms = new Map(); // the renderer's (and onnxruntime-web's) files, warmed once per page
 
@@ -76,6 +92,8 @@ export class BrowserGame {
    * @param {string|null} [options.beaconUrl] - POST target for navigator.sendBeacon on page close
    * @param {number} [options.betweenEpisodesMs] - pause showing "episode done" between episodes
    * @param {object} [options.runtime] - an already loaded runtime ({host}) (tests, benchmarks)
+   * @param {boolean} [options.useWorker] - run Python in the game's Worker (default); false runs it in this
+   *   page (what browsers without module Workers get; benchmarks compare the two)
    * @param {Function} [options.createRenderer] - (container, canvas, assets) => Promise<{draw(packet)}>
    * @param {Function} [options.createInput] - (keys) => Promise<{sample(): string[]}>
    * @param {() => ({offset_s: number, rtt_s: number} | null)} [options.clockOffset] - the latest estimate of
@@ -83,7 +101,7 @@ export class BrowserGame {
    */
   constructor({ container, config, uploader, onStatus = () => {}, beaconUrl = null, betweenEpisodesMs = 1500,
     runtime = null, createRenderer = defaultRenderer, createInput = defaultInput, sleep = defaultSleep,
-    clockOffset = () => null }) {
+    clockOffset = () => null, useWorker = true, worker = gameWorker }) {
     if (!config || config.mode !== "browser") throw new TypeError("BrowserGame needs a browser-mode scene config");
     if (!uploader || typeof uploader.upload !== "function") throw new TypeError("BrowserGame needs an uploader");
     this.container = container;
@@ -97,6 +115,8 @@ export class BrowserGame {
     this.createInput = createInput;
     this.sleep = sleep;
     this.clockOffset = clockOffset;
+    this.useWorker = useWorker;
+    this.worker = worker;
     this.episode = null; // {index, seed, pauses, startedAt} while an episode is being played
     this.stopped = false;
     this.uploads = [];
@@ -144,22 +164,22 @@ export class BrowserGame {
   }
 
   /**
-   * Loads everything before the first frame. Pyodide (the longest part), the renderer (Phaser) and the ONNX
-   * sessions load in parallel: on a cold visit that hides the renderer and onnxruntime-web downloads
-   * behind Pyodide's.
+   * Loads everything before the first frame. The Python side (Pyodide, the bundle, the env; in the Worker
+   * also the ONNX sessions) and the renderer (Phaser) load in parallel: on a cold visit that hides the
+   * renderer's download behind Pyodide's.
    */
   async setUp() {
     const t0 = performance.now();
     const stamp = (name) => (value) => { this.stats[name] = performance.now() - t0; return value; };
     const rendererReady = this.createRenderer(this.container, this.config.canvas, this.config.assets ?? {})
       .then(stamp("rendererMs"));
-    const agentsReady = this.createAgents().then(stamp("agentsMs"));
-    // A rejected side task must not go unobserved while we wait for Pyodide.
-    rendererReady.catch(() => {});
-    agentsReady.catch(() => {});
+    rendererReady.catch(() => {}); // a rejected side task must not go unobserved while Python loads
     const runtime = this.runtime ?? await this.load();
     this.stats.runtimeMs = performance.now() - t0;
     this.host = runtime.host;
+    // ONNX agents run beside the host unless the host runs them itself (the Worker does).
+    const agentsReady = (this.host.runsAgents ? Promise.resolve([]) : this.createAgents()).then(stamp("agentsMs"));
+    agentsReady.catch(() => {});
     [this.renderer, this.agents] = await Promise.all([rendererReady, agentsReady]);
     this.input = this.host.human !== null ? await this.createInput(this.config.controls.keys) : null;
     this.message = this.container.ownerDocument.createElement("p");
@@ -167,14 +187,18 @@ export class BrowserGame {
     this.container.append(this.message);
   }
 
-  /** Loads Pyodide and the scene, showing progress; on failure waits for the participant's Retry. */
+  /**
+   * Loads Pyodide and the scene (in the Worker; in this page if the browser has no module Worker), showing
+   * progress; on failure waits for the participant's Retry.
+   */
   async load() {
     const screen = new LoadingScreen(this.container);
+    const onProgress = (event) => { screen.update(event); this.onStatus({ phase: "loading", ...event }); };
     for (;;) {
       try {
-        const runtime = await loadBrowserRuntime(this.config, {
-          onProgress: (event) => { screen.update(event); this.onStatus({ phase: "loading", ...event }); },
-        });
+        // Checked here: the Worker's global scope cannot tell what this page lacks.
+        if (!webAssemblySupported()) throw new RuntimeLoadError("download", NO_WEBASSEMBLY_MESSAGE);
+        const runtime = await this.loadRuntime(onProgress);
         screen.remove();
         return runtime;
       } catch (err) {
@@ -184,6 +208,19 @@ export class BrowserGame {
         await screen.fail(message);
       }
     }
+  }
+
+  async loadRuntime(onProgress) {
+    if (this.useWorker) {
+      try {
+        return { host: await this.worker().load(this.config, { onProgress }) };
+      } catch (err) {
+        if (!(err instanceof WorkerUnavailable)) throw err;
+        console.warn(`[browser game] ${err.message}: the game runs in the page`);
+        this.useWorker = false;
+      }
+    }
+    return loadBrowserRuntime(this.config, { onProgress });
   }
 
   async createAgents() {
@@ -200,7 +237,7 @@ export class BrowserGame {
     const seed = this.config.seeds[index];
     this.episode = { index, seed, pauses: [], startedAt: pageSeconds() };
     for (const agent of this.agents) agent.resetEpisode(seed);
-    this.renderer.draw(this.host.reset(seed));
+    this.renderer.draw(await this.host.reset(seed));
     // A tap made in the pause before this episode (or while it loaded) must not act on its first frame: the
     // episode starts from no input, as in server mode (TickKeys.forget_taps). Keys still held do count.
     this.input?.forgetTaps?.();
@@ -242,8 +279,9 @@ export class BrowserGame {
       }
     }
     const t1 = performance.now();
-    const packet = this.host.frame(this.input ? this.input.sample() : []);
+    const packet = await this.host.frame(this.input ? this.input.sample() : []);
     const t2 = performance.now();
+    this.stats.onnxCalls += this.host.lastOnnxCalls ?? 0;
     this.renderer.draw(packet);
     const t3 = performance.now();
     this.stats.frames += 1;

@@ -42,6 +42,9 @@ export class RuntimeLoadError extends Error {
   }
 }
 
+export const NO_WEBASSEMBLY_MESSAGE = "This browser cannot run the game (WebAssembly is not available). "
+  + "Please use a current version of Chrome, Firefox, Edge or Safari.";
+
 /** Whether this browser can run Pyodide at all. */
 export function webAssemblySupported() {
   return typeof WebAssembly === "object" && typeof WebAssembly.instantiate === "function";
@@ -178,8 +181,7 @@ export function loadPyodideOptions(indexURL, env) {
 
 async function startPyodide(indexURL, env, tracker) {
   if (!webAssemblySupported()) {
-    throw new RuntimeLoadError("download", "This browser cannot run the game (WebAssembly is not available). "
-      + "Please use a current version of Chrome, Firefox, Edge or Safari.");
+    throw new RuntimeLoadError("download", NO_WEBASSEMBLY_MESSAGE);
   }
   const originalFetch = globalThis.fetch;
   globalThis.fetch = countingFetch(originalFetch, indexURL, tracker);
