@@ -4,8 +4,10 @@ A p2p game re-simulates frames synchronously whenever a late input corrects a pr
 compute the same action for the AI agent on every (re-)simulated frame. onnxruntime-web answers asynchronously
 and outside the simulation, so a p2p ONNX agent is evaluated here instead: the model's bytes are read by a
 minimal protocol-buffer reader (no ``onnx`` package exists in Pyodide) into a plan of dense layers, and
-:meth:`MlpModel.forward` computes the outputs in IEEE double precision, one fixed order of operations. The
-same bytes and the same code give the same floats in every Pyodide (and in CPython), so peers agree bit for bit.
+:meth:`MlpModel.forward` computes the outputs in IEEE double precision, one fixed order of operations, each dot
+product summed exactly rounded (``math.fsum``, the same result in every Python version). Every peer of a game runs
+the same Pyodide, so peers agree bit for bit; CPython agrees on the dense layers too (``tanh``/``exp`` come from
+the platform's maths library and may differ from Pyodide's in the last bit).
 
 Supported: one float input ``[1, n]`` (or ``[n]``) and one output, nodes ``Gemm`` and ``MatMul`` with a
 constant weight, ``Add``/``Sub``/``Mul`` with a constant or a same-size value, ``Relu``, ``LeakyRelu``, ``Tanh``,
@@ -231,10 +233,10 @@ def _run(step: _Step, values: dict[str, list[float]]) -> list[float]:
     x = values[step.source]
     kind = step.kind
     if kind == "dense":
-        mul = operator.mul
+        mul, fsum = operator.mul, math.fsum
         if step.bias:
-            return [sum(map(mul, x, column)) + b for column, b in zip(step.columns, step.bias, strict=True)]
-        return [sum(map(mul, x, column)) for column in step.columns]
+            return [fsum(map(mul, x, column)) + b for column, b in zip(step.columns, step.bias, strict=True)]
+        return [fsum(map(mul, x, column)) for column in step.columns]
     if kind in BINARY:
         fn = BINARY[kind]
         other = step.constant if step.constant is not None else values[step.other or ""]
@@ -270,7 +272,7 @@ def softmax(values: Sequence[float], temperature: float = 1.0) -> list[float]:
     scaled = [v / temperature for v in values]
     top = max(scaled)
     exps = [math.exp(v - top) for v in scaled]
-    total = sum(exps)
+    total = math.fsum(exps)
     return [v / total for v in exps]
 
 

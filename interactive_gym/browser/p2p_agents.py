@@ -46,8 +46,12 @@ from interactive_gym.browser.refs import resolve_ref
 from interactive_gym.envs.agent_runtime import AgentPolicy, AgentPolicyError, agent_rng
 
 # Multiply-adds per decision an ONNX seat may cost: every peer evaluates it in Python on each (re-)simulated
-# frame, and a rollback can replay up to the prediction window at once (about 8 x 40 us per 1000 at 30 fps).
-MAX_SEAT_MACS = 50_000
+# frame, and a rollback replays up to the prediction window at once. Measured in Pyodide (Node, 2 cores at load
+# average 10, so a pessimistic figure): 0.15 ms per decision for 144 multiply-adds, 3.5 ms for a 30-64-64-5
+# perceptron (6,336), 8.3 ms for 15,750. frame_skip divides the cost.
+MAX_SEAT_MACS = 20_000
+# The model travels in the p2p config to every page of every game.
+MAX_SEAT_MODEL_BYTES = 512 * 1024
 DEFAULT_EPISODE_PAUSE_S = 2.0
 MAX_EPISODE_PAUSE_S = 30.0
 
@@ -173,6 +177,9 @@ def check_onnx_seat(model_bytes: bytes, encode: Callable[[Any, str], Any], agent
     if actions is None:
         raise ValueError("an ONNX policy picks one of n discrete actions; its agent's action space must be "
                          "Discrete")
+    if len(model_bytes) > MAX_SEAT_MODEL_BYTES:
+        raise ValueError(f"its ONNX model file is {len(model_bytes)} bytes; p2p mode allows {MAX_SEAT_MODEL_BYTES} "
+                         "(it is sent to every page of every game)")
     try:
         model = read_model(model_bytes)
     except OnnxModelError as exc:

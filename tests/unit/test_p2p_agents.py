@@ -23,6 +23,7 @@ from interactive_gym.browser.host import HostConfigError
 from interactive_gym.browser.onnx_mlp import SUPPORTED_OPS, OnnxModelError, read_model
 from interactive_gym.browser.p2p_agents import (
     MAX_SEAT_MACS,
+    MAX_SEAT_MODEL_BYTES,
     argmax,
     check_episode_pause,
     check_onnx_seat,
@@ -194,7 +195,8 @@ def test_check_accepts_a_model_that_fits() -> None:
     (mlp_bytes(4, (5,), 3), [0.0, 0.0, float("nan"), 0.0], 3, "not a finite number"),
     (mlp_bytes(4, (5,), 3), None, 3, "obs_to_input failed on the first observation: TypeError"),
     (conv_bytes(), [0.0] * 4, 1, "cannot run in p2p mode: .*'Conv'"),
-    (mlp_bytes(250, (250,), 3), [0.0] * 250, 3, f"p2p mode allows {MAX_SEAT_MACS}"),
+    (mlp_bytes(150, (140,), 3), [0.0] * 150, 3, f"needs 21420 multiply-adds per decision; p2p mode allows {MAX_SEAT_MACS}"),
+    (mlp_bytes(4, (5,), 3) + b"\0" * MAX_SEAT_MODEL_BYTES, [0.0] * 4, 3, "p2p mode allows 524288 .*sent to every page"),
 ])
 def test_check_refuses_with_a_message_that_says_what_to_change(blob: bytes, observation: object, actions: int | None,
                                                                message: str) -> None:
