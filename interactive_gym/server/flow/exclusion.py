@@ -55,7 +55,8 @@ class Screening:
         in_game: The study's checked in-game rules (a scene's own ``exclusion`` replaces them).
         needs: Browser features the study's scenes need (``needed_features``).
         ice_servers_for: ``(participant_id, now) -> iceServers`` of the TURN pre-test.
-        test_faults: Tests only: the fault profile the page applies to its probe answers.
+        test_faults: Tests only: the fault profile the page applies to its probe answers (sent with the
+            screening request and with every probe).
         monotonic: Clock of the in-game monitors.
         watch_games: Whether any game scene has in-game rules (housekeeping skips everything otherwise).
     """
@@ -130,9 +131,12 @@ class Screening:
         return samples
 
     async def _round_trip(self, sid: str, n: int, timeout_ms: float) -> float:
+        # Tests only: every probe carries the fault profile, so a page with in-game rules and no entry rules
+        # (it never gets a screening_request) delays its answers too.
+        probe: dict[str, Any] = {"n": n, "test_faults": self.test_faults} if self.test_faults else {"n": n}
         started = time.perf_counter()
         try:
-            await self.flow.sio.call(PROBE_EVENT, {"n": n}, to=sid, timeout=timeout_ms / 1000)
+            await self.flow.sio.call(PROBE_EVENT, probe, to=sid, timeout=timeout_ms / 1000)
         except Exception:  # noqa: BLE001 - no answer in time (socketio.exceptions.TimeoutError) or a lost socket
             return float(timeout_ms)
         return min(float(timeout_ms), (time.perf_counter() - started) * 1000)

@@ -100,6 +100,8 @@ export function installScreening({ socket, emitWithAck, container, showError, sc
   let faults = null; // tests only: the server's fault profile delays this page's probe answers both ways
   socket.on("rtt_probe", (msg, ack) => {
     if (typeof ack !== "function") return;
+    // In-game probes come without a screening request when the study has no entry rules.
+    if (!faults && msg?.test_faults) faults = new FaultInjector(msg.test_faults);
     if (faults) faults.schedule("server", true, () => faults.schedule("server", true, () => ack({})));
     else ack({});
   });
