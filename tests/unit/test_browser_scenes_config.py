@@ -122,7 +122,7 @@ def test_the_server_and_the_preflight_send_one_p2p_block() -> None:
     checked = _page_config(browser, scene)
     assert served["p2p"] == checked["p2p"] == {
         "input_delay": 3, "prediction_window": 6, "num_players": 2, "disconnect_timeout_ms": 2500,
-        "checksum_interval": CHECKSUM_INTERVAL, "faults": None, "takeover": None}
+        "checksum_interval": CHECKSUM_INTERVAL, "faults": None, "takeover": None, "episode_pause_s": 2.0, "ai": {}}
     assert served == checked  # game seed 0 is what the preflight plays: the whole config is the page's
 
 
