@@ -15,8 +15,9 @@ Requires psycopg 3 (``pip install 'interactive-gym[postgres]'``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -30,6 +31,7 @@ _log = logging.getLogger(__name__)
 URL_SCHEMES = ("postgresql", "postgres")
 CONNECT_TIMEOUT_S = 10
 LOCK_TIMEOUT_MS = 10_000  # as SQLite's busy timeout: a writer waits this long for another's commit
+STREAM_BATCH_ROWS = 500  # rows a streamed read fetches per round trip
 URL_FORM = "postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
 
 
@@ -79,6 +81,7 @@ class PostgresConnection:
         self.description = redact(url)
         self._readonly = readonly
         self._synchronous = synchronous
+        self._cursors = 0  # names server-side cursors apart
         self._queries: dict[str, str] = {}  # SQLite-style statement -> psycopg style (a few dozen statements)
         self._raw = self._connect()
 
@@ -114,6 +117,24 @@ class PostgresConnection:
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
         """Runs one statement (SQLite placeholder style); returns its cursor."""
         return self._raw.execute(self._query(sql), params)
+
+    @contextlib.contextmanager
+    def streamed(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Iterator[Any]:
+        """A cursor that fetches its rows in batches as they are iterated (a server-side cursor).
+
+        A plain psycopg cursor loads the whole result into memory first, which an export of every step of a
+        study cannot afford. Server-side cursors live in a transaction, so outside one (no snapshot) this
+        falls back to a plain cursor.
+        """
+        if not self.in_transaction:
+            with self._raw.execute(self._query(sql), params) as cursor:
+                yield cursor
+            return
+        self._cursors += 1
+        with self._raw.cursor(name=f"ig_stream_{self._cursors}") as cursor:
+            cursor.itersize = STREAM_BATCH_ROWS
+            cursor.execute(self._query(sql), params)
+            yield cursor
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         """Runs one statement once per row (pipelined by psycopg)."""

@@ -85,13 +85,13 @@ class StorageReads:
     def _decoded_rows(
         self, sql: str, params: Sequence[Any] | dict[str, Any], json_columns: Sequence[str]
     ) -> Iterator[dict[str, Any]]:
-        cursor = self._conn.execute(sql, params)
-        names = [column[0] for column in cursor.description]
-        for values in cursor:
-            row = dict(zip(names, values, strict=True))
-            for column in json_columns:
-                row[column] = value_codec.loads(row[column])
-            yield row
+        with self._conn.streamed(sql, params) as cursor:
+            names = [column[0] for column in cursor.description]
+            for values in cursor:
+                row = dict(zip(names, values, strict=True))
+                for column in json_columns:
+                    row[column] = value_codec.loads(row[column])
+                yield row
 
 
 def _where(**filters: object) -> str:

@@ -231,6 +231,8 @@ def _controllers_text(controllers: Any, t: int) -> str | None:
 def require_text(value: Any, name: str) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError(f"{name} must be a non-empty string, got {value!r}")
+    if "\x00" in value:  # PostgreSQL text cannot hold NUL; refused on SQLite too, so both engines agree
+        raise ValueError(f"{name} must not contain NUL characters, got {value!r}")
     return value
 
 

@@ -7,8 +7,9 @@ answers the few questions whose SQL differs between engines (which tables exist,
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,15 @@ class SqliteConnection:
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
         """Runs one statement; returns its cursor."""
         return self._raw.execute(sql, params)
+
+    @contextlib.contextmanager
+    def streamed(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Iterator[Any]:
+        """A cursor that reads its rows as they are iterated (SQLite cursors always do)."""
+        cursor = self._raw.execute(sql, params)
+        try:
+            yield cursor
+        finally:
+            cursor.close()
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         """Runs one statement once per row."""

@@ -487,6 +487,16 @@ def test_snapshot_reads_are_consistent_while_a_writer_commits(store: Storage) ->
 # ---------------------------------------------------------------------------------------------- events
 
 
+def test_text_with_nul_characters_is_refused_on_both_engines(store: Storage) -> None:
+    # PostgreSQL text cannot hold NUL; SQLite could, but then the two engines would keep different data.
+    with pytest.raises(ValueError, match="participant_id must not contain NUL characters"):
+        store.upsert_participant("p\x001")
+    with pytest.raises(ValueError, match="kind must not contain NUL characters"):
+        store.record_event("a\x00b")
+    store.record_event("nul inside a value is fine", {"text": "a\x00b"})  # JSON escapes it
+    assert store.events()[0].data == {"text": "a\x00b"} and store.participants() == []
+
+
 def test_events_round_trip_and_filter_by_kind(store: Storage) -> None:
     first = store.record_event("disconnect", {"reason": "transport close"}, participant_id="p1", game_id="g1")
     second = store.record_event("parity", {"verdict": "agree", "frames": 900, "nan": float("nan")}, ts=12.5)

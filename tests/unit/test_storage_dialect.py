@@ -15,7 +15,8 @@ QUERIES = [
     ("SELECT * FROM t WHERE a = ? AND b = ?", "SELECT * FROM t WHERE a = %s AND b = %s"),
     ("INSERT INTO t VALUES (:pid, :now, :now)", "INSERT INTO t VALUES (%(pid)s, %(now)s, %(now)s)"),
     ("SELECT COALESCE(:url, '{}')", "SELECT COALESCE(%(url)s, '{}')"),
-    ("SELECT 'a ? b :c 50%' , ?", "SELECT 'a ? b :c 50%' , %s"),  # quoted text is never touched
+    ("SELECT 'a ? b :c' , ?", "SELECT 'a ? b :c' , %s"),  # placeholders inside quotes are text
+    ("SELECT 1 WHERE n LIKE 'ig_%' AND x = ?", "SELECT 1 WHERE n LIKE 'ig_%%' AND x = %s"),  # psycopg reads % anywhere
     ("SELECT 'it''s ?', ?", "SELECT 'it''s ?', %s"),  # a doubled quote stays inside the literal
     ('SELECT "odd?col" FROM t WHERE x = ?', 'SELECT "odd?col" FROM t WHERE x = %s'),
     ("SELECT x::text FROM t WHERE y = :y", "SELECT x::text FROM t WHERE y = %(y)s"),  # a cast is not a name

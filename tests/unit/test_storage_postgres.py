@@ -68,3 +68,23 @@ def test_run_refuses_to_start_on_an_unreachable_database(tmp_path: Path, capsys)
     err = capsys.readouterr().err
     assert "--db / config.experiment(db=...): cannot connect to PostgreSQL at postgresql://ann:***@" in err
     assert "s3cret" not in err
+
+
+def test_steps_are_read_in_batches_not_all_at_once(postgres_server: PostgresServer) -> None:
+    import numpy as np
+
+    from interactive_gym.server.storage import StepRecord
+
+    url = postgres_server.new_schema()
+    steps = [StepRecord(t, np.zeros(4), {"a": 0}, {"a": 0.0}, False, False, {}, {"a": []}, float(t)) for t in
+             range(1200)]
+    with Storage(url, experiment_id="e") as storage:
+        storage.write_episode(scene_id="s", game_id="g", episode=0, mode="browser", source="p", seed=1,
+                              agents={"a": "p"}, steps=steps, status="complete")
+    with Storage(url, readonly=True) as reader, reader.snapshot():
+        rows = reader.iter_steps()
+        assert next(rows)[1].t == 0
+        open_cursors = "SELECT COUNT(*) FROM pg_cursors WHERE name LIKE 'ig_stream_%'"
+        assert reader._conn.execute(open_cursors).fetchone()[0] == 1  # noqa: SLF001 - the server holds the rest
+        assert [step.t for _, step in rows] == list(range(1, 1200))
+        assert reader._conn.execute(open_cursors).fetchone()[0] == 0  # noqa: SLF001 - closed when done
