@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from p2p_experiments import GAME_KEYS, open_player, p2p_app, read_db, wait_over, wait_playing
 from playwright.sync_api import Page
 
@@ -23,6 +24,14 @@ from interactive_gym.export import export_csv
 from interactive_gym.server.modes.p2p_gaps import GAP_CONTROLLER
 
 MAX_STEPS = 900  # 30 s at 30 fps: the reload happens about 5 s in
+# Where the reloaded page's time went (ms after its navigation): the interpreter's download and compilation ended,
+# the game's files were asked for (Python was running).
+LOAD_TIMES = """() => {
+  const entries = performance.getEntriesByType("resource");
+  const last = (part) => entries.filter((e) => e.name.includes(part)).pop();
+  return {interpreter_downloaded_ms: Math.round(last("pyodide.asm.wasm")?.responseEnd ?? -1),
+          game_files_requested_ms: Math.round(last("/manifest")?.startTime ?? -1)};
+}"""
 
 
 def press_for(pages: list[Page], rng: random.Random, seconds: float) -> None:
@@ -50,22 +59,33 @@ def reload_and_rejoin(page: Page, timeout_ms: float = 30_000) -> float:
     return time.monotonic() - started
 
 
-def rejoin_run(live_server: Any, new_context: Any, db: Path, seed: int) -> dict[str, Any]:
-    """One game with one reload; returns the pages' figures (used by the test and benchmarks/p2p_rejoin.py)."""
+def rejoin_run(live_server: Any, new_context: Any, db: Path, seed: int, reload_player: int = 1) -> dict[str, Any]:
+    """One game where player ``reload_player``'s page reloads (participant ``reloads``; the other is ``stays``);
+    returns the pages' figures (used by the test and benchmarks/p2p_rejoin.py)."""
     server = live_server(p2p_app(db, max_steps=MAX_STEPS, fps=30, disconnect_grace_s=10.0).asgi)
-    pages = {s: open_player(new_context().new_page(), server.url, s) for s in ("stays", "reloads")}
+    # Player ids follow the order of arrival: the page that is to be reload_player opens first or second.
+    order = ["reloads", "stays"] if reload_player == 0 else ["stays", "reloads"]
+    pages = {order[0]: open_player(new_context().new_page(), server.url, order[0])}
+    pages[order[0]].wait_for_selector("#game-status[data-state=waiting]")
+    pages[order[1]] = open_player(new_context().new_page(), server.url, order[1])
     wait_playing(list(pages.values()))
+    assert pages["reloads"].evaluate("window.interactiveGym.p2p.myPlayerId") == reload_player
     rng = random.Random(seed)
     press_for(list(pages.values()), rng, 4.0)
     frame_before = pages["stays"].evaluate("window.interactiveGym.p2p.frame")
+    stalls_before = pages["stays"].evaluate("window.interactiveGym.p2p.counters.stalls")
     seconds = reload_and_rejoin(pages["reloads"])
     rejoined = pages["reloads"].evaluate("window.interactiveGym.p2p.rejoined")
+    loading = pages["reloads"].evaluate(LOAD_TIMES)
     survivor_frame = pages["stays"].evaluate("window.interactiveGym.p2p.frame")
+    press_for(list(pages.values()), rng, 1.0)
+    survivor_stalls = pages["stays"].evaluate("window.interactiveGym.p2p.counters.stalls") - stalls_before
     play_until_over(list(pages.values()), rng)
     reasons = {s: wait_over(p) for s, p in pages.items()}
     agents = {s: p.evaluate("window.interactiveGym.p2p.myAgent") for s, p in pages.items()}
-    return {"seconds": seconds, "rejoined": rejoined, "reasons": reasons, "agents": agents,
-            "frame_before": frame_before, "survivor_frame_at_rejoin": survivor_frame}
+    return {"seconds": seconds, "rejoined": rejoined, "reasons": reasons, "agents": agents, "loading": loading,
+            "frame_before": frame_before, "survivor_frame_at_rejoin": survivor_frame,
+            "survivor_stalled_frames": survivor_stalls}
 
 
 def _agent_steps(db: Path, out: Path) -> list[dict[str, str]]:
@@ -74,11 +94,15 @@ def _agent_steps(db: Path, out: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def test_a_reload_mid_game_rejoins_and_both_uploads_agree(live_server, new_context, tmp_path: Path) -> None:
+@pytest.mark.parametrize("reload_player", [1, 0], ids=["answerer-reloads", "offerer-reloads"])
+def test_a_reload_mid_game_rejoins_and_both_uploads_agree(live_server, new_context, tmp_path: Path,
+                                                         reload_player: int) -> None:
+    """Either side of the WebRTC connection may reload: the lower player id makes the offers."""
     db = tmp_path / "rejoin.sqlite"
-    run = rejoin_run(live_server, new_context, db, seed=5)
+    run = rejoin_run(live_server, new_context, db, seed=5 + reload_player, reload_player=reload_player)
     print(f"\nreload to playing again: {run['seconds']:.2f} s (new page: playing {run['rejoined']['page_ms']:.0f} ms "
-          f"after its navigation, {run['rejoined']['ms']:.0f} ms after its game loaded); at {run['rejoined']}")
+          f"after its navigation, {run['rejoined']['ms']:.0f} ms after its game loaded); at {run['rejoined']}; "
+          f"loading {run['loading']}; survivor stalled {run['survivor_stalled_frames']} frames")
     assert run["seconds"] < 30  # a sanity bound; the benchmark reports the figure
     assert run["reasons"] == {"stays": "complete", "reloads": "complete"}
     place = run["rejoined"]

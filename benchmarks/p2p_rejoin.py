@@ -1,0 +1,102 @@
+"""Rejoin after a reload in a p2p game: "reload to playing again", between two headless Chromium contexts.
+
+Each run is the e2e scenario of ``tests/e2e/test_p2p_rejoin_in_browsers.py``: two pages play Fruit Gatherers
+(30 fps, 900 steps, fixed input delay 2, WebRTC on loopback) against the real experiment server; about 4 s in one
+page is reloaded, gets the running game back from its partner and both play to the end. Per run:
+
+* ``seconds``: from ``page.reload()`` to the page's status showing the game playing again;
+* ``rejoined``: where it resumed (frame, step), ``page_ms`` (its navigation to playing) and ``ms`` (its game
+  loaded to playing: the snapshot request, transfer and load);
+* ``loading``: when the new page's interpreter download/compilation ended and when it asked for the game's files
+  (ms after its navigation): the interpreter's start-up is most of the time;
+* ``survivor_stalled_frames``: frames the partner's page stalled from the reload to a second after the rejoin;
+* the parity verdict (must agree) and both pages' end reasons (must be complete).
+
+Target (issue 11): rejoin to playing again under 5 s. Prints one JSON document (``machine``, ``runs``,
+``median_seconds``) and writes it to ``benchmarks/results/p2p_rejoin.json``. Run under the browser lock:
+``flock /tmp/ig-browser.lock .venv/bin/python benchmarks/p2p_rejoin.py [--runs 3]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "e2e"))  # reuse the browser-test helpers and the scenario itself
+
+from conftest import LiveServer, launch_chromium  # noqa: E402
+from p2p_experiments import read_db  # noqa: E402
+from playwright.sync_api import sync_playwright  # noqa: E402
+from test_p2p_rejoin_in_browsers import rejoin_run  # noqa: E402
+
+OUT = ROOT / "benchmarks" / "results" / "p2p_rejoin.json"
+
+
+def one_run(browser: Any, seed: int) -> dict[str, Any]:
+    servers: list[LiveServer] = []
+    contexts: list[Any] = []
+
+    def live_server(app: Any) -> LiveServer:
+        servers.append(LiveServer(app).start())
+        return servers[-1]
+
+    def new_context() -> Any:
+        contexts.append(browser.new_context(permissions=["camera", "microphone"]))
+        return contexts[-1]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "rejoin.sqlite"
+        try:
+            run = rejoin_run(live_server, new_context, db, seed=seed)
+        finally:
+            for ctx in contexts:
+                ctx.close()
+            for server in servers:
+                server.stop()
+        verdicts = read_db(db)["verdicts"]
+    run["parity_agree"] = [v["agree"] for v in verdicts]
+    run["seconds"] = round(run["seconds"], 2)
+    run.pop("agents", None)
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    for name in ("TURN_USERNAME", "TURN_CREDENTIAL", "TURN_SECRET", "TURN_URLS"):
+        os.environ.pop(name, None)  # loopback only
+    machine = {"cpus": os.cpu_count(), "loadavg_1m": round(os.getloadavg()[0], 2),
+               "python": platform.python_version(), "chromium": "/usr/bin/chromium (Debian)"}
+    runs = []
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        try:
+            for i in range(args.runs):
+                runs.append(one_run(browser, seed=100 + i))
+                print(f"run {i + 1}: {runs[-1]['seconds']} s", file=sys.stderr)
+        finally:
+            browser.close()
+    machine["loadavg_1m_end"] = round(os.getloadavg()[0], 2)
+    document = {"machine": machine, "runs": runs,
+                "median_seconds": statistics.median(r["seconds"] for r in runs),
+                "median_page_ms": statistics.median(r["rejoined"]["page_ms"] for r in runs),
+                "median_snapshot_ms": statistics.median(r["rejoined"]["ms"] for r in runs),
+                "all_complete_and_agree": all(r["reasons"] == {"stays": "complete", "reloads": "complete"}
+                                              and r["parity_agree"] == [True] for r in runs),
+                "target_seconds": 5.0}
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(document, indent=2) + "\n")
+    print(json.dumps(document, indent=2))
+
+
+if __name__ == "__main__":
+    main()
