@@ -89,19 +89,25 @@ class PostgresServer:
         return f"postgresql://{SERVER_USER}@/{database}?host={self.socket_dir}&port={self.port}"
 
     def start(self) -> None:
-        """Creates the cluster and starts the server; returns once it accepts connections."""
-        self.socket_dir.mkdir()
-        if self._as_root:
-            _ensure_user(SERVER_USER)
-            owner = pwd.getpwnam(SERVER_USER)
-            for path in (self.root, self.socket_dir):
-                os.chown(path, owner.pw_uid, owner.pw_gid)
-        self._run("initdb", "-D", str(self.data), "-U", SERVER_USER, "-A", "trust", "-E", "UTF8", "--no-locale",
-                  "--no-sync")
+        """Creates the cluster (first time only) and starts the server; returns once it accepts connections."""
+        if not (self.data / "PG_VERSION").exists():
+            self.socket_dir.mkdir(exist_ok=True)
+            if self._as_root:
+                _ensure_user(SERVER_USER)
+                owner = pwd.getpwnam(SERVER_USER)
+                for path in (self.root, self.socket_dir):
+                    os.chown(path, owner.pw_uid, owner.pw_gid)
+            self._run("initdb", "-D", str(self.data), "-U", SERVER_USER, "-A", "trust", "-E", "UTF8",
+                      "--no-locale", "--no-sync")
         options = f"-c listen_addresses='' -c unix_socket_directories='{self.socket_dir}' -p {self.port}"
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-o", options,
                   "-w", "-t", str(START_TIMEOUT_S), "start")
         self._started = True
+
+    def crash(self) -> None:
+        """Stops the server the way a crash would (immediate shutdown: no checkpoint, WAL replay on restart)."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        self._started = False
 
     def stop(self) -> None:
         """Stops the server (fast shutdown) and deletes its folder. Safe to call twice."""

@@ -2,7 +2,8 @@
 
 The child (storage_helpers/crash_writer.py) writes through a real DataWriter and prints a line after each
 acknowledgement. The parent kills it with SIGKILL (no cleanup, no close(), no checkpoint) after some number of
-acknowledgements, then opens the database and checks every acknowledged row is there and intact.
+acknowledgements, then opens the database and checks every acknowledged row is there and intact. The tests
+taking ``new_db`` run on SQLite and on PostgreSQL; on PostgreSQL the database server itself is also crashed.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from db_engines import committed
+from postgres_server import PostgresServer
 
-from interactive_gym.server.storage import Storage
+from interactive_gym.server.storage import Location, Storage
 
 HELPER = Path(__file__).parent / "storage_helpers" / "crash_writer.py"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +33,7 @@ DEADLINE_S = 60.0  # generous: only a broken writer or a stuck child takes this 
 class Child:
     """The child process plus a thread that forwards its stdout lines into a queue (so reads can time out)."""
 
-    def __init__(self, db_path: Path, mode: str, synchronous: str, flush_interval_s: float) -> None:
+    def __init__(self, db_path: Location, mode: str, synchronous: str, flush_interval_s: float) -> None:
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
         self.process = subprocess.Popen(
             [sys.executable, "-u", str(HELPER), str(db_path), mode, synchronous, str(flush_interval_s)],
@@ -70,12 +74,13 @@ class Child:
         return rest
 
 
-def open_after_crash(db_path: Path) -> Storage:
-    conn = sqlite3.connect(db_path)
-    try:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    finally:
-        conn.close()
+def open_after_crash(db_path: Location) -> Storage:
+    if isinstance(db_path, Path):  # PostgreSQL checks its own pages while it replays its log at restart
+        conn = sqlite3.connect(db_path)
+        try:
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        finally:
+            conn.close()
     return Storage(db_path, experiment_id="crash")
 
 
@@ -83,8 +88,9 @@ def open_after_crash(db_path: Path) -> Storage:
     ("synchronous", "kill_after"),
     [("FULL", 40), ("NORMAL", 150), ("FULL", 400)],
 )
-def test_every_acknowledged_write_survives_sigkill(tmp_path: Path, synchronous: str, kill_after: int) -> None:
-    db_path = tmp_path / "crash.db"
+def test_every_acknowledged_write_survives_sigkill(new_db: Callable[..., Location], synchronous: str,
+                                                   kill_after: int) -> None:
+    db_path = new_db("crash")
     child = Child(db_path, "acks", synchronous, flush_interval_s=0.05)
     assert child.next_line() == "READY"
     acknowledged = [child.next_line() for _ in range(kill_after)]
@@ -93,6 +99,28 @@ def test_every_acknowledged_write_survives_sigkill(tmp_path: Path, synchronous: 
 
     kinds = {line.split()[0] for line in acknowledged}
     assert kinds == {"EVENT", "PARTICIPANT", "STEPS", "UPLOAD"} or kill_after < 100, kinds
+    check_acknowledged(db_path, acknowledged)
+
+
+def test_every_acknowledged_write_survives_a_crash_of_the_postgres_server() -> None:
+    server = PostgresServer()  # its own server: this test crashes it
+    try:
+        server.start()
+        url = server.new_schema("crash")
+        child = Child(url, "acks", "FULL", flush_interval_s=0.05)
+        assert child.next_line() == "READY"
+        acknowledged = [child.next_line() for _ in range(300)]
+        server.crash()  # mid-stream: commits in flight fail, so they are never acknowledged
+        acknowledged += child.kill()
+        server.start()  # replays the server's write-ahead log
+        assert len({line.split()[0] for line in acknowledged}) == 4
+        check_acknowledged(url, acknowledged)
+    finally:
+        server.stop()
+
+
+def check_acknowledged(db_path: Location, acknowledged: list[str]) -> None:
+    """Every row the child printed as acknowledged is stored intact; no upload is half written."""
     with open_after_crash(db_path) as storage:
         events = {event.id: event for event in storage.events()}
         participants = {p.participant_id for p in storage.participants()}
@@ -121,8 +149,8 @@ def test_every_acknowledged_write_survives_sigkill(tmp_path: Path, synchronous: 
                 assert episode.step_count == 20 + episode.episode % 7, episode
 
 
-def test_buffered_steps_are_committed_by_the_timer_and_survive_sigkill(tmp_path: Path) -> None:
-    db_path = tmp_path / "buffered.db"
+def test_buffered_steps_are_committed_by_the_timer_and_survive_sigkill(new_db: Callable[..., Location]) -> None:
+    db_path = new_db("buffered")
     flush_interval_s = 0.1
     child = Child(db_path, "buffered", "FULL", flush_interval_s)
     assert child.next_line() == "READY"
@@ -153,9 +181,5 @@ def test_buffered_steps_are_committed_by_the_timer_and_survive_sigkill(tmp_path:
         assert oldest_lost_age < flush_interval_s + 2.0, oldest_lost_age
 
 
-def committed_steps(db_path: Path) -> int:
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    try:
-        return conn.execute("SELECT COUNT(*) FROM steps").fetchone()[0]
-    finally:
-        conn.close()
+def committed_steps(db_path: Location) -> int:
+    return int(committed(db_path, "SELECT COUNT(*) FROM steps"))

@@ -1,6 +1,6 @@
 """Child process for the SIGKILL tests: writes through a DataWriter and prints every acknowledgement.
 
-Usage: ``python crash_writer.py DB_PATH MODE SYNCHRONOUS FLUSH_INTERVAL_S``
+Usage: ``python crash_writer.py DB MODE SYNCHRONOUS FLUSH_INTERVAL_S`` (DB: an SQLite file or a postgresql:// URL)
 
 MODE ``acks``: runs awaited writes of every kind concurrently, forever; after each one returns it prints a
 line naming what is now acknowledged (and therefore must survive a kill):
@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -113,7 +112,7 @@ async def buffered_forever(writer: DataWriter) -> None:
         await asyncio.sleep(0.002)
 
 
-async def main(db_path: Path, mode: str, synchronous: str, flush_interval_s: float) -> None:
+async def main(db_path: str, mode: str, synchronous: str, flush_interval_s: float) -> None:
     writer = DataWriter(
         db_path, experiment_id="crash", flush_interval_s=flush_interval_s, synchronous=synchronous
     )
@@ -131,4 +130,4 @@ async def main(db_path: Path, mode: str, synchronous: str, flush_interval_s: flo
 
 
 if __name__ == "__main__":
-    asyncio.run(main(Path(sys.argv[1]), sys.argv[2], sys.argv[3], float(sys.argv[4])))
+    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])))
