@@ -48,6 +48,8 @@ class PyodideGameState:
         rejoining: Players whose new page (after a reload) was given the game and has not uploaded yet: the
             verdicts wait for its uploads, which add the steps it played to what its old page uploaded.
         rejoined: Players who came back on a new page at least once (their uploads are compared by step).
+        rejoins: ``player_id -> how many new pages`` of theirs were given the game (the partners' notices carry
+            it, so a repeated notice is told apart from a second reload).
         page_ids: ``player_id -> page id`` of the page playing for that player (``Participant.page_id``: set when
             the game starts and when a new page rejoins): a ``p2p_join`` from that same page is a repeat, not a
             reload.
@@ -72,6 +74,7 @@ class PyodideGameState:
     parity_bounds: dict[int, int] = field(default_factory=dict)
     rejoining: set[int] = field(default_factory=set)
     rejoined: set[int] = field(default_factory=set)
+    rejoins: dict[int, int] = field(default_factory=dict)
     page_ids: dict[int, str] = field(default_factory=dict)
     server_relay_warned: bool = False
 
@@ -204,6 +207,7 @@ class PyodideGameCoordinator:
         self.reattach(participant_id, sid)
         game.rejoining.add(player)
         game.rejoined.add(player)
+        game.rejoins[player] = game.rejoins.get(player, 0) + 1
         return game, player, senders[0]
 
     def overdue(self, now: float, grace_s: dict[str, float]) -> list[tuple[PyodideGameState, list[int]]]:

@@ -153,7 +153,8 @@ test("a survivor keeps playing for a partner who may return and sends its new pa
   await until(() => survivorHost.frame > 10, "the survivor plays on after the partner's drop");
   assert.equal(survivor.finished, false);
   assert.deepEqual(survivorHost.calls.filter((c) => c[0] === "away"), [["away", 1]]);
-  survivor.peerRejoining(1);
+  survivor.peerRejoining(1, 1);
+  survivor.peerRejoining(1, 1); // the same notice twice: one fresh connection, not two
   assert.deepEqual(a.restarted, [1]);
   const newHost = new FakeHost({ frame: 90, episode: 0, t: 90 });
   const reloaded = game(newHost, b, 1, { rejoin: { sender: 0 } });

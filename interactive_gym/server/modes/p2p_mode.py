@@ -106,8 +106,13 @@ class P2PMode:
         game = self.coordinator.reattach(participant.participant_id, participant.sid)
         if game is not None:
             await self.sio.enter_room(participant.sid, game.game_id)
-            await self.hooks.record_event("p2p_reconnected", {"player_id": game.player_of(participant.participant_id)},
+            me = game.player_of(participant.participant_id)
+            await self.hooks.record_event("p2p_reconnected", {"player_id": me},
                                           participant, scene_id=game.scene_id, game_id=game.game_id)
+            for player in sorted(game.rejoining - {me} if me is not None else ()):
+                # A partner's new page was announced while this socket was away: this page may be its sender.
+                notice = self._rejoin_notice(game, player, self._sender(game, player))
+                await self.sio.emit("p2p_peer_rejoining", notice, to=participant.sid)
         else:
             game = self._game_of(participant.participant_id)  # over for the others, kept for this player
         if game is not None:
@@ -309,14 +314,20 @@ class P2PMode:
         game, player, sender = found
         game.page_ids[player] = participant.page_id
         await self.sio.enter_room(participant.sid, game.game_id)
-        notice = {"game_id": game.game_id, "player_id": player, "sender": sender}
         for other, sid in game.sids.items():
             if other != player and sid and other not in game.finished:
-                await self.sio.emit("p2p_peer_rejoining", notice, to=sid)
+                await self.sio.emit("p2p_peer_rejoining", self._rejoin_notice(game, player, sender), to=sid)
         await self._send_ready(game, player, participant, countdown_s=0, sender=sender)
         await self.hooks.record_event("p2p_rejoin", {"player_id": player, "sender": sender}, participant,
                                       scene_id=game.scene_id, game_id=game.game_id)
         return True
+
+    @staticmethod
+    def _rejoin_notice(game: PyodideGameState, player: int, sender: int) -> dict[str, Any]:
+        """``p2p_peer_rejoining`` for the partners: ``attempt`` numbers the player's new pages (a repeat of the
+        same notice changes nothing on a page)."""
+        return {"game_id": game.game_id, "player_id": player, "sender": sender,
+                "attempt": game.rejoins.get(player, 1)}
 
     async def _send_ready(self, game: PyodideGameState, player: int, participant: Participant, *,
                           countdown_s: float, sender: int | None = None) -> None:

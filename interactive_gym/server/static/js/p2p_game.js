@@ -102,6 +102,7 @@ export class P2PGame {
     this.canRejoin = Boolean(canRejoin);
     this.rejoiner = rejoin ? new RejoinRequester(host, transport, rejoin.sender) : null;
     this.rejoinSender = new RejoinSender(host, transport);
+    this.rejoinAttempts = new Map(); // player -> the last new page of theirs the server announced
     this.rejoinedAt = null; // {frame, episode, t, ms, page_ms} on a page that rejoined
     this.ticker = new FrameTicker(config.fps, (now) => this.frame(now));
     this.done = new Promise((resolve) => { this.resolveDone = resolve; });
@@ -185,9 +186,16 @@ export class P2PGame {
 
   // ---- rejoin ----
 
-  /** The server says `player`'s new page is coming (`p2p_peer_rejoining`); this page may be asked for the game. */
-  peerRejoining(player) {
+  /**
+   * The server says `player`'s new page is coming (`p2p_peer_rejoining`); this page may be asked for the game.
+   * `attempt` counts that player's new pages: a repeated notice (same attempt) changes nothing.
+   */
+  peerRejoining(player, attempt = null) {
     if (this.finished) return;
+    if (attempt !== null) {
+      if ((this.rejoinAttempts.get(player) ?? 0) >= attempt) return;
+      this.rejoinAttempts.set(player, attempt);
+    }
     try {
       this.rejoinSender.expect(Number(player));
     } catch (err) {
@@ -425,6 +433,7 @@ export class P2PGame {
     this.finished = true;
     this.ticker.stop();
     clearInterval(this.rejoinTimer);
+    if (this.rejoiner && !this.started) return; // nothing played here yet: no goodbye (see end())
     try {
       for (const [peer, bytes] of this.host.closePackets()) this.transport.send(peer, bytes);
       const episode = this.host.currentEpisode;
@@ -447,7 +456,9 @@ export class P2PGame {
     this.keyTarget?.removeEventListener?.("keydown", this.onKey, true);
     this.input?.destroy?.();
     this.error = error;
-    if (reason !== "complete") {
+    if (reason !== "complete" && !(this.rejoiner && !this.started)) {
+      // A rejoining page that has not loaded the game says no goodbye: its session (at frame 0) is not the one
+      // the partner plays with, and a goodbye from it would cut the player at a frame long confirmed.
       try {
         for (const [peer, bytes] of this.host.closePackets()) this.transport.send(peer, bytes);
       } catch { /* best effort */ }

@@ -232,7 +232,7 @@ export function showP2PGame({ socket, emitWithAck, container, index, scene, show
   // The partner reloaded: its new page gets the game from here (or from another partner).
   const onPeerRejoining = (msg) => {
     if (!view.ready || msg.game_id !== view.ready.gameId || !Number.isInteger(msg.player_id)) return;
-    view.game?.peerRejoining(msg.player_id);
+    view.game?.peerRejoining(msg.player_id, Number.isInteger(msg.attempt) ? msg.attempt : null);
   };
   const onVisibility = () => socket.emit("visibility", { visible: !document.hidden });
   const onPageHide = () => {
