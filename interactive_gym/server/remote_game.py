@@ -101,6 +101,9 @@ class ServerGame:
         self.env = scene.make_env()
         self.surface = Surface(scene.width, scene.height, background=scene.background, assets=scene.assets.catalog())
         self.inputs = {agent: HumanInput() for agent in humans}
+        # The keys the scene listens to, once: KeyMapping.keys builds a sorted list on every read, and every key
+        # event of every player reads it (the scene's mapping is fixed once the scene is checked).
+        self._game_keys = frozenset(scene.key_mapping.keys)
         self.runtime = AgentRuntime({agent: self._ai_policy(agent, policy)
                                      for agent in scene.facts.agents
                                      if (policy := scene.policy_mapping[agent]) != HUMAN})
@@ -191,7 +194,7 @@ class ServerGame:
             return False  # a page of a participant whose agent an AI plays now: their keys no longer count
         if seq <= human.seq:
             return False
-        human.keys.apply_held(clean_held_keys(held, self.scene.key_mapping.keys))
+        human.keys.apply_held(clean_held_keys(held, self._game_keys))
         human.seq = seq
         return True
 
