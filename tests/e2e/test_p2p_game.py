@@ -179,22 +179,24 @@ def test_injected_faults_keep_data_agreeing_and_local_input_prompt(live_server, 
     for page in pages:
         assert wait_over(page) == "complete"
     data = check_agreeing_complete_game(db, pages, 360, "direct")
-    bound_ms = (delay + 1) * 1000 / fps
+    bound_frames = delay + 1
     for page, episode in zip(pages, sorted(data["episodes"], key=lambda e: e["source"]), strict=True):
         network = episode["meta"]["network"]
         assert network["packets"]["faults"]["dropped"] > 0  # the fault injector really dropped packets
         assert network["netcode_rtt_ms"]["p50"] >= 70  # the session measured the injected round trip
         assert network["rollbacks"]["count"] > 0  # mispredictions were rolled back ...
         assert network["desyncs"] == []  # ... and never desynchronised
-        # Key press -> the tick of the first frame showing the own avatar moved (drawn ~ms later, also reported).
+        # Key press -> the first drawn frame showing the own avatar moved, counted in simulated frames: input
+        # delay + 1 however busy the machine is (the time figures, printed, are the benchmark's to report).
+        frames = sorted(page.evaluate("window.interactiveGym.p2p.frameLatencySamples"))
         samples = sorted(page.evaluate("window.interactiveGym.p2p.latencySamples"))
-        drawn = sorted(page.evaluate("window.interactiveGym.p2p.drawnLatencySamples"))
-        assert len(samples) >= presses // 6, (len(samples), presses)
-        p50, p90 = samples[len(samples) // 2], samples[int(0.9 * (len(samples) - 1))]
-        print(f"{episode['source']}: local latency p50 {p50:.1f} p90 {p90:.1f} max {samples[-1]:.1f} ms; drawn p50 "
-              f"{drawn[len(drawn) // 2]:.1f} max {drawn[-1]:.1f} ms (bound {bound_ms:.1f} ms, {len(samples)} "
-              f"samples); waited {network['waited_frames']} stalls {network['stalls']} rollbacks {network['rollbacks']}")
-        assert p50 <= bound_ms and p90 <= bound_ms
+        assert len(frames) == len(samples) >= presses // 6, (len(frames), presses)
+        p90 = frames[int(0.9 * (len(frames) - 1))]
+        print(f"{episode['source']}: local latency frames p90 {p90} max {frames[-1]}; ms p50 "
+              f"{samples[len(samples) // 2]:.1f} p90 {samples[int(0.9 * (len(samples) - 1))]:.1f} "
+              f"({len(samples)} samples); waited {network['waited_frames']} stalls {network['stalls']} "
+              f"rollbacks {network['rollbacks']}")
+        assert p90 <= bound_frames, frames
 
 
 def test_partner_closing_the_tab_ends_the_game_for_the_other(live_server, new_context, tmp_path: Path) -> None:

@@ -47,6 +47,22 @@ test("LatencyProbe: a press that moves nothing expires instead of inflating the 
   assert.equal(summary.drawn.p50, 60);
 });
 
+test("LatencyProbe: frame samples count simulated frames from the press to the drawn move", () => {
+  const probe = new LatencyProbe("a0", { windowMs: 500 });
+  probe.frameDrawn(0, 0, { a0: { x: 0, y: 0 } }, 0, 10);
+  probe.keyDown(5, 5, 10); // frame 10 is simulated next
+  probe.frameDrawn(40, 40, { a0: { x: 0, y: 0 } }, 33, 11);
+  probe.frameDrawn(73, 73, { a0: { x: 0, y: 0 } }, 66, 12);
+  probe.frameDrawn(106, 106, { a0: { x: 1, y: 0 } }, 100, 13); // input delay 2: frame 12 shows it, 13 simulated
+  assert.deepEqual(probe.frameSamples, [3]);
+  assert.deepEqual(probe.samples, [95]);
+  probe.keyDown(110, 110); // a page that gives no frame numbers still gets time samples
+  probe.frameDrawn(140, 140, { a0: { x: 2, y: 0 } }, 133);
+  assert.deepEqual(probe.frameSamples, [3]);
+  assert.equal(probe.samples.length, 2);
+  assert.deepEqual(probe.summary().frames, { p50: 3, p99: 3, max: 3 });
+});
+
 test("connectionSummary and buildUploadStats map transport and session figures to the upload's stats", () => {
   assert.equal(connectionSummary(null).type, null);
   const session = {
