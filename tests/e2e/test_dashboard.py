@@ -3,7 +3,8 @@ of two real Socket.IO clients appear and finish, read a participant's timeline w
 (shown as text), pause enrolment and see a new participant refused with the clear text, download the export zip,
 and check the plots were drawn (uPlot's canvas has a size and the series' colour in its pixels). And end a stuck
 game of two real Chromium pages from the dashboard: both pages get the researcher's game-over and go on to the
-end page; the data keeps the partial episode and the end reason."""
+end page; the data keeps the partial episode and the end reason. The same for a p2p game (WebRTC on loopback):
+both pages upload what they played and show the researcher's message."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 from experiment_harness import build_app, load_example, run_async
 from lifecycle_support import CONSENT, Page, event_kinds, participant_row, read_db
+from p2p_experiments import SCENE, open_player, p2p_app, wait_playing
 from playwright.sync_api import expect
 
 from interactive_gym.server.admin.auth import PASSWORD_ENV
@@ -181,3 +183,44 @@ def test_dashboard_ends_a_stuck_game_of_two_browser_pages(live_server, new_conte
                      if r.participant_id == subject and r.scene_id == "orchard_pair"]
         assert record.meta["game_over"]["reason"] == "ended_by_researcher"
         assert "game_error" not in event_kinds(db, subject)
+
+
+def test_dashboard_ends_a_stuck_p2p_game_of_two_browser_pages(live_server, new_context, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    for name in ("TURN_USERNAME", "TURN_CREDENTIAL", "TURN_SECRET", "TURN_URLS", "STUN_URLS"):
+        monkeypatch.delenv(name, raising=False)  # loopback only
+    db = tmp_path / "stuck_p2p.sqlite"
+    app = p2p_app(db, max_steps=100_000, fps=20)
+    server = live_server(app.asgi)
+    admin = new_context().new_page()
+    log_in(admin, server.url)
+    players = {s: open_player(new_context().new_page(), server.url, s) for s in ("peer-a", "peer-b")}
+    wait_playing(list(players.values()), timeout_ms=120_000)
+    for page in players.values():
+        page.keyboard.press("ArrowUp")
+
+    admin.wait_for_selector("#games[data-count='1']", timeout=10_000)
+    assert "p2p" in admin.locator("#games tbody tr").inner_text()
+    (game_id,) = app.server.p2p_mode.coordinator.games
+    admin.click(f"button[data-end-game='{game_id}']")
+    for page in players.values():
+        status = page.locator("#game-status")
+        expect(status).to_have_attribute("data-state", "over", timeout=15_000)
+        assert status.inner_text() == "The researcher ended this game. Everything you played has been saved."
+    admin.wait_for_selector("#games[data-count='0']", timeout=15_000)
+    expect(admin.locator("#action-error")).to_be_hidden()
+    for page in players.values():
+        page.locator("#continue").click()
+        expect(page.locator("#completion-code")).to_have_text("P2P2026", timeout=10_000)
+
+    (ended,) = [e for e in read_db(db, lambda s: s.events("game_ended_by_researcher"))]
+    assert (ended.game_id, ended.data) == (game_id, {"mode": "p2p"})
+    episodes = [e for e in read_db(db, lambda s: s.episodes()) if e.game_id == game_id]
+    assert sorted(e.source for e in episodes) == ["peer-a", "peer-b"]  # each page uploaded what it played
+    assert all(e.status == "partial" and 0 < e.step_count < 100_000 for e in episodes)
+    for subject in players:
+        assert participant_row(db, subject).status == "completed"
+        (record,) = [r for r in read_db(db, lambda s: s.scene_records())
+                     if r.participant_id == subject and r.scene_id == SCENE]
+        assert record.meta["game_over"]["reason"] == "ended_by_researcher"
