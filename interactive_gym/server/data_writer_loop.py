@@ -191,7 +191,11 @@ class WriterLoop:
                         step_error = exc
                 for operation in operations:
                     try:
-                        outcomes.append((operation, True, operation.run(storage)))
+                        # Its own savepoint, whatever it runs: a failure rolls back this operation only (on
+                        # PostgreSQL an uncaught statement error would otherwise abort the whole batch).
+                        with storage.transaction():
+                            value = operation.run(storage)
+                        outcomes.append((operation, True, value))
                     except Exception as exc:  # belongs to that caller only
                         outcomes.append((operation, False, exc))
         except Exception as exc:  # BEGIN or COMMIT failed (lock held too long, disk full): nothing is durable

@@ -183,11 +183,16 @@ class Storage(StorageWrites, StorageReads):
                 raise StorageError(str(exc)) from exc
             raise
         self._depth -= 1
+        if self._conn.transaction_failed:
+            # PostgreSQL: a statement failed in here and its error was caught, which aborts the transaction; a
+            # COMMIT would then quietly roll back. Undo this unit only and say so, never report success.
+            self._roll_back(savepoint)
+            raise StorageError("a statement failed inside the transaction, so none of it was kept")
         if savepoint:
             self._conn.execute(f"RELEASE {savepoint}")
             return
         try:
-            self._conn.execute("COMMIT")
+            self._conn.commit()
         except self._conn.errors as exc:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")

@@ -106,7 +106,7 @@ def _migrate(conn: Connection, clock: Callable[[], float]) -> None:
                 for statement in statements:
                     conn.execute(conn.dialect.ddl(statement))
                 conn.execute("INSERT INTO schema_version VALUES (?, ?)", (version, clock()))
-        conn.execute("COMMIT")
+        conn.commit()
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")

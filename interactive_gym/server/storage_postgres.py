@@ -157,6 +157,22 @@ class PostgresConnection:
         states = self._psycopg.pq.TransactionStatus
         return bool(status in (states.INTRANS, states.INERROR, states.ACTIVE))  # UNKNOWN: the connection is gone
 
+    @property
+    def transaction_failed(self) -> bool:
+        """Whether a failed statement aborted the open transaction (only a rollback can follow)."""
+        return bool(self._raw.info.transaction_status == self._psycopg.pq.TransactionStatus.INERROR)
+
+    def commit(self) -> None:
+        """Commits the open transaction; raises if the server rolled it back instead.
+
+        PostgreSQL answers COMMIT of an aborted transaction with ROLLBACK and no error, so the answer is checked:
+        an acknowledgement must never rest on a commit that did not happen.
+        """
+        cursor = self._raw.execute("COMMIT")
+        if cursor.statusmessage != "COMMIT":
+            raise self._psycopg.errors.InFailedSqlTransaction(
+                f"the server answered {cursor.statusmessage!r} to COMMIT: the transaction was rolled back")
+
     def prepare_writer(self, synchronous: Synchronous) -> None:
         """Nothing more to do: ``synchronous_commit`` was set when connecting."""
 

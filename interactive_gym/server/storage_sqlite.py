@@ -73,6 +73,15 @@ class SqliteConnection:
         """Whether a transaction is open (SQLite closes it by itself after some errors)."""
         return self._raw.in_transaction
 
+    @property
+    def transaction_failed(self) -> bool:
+        """Never: an SQLite error ends only its statement (or rolls the whole transaction back by itself)."""
+        return False
+
+    def commit(self) -> None:
+        """Commits the open transaction."""
+        self._raw.execute("COMMIT")
+
     def prepare_writer(self, synchronous: Synchronous) -> None:
         """WAL journal, the ``synchronous`` level and foreign keys, for a connection that will write."""
         mode = self._raw.execute("PRAGMA journal_mode = WAL").fetchone()[0]

@@ -218,6 +218,31 @@ def test_a_rejected_operation_fails_alone(new_db: Callable[..., Location]) -> No
     run(body)
 
 
+def test_a_raw_database_error_in_one_operation_never_takes_the_others_down(new_db: Callable[..., Location]) -> None:
+    # On PostgreSQL an error outside a savepoint aborts the whole transaction, and COMMIT then quietly rolls
+    # back: the writes grouped with it must still be committed before they are acknowledged.
+    path = new_db()
+
+    def broken_read(storage: Storage) -> None:
+        storage._conn.execute("SELECT * FROM nowhere")  # noqa: SLF001 - an error no Storage method guards
+
+    async def body() -> None:
+        writer = await started(path)
+        gate = Gate(writer)
+        await gate.wait_entered()
+        before = asyncio.ensure_future(writer.record_event("before"))
+        bad = asyncio.ensure_future(writer._submit(broken_read))  # noqa: SLF001 - test-only hook
+        after = asyncio.ensure_future(writer.record_event("after"))
+        await gate.open()
+        assert (await before, await after) == (1, 2)
+        with pytest.raises(StorageError, match="nowhere"):
+            await bad
+        assert column(path, "SELECT kind FROM events ORDER BY id") == ["before", "after"]  # acknowledged: stored
+        await writer.close()
+
+    run(body)
+
+
 def test_a_cancelled_caller_does_not_cancel_the_write(new_db: Callable[..., Location]) -> None:
     path = new_db()
 

@@ -6,6 +6,7 @@ Tests that take ``store`` or ``new_db`` run on both engines (SQLite and a real P
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import sqlite3
 from collections.abc import Callable
@@ -515,3 +516,23 @@ def test_events_round_trip_and_filter_by_kind(store: Storage) -> None:
         store.record_event("")
     with pytest.raises(ValueError, match="game_id must be a non-empty string"):
         store.record_event("k", game_id=3)  # type: ignore[arg-type]
+
+
+def test_an_error_caught_inside_a_transaction_never_passes_for_a_commit(store: Storage) -> None:
+    # On PostgreSQL a failed statement aborts the transaction even when its error is caught, and COMMIT then
+    # rolls back without an error: the storage must say so instead of returning as if the writes were kept.
+    def swallow_an_error() -> None:
+        with store.transaction():
+            store.record_event("inside")
+            with contextlib.suppress(Exception):  # an error the caller swallows: what this test is about
+                store._conn.execute("SELECT * FROM nowhere")  # noqa: SLF001
+
+    if store.engine == "postgresql":
+        with pytest.raises(StorageError, match="none of it was kept"):
+            swallow_an_error()
+        assert store.events() == []
+    else:  # SQLite ends only the failed statement, so the commit is real and keeps the event
+        swallow_an_error()
+        assert [e.kind for e in store.events()] == ["inside"]
+    store.record_event("next")  # the connection is usable again
+    assert [e.kind for e in store.events()][-1] == "next"
