@@ -148,13 +148,20 @@ def diff_packet(previous: Frame, current: Frame, seq: int) -> dict[str, Any]:
             patch = encode_patch(old, spec)
             if patch is not None:
                 objects.append(patch)
-    removed = [object_id for object_id in previous.persistent if object_id not in current.persistent]
+    if new_ids or len(previous.persistent) != len(current.persistent):
+        removed = [object_id for object_id in previous.persistent if object_id not in current.persistent]
+        implied = implied_order(previous, current, new_ids)
+    else:
+        # The usual frame: the same ids as before (none new and as many, so none gone); the client keeps the
+        # previous order, which is what implied_order would compute, without the membership scans.
+        removed = []
+        implied = list(previous.persistent)
     if objects:
         packet["objects"] = objects
     if removed:
         packet["remove"] = removed
     order = list(current.persistent)
-    if order != implied_order(previous, current, new_ids):
+    if order != implied:
         packet["order"] = order
     if current.transient:
         packet["transient"] = [encode_definition(spec) for spec in current.transient]
