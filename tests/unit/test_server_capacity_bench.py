@@ -82,3 +82,25 @@ def test_bench_env_names_the_known_envs_when_given_an_unknown_one() -> None:
     assert bench_env("grid").make_env().metadata["name"] == "coin_grid_v1"
     with pytest.raises(ValueError, match="demo, grid"):
         bench_env("nope")
+
+
+def test_the_hot_path_harness_ticks_every_game_and_sends_every_packet(tmp_path: Path) -> None:
+    import argparse
+    import asyncio
+
+    from server_capacity_hotpath import run
+
+    args = argparse.Namespace(games=3, ticks=30, warmup=6, window=10, env="grid", key_interval=0.1)
+    result = asyncio.run(run(args, tmp_path / "hot.sqlite"))
+    assert result["game_ticks"] == 3 * (30 + 6)
+    assert result["key_messages"] == 3 * 2 * (30 + 6) // 3  # one key every 3 ticks (0.1 s at 30 fps) per player
+    # Two players per game get every tick's render packet, plus each game's episode start.
+    assert result["packets_sent"] >= 2 * result["game_ticks"]
+    assert result["cpu_us_per_game_tick"]["n"] == 3
+
+
+def test_the_per_part_breakdown_still_runs() -> None:
+    from server_capacity_breakdown import breakdown
+
+    parts = breakdown(200, "demo")["us_per_tick"]
+    assert all(value > 0 for value in parts.values())
