@@ -52,13 +52,15 @@ def describe(location: Location) -> str:
     return redact(location) if isinstance(location, str) else str(location)
 
 
-def connect(location: Location, *, readonly: bool, synchronous: Synchronous = "FULL"
+def connect(location: Location, *, readonly: bool, synchronous: Synchronous = "FULL", any_thread: bool = False
             ) -> Connection:
-    """A raw connection to ``location``'s engine, with no schema checks (tests and tools that inspect rows)."""
+    """A raw connection to ``location``'s engine, with no schema checks (the dashboard, tools and tests that
+    read rows themselves). Statements use SQLite's SQL; ``any_thread`` allows use from several threads in turn.
+    """
     location = location_of(location)
     if isinstance(location, str):
         return PostgresConnection(location, readonly=readonly, synchronous=synchronous)
-    return SqliteConnection(location, readonly=readonly)
+    return SqliteConnection(location, readonly=readonly, any_thread=any_thread)
 
 
 def open_database(

@@ -27,6 +27,8 @@ class SqliteConnection:
     Args:
         path: the database file.
         readonly: open an existing file for reading only; never creates it.
+        any_thread: may be used from several threads, one at a time (the caller holds a lock), as the
+            dashboard's reads do from ``asyncio.to_thread``. psycopg connections always may.
 
     Raises:
         StorageError: a read-only open of a missing file.
@@ -35,15 +37,16 @@ class SqliteConnection:
     dialect: Dialect = SQLITE
     errors: tuple[type[Exception], ...] = (sqlite3.Error,)
 
-    def __init__(self, path: Path, *, readonly: bool) -> None:
+    def __init__(self, path: Path, *, readonly: bool, any_thread: bool = False) -> None:
         self.description = str(path)
         if readonly:
             if not path.is_file():
                 raise StorageError(f"no database file at {path}")
-            self._raw = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None)
+            self._raw = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None,
+                                        check_same_thread=not any_thread)
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._raw = sqlite3.connect(path, isolation_level=None)
+            self._raw = sqlite3.connect(path, isolation_level=None, check_same_thread=not any_thread)
         self._raw.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:

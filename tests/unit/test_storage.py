@@ -536,3 +536,10 @@ def test_an_error_caught_inside_a_transaction_never_passes_for_a_commit(store: S
         assert [e.kind for e in store.events()] == ["inside"]
     store.record_event("next")  # the connection is usable again
     assert [e.kind for e in store.events()][-1] == "next"
+
+
+def test_instr_finds_text_the_same_way_on_both_engines(store: Storage) -> None:
+    store.record_event("k", participant_id="p1", data={"agents": ["ann", "bob"]})
+    found = committed(store.location, "SELECT instr(data, ?) FROM events", ('"bob"',))
+    assert found == len('{"agents":["ann",') + 1  # 1-based position on SQLite and PostgreSQL alike
+    assert committed(store.location, "SELECT instr(data, ?) FROM events", ("carol",)) == 0

@@ -21,6 +21,8 @@ QUERIES = [
     ('SELECT "odd?col" FROM t WHERE x = ?', 'SELECT "odd?col" FROM t WHERE x = %s'),
     ("SELECT x::text FROM t WHERE y = :y", "SELECT x::text FROM t WHERE y = %(y)s"),  # a cast is not a name
     ("SELECT x % 2 FROM t", "SELECT x %% 2 FROM t"),  # psycopg would read a lone % as a placeholder
+    ("SELECT id FROM e WHERE instr(agents, ?) > 0", "SELECT id FROM e WHERE strpos(agents, %s) > 0"),
+    ("SELECT 'instr(' , x_instr(a)", "SELECT 'instr(' , x_instr(a)"),  # only the function itself
     ("SELECT 1", "SELECT 1"),
 ]
 
