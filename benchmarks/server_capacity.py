@@ -8,6 +8,11 @@ observations; see ``server_capacity_envs.py``) by pressing a new arrow every ``-
 (default 0.1 s: a fast game), and record every render packet's arrival. The orchestrator samples CPU and
 memory of the server and of the clients while the games run.
 
+The server also reports its garbage collections (count, total and longest pause per generation; ``--gc-freeze``
+makes it call ``gc.freeze()`` before serving, for comparison). For decisions on a shared machine, use CPU per
+game tick (below) or the load-independent instruction counts of ``server_capacity_hotpath.py`` under callgrind,
+not the rates and lateness, which move with other processes' load.
+
 Every size runs ``--runs`` times (default 3; run 1 of every size, then run 2, ...) and the report gives the
 median and range of each headline figure over the runs. A "target met" verdict needs at least three runs and
 every run meeting the target; from fewer the verdict is refused. The raw JSON (every run, the machine: CPU
