@@ -205,6 +205,9 @@ def decode_message(text: str, *, off_loop: bool = False) -> DecodedMessage:
     return DecodedMessage(packet)
 
 
+_EVENT_DIGIT = str(sio_packet.EVENT)
+
+
 class DirectSendManager(AsyncManager):
     """An ``AsyncManager`` whose emits queue the packet to each recipient directly, without a task each."""
 
@@ -239,7 +242,15 @@ class DirectSendManager(AsyncManager):
                     break
 
     def _encode(self, event: str, args: list[Any], namespace: str) -> Any:
-        return self.server.packet_class(sio_packet.EVENT, namespace=namespace, data=[event, *args]).encode()
+        packet_class = self.server.packet_class
+        if namespace == "/" and packet_class is JsonFirstPacket and packet_class.json is WireJson:
+            # What JsonFirstPacket(EVENT, namespace="/", data=...).encode() returns (the type digit, no namespace,
+            # no ack id, the JSON), without building the packet: every render of every game comes through here.
+            try:
+                return _EVENT_DIGIT + compact_dumps([event, *args])
+            except (TypeError, ValueError):
+                pass  # bytes inside (or not JSON at all): the packet class decides, as below
+        return packet_class(sio_packet.EVENT, namespace=namespace, data=[event, *args]).encode()
 
     def _full_text(self, event: str, data: LatestWins, namespace: str) -> Any:
         """The encoded self-contained version of ``data``, built on first use, once for every recipient."""

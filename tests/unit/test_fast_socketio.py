@@ -466,3 +466,15 @@ def test_undecodable_messages_are_refused_as_malformed_and_reach_no_handler(text
 def test_the_server_needs_the_packet_class_that_takes_decoded_messages() -> None:
     with pytest.raises(TypeError, match="serializer=JsonFirstPacket"):
         ExperimentSocketServer(async_mode="asgi", max_message_chars=100, serializer=sio_packet.Packet)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=12), st.lists(st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8) | st.binary(max_size=4),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=12), max_size=3), st.sampled_from(["/", "/admin"]))
+def test_the_managers_event_text_is_the_default_packets(event: str, args: list[Any], namespace: str) -> None:
+    manager = DirectSendManager()
+    manager.set_server(FakeServer(JsonFirstPacket))
+    expected = sio_packet.Packet(sio_packet.EVENT, namespace=namespace, data=[event, *args]).encode()
+    assert manager._encode(event, args, namespace) == expected  # noqa: SLF001 - the encoder under test
