@@ -26,6 +26,7 @@ from playwright.sync_api import Page, expect
 
 from interactive_gym import EndScene, GymScene, RemoteConfig, Stager, StartScene
 from interactive_gym.export import export_csv
+from interactive_gym.screening import HiddenTab
 
 DEMO_DIR = ROOT / "examples" / "demo"
 if str(DEMO_DIR) not in sys.path:
@@ -38,20 +39,23 @@ CONTROLS = {"ArrowUp": gatherers.UP, "ArrowDown": gatherers.DOWN, "ArrowLeft": g
 CONTROLLER = "ai-takeover:greedy_policy"
 GAP = "gap:default-input"
 CODE = "TAKEOVER1"
+SCREEN_OUT = "AWAY1"
 GRACE_S = 1.0
 
 
-def _config(db: Path, mode: str, *, max_steps: int, fps: int) -> RemoteConfig:
+def _config(db: Path, mode: str, *, max_steps: int, fps: int, exclusion: list[Any] | None = None,
+            on_partner_drop: str = "ai") -> RemoteConfig:
     """The demo pair game with the takeover policy; a consent page first (server mode) so both pages load."""
     width, height = gatherers.canvas_size()
     extra: dict[str, Any] = {"input_delay": 2} if mode == "p2p" else {}
     game = GymScene(
         "orchard", env_creator=gatherers.make_env, render_fn=gatherers.render, width=width, height=height,
         controls=CONTROLS, default_action=gatherers.STAY, policy_mapping={"agent_0": "human", "agent_1": "human"},
-        mode=mode, fps=fps, max_steps=max_steps, disconnect_grace_s=GRACE_S, on_partner_drop="ai",
-        partner_drop_policy=gatherers.greedy_policy, **extra)
+        mode=mode, fps=fps, max_steps=max_steps, disconnect_grace_s=GRACE_S, on_partner_drop=on_partner_drop,
+        partner_drop_policy=gatherers.greedy_policy if on_partner_drop == "ai" else None, exclusion=exclusion,
+        **extra)
     scenes: list[Any] = [StartScene("consent", body_html="<p>Hello</p>")] if mode == "server" else []
-    stager = Stager([*scenes, game, EndScene("end", completion_code=CODE)])
+    stager = Stager([*scenes, game, EndScene("end", completion_code=CODE, screen_out_completion_code=SCREEN_OUT)])
     config = RemoteConfig().experiment(f"takeover_{mode}", stager=stager, db=db)
     return config.webrtc(stun_urls=[]) if mode == "p2p" else config
 
@@ -106,17 +110,32 @@ def _check_flags(rows: list[dict[str, str]], gone_agent: str, stay_agent: str, g
     return first_flag, first_ai
 
 
-def test_server_mode_ai_takes_over_after_a_partner_closes_the_tab(live_server, new_context, tmp_path: Path) -> None:
-    db = tmp_path / "takeover.sqlite"
-    app = build_app(_config(db, "server", max_steps=150, fps=10))
-    server = live_server(app.asgi)
+def _server_pair(new_context: Any, url: str) -> dict[str, Page]:
+    """Two pages through consent into one server-mode game: ``{"stay": page, "gone": page}``, both playing."""
     pages = {}
     for subject in ("stay", "gone"):
-        page = open_player(new_context().new_page(), server.url, subject)
+        page = open_player(new_context().new_page(), url, subject)
         page.locator("#consent").check()
         page.locator("#continue").click()
         pages[subject] = page
     wait_playing(list(pages.values()), timeout_ms=20_000)
+    return pages
+
+
+def _hide(page: Page) -> None:
+    """The tab switch (simulated in the document: headless Chromium never hides a page; see test_screening.py)."""
+    page.evaluate("""() => {
+        Object.defineProperty(document, "hidden", {configurable: true, get: () => true});
+        Object.defineProperty(document, "visibilityState", {configurable: true, get: () => "hidden"});
+        document.dispatchEvent(new Event("visibilitychange"));
+    }""")
+
+
+def test_server_mode_ai_takes_over_after_a_partner_closes_the_tab(live_server, new_context, tmp_path: Path) -> None:
+    db = tmp_path / "takeover.sqlite"
+    app = build_app(_config(db, "server", max_steps=150, fps=10))
+    server = live_server(app.asgi)
+    pages = _server_pair(new_context, server.url)
     agents = {s: p.evaluate("window.interactiveGym.game.agentId") for s, p in pages.items()}
     assert sorted(agents.values()) == ["agent_0", "agent_1"]
     rng = random.Random(7)
@@ -202,3 +221,40 @@ def test_p2p_remaining_peer_runs_the_ai_after_a_partner_closes_the_tab(live_serv
     assert takeover["participant_id"] == "gone"
     assert f'"t": {first}' in takeover["data"] and CONTROLLER in takeover["data"]
     assert '"ai-takeover' in episodes["stay"]["meta.takeovers"]
+
+
+def test_server_mode_ai_takes_over_from_an_excluded_partner(live_server, new_context, tmp_path: Path) -> None:
+    db = tmp_path / "excluded.sqlite"
+    rule = HiddenTab(warn_after_s=1, exclude_after_s=3)
+    server = live_server(build_app(_config(db, "server", max_steps=150, fps=10, exclusion=[rule])).asgi)
+    pages = _server_pair(new_context, server.url)
+    agents = {s: p.evaluate("window.interactiveGym.game.agentId") for s, p in pages.items()}
+    rng = random.Random(3)
+    for _ in range(10):
+        for page in pages.values():
+            page.keyboard.press(rng.choice(GAME_KEYS))
+        pages["stay"].wait_for_timeout(100)
+    away, stay = pages["gone"], pages["stay"]
+    _hide(away)
+    # The player who stays keeps playing (and is never idle or hidden); the hidden one is screened out.
+    screened = lambda: away.locator("#completion-code").count() > 0  # noqa: E731
+    _press_until(stay, screened, rng, timeout_s=30, what="the hidden player is excluded")
+    expect(away.locator("#completion-code")).to_have_text(SCREEN_OUT)
+    status = stay.locator("#game-status")
+    over = lambda: status.get_attribute("data-state") == "over"  # noqa: E731
+    _press_until(stay, over, rng, timeout_s=60, what="the remaining participant's game ends")
+    assert status.get_attribute("data-reason") == "complete"
+    stay.locator("#continue").click()
+    expect(stay.locator("#completion-code")).to_have_text(CODE, timeout=10_000)
+    assert participant_row(db, "stay").status == "completed"
+    gone = participant_row(db, "gone")
+    assert (gone.status, gone.completion_code) == ("excluded", SCREEN_OUT)
+
+    tables = _exported(db, tmp_path / "export")
+    (episode,) = [e for e in tables["episodes"] if e["scene_id"] == "orchard"]
+    assert episode["status"] == "complete" and int(episode["step_count"]) == 150
+    _, first = _check_flags(tables["agent_steps"], agents["gone"], agents["stay"], "gone", "stay", "server")
+    kinds = [(e["kind"], e["participant_id"]) for e in tables["events"]]
+    assert kinds.index(("excluded", "gone")) < kinds.index(("partner_takeover", "gone"))
+    (takeover,) = [e for e in tables["events"] if e["kind"] == "partner_takeover"]
+    assert f'"frame": {first}' in takeover["data"]
