@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from interactive_gym.server.storage import Location, Storage, StorageError
+from interactive_gym.server.storage import Location, Storage, StorageError, location_of
 from interactive_gym.server.storage_postgres import is_postgres_url
 
 try:
@@ -111,7 +111,10 @@ def find_database(path: Path | str) -> Location:
     database in a directory (or its ``data/`` folder)."""
     if is_postgres_url(path):
         return str(path)
-    path = Path(path)
+    try:
+        path = Path(location_of(path))  # a URL of another kind, or one folded into a path, is named as such
+    except StorageError as exc:
+        raise ExportError(str(exc)) from None
     if not path.exists():
         raise ExportError(f"{path} does not exist")
     if path.is_file():

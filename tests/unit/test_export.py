@@ -356,3 +356,12 @@ def test_data_load_gives_dataframes_with_the_csv_columns(tmp_path: Path) -> None
             assert list(frame.columns) == next(csv.reader(handle)), name
     joined = tables["agent_steps"].merge(tables["participants"], on="participant_id")
     assert list(joined["agent"]) == ["human", "human"] and set(joined["attempt"]) == {1, 2}
+
+
+def test_find_database_takes_a_postgres_url_as_it_is_and_names_a_mangled_one(tmp_path: Path) -> None:
+    from interactive_gym.export import ExportError, find_database
+
+    assert find_database("postgresql://ann@db.example/study") == "postgresql://ann@db.example/study"
+    with pytest.raises(ExportError, match="lost a slash"):
+        find_database(Path("postgresql://ann@db.example/study"))  # what type=Path makes of the URL
+    assert default_out_dir("postgresql://ann@db.example/study") == Path("study_csv")
