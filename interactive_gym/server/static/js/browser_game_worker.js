@@ -175,7 +175,7 @@ export class WorkerGame {
     } catch (err) {
       // Records the failed step made before raising (the render function failed after the step) belong to
       // the episode the page uploads with the traceback, as when the env ran in the page.
-      if (err instanceof EnvError) err.rows = rowsFn(host.proxy, this.posted);
+      if (err instanceof EnvError) err.rows = JSON.parse(rowsFn(host.proxy, this.posted));
       throw err;
     }
   }
