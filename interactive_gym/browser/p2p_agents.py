@@ -19,7 +19,9 @@ rollback, another peer, or a rejoining page loading a snapshot computes the same
 (:func:`decision_uniform`). The ONNX network is evaluated in Python (:mod:`~interactive_gym.browser.onnx_mlp`,
 double precision, one fixed order of operations) because onnxruntime-web answers asynchronously, outside the
 synchronous re-simulation; its draw follows ``sampleCategorical`` of ``seeded_rng.js`` (one rule, one table of
-cases both are tested against: ``tests/fixtures/sample_categorical_cases.json``).
+cases both are tested against: ``tests/fixtures/sample_categorical_cases.json``). Its uniform numbers come from
+Python's generator, not ``seeded_rng.js``'s, so a sampled browser-mode episode and a p2p one with the same seed
+draw differently; each is reproducible from its seed.
 
 The pause between episodes
 --------------------------
