@@ -3,7 +3,8 @@ of two real Socket.IO clients appear and finish, read a participant's timeline w
 (shown as text), pause enrolment and see a new participant refused with the clear text, download the export zip,
 and check the plots were drawn (uPlot's canvas has a size and the series' colour in its pixels). And end a stuck
 game of two real Chromium pages from the dashboard: both pages get the researcher's game-over and go on to the
-end page; the data keeps the partial episode and the end reason. The same for a p2p game (WebRTC on loopback):
+end page; the data keeps the partial episode and the end reason, recorded once although the game was asked to end
+three times at once. The same for a p2p game (WebRTC on loopback):
 both pages upload what they played and show the researcher's message."""
 
 from __future__ import annotations
@@ -125,6 +126,25 @@ def test_dashboard_live_game_pause_export_and_plots(live_server, new_context, tm
     assert drawn["coloured"] > 1000 and drawn["series"] > 20, drawn
 
 
+END_TWICE_MORE = """async (gameId) => {
+    // The button's click, and two more asks at once (another dashboard tab, a repeated click).
+    const csrf = document.querySelector('meta[name="csrf-token"]').content;
+    const ask = () => fetch(`/admin/games/${encodeURIComponent(gameId)}/end`, {
+        method: "POST", credentials: "same-origin", body: "{}",
+        headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf},
+    }).then(async (r) => [r.status, await r.json()]);
+    document.querySelector(`button[data-end-game="${gameId}"]`).click();
+    return Promise.all([ask(), ask()]);
+}"""
+
+
+def end_game_three_times(admin, game_id: str) -> None:
+    """Clicks End game and asks twice more at once: the extra asks are duplicates (or find the game over)."""
+    for status, answer in admin.evaluate(END_TWICE_MORE, game_id):
+        assert (status, answer) in ((200, {"ok": True, "duplicate": True}),
+                                    (404, {"ok": False, "error": "no such running game"})), (status, answer)
+
+
 def log_in(admin, url: str) -> None:
     """Logs the dashboard page in with the environment's password and waits for the first live push."""
     admin.goto(f"{url}/admin")
@@ -160,7 +180,7 @@ def test_dashboard_ends_a_stuck_game_of_two_browser_pages(live_server, new_conte
     row = admin.locator("#games tbody tr")
     assert "stuck-a" in row.inner_text() and "stuck-b" in row.inner_text()
     (game_id,) = app.server.server_mode.runners
-    admin.click(f"button[data-end-game='{game_id}']")
+    end_game_three_times(admin, game_id)
 
     for page in players.values():
         status = page.locator("#game-status")
@@ -173,7 +193,7 @@ def test_dashboard_ends_a_stuck_game_of_two_browser_pages(live_server, new_conte
         page.locator("#continue").click()
         expect(page.locator("#completion-code")).to_have_text("PAIR2026", timeout=10_000)
 
-    (ended,) = [e for e in read_db(db, lambda s: s.events("game_ended_by_researcher"))]
+    (ended,) = [e for e in read_db(db, lambda s: s.events("game_ended_by_researcher"))]  # once, for three asks
     assert (ended.game_id, ended.data) == (game_id, {"mode": "server"})
     (episode,) = [e for e in read_db(db, lambda s: s.episodes()) if e.game_id == game_id]
     assert episode.status == "partial" and 0 < episode.step_count < 100_000
@@ -203,7 +223,7 @@ def test_dashboard_ends_a_stuck_p2p_game_of_two_browser_pages(live_server, new_c
     admin.wait_for_selector("#games[data-count='1']", timeout=10_000)
     assert "p2p" in admin.locator("#games tbody tr").inner_text()
     (game_id,) = app.server.p2p_mode.coordinator.games
-    admin.click(f"button[data-end-game='{game_id}']")
+    end_game_three_times(admin, game_id)
     for page in players.values():
         status = page.locator("#game-status")
         expect(status).to_have_attribute("data-state", "over", timeout=15_000)
@@ -214,7 +234,7 @@ def test_dashboard_ends_a_stuck_p2p_game_of_two_browser_pages(live_server, new_c
         page.locator("#continue").click()
         expect(page.locator("#completion-code")).to_have_text("P2P2026", timeout=10_000)
 
-    (ended,) = [e for e in read_db(db, lambda s: s.events("game_ended_by_researcher"))]
+    (ended,) = [e for e in read_db(db, lambda s: s.events("game_ended_by_researcher"))]  # once, for three asks
     assert (ended.game_id, ended.data) == (game_id, {"mode": "p2p"})
     episodes = [e for e in read_db(db, lambda s: s.episodes()) if e.game_id == game_id]
     assert sorted(e.source for e in episodes) == ["peer-a", "peer-b"]  # each page uploaded what it played

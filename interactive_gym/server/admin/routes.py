@@ -186,11 +186,16 @@ class AdminRoutes:
         game_id = request.path_params["game_id"]
         if len(game_id) > GAME_ID_CHARS:
             return JSONResponse({"ok": False, "error": "not a game id"}, status_code=400)
+        server_mode, p2p_mode = self.experiment.server_mode, self.experiment.p2p_mode
+        # A second tab or a repeated click while the game is still ending: ended once, recorded once. Nothing
+        # is awaited between this check and the mode marking the game, so two concurrent asks cannot both pass.
+        if game_id in server_mode.ending or game_id in p2p_mode.ended_by_researcher:
+            return JSONResponse({"ok": True, "duplicate": True})
         mode = "server"
-        ended = self.experiment.server_mode.end_game(game_id)
+        ended = server_mode.end_game(game_id)
         if not ended:
             mode = "p2p"
-            ended = await self.experiment.p2p_mode.end_game(game_id)
+            ended = await p2p_mode.end_game(game_id)
         if not ended:
             return JSONResponse({"ok": False, "error": "no such running game"}, status_code=404)
         await self.experiment.writer.record_event("game_ended_by_researcher", {"mode": mode}, game_id=game_id)

@@ -54,6 +54,8 @@ class ServerMode:
         # game_id -> when its first episode starts (clock): the start countdown a (re)joining page is shown.
         self._starts_at: dict[str, float] = {}
         self.runners: dict[str, GameRunner] = {}
+        # Running games asked to end early (end_game), until they have: a second ask is a duplicate.
+        self.ending: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         # One shared ticker per fps: every game of that rate is stepped from one timer and one task.
         self._tickers: dict[float, TickScheduler] = {}
@@ -230,6 +232,7 @@ class ServerMode:
     async def _finished(self, runner: GameRunner, reason: str) -> None:
         game = runner.game
         self.runners.pop(game.game_id, None)
+        self.ending.discard(game.game_id)
         self._starts_at.pop(game.game_id, None)
         record = game_over_record(reason)
         if runner.error_text:
@@ -249,9 +252,13 @@ class ServerMode:
 
     def end_game(self, game_id: str, reason: str = "ended_by_researcher") -> bool:
         """Ends a running game early (the researcher's dashboard): the episode being played is kept, marked
-        partial, and the players get the game-over of ``reason``. False if no such game is running."""
+        partial, and the players get the game-over of ``reason``. False if no such game is running.
+
+        A game asked to end stays in :attr:`ending` until it has ended (the dashboard answers a second ask as a
+        duplicate)."""
         runner = self.runners.get(game_id)
         if runner is None:
             return False
+        self.ending.add(game_id)
         runner.end(reason)
         return True
