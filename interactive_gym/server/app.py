@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -85,9 +86,15 @@ class ExperimentApp:
         self._housekeeping = asyncio.create_task(self._housekeep())
         log.info("experiment %s: data in %s", self.config.experiment_id, describe(self.config.database_path()))
         self.dashboard.announce()
+        # What exists now (modules, the experiment, restored participants) lives as long as the server: moved
+        # out of the collector's generations, a full collection no longer walks it (its pause would otherwise
+        # land in some game's tick).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
+            gc.unfreeze()  # collectable again: a process that starts another server (tests) does not keep this one
             self._housekeeping.cancel()
             await self.dashboard.close()
             await self.server.shutdown()
