@@ -342,8 +342,18 @@ class P2PGameHost:
             self._may_return.add(int(player))
 
     def expect_rejoin(self, player: int) -> None:
-        """The server says ``player`` is coming back on a new page: a snapshot served before is stale."""
-        self._served.pop(int(player), None)
+        """The server says ``player`` is coming back on a new page: its old page is gone and a snapshot served
+        before is stale.
+
+        The player is disconnected in the session now (as a rejoin request would at its next tick), so this peer
+        plays on with the default input for them while the new page loads, instead of stalling until the silence
+        timeout when the old page's goodbye was lost.
+        """
+        player = int(player)
+        self._served.pop(player, None)
+        if player != self.my_player and 0 <= player < len(self.sim.player_agents) \
+                and not self.session.player_disconnected(player):
+            self.session.disconnect_player(player)
 
     def add_snapshot_chunk(self, snapshot_id: Any, index: Any, count: Any, text: Any, now_ms: float) -> str:
         """Takes one chunk of a snapshot for this (returning) page; loads it once complete.

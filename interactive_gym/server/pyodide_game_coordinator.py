@@ -9,7 +9,10 @@ steps the game. The coordinator:
   participant's id), ``my_player_id``, the seed, the seed's ``turn_config``
   (``{username, credential, force_relay, expires_at}`` or null) and ``rtc_configuration`` (the complete
   ``RTCConfiguration`` the page uses as it is) — per player, because ephemeral TURN credentials are minted per
-  participant (``turn_grants.py``);
+  participant (``turn_grants.py``); P2PMode adds ``countdown_s``, ``can_rejoin`` (a silent partner may come back:
+  wait for the server) and, for a reloaded page given the running game, ``rejoin: true`` with ``sender``;
+* lets a new page of a player (a reload or a crash) rejoin a running game while a partner can send it
+  (:meth:`PyodideGameCoordinator.rejoin`);
 * answers the signaling relay's membership questions, so WebRTC signaling and the Socket.IO input fallback
   only ever flow between members of the same game;
 * tells the remaining players when a partner has been gone longer than the grace period (or, with

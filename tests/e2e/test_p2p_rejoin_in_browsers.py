@@ -142,3 +142,4 @@ def test_a_reload_mid_game_rejoins_and_both_uploads_agree(live_server, new_conte
     assert flagged == list(range(gap["from_t"], gap["to_t"] + 1))
     assert all(r["participant_id"] == "" for r in rows if r["controller"] == GAP_CONTROLLER)
     assert all(r["participant_id"] == "reloads" for r in rows if r["controller"] != GAP_CONTROLLER)
+

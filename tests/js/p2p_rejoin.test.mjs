@@ -183,3 +183,20 @@ test("without rejoin a silent partner ends the game at once, as before", async (
   assert.equal(reason, "partner_left");
   assert.equal(host.calls.filter((c) => c[0] === "away").length, 0);
 });
+
+test("a page reloaded before the game's first frame starts it the ordinary way", async () => {
+  const [a, b] = [link(0), link(1)];
+  a.other = b; b.other = a;
+  const survivorHost = new FakeHost();
+  const survivor = game(survivorHost, a, 0, { canRejoin: true }); // built, still waiting for its partner's ready
+  const newHost = new FakeHost();
+  const reloaded = game(newHost, b, 1, { rejoin: { sender: 0 } });
+  const done = reloaded.run();
+  await until(() => survivor.started && reloaded.started, "both start with the ready handshake");
+  assert.ok(survivorHost.calls.includes("start") && newHost.calls.includes("start"));
+  assert.equal(survivorHost.calls.filter((c) => c[0] === "request").length, 0); // no snapshot of an unplayed game
+  assert.equal(reloaded.rejoinedAt, null);
+  survivor.stop("complete");
+  reloaded.stop("complete");
+  await done;
+});

@@ -71,6 +71,7 @@ class Game:
 
     def new_page_1(self) -> None:
         """The reloaded page: a fresh host from the same config, asking page 0 for a snapshot."""
+        self.hosts[0].expect_rejoin(1)  # the server's notice comes before the new page's request
         self.hosts[1] = P2PGameHost.from_config(self.cfg, 1, isolate_global_random=True)
         self.gone = False
         self.waiting_snapshot = True
@@ -189,7 +190,6 @@ def test_a_repeated_request_gets_the_same_snapshot_and_a_second_reload_a_new_one
     # A second reload later: the server's notice makes the old snapshot stale; a new one is served.
     for _ in range(200):
         game.step(lose_at=None, goodbye=True, away_ms=500)
-    survivor.expect_rejoin(1)
     game.old = None
     game.play(lose_at=game.hosts[1].session.current_frame + 5, goodbye=True, away_ms=500)
     assert survivor._served[1][0] == first[0] + 1

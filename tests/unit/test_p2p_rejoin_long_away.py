@@ -53,3 +53,19 @@ def test_without_a_return_the_partner_left_upload_marks_the_gap_it_played() -> N
     (gap,) = partial["gaps"]
     assert gap["agent"] == "agent_1" and gap["to_t"] == partial["steps"][-1]["t"]
     assert all(s["actions"]["agent_1"] == 0 for s in partial["steps"][gap["from_t"]:])
+
+
+def test_the_servers_notice_ends_the_wait_for_a_page_gone_without_a_goodbye() -> None:
+    """Found in real browsers: a reload whose goodbye packets were lost left the partner stalled until the silence
+    timeout (the grace period). The server's ``p2p_peer_rejoining`` says the old page is gone: play on at once."""
+    game = AwayGame(config(max_steps=600, episodes=1), NetworkConditions(), seed=11)
+    while game.old is None:
+        game.step(lose_at=30, goodbye=False, away_ms=10**9)
+    survivor = game.hosts[0]
+    assert not survivor.session.player_disconnected(1)
+    survivor.expect_rejoin(1)
+    assert survivor.session.player_disconnected(1)
+    start = survivor.session.current_frame
+    for _ in range(60):  # 2 s; the silence timeout is 1 s (30 frames) plus the 8-frame prediction window
+        game.step(lose_at=None, goodbye=False, away_ms=10**9)
+    assert survivor.session.current_frame >= start + 58

@@ -1,6 +1,10 @@
 """p2p mode: every player's browser runs the env and the rollback netcode; the server matches, announces,
 relays signaling, re-attaches returning sockets, stores uploads and judges the peers' agreement.
 
+A ``p2p_join`` for a running game is one of three things: the same page again (same ``page_id``: a repeat or a
+late event; it gets its game again), a new page of the player (a reload or a crash: it rejoins, a partner's page
+sending it the game), or, when no partner can send it, a player who left.
+
 The decisions live in :class:`~interactive_gym.server.pyodide_game_coordinator.PyodideGameCoordinator`
 (state), :mod:`~interactive_gym.server.modes.waiting` (queues) and :mod:`~interactive_gym.server.parity`
 (agreement); this class moves events in and out and stores data.

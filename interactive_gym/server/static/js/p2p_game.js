@@ -154,6 +154,7 @@ export class P2PGame {
       const { message, body } = decodeControl(data) ?? {};
       if (message?.t === "rejoin") this.onRejoinRequest(Number(peer));
       else if (message?.t === "snapshot") this.onSnapshotChunk(Number(peer), message, body);
+      else if (message?.t === "not_started") this.onSenderNotStarted(Number(peer));
       if (message?.t === "ready") {
         const first = !this.readyFrom.has(peer);
         this.readyFrom.add(peer);
@@ -190,14 +191,14 @@ export class P2PGame {
    * The server says `player`'s new page is coming (`p2p_peer_rejoining`); this page may be asked for the game.
    * `attempt` counts that player's new pages: a repeated notice (same attempt) changes nothing.
    */
-  peerRejoining(player, attempt = null) {
+  peerRejoining(player, attempt = null, { reconnected = false } = {}) {
     if (this.finished) return;
     if (attempt !== null) {
       if ((this.rejoinAttempts.get(player) ?? 0) >= attempt) return;
       this.rejoinAttempts.set(player, attempt);
     }
     try {
-      this.rejoinSender.expect(Number(player));
+      this.rejoinSender.expect(Number(player), { reconnect: !reconnected });
     } catch (err) {
       this.end("error", err);
       return;
@@ -206,7 +207,12 @@ export class P2PGame {
   }
 
   onRejoinRequest(peer) {
-    if (this.finished || !this.started) return;
+    if (this.finished) return;
+    if (!this.started) {
+      // The partner reloaded before this game's first frame: nothing to send, start it the ordinary way.
+      this.sendControl(peer, { t: "not_started" });
+      return;
+    }
     let answer;
     try {
       answer = this.rejoinSender.request(peer, performance.now());
@@ -226,6 +232,16 @@ export class P2PGame {
       this.silentSince = null;
       this.onStatus({ phase: "partner_back", episode: this.last?.episode ?? 0 });
     }
+  }
+
+  /** The sender has not started the game either (the reload came while both loaded): the ready handshake. */
+  onSenderNotStarted(peer) {
+    if (!this.rejoiner || this.started || this.finished || peer !== this.rejoiner.sender) return;
+    this.rejoiner = null;
+    clearInterval(this.rejoinTimer);
+    this.sendReady();
+    this.readyTimer = setInterval(() => this.sendReady(), READY_RESEND_MS);
+    this.maybeStart();
   }
 
   onSnapshotChunk(peer, message, body) {

@@ -8,6 +8,8 @@
 //   messages `{"t":"snapshot","id","i","n"}` + "\n" + the chunk's text (ASCII JSON, at most 12,000 characters: under
 //   the 16 kB portable DataChannel message size, so they go over the reliable DataChannel only; the server relay
 //   takes 4 kB). A repeated request gets the same chunks again, at most every RESEND_MS.
+// * A sender that has not started the game (the reload came while both pages loaded) answers
+//   `{"t":"not_started"}`: the new page then starts the game the ordinary way (the ready handshake).
 // * Control messages are JSON text without a newline; a body, if any, follows the first newline.
 
 export const REQUEST_MS = 1000;
@@ -52,10 +54,13 @@ export class RejoinSender {
     this.served = 0;
   }
 
-  /** The server announced `player`'s new page: connect to it afresh and forget any snapshot sent before. */
-  expect(player) {
+  /**
+   * The server announced `player`'s new page: connect to it afresh (unless done already) and forget any
+   * snapshot sent before.
+   */
+  expect(player, { reconnect = true } = {}) {
     this.host.expectRejoin(player);
-    this.transport.restartPeer?.(player);
+    if (reconnect) this.transport.restartPeer?.(player);
     this.players.set(player, { id: null, chunks: null, sentAt: null });
   }
 

@@ -82,7 +82,7 @@ export function showP2PGame({ socket, emitWithAck, container, index, scene, show
     requestAnimationFrame(watch);
   };
   const view = { destroyed: false, game: null, ready: null, partnerLeft: null, result: null, over: false,
-    leaving: false };
+    leaving: false, rejoins: [] };
   const hook = {
     get state() { return status.dataset.state; },
     get frame() { return view.game?.last?.frame ?? 0; },
@@ -170,6 +170,7 @@ export function showP2PGame({ socket, emitWithAck, container, index, scene, show
       },
     });
     view.game = game;
+    for (const [player, attempt] of view.rejoins.splice(0)) game.peerRejoining(player, attempt, { reconnected: true });
     for (const message of early.splice(0)) game.onMessage(...message);
     const running = game.run();
     if (view.partnerLeft !== null) game.partnerLeft(view.partnerLeft);
@@ -232,7 +233,13 @@ export function showP2PGame({ socket, emitWithAck, container, index, scene, show
   // The partner reloaded: its new page gets the game from here (or from another partner).
   const onPeerRejoining = (msg) => {
     if (!view.ready || msg.game_id !== view.ready.gameId || !Number.isInteger(msg.player_id)) return;
-    view.game?.peerRejoining(msg.player_id, Number.isInteger(msg.attempt) ? msg.attempt : null);
+    const attempt = Number.isInteger(msg.attempt) ? msg.attempt : null;
+    if (view.game) view.game.peerRejoining(msg.player_id, attempt);
+    else {
+      // This page still loads: connect to the new page now; the game learns of it once it exists.
+      multiplayer.webrtcManager?.restartPeer(msg.player_id);
+      view.rejoins.push([msg.player_id, attempt]);
+    }
   };
   const onVisibility = () => socket.emit("visibility", { visible: !document.hidden });
   const onPageHide = () => {
