@@ -189,6 +189,9 @@ test("a page reloaded before the game's first frame starts it the ordinary way",
   a.other = b; b.other = a;
   const survivorHost = new FakeHost();
   const survivor = game(survivorHost, a, 0, { canRejoin: true }); // built, still waiting for its partner's ready
+  survivor.peerRejoining(1, 1);
+  assert.deepEqual(a.restarted, [1]);
+  assert.equal(survivorHost.calls.filter((c) => c[0] === "expect").length, 0); // its session keeps player 1
   const newHost = new FakeHost();
   const reloaded = game(newHost, b, 1, { rejoin: { sender: 0 } });
   const done = reloaded.run();

@@ -198,7 +198,8 @@ export class P2PGame {
       this.rejoinAttempts.set(player, attempt);
     }
     try {
-      this.rejoinSender.expect(Number(player), { reconnect: !reconnected });
+      // Not started yet: the session must not lose the player at frame 0 (the new page starts like any other).
+      this.rejoinSender.expect(Number(player), { reconnect: !reconnected, started: this.started });
     } catch (err) {
       this.end("error", err);
       return;

@@ -55,11 +55,11 @@ export class RejoinSender {
   }
 
   /**
-   * The server announced `player`'s new page: connect to it afresh (unless done already) and forget any
-   * snapshot sent before.
+   * The server announced `player`'s new page: connect to it afresh (unless done already) and, once the game has
+   * started here, tell the host (the old page is gone: its inputs end now, a snapshot sent before is stale).
    */
-  expect(player, { reconnect = true } = {}) {
-    this.host.expectRejoin(player);
+  expect(player, { reconnect = true, started = true } = {}) {
+    if (started) this.host.expectRejoin(player);
     if (reconnect) this.transport.restartPeer?.(player);
     this.players.set(player, { id: null, chunks: null, sentAt: null });
   }
