@@ -1,14 +1,18 @@
-"""AI takeover after a partner closes the tab, in real Chromium against a real server and SQLite.
+"""Partner-drop policies in real Chromium against a real server and SQLite: AI takeover after a partner closes the tab.
 
 Two real pages play one two-human game of the demo's Fruit Gatherers with ``GymScene(on_partner_drop="ai")``;
 one page is closed (``page.close()``) mid-game and the other keeps playing with real key presses to the end of
 the game and its end page. The export (``export_csv`` on the real database, what ``interactive-gym export``
-writes) must name the takeover policy as the controller of the closed page's agent on every frame from the
-takeover on, and on no frame before it; the remaining participant's agent is never flagged.
+writes) must flag every frame of the closed page's agent after the drop (a run played with the default input
+while it was gone, ``gap:default-input``, if any, then the takeover policy to the end) and no frame before it;
+the remaining participant's agent is never flagged.
 
 Server mode: the server's agent runtime plays the dropped agent once the disconnect grace has run out.
 p2p mode: the remaining peer's own simulation plays it (WebRTC on loopback), once the server has told it that
 no other peer is left.
+
+A partner excluded by an in-game rule (a hidden tab) is a drop like any other: with the AI policy the other player
+plays on; without one (``on_partner_drop="end"``) the other player's game ends with the clear "partner left" page.
 """
 
 from __future__ import annotations
@@ -258,3 +262,27 @@ def test_server_mode_ai_takes_over_from_an_excluded_partner(live_server, new_con
     assert kinds.index(("excluded", "gone")) < kinds.index(("partner_takeover", "gone"))
     (takeover,) = [e for e in tables["events"] if e["kind"] == "partner_takeover"]
     assert f'"frame": {first}' in takeover["data"]
+
+
+def test_server_mode_partner_of_an_excluded_player_gets_a_clear_end_without_a_policy(live_server, new_context,
+                                                                                     tmp_path: Path) -> None:
+    db = tmp_path / "excluded_end.sqlite"
+    rule = HiddenTab(warn_after_s=1, exclude_after_s=3)
+    config = _config(db, "server", max_steps=100_000, fps=10, exclusion=[rule], on_partner_drop="end")
+    server = live_server(build_app(config).asgi)
+    pages = _server_pair(new_context, server.url)
+    away, stay = pages["gone"], pages["stay"]
+    _hide(away)
+    status = stay.locator("#game-status")
+    over = lambda: status.get_attribute("data-state") == "over"  # noqa: E731
+    _press_until(stay, over, random.Random(5), timeout_s=30, what="the partner's game ends")
+    expect(away.locator("#completion-code")).to_have_text(SCREEN_OUT, timeout=10_000)
+    assert status.get_attribute("data-reason") == "partner_left"
+    assert status.inner_text() == "Your partner left the game, so it has ended. Everything you played has been saved."
+    stay.locator("#continue").click()
+    expect(stay.locator("#completion-code")).to_have_text(CODE, timeout=10_000)
+    assert participant_row(db, "stay").status == "completed"
+    assert participant_row(db, "gone").status == "excluded"
+    (episode,) = [e for e in read_db(db, lambda s: s.episodes()) if e.scene_id == "orchard"]
+    assert episode.status == "partial"
+    assert not read_db(db, lambda s: s.events("partner_takeover"))
