@@ -102,8 +102,6 @@ test("frames sent at once are played one at a time, in order", async () => {
   const { worker } = pageWorker(python);
   const host = await worker.load({ agents: {} });
   await host.reset(1);
-  const { game } = { game: null };
-  void game;
   // Three requests before any reply: the Worker queue keeps them apart and in order.
   const replies = await Promise.all([host.frame(["a"]), host.frame(["b"]), host.frame(["c"])]);
   assert.deepEqual(replies.map((p) => p.n), [1, 2, 3]);
@@ -203,6 +201,19 @@ test("a Worker that stops rejects what was open; one that never starts is unavai
   await assert.rejects(silent.load({ agents: {} }), WorkerUnavailable);
   const none = new GameWorker({ createWorker: () => { throw new Error("no module workers"); } });
   await assert.rejects(none.load({ agents: {} }), WorkerUnavailable);
+});
+
+test("a preload arriving mid-game does not hold up the frames", async () => {
+  const python = new FakePython();
+  const { worker, pair } = pageWorker(python);
+  const host = await worker.load({ agents: {} });
+  await host.reset(1);
+  let release;
+  pair.game().startPyodide = () => new Promise((resolve) => { release = () => resolve(python.pyodide); });
+  const preloaded = worker.preload({ pyodide: {}, agents: { b: { kind: "human" } } });
+  assert.deepEqual(await host.frame([]), { n: 1 }, "the frame is answered while the preload still waits");
+  release();
+  assert.equal((await preloaded).ok, true);
 });
 
 test("a repeated or unknown reply is ignored", async () => {

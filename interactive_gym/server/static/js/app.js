@@ -90,7 +90,7 @@ export function emitWithAck(event, payload, timeoutMs = 10000) {
   return socket.timeout(timeoutMs).emitWithAck(event, payload);
 }
 
-/** Downloads the next game's files in a Worker while the participant reads (the page never freezes). */
+/** Gets the next game ready in a Worker while the participant reads (the page never freezes). */
 function preload(config) {
   const state = { startedAt: performance.now(), doneAt: null };
   window.interactiveGym.preload ??= state; // the first preload, read by tests and benchmarks

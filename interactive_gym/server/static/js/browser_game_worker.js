@@ -15,7 +15,9 @@
 //   {op: "reset", session, seed}     replies {text}: the first render packet as JSON text
 //   {op: "frame", session, keys}     due ONNX agents act, one env step; replies {text, onnxCalls}: JSON text of
 //                                    {packet, row, t, over} (`row` is the step's record, the upload format)
-// Requests are handled one at a time, in order of arrival: a frame never overlaps another or a load. A request
+// Requests are handled one at a time, in order of arrival: a frame never overlaps another or a load. A preload
+// is the exception: it runs beside them (a preload for the next scene arriving mid-game must not hold up frames;
+// what it starts is cached, and a load awaits the same interpreter). A request
 // naming an older session than the latest load is refused (a scene left while it loaded must not step the next
 // scene's env). Errors: {kind: "load", stage, userMessage, message, traceback} (the loading screen's Retry),
 // {kind: "env", where, message, traceback, rows} (an exception in the researcher's code; `rows` are records the
@@ -194,17 +196,19 @@ export class WorkerGame {
 export function serve(scope) {
   const game = new WorkerGame({ post: (message) => scope.postMessage(message) });
   let queue = Promise.resolve();
+  const answer = async (message) => {
+    try {
+      scope.postMessage({ id: message?.id, ok: true, ...(await game.handle(message)) });
+    } catch (err) {
+      const error = errorReply(err);
+      if (err?.rows !== undefined) error.rows = err.rows;
+      scope.postMessage({ id: message?.id, ok: false, error });
+    }
+  };
   scope.onmessage = (event) => {
     const message = event.data;
-    queue = queue.then(async () => {
-      try {
-        scope.postMessage({ id: message?.id, ok: true, ...(await game.handle(message)) });
-      } catch (err) {
-        const error = errorReply(err);
-        if (err?.rows !== undefined) error.rows = err.rows;
-        scope.postMessage({ id: message?.id, ok: false, error });
-      }
-    });
+    if (message?.op === "preload") answer(message);
+    else queue = queue.then(() => answer(message));
   };
   scope.postMessage({ op: "ready" });
   return game;

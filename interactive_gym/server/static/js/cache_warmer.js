@@ -3,13 +3,12 @@
 //
 // Why (measured with benchmarks/no_frozen_pages.py): starting Pyodide in the page while a participant read the
 // consent and instruction pages froze those pages (one task of 0.7-6 s, depending on the machine's load, in
-// which clicks wait). The freeze is the interpreter's start-up inside `loadPyodide` (instantiating the module,
-// unpacking the standard library, initialising Python): one synchronous call that cannot be sliced, and an
-// interpreter started in a Worker cannot be handed to the page. What can move off the main thread is the ~12 MB
-// download (the WebAssembly compilation is off the main thread anyway: Pyodide compiles while streaming). So
-// the pages before a game only warm the cache here, and the interpreter starts on the game page, behind its
-// loading screen. Compiling the module in the Worker as well was measured and dropped: the game page's start
-// was no faster, and in some runs much slower.
+// which clicks wait): Python's start-up inside `loadPyodide` is one synchronous call that cannot be sliced. A
+// browser-mode game therefore runs its Python in a Worker of its own (browser_game_worker.js), started during
+// those pages. What is left for this warm-up: the files of a game whose Python runs in the page (p2p mode: its
+// interpreter starts on the game page, behind its loading screen) and the renderer's files (Phaser is evaluated
+// on the game page, where it draws). Compiling the WebAssembly module here as well was measured and dropped: the
+// game page's start was no faster, and in some runs much slower.
 //
 //   const outcome = await warmInWorker({urls: [...]});  // {warmed: true, ms, bytes} | {warmed: false, error}
 //

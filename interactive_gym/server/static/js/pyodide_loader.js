@@ -10,10 +10,10 @@
 // A failed load rejects with RuntimeLoadError (with a participant-facing message) and is not cached, so
 // calling again retries.
 //
-// warmPyodide(config) is what the pages before a game call (preloadBrowserGame): it downloads the
-// interpreter's files in a Worker (cache_warmer.js explains why the interpreter itself starts on the game
-// page), so the consent and instruction pages never freeze; preloadPyodide then starts the interpreter on the
-// game page from the HTTP cache.
+// A browser-mode game runs this module in its Worker (browser_game_worker.js): there preloadPyodide starts
+// the interpreter while the participant reads the pages before the game. For a game whose Python runs in the
+// page (p2p), warmPyodide(config) only downloads the interpreter's files in a Worker during those pages
+// (cache_warmer.js says why), and preloadPyodide starts it on the game page from the HTTP cache.
 //
 // The interpreter's environment variables come from the scene config (`config.pyodide.env`, built by the
 // server from interactive_gym/envs/determinism.py): above all PYTHONHASHSEED, so that every peer's str

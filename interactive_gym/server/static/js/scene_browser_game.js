@@ -1,5 +1,6 @@
-// Browser-mode game view: the environment and the AI run in this page (Pyodide); episodes are uploaded to
-// the server, which acknowledges each only after storing it. The page continues once every upload is in.
+// Browser-mode game view: the environment and the AI run in the browser (Pyodide, in the game's Worker:
+// browser_game.js); episodes are uploaded to the server, which acknowledges each only after storing it. The
+// page continues once every upload is in.
 import { BrowserGame } from "/static/js/browser_game.js";
 import { estimateClockOffset, pageSeconds } from "/static/js/clock_sync.js";
 import { EpisodeUploader, MAX_UPLOAD_BYTES, episodesCompletedByStash } from "/static/js/episode_uploader.js";
