@@ -83,4 +83,13 @@ test("preloadBrowserGame starts a browser-mode game's Worker, warms only files f
   assert.equal(calls.filter(isPyodide).length, 1, "Pyodide's files warmed for the p2p game only");
   assert.deepEqual(preloads.map((c) => Object.keys(c.agents)), [["a"], ["b"]], "browser-mode preloads go to the Worker");
   assert.ok(ORT_FILES.length > 0 && isBrowserModePreload({ mode: "browser", agents: {} }));
+  assert.equal(isBrowserModePreload({ mode: "p2p", agents: { a: { kind: "onnx" } } }), false);
+});
+
+test("preloadBrowserGame warms Pyodide's files when the game's Worker cannot preload", async () => {
+  const calls = [];
+  const warm = async (files) => { calls.push(files); return { warmed: true }; };
+  const worker = () => ({ preload: async () => ({ ok: false, error: "no module Worker" }) });
+  await preloadBrowserGame({ pyodide: { index_url: "/py-c/" }, agents: { a: { kind: "human" } } }, { warm, worker });
+  assert.equal(calls.filter((c) => c.urls.some((u) => u.includes("/py-c/"))).length, 1);
 });

@@ -56,7 +56,8 @@ export const ORT_FILES = Object.freeze(["ort.wasm.min.mjs", "ort-wasm-simd-threa
  * agents listed; a p2p game's preload lists none (its interpreter runs in the page, p2p_runtime.js).
  */
 export function isBrowserModePreload(config) {
-  return config?.mode === "browser" || Object.keys(config?.agents ?? {}).length > 0;
+  if (typeof config?.mode === "string") return config.mode === "browser";
+  return Object.keys(config?.agents ?? {}).length > 0;
 }
 
 /**
@@ -76,7 +77,10 @@ export function preloadBrowserGame(config, { warm = warmInWorker, worker = gameW
   if (!fileWarms.has(key)) {
     fileWarms.set(key, warm({ urls }).then((outcome) => { if (!outcome.warmed) fileWarms.delete(key); }));
   }
-  const python = browserMode ? worker().preload(config) : warmPyodide(config, { warm });
+  // Without a game Worker (no module Workers here), the game runs in the page: warm its files at least.
+  const python = browserMode
+    ? worker().preload(config).then((outcome) => (outcome.ok ? outcome : warmPyodide(config, { warm })))
+    : warmPyodide(config, { warm });
   return Promise.allSettled([python, fileWarms.get(key)]).then(() => undefined);
 }
 const fileWarms = new Map(); // the renderer's (and onnxruntime-web's) files, warmed once per page
