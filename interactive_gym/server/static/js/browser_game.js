@@ -178,12 +178,15 @@ export class BrowserGame {
     const rendererReady = this.createRenderer(this.container, this.config.canvas, this.config.assets ?? {})
       .then(stamp("rendererMs"));
     rendererReady.catch(() => {}); // a rejected side task must not go unobserved while Python loads
+    // ONNX agents run beside the host unless the host runs them itself (the Worker does); in the page they
+    // load in parallel with Pyodide.
+    const inPage = this.runtime ? !this.runtime.host.runsAgents : !this.useWorker;
+    let agentsReady = inPage ? this.createAgents().then(stamp("agentsMs")) : null;
+    agentsReady?.catch(() => {});
     const runtime = this.runtime ?? await this.load();
     this.stats.runtimeMs = performance.now() - t0;
     this.host = runtime.host;
-    // ONNX agents run beside the host unless the host runs them itself (the Worker does).
-    const agentsReady = (this.host.runsAgents ? Promise.resolve([]) : this.createAgents()).then(stamp("agentsMs"));
-    agentsReady.catch(() => {});
+    agentsReady ??= (this.host.runsAgents ? Promise.resolve([]) : this.createAgents()).then(stamp("agentsMs"));
     [this.renderer, this.agents] = await Promise.all([rendererReady, agentsReady]);
     this.input = this.host.human !== null ? await this.createInput(this.config.controls.keys) : null;
     this.message = this.container.ownerDocument.createElement("p");
