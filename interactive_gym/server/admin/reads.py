@@ -1,16 +1,16 @@
 """The dashboard's reads of the experiment database: rows added since the last push, one participant's
-timeline. Read-only SQLite connections (WAL: they never block the writer); callers run these in a thread.
+timeline. One read-only connection to either engine (SQLite in WAL mode or PostgreSQL: neither blocks the
+writer); callers run these in a thread.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
 
 from interactive_gym.server import value_codec
-from interactive_gym.server.storage_connection import BUSY_TIMEOUT_MS
+from interactive_gym.server.storage_connection import Connection, Location, connect, location_of
 
 MAX_NEW_ROWS = 500  # per table per push: a burst is caught up over the next pushes
 MAX_TIMELINE_ROWS = 2000
@@ -20,26 +20,33 @@ class StudyReader:
     """A read-only connection to one experiment database, opened on first use (the file may not exist yet).
 
     Args:
-        path: The database file.
+        path: The database file or ``postgresql://`` URL.
     """
 
-    def __init__(self, path: Path | str) -> None:
-        self.path = path
-        self._conn: sqlite3.Connection | None = None
+    def __init__(self, path: Location) -> None:
+        self.path = location_of(path)
+        self._conn: Connection | None = None
         # Calls come from worker threads (asyncio.to_thread), one connection serves them in turn.
         self._lock = threading.Lock()
 
-    def _connection(self) -> sqlite3.Connection | None:
+    def _connection(self) -> Connection | None:
         if self._conn is None:
-            if not isinstance(self.path, Path):
-                return None  # a postgresql:// URL: the stored timeline is read from SQLite files only, for now
-            if not self.path.is_file():
+            if isinstance(self.path, Path) and not self.path.is_file():
                 return None  # not created yet (the writer creates it at start-up)
-            self._conn = sqlite3.connect(self.path.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None,
-                                         check_same_thread=False)
-            self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            self._conn.row_factory = sqlite3.Row
+            self._conn = connect(self.path, readonly=True, any_thread=True)
         return self._conn
+
+    def _read(self, sql: str, params: tuple[Any, ...], json_columns: tuple[str, ...]) -> list[dict[str, Any]]:
+        conn = self._connection()
+        assert conn is not None  # callers checked
+        try:
+            return _decoded(conn.execute(sql, params), json_columns)
+        except conn.errors:
+            # A lost PostgreSQL connection stays lost: drop it so the next call opens a new one; the caller
+            # (the dashboard's push loop or route) reports this error.
+            self._conn = None
+            conn.close()
+            raise
 
     def close(self) -> None:
         with self._lock:
@@ -56,13 +63,13 @@ class StudyReader:
         conn = self._connection()
         if conn is None:
             return [], []
-        events = _decoded(conn.execute(
+        events = self._read(
             "SELECT id, ts, participant_id, game_id, scene_id, kind, data FROM events WHERE id > ? ORDER BY id"
-            " LIMIT ?", (after_event, MAX_NEW_ROWS)), ("data",))
-        episodes = _decoded(conn.execute(
+            " LIMIT ?", (after_event, MAX_NEW_ROWS), ("data",))
+        episodes = self._read(
             "SELECT id, game_id, mode, meta FROM episodes WHERE id > ? AND mode = 'p2p' AND ended_at IS NOT NULL"
             " ORDER BY id"
-            " LIMIT ?", (after_episode, MAX_NEW_ROWS)), ("meta",))
+            " LIMIT ?", (after_episode, MAX_NEW_ROWS), ("meta",))
         return events, episodes
 
     def timeline(self, participant_id: str) -> dict[str, Any] | None:
@@ -74,30 +81,32 @@ class StudyReader:
         conn = self._connection()
         if conn is None:
             return None
-        rows = _decoded(conn.execute(
+        rows = self._read(
             "SELECT participant_id, status, current_scene, completion_code, created_at, updated_at, url_params"
-            " FROM participants WHERE participant_id = ?", (participant_id,)), ("url_params",))
+            " FROM participants WHERE participant_id = ?", (participant_id,), ("url_params",))
         if not rows:
             return None
-        events = _decoded(conn.execute(
+        events = self._read(
             "SELECT id, ts, game_id, scene_id, kind, data FROM events WHERE participant_id = ? ORDER BY id LIMIT ?",
-            (participant_id, MAX_TIMELINE_ROWS)), ("data",))
-        scenes = _decoded(conn.execute(
+            (participant_id, MAX_TIMELINE_ROWS), ("data",))
+        scenes = self._read(
             "SELECT scene_id, scene_index, started_at, ended_at, answers FROM scene_records"
-            " WHERE participant_id = ? ORDER BY scene_index, id LIMIT ?", (participant_id, MAX_TIMELINE_ROWS)),
+            " WHERE participant_id = ? ORDER BY scene_index, id LIMIT ?", (participant_id, MAX_TIMELINE_ROWS),
             ("answers",))
         # Server-mode episodes name their humans in `agents`; uploaded ones have the participant as source.
-        episodes = _decoded(conn.execute(
+        episodes = self._read(
             "SELECT id, scene_id, game_id, episode, mode, status, started_at, ended_at FROM episodes"
             " WHERE source = ? OR instr(agents, ?) > 0 ORDER BY id LIMIT ?",
-            (participant_id, value_codec.dumps(participant_id), MAX_TIMELINE_ROWS)), ())
+            (participant_id, value_codec.dumps(participant_id), MAX_TIMELINE_ROWS), ())
         return {"participant": rows[0], "events": events, "scenes": scenes, "episodes": episodes}
 
 
-def _decoded(cursor: sqlite3.Cursor, json_columns: tuple[str, ...]) -> list[dict[str, Any]]:
+def _decoded(cursor: Any, json_columns: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The cursor's rows as dicts by column name (a DB-API cursor of either engine), JSON columns decoded."""
+    names = [column[0] for column in cursor.description]
     out = []
-    for record in cursor:
-        row = dict(record)
+    for values in cursor:
+        row = dict(zip(names, values, strict=True))
         for column in json_columns:
             row[column] = value_codec.loads(row[column])
         out.append(row)
