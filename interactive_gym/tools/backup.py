@@ -9,6 +9,9 @@ ordinary read transaction, which in WAL mode never blocks the server's writer.
 The copy is written next to ``OUT`` under a temporary name, switched to a single self-contained file
 (rollback journal, no ``-wal``), checked with ``PRAGMA integrity_check``, and only then linked to ``OUT``;
 an existing ``OUT`` is never overwritten. What was copied (rows per table) is printed.
+
+A PostgreSQL database is refused with the command that backs it up (``pg_dump``): PostgreSQL's own tools
+already take a consistent snapshot while the server writes.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from interactive_gym.cli import UserError
+from interactive_gym.server.storage_postgres import is_postgres_url, redact
 
 BUSY_TIMEOUT_MS = 10_000  # the writer may hold the WAL index for a moment while it commits
 # Files SQLite would read beside OUT when opening it: a leftover from an older database of that name could be
@@ -68,8 +72,17 @@ class BackupReport:
 
 
 def run(args: argparse.Namespace) -> int:
+    refuse_url(args.db)
     print(backup_database(Path(args.db), Path(args.out)).summary(), flush=True)
     return 0
+
+
+def refuse_url(db: str) -> None:
+    """Raises :class:`UserError` for a PostgreSQL URL (or one with a slash lost on the way), naming pg_dump."""
+    if is_postgres_url(db) or db.partition(":")[0].lower() in ("postgresql", "postgres"):
+        raise UserError(f"{redact(db)} is a PostgreSQL database: this command copies SQLite files only; back it up "
+                        "with PostgreSQL's own tool instead: pg_dump -Fc DATABASE > FILE (restore: pg_restore -d "
+                        "DATABASE FILE)")
 
 
 def backup_database(source: Path, out: Path) -> BackupReport:

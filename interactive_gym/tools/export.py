@@ -1,4 +1,4 @@
-"""``interactive-gym export <db file or experiment dir> --format csv [--out DIR]``: tidy CSV for analysis.
+"""``interactive-gym export <db file, experiment dir or postgresql:// URL> --format csv [--out DIR]``: tidy CSV.
 
 A thin shell over :mod:`interactive_gym.export`: resolves the input, writes the files, prints one line per
 file written, and turns every problem the user can fix into a one-line :class:`~interactive_gym.cli.UserError`.
@@ -29,8 +29,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "source",
-        type=Path,
-        help="the experiment database (.sqlite/.db) or a folder holding exactly one (directly or in data/)",
+        type=str,  # not Path: a Path folds postgresql://host/db into postgresql:/host/db
+        help="the experiment database (.sqlite/.db), a folder holding exactly one (directly or in data/), or a "
+             "postgresql://USER:PASSWORD@HOST:PORT/DATABASE URL",
     )
     parser.add_argument("--format", default="csv", help="output format (only 'csv' for now; default: csv)")
     parser.add_argument(

@@ -42,7 +42,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "recorded seed and checks every recorded observation, reward, termination and truncation; "
                     "for p2p episodes also checks that the peers' trajectories agree.",
     )
-    parser.add_argument("db", help="the experiment's SQLite database")
+    parser.add_argument("db", help="the experiment's database: its SQLite file or a "
+                                   "postgresql://USER:PASSWORD@HOST:PORT/DATABASE URL")
     parser.add_argument("--participant", required=True, help="participant id")
     parser.add_argument("--episode", required=True, type=int, help="episode number within the scene (0-based)")
     parser.add_argument("--scene", help="scene id (needed if the participant played several game scenes)")
@@ -166,16 +167,21 @@ def _peer_parity(rows: list[Any], steps: dict[int, list[Any]]) -> dict[str, Any]
 def run(args: argparse.Namespace) -> int:
     from interactive_gym.replay_worker import HashSeededPool, run_job
     from interactive_gym.server.storage import Storage, StorageError
+    from interactive_gym.server.storage_connection import describe, location_of
 
-    if not Path(args.db).is_file():
+    try:
+        location = location_of(args.db)  # a postgresql:// URL as it is, anything else a file
+    except StorageError as exc:
+        raise UserError(str(exc)) from None
+    if isinstance(location, Path) and not location.is_file():
         raise UserError(f"database not found: {args.db}")
     try:
-        with Storage(args.db, readonly=True) as storage:
+        with Storage(location, readonly=True) as storage:
             rows = find_episodes(storage, args.participant, args.episode, args.scene,
                                  scene_index=args.scene_index, attempt=args.attempt)
             steps = {row.id: storage.steps(row.id) for row in rows}
     except StorageError as exc:
-        raise UserError(f"cannot read {args.db}: {exc}") from None
+        raise UserError(f"cannot read {describe(location)}: {exc}") from None
     experiment = _prepare_imports(args.experiment)
     jobs = [job_for(row, steps[row.id], experiment) for row in rows]
     _check_source(jobs[0].source)  # a usage error (exit 2) here, not a crash in the replay process
