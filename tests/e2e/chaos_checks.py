@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import db_under_test
 from chaos_scenario import DROP_AFTER_S, GRACE_S, ChaosRun, scene_max_steps
 
 from interactive_gym.server.storage import Storage
@@ -125,7 +126,7 @@ def check_participants(storage: Storage, expected: list[Expected], drop_after_s:
 def check_database(db: Path, expected: list[Expected], max_steps: dict[str, int],
                    drop_after_s: float) -> tuple[list[str], Counter[str]]:
     """Every check; returns the problems and the histogram of stored statuses."""
-    storage = Storage(db, readonly=True)
+    storage = db_under_test.open_storage(db)
     try:
         statuses = Counter(row.status for row in storage.participants())
         return check_participants(storage, expected, drop_after_s) + check_episodes(storage, max_steps), statuses

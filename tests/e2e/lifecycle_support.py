@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import db_under_test
 import socketio
 from gymnasium.spaces import Discrete
 
@@ -150,7 +151,7 @@ def three_human_scene(scene_id: str = "trio", **kwargs: Any) -> GymScene:
 # -- database --------------------------------------------------------------------------------------------------
 def read_db(path: Path, read: Callable[[Storage], Any]) -> Any:
     """Reads the experiment database with a read-only connection (the server keeps writing)."""
-    with Storage(path, readonly=True) as storage:
+    with db_under_test.open_storage(path) as storage:
         return read(storage)
 
 

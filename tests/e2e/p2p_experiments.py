@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import random
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
+import db_under_test
 from experiment_harness import build_app, load_example
 from playwright.sync_api import Page
 
@@ -77,7 +77,7 @@ def wait_over(page: Page, timeout_ms: float = 60_000) -> str:
 
 def read_db(db: Path) -> dict[str, Any]:
     """Episodes (with their network meta and steps) and parity verdicts of the experiment's database."""
-    with sqlite3.connect(db) as con:
+    with db_under_test.connect(db) as con:
         episodes = []
         for row in con.execute("SELECT id, game_id, episode, source, status, meta, agents FROM episodes "
                                "WHERE mode='p2p' ORDER BY episode, source"):

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import csv
 import json
-import sqlite3
 import time
 from pathlib import Path
 
+import db_under_test
 from experiment_harness import ROOT, build_app, load_example
 
 from interactive_gym import EndScene, RemoteConfig, Stager
@@ -44,7 +44,7 @@ def test_two_browser_episodes_against_onnx_partner_export_and_replay(live_server
 
     db = tmp_path / "b.sqlite"
     out = tmp_path / "csv"
-    assert cli_main(["export", str(db), "--out", str(out)]) == 0
+    assert cli_main(["export", str(db_under_test.location_for(db)), "--out", str(out)]) == 0
     with (out / "steps.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [r["episode"] for r in rows] == ["0"] * 30 + ["1"] * 30
@@ -56,13 +56,13 @@ def test_two_browser_episodes_against_onnx_partner_export_and_replay(live_server
     for row in rows:
         held = json.loads(row["keys.agent_0"])
         assert int(row["action.agent_0"]) == (MOVES[held[-1]] if held else 0)
-    with sqlite3.connect(db) as con:
+    with db_under_test.connect(db) as con:
         episodes = con.execute("SELECT episode, status, seed, env_hash FROM episodes ORDER BY episode").fetchall()
     assert [(e, s) for e, s, _, _ in episodes] == [(0, "complete"), (1, "complete")]
     assert episodes[0][2] != episodes[1][2] and episodes[0][3]  # server-chosen seeds; the code's hash recorded
 
     for episode in ("0", "1"):
-        code = cli_main(["replay", str(db), "--participant", "solo_b", "--episode", episode,
+        code = cli_main(["replay", str(db_under_test.location_for(db)), "--participant", "solo_b", "--episode", episode,
                          "--experiment", str(ROOT / "examples" / "demo" / "experiment.py")])
         assert code == 0
 
@@ -81,13 +81,13 @@ def test_tab_closed_mid_episode_leaves_a_partial_episode(live_server, new_contex
     deadline = time.monotonic() + 10
     rows: list = []
     while time.monotonic() < deadline and not rows:
-        with sqlite3.connect(db) as con:
+        with db_under_test.connect(db) as con:
             rows = con.execute("SELECT id, status, meta FROM episodes").fetchall()
         time.sleep(0.1)
     assert rows, "the partial episode never reached the server"
     episode_id, status, meta = rows[0]
     assert status == "partial"
     assert json.loads(meta)["end_reason"] == "page_closed"
-    with sqlite3.connect(db) as con:
+    with db_under_test.connect(db) as con:
         steps = con.execute("SELECT COUNT(*) FROM steps WHERE episode_id=?", (episode_id,)).fetchone()[0]
     assert steps >= 5  # what was played before the tab closed is kept

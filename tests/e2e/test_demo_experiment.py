@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import csv
 import json
-import sqlite3
 from pathlib import Path
 
+import db_under_test
 from experiment_harness import build_app, load_example
 
 from interactive_gym.cli import main as cli_main
@@ -72,7 +72,7 @@ def test_participant_completes_demo_and_export_matches_keys(live_server, new_con
 
     # Export and check: one row per step; the actions recorded are those of the keys pressed.
     out = tmp_path / "csv"
-    assert cli_main(["export", str(db), "--format", "csv", "--out", str(out)]) == 0
+    assert cli_main(["export", str(db_under_test.location_for(db)), "--format", "csv", "--out", str(out)]) == 0
     steps = [row for row in _rows(out / "steps.csv") if row["mode"] == "server"]
     assert len(steps) == 40
     keys = [json.loads(row["keys.agent_0"]) for row in steps]
@@ -101,7 +101,7 @@ def test_participant_completes_demo_and_export_matches_keys(live_server, new_con
     browser_steps = [row for row in _rows(out / "steps.csv") if row["mode"] == "browser"]
     assert len(browser_steps) == 40
     assert any(json.loads(row["keys.agent_0"]) == ["ArrowUp"] for row in browser_steps)
-    with sqlite3.connect(db) as con:
+    with db_under_test.connect(db) as con:
         statuses = con.execute("SELECT mode, status FROM episodes ORDER BY id").fetchall()
     assert statuses == [("server", "complete"), ("browser", "complete")]
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import sqlite3
 import ssl
 import threading
 import time
@@ -22,6 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import db_under_test
 import pytest
 import uvicorn
 from conftest import launch_chromium
@@ -195,7 +195,7 @@ def test_a_participant_completes_the_demo_over_https_and_wss(tls_context, certif
     pages = [s for s in server.scopes.seen if s["type"] == "http"]
     assert pages and all(s["scheme"] == "https" and s["client"] == "127.0.0.1" for s in pages)
 
-    with sqlite3.connect(db) as con:
+    with db_under_test.connect(db) as con:
         assert con.execute("SELECT status FROM participants").fetchall() == [("completed",)]
         modes = sorted(m for (m,) in con.execute("SELECT mode FROM episodes WHERE status = 'complete'"))
     assert modes == ["browser", "server"]

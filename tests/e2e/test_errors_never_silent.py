@@ -15,6 +15,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import db_under_test
 import pytest
 from browser_runtime_support import gatherers  # first: puts examples/demo on sys.path for failing_envs
 from experiment_harness import build_app
@@ -24,7 +25,6 @@ from playwright.sync_api import Page
 
 from interactive_gym import EndScene, GymScene, RemoteConfig, Stager, StaticScene
 from interactive_gym.server.game_over import END_MESSAGES
-from interactive_gym.server.storage import Storage
 
 pytestmark = pytest.mark.e2e
 
@@ -92,7 +92,7 @@ def continue_to_end(page: Page, on_error: str) -> str:
 
 
 def stored(db: Path, subject: str) -> dict[str, Any]:
-    with Storage(db, readonly=True) as storage:
+    with db_under_test.open_storage(db) as storage:
         participant = next(p for p in storage.participants() if p.participant_id == subject)
         errors = [e for e in storage.events("game_error") if e.participant_id == subject]
         episodes = [e for e in storage.episodes() if e.source in (subject, "server")]

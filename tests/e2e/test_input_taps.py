@@ -9,9 +9,9 @@ real listeners; the stored steps (SQLite) must show each key on exactly the fram
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
+import db_under_test
 from experiment_harness import build_app, load_example
 
 from interactive_gym import EndScene, RemoteConfig, Stager
@@ -70,7 +70,7 @@ def test_each_key_counts_on_exactly_the_frames_of_the_tick_rule(live_server, new
     assert page.get_attribute("#game-status", "data-reason") == "complete"
     assert page.evaluate("window.__taps.samples") == 30  # one sample per frame, the hook saw them all
 
-    with sqlite3.connect(db) as con:
+    with db_under_test.connect(db) as con:
         rows = con.execute("SELECT s.t, s.keys, s.actions FROM steps s JOIN episodes e ON e.id = s.episode_id "
                            "WHERE e.mode = 'browser' ORDER BY s.t").fetchall()
     assert [t for t, _, _ in rows] == list(range(30))

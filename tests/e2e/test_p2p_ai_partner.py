@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import random
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
 import ai_partner_env
+import db_under_test
 import pytest
 from browser_runtime_support import build_mlp
 from experiment_harness import build_app
@@ -81,7 +81,7 @@ def play_and_watch(pages: list[Page], seed: int, timeout_s: float = 120.0) -> li
 
 
 def stored_episodes(db: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    with sqlite3.connect(db) as con:
+    with db_under_test.connect(db) as con:
         episodes = []
         for episode_id, episode, source, status, seed, meta in con.execute(
                 "SELECT id, episode, source, status, seed, meta FROM episodes WHERE mode='p2p' "

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
+import db_under_test
 import pytest
 from conftest import launch_chromium
 from p2p_experiments import open_player, p2p_app, play_randomly, read_db, wait_over, wait_playing
@@ -138,7 +138,7 @@ def test_wrong_turn_secret_plays_over_the_socketio_relay_as_server_relay(live_se
         [period] = network["fallback_periods"]
         assert period["reason"] == "connecting" and period["open"] is True
         assert period["end_ms"] >= period["start_ms"] + 3000  # 120 frames at 30 fps were played inside it
-    with sqlite3.connect(db) as con:
+    with db_under_test.connect(db) as con:
         events = [json.loads(d) for (d,) in con.execute("SELECT data FROM events WHERE kind='p2p_server_relay'")]
     assert len(events) == 1 and events[0]["turn_errors"][0]["error_code"] == 401
     warnings = [r.getMessage() for r in caplog.records

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import db_under_test
 import pytest
 from p2p_experiments import GAME_KEYS, open_player, p2p_app, read_db, wait_over, wait_playing
 from playwright.sync_api import Page
@@ -89,7 +90,7 @@ def rejoin_run(live_server: Any, new_context: Any, db: Path, seed: int, reload_p
 
 
 def _agent_steps(db: Path, out: Path) -> list[dict[str, str]]:
-    export_csv(db, out)
+    export_csv(db_under_test.location_for(db), out)
     with (out / "agent_steps.csv").open(newline="") as f:
         return list(csv.DictReader(f))
 

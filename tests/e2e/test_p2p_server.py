@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import time
 from pathlib import Path
 
+import db_under_test
 import socketio
 from experiment_harness import build_app, load_example, run_async
 
@@ -134,7 +134,7 @@ def test_signaling_stays_inside_a_game_and_parity_is_judged(live_server, tmp_pat
             await client.sio.disconnect()
 
     run_async(scenario())
-    with sqlite3.connect(tmp_path / "p2p.sqlite") as con:
+    with db_under_test.connect(tmp_path / "p2p.sqlite") as con:
         verdicts = {game: json.loads(data) for game, data in
                     con.execute("SELECT game_id, data FROM events WHERE kind='p2p_parity'")}
         episodes = con.execute("SELECT mode, source, status FROM episodes ORDER BY source").fetchall()

@@ -16,13 +16,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import db_under_test
 import pytest
 from browser_runtime_support import gatherers
 from experiment_harness import build_app
 from playwright.sync_api import Browser, Page
 
 from interactive_gym import EndScene, GymScene, RemoteConfig, Stager, StaticScene
-from interactive_gym.server.storage import Storage
 
 pytestmark = pytest.mark.e2e
 
@@ -79,7 +79,7 @@ def play(browser: Browser, url: str, subjects: list[str], *, playing_js: str) ->
 
 
 def stored_episodes(db: Path) -> list[tuple[Any, list[Any]]]:
-    with Storage(db, readonly=True) as storage:
+    with db_under_test.open_storage(db) as storage:
         return [(e, storage.steps(e.id)) for e in storage.episodes()]
 
 

@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import db_under_test
 from experiment_harness import ROOT, build_app
 from lifecycle_support import participant_row, read_db
 from p2p_experiments import GAME_KEYS, open_player, wait_over, wait_playing
@@ -75,7 +76,7 @@ def _press_until(page: Page, condition: Any, rng: random.Random, timeout_s: floa
 
 
 def _exported(db: Path, out: Path) -> dict[str, list[dict[str, str]]]:
-    export_csv(db, out)
+    export_csv(db_under_test.location_for(db), out)
     tables = {}
     for name in ("steps", "agent_steps", "events", "episodes"):
         with (out / f"{name}.csv").open(newline="") as f:

@@ -4,9 +4,9 @@ leaves mid-game ends it for the other after the grace period, with everything pl
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
+import db_under_test
 from experiment_harness import build_app, load_example
 
 
@@ -41,7 +41,7 @@ def test_two_humans_play_one_server_game(live_server, new_context, tmp_path: Pat
         page.click("#continue")
         page.wait_for_selector(".scene-end")
 
-    with sqlite3.connect(db) as con:
+    with db_under_test.connect(db) as con:
         episodes = con.execute("SELECT id, agents, status FROM episodes").fetchall()
         assert len(episodes) == 1
         episode_id, agents_json, status = episodes[0]
@@ -78,7 +78,7 @@ def test_partner_leaving_ends_game_after_grace_and_keeps_data(live_server, new_c
     alice.click("#continue")
     alice.wait_for_selector(".scene-end")
 
-    with sqlite3.connect(db) as con:
+    with db_under_test.connect(db) as con:
         status, episode_id = con.execute("SELECT status, id FROM episodes").fetchone()
         played = con.execute("SELECT COUNT(*) FROM steps WHERE episode_id=?", (episode_id,)).fetchone()[0]
     assert status == "partial"
@@ -94,7 +94,7 @@ def test_waiting_alone_times_out_to_a_clear_page(live_server, new_context, tmp_p
     page.wait_for_selector("#game-status[data-state=waiting]")
     page.wait_for_selector(".scene-end #notice", timeout=10_000)  # the server moved them on; no endless wait
     assert "No other participant arrived in time" in page.text_content("#notice")
-    with sqlite3.connect(db) as con:
+    with db_under_test.connect(db) as con:
         status, = con.execute("SELECT status FROM participants WHERE participant_id='lonely'").fetchone()
         kinds = [k for k, in con.execute("SELECT kind FROM events WHERE participant_id='lonely'")]
     assert status == "timed_out" and "waiting_room_timeout" in kinds
