@@ -27,6 +27,8 @@ from interactive_gym.envs.multiagent import action_space_of
 
 ON_PARTNER_DROP = ("end", "ai")
 TAKEOVER_PREFIX = "ai-takeover:"
+# The controller of a dropped player's agent while it plays the default input, before (or without) a takeover.
+GAP_CONTROLLER = "gap:default-input"
 RANDOM = "random"
 
 

@@ -21,7 +21,7 @@ from interactive_gym.envs.multiagent import action_space_of, base_env
 from interactive_gym.envs.stepping import step_row, step_with_limit
 from interactive_gym.rendering import Surface
 from interactive_gym.scenes.gym_scene import HUMAN, RANDOM, GymScene
-from interactive_gym.scenes.partner_drop import TakeoverPolicy
+from interactive_gym.scenes.partner_drop import GAP_CONTROLLER, TakeoverPolicy
 
 
 @dataclass
@@ -237,8 +237,12 @@ class ServerGame:
         for agent, reward in result.rewards.items():
             self.episode_rewards[agent] = self.episode_rewards.get(agent, 0.0) + float(reward)
         record = step_row(self.t - 1, observed, actions, result, keys, timestamp=time.time(), portable=False)
-        if self.takeovers:
-            record["controllers"] = {agent: t.controller for agent, t in self.takeovers.items()}
+        controllers = {agent: t.controller for agent, t in self.takeovers.items()}
+        for agent, human in self.inputs.items():
+            if not human.connected and agent not in controllers:
+                controllers[agent] = GAP_CONTROLLER  # the default input: nobody played this agent
+        if controllers:
+            record["controllers"] = controllers
         game_done = result.episode_done and self.episode + 1 >= self.scene.num_episodes
         return StepOutcome(record, None, result.episode_done, game_done)
 

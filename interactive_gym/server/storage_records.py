@@ -45,7 +45,8 @@ class StepRecord:
     ``keys`` holds, per human agent, the keys held down when the action was chosen. ``server_ts`` is the
     server's wall clock (unix seconds) when it stepped or received the step; ``client_ts`` the browser's.
     ``controllers`` names, per agent, who played it when that was not the episode's own controller (an AI
-    that took over from a dropped partner: ``{"agent_1": "ai-takeover:greedy"}``); ``None`` for every other step.
+    that took over from a dropped partner: ``{"agent_1": "ai-takeover:greedy"}``; the default input while a
+    player was gone and nobody played for them: ``"gap:default-input"``); ``None`` for every other step.
     """
 
     t: int

@@ -155,6 +155,8 @@ def test_server_mode_ai_takes_over_after_a_partner_closes_the_tab(live_server, n
     pages.pop("gone").close()
 
     stay = pages["stay"]
+    told = lambda: "an AI now plays their part" in stay.inner_text("#game-status")  # noqa: E731
+    _press_until(stay, told, rng, timeout_s=30, what="the remaining participant is told an AI plays on")
     over = lambda: stay.get_attribute("#game-status", "data-state") == "over"  # noqa: E731
     _press_until(stay, over, rng, timeout_s=60, what="the remaining participant's game ends")
     assert stay.get_attribute("#game-status", "data-reason") == "complete"

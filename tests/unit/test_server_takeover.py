@@ -16,6 +16,7 @@ import pytest
 
 from interactive_gym.envs.agent_runtime import agent_rng
 from interactive_gym.scenes.gym_scene import GymScene
+from interactive_gym.scenes.partner_drop import GAP_CONTROLLER
 from interactive_gym.server.data_writer import DataWriter
 from interactive_gym.server.game_runner import GameRunner
 from interactive_gym.server.remote_game import ServerGame
@@ -94,10 +95,13 @@ def test_a_partner_gone_past_the_grace_is_played_by_the_policy_to_the_end(tmp_pa
     first, second = storage.episodes()
     assert (first.status, second.status) == ("complete", "complete")
     steps = storage.steps(first.id)
-    taken = [s.t for s in steps if s.controllers]
-    assert taken and taken == list(range(taken[0], len(steps)))  # every step from the takeover on, none before
-    assert all(s.controllers == {"agent_1": "ai-takeover:greedy_policy"} for s in steps[taken[0]:])
+    flagged = [s.t for s in steps if s.controllers]
+    assert flagged and flagged == list(range(flagged[0], len(steps)))  # every step from the drop on, none before
+    taken = [s.t for s in steps if s.controllers == {"agent_1": "ai-takeover:greedy_policy"}]
     start = taken[0]
+    assert taken == list(range(start, len(steps)))  # the policy from the takeover to the end ...
+    # ... and the default input, flagged as nobody's, from the drop until then.
+    assert flagged[0] < start and all(s.controllers == {"agent_1": GAP_CONTROLLER} for s in steps[flagged[0]:start])
     # The policy chose agent_1's actions: greedy_policy of the observation the step was chosen from.
     assert all(s.actions["agent_1"] == gatherers.greedy_policy(s.observation["agent_1"], "agent_1")
                for s in steps[start:])
@@ -126,18 +130,21 @@ def test_the_takeover_generator_is_seeded_like_any_ai_agent(tmp_path: Path) -> N
     _, storage, _ = play(tmp_path, game, {2: [("leave", "agent_1")]})
     (episode,) = storage.episodes()
     steps = storage.steps(episode.id)
-    start = next(s.t for s in steps if s.controllers)
+    start = next(s.t for s in steps if s.controllers and s.controllers["agent_1"] != GAP_CONTROLLER)
     rng = agent_rng(episode.seed, "agent_1")
     assert [s.actions["agent_1"] for s in steps[start:]] == [rng.randrange(5) for _ in steps[start:]]
     storage.close()
 
 
-def test_a_partner_back_within_the_grace_keeps_playing_and_nothing_is_flagged(tmp_path: Path) -> None:
+def test_a_partner_back_within_the_grace_keeps_playing_and_only_the_absence_is_flagged(tmp_path: Path) -> None:
     game = ServerGame("g-3", scene(num_episodes=1), HUMANS, game_seed=1)
     reason, storage, emitted = play(tmp_path, game, {3: [("leave", "agent_1")], 8: [("back", "agent_1")]})
     (episode,) = storage.episodes()
     assert reason == "complete" and "takeovers" not in episode.meta
-    assert not [s for s in storage.steps(episode.id) if s.controllers]
+    flagged = [s for s in storage.steps(episode.id) if s.controllers]
+    # The steps played while away had the default input: flagged as nobody's, and only those.
+    assert [s.t for s in flagged] == list(range(flagged[0].t, flagged[0].t + len(flagged))) and 3 <= len(flagged) <= 6
+    assert all(s.controllers == {"agent_1": GAP_CONTROLLER} and s.keys["agent_1"] == [] for s in flagged)
     assert storage.events("partner_takeover") == [] and "partner_takeover" not in [e for e, _ in emitted]
     storage.close()
 
@@ -147,7 +154,10 @@ def test_every_human_gone_ends_the_game_as_partner_left(tmp_path: Path) -> None:
     reason, storage, _ = play(tmp_path, game, {3: [("leave", "agent_0"), ("leave", "agent_1")]})
     (episode,) = storage.episodes()
     assert (reason, episode.status) == ("partner_left", "partial")
-    assert not [s for s in storage.steps(episode.id) if s.controllers]
+    steps = storage.steps(episode.id)
+    # Both gone from the same tick: every step after it played nobody's input, and says so.
+    assert all(s.controllers == {"agent_0": GAP_CONTROLLER, "agent_1": GAP_CONTROLLER}
+               for s in steps if s.controllers) and steps[-1].controllers
     storage.close()
 
 
@@ -157,7 +167,8 @@ def test_the_last_human_leaving_after_a_takeover_ends_the_game(tmp_path: Path) -
     (episode,) = storage.episodes()
     assert (reason, episode.status) == ("partner_left", "partial")
     steps = storage.steps(episode.id)
-    assert steps[-1].controllers == {"agent_1": "ai-takeover:greedy_policy"}  # agent_0 was never taken over
+    # agent_0 was never taken over: its steps after it left are the default input until the game ends.
+    assert steps[-1].controllers == {"agent_1": "ai-takeover:greedy_policy", "agent_0": GAP_CONTROLLER}
     assert len(storage.events("partner_takeover")) == 1
     storage.close()
 

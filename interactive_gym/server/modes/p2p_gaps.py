@@ -18,7 +18,10 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-GAP_CONTROLLER = "gap:default-input"
+from interactive_gym.scenes.partner_drop import GAP_CONTROLLER
+
+__all__ = ["GAP_CONTROLLER", "flag_gap_steps", "rejoin_source"]
+
 
 
 def rejoin_source(participant_id: str, first_t: int) -> str:

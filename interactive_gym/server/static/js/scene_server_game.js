@@ -79,6 +79,11 @@ export function showServerGame({ socket, emitWithAck, container, index, scene, s
     draw(msg.packet);
   };
   const onRender = (msg) => { if (msg.game_id === state.gameId) draw(msg.packet); };
+  const onTakeover = (msg) => {
+    if (msg.game_id !== state.gameId || msg.agent_id === state.agentId) return;
+    status.textContent = "Your partner left; an AI now plays their part. Please keep playing.";
+    status.dataset.notice = "partner_takeover";
+  };
   const onOver = (msg) => {
     if (msg.game_id !== state.gameId) return;
     state.countdown?.cancel();
@@ -102,6 +107,7 @@ export function showServerGame({ socket, emitWithAck, container, index, scene, s
   socket.on("episode_start", onEpisode);
   socket.on("render", onRender);
   socket.on("game_over", onOver);
+  socket.on("partner_takeover", onTakeover);
   socket.on("connect", join); // re-join the running game after a reconnect
   document.addEventListener("visibilitychange", onVisibility);
   join();
@@ -113,6 +119,7 @@ export function showServerGame({ socket, emitWithAck, container, index, scene, s
       socket.off("episode_start", onEpisode);
       socket.off("render", onRender);
       socket.off("game_over", onOver);
+      socket.off("partner_takeover", onTakeover);
       socket.off("connect", join);
       document.removeEventListener("visibilitychange", onVisibility);
       state.countdown?.cancel();
