@@ -70,6 +70,9 @@ class LiveDashboard:
         self.tally = StudyTally()
         self.history = History()
         self.pushes = 0
+        # CPU seconds the pushes cost (reading new rows, building and encoding the view), for the view itself:
+        # what an open dashboard costs the server, measured where it is spent (benchmarks/dashboard_cost.py).
+        self.push_cpu_s = 0.0
         self._clients: dict[str, str] = {}  # socket id -> its session cookie
         self._task: asyncio.Task[None] | None = None
         self._sent_history = -1  # history version the open dashboards have
@@ -107,6 +110,7 @@ class LiveDashboard:
     async def push(self) -> None:
         """Catches up with the database, drops logged-out dashboards, and sends the view to the rest."""
         await self.catch_up()
+        started = time.thread_time()
         now = self.clock()
         for sid, cookie in list(self._clients.items()):
             if self.auth.session_of(cookie, now) is None:
@@ -115,19 +119,29 @@ class LiveDashboard:
         if not self._clients:
             return
         view = self.view(with_history=self.history.version != self._sent_history)
+        view["push_cpu_s"] = round(self.push_cpu_s + time.thread_time() - started, 6)  # up to this push
         await self.sio.emit("snapshot", view, room=ROOM, namespace=NAMESPACE)
         self._sent_history = view["history_version"]
         self.pushes += 1
+        self.push_cpu_s += time.thread_time() - started
 
     async def catch_up(self) -> None:
         """Applies the events and p2p episodes written since the last read (off the event loop)."""
         for _ in range(CATCH_UP_BATCHES):
-            events, episodes = await asyncio.to_thread(self.reader.new_rows, self.tally.last_event_id,
-                                                       self.tally.last_episode_id)
+            events, episodes, cpu_s = await asyncio.to_thread(self._read_new_rows)
+            self.push_cpu_s += cpu_s
+            started = time.thread_time()
             self.tally.add_events(events)
             self.tally.add_episodes(episodes)
+            self.push_cpu_s += time.thread_time() - started
             if len(events) < MAX_NEW_ROWS and len(episodes) < MAX_NEW_ROWS:
                 return
+
+    def _read_new_rows(self) -> tuple[Any, Any, float]:
+        """The rows added since the last read, and the CPU time this thread spent reading them."""
+        started = time.thread_time()
+        events, episodes = self.reader.new_rows(self.tally.last_event_id, self.tally.last_episode_id)
+        return events, episodes, time.thread_time() - started
 
     def view(self, with_history: bool = True) -> dict[str, Any]:
         """The current snapshot (without a database read)."""
