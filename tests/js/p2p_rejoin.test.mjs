@@ -199,7 +199,38 @@ test("a page reloaded before the game's first frame starts it the ordinary way",
   assert.ok(survivorHost.calls.includes("start") && newHost.calls.includes("start"));
   assert.equal(survivorHost.calls.filter((c) => c[0] === "request").length, 0); // no snapshot of an unplayed game
   assert.equal(reloaded.rejoinedAt, null);
+  assert.deepEqual(reloaded.stats().rejoined, { frame: 0, episode: 0, t: 0 }); // the server's verdict waits for it
+  assert.equal(survivor.stats().rejoined, undefined);
   survivor.stop("complete");
   reloaded.stop("complete");
   await done;
+});
+
+test("a reloaded page that hears its sender's ready first (the sender has not started) starts over too", async () => {
+  const [a, b] = [link(0), link(1)];
+  a.other = b; b.other = a;
+  const survivorHost = new FakeHost();
+  const survivor = game(survivorHost, a, 0, { canRejoin: true });
+  const newHost = new FakeHost();
+  const reloaded = game(newHost, b, 1, { rejoin: { sender: 0 } });
+  a.isP2P = () => true;
+  b.isP2P = () => false; // the new page's channel is not open yet: it cannot ask; it hears the ready
+  const done = reloaded.run();
+  survivor.run();
+  await until(() => survivor.started && reloaded.started, "both start with the ready handshake");
+  assert.deepEqual(reloaded.stats().rejoined, { frame: 0, episode: 0, t: 0 });
+  survivor.stop("complete");
+  reloaded.stop("complete");
+  await done;
+});
+
+test("a page closed before its game started says no goodbye", () => {
+  const [a, b] = [link(0), link(1)];
+  a.other = b; b.other = a;
+  let goodbyes = 0;
+  const host = new FakeHost();
+  host.closePackets = () => { goodbyes += 1; return [[1, new Uint8Array([1])]]; };
+  const page = game(host, a, 0, { canRejoin: true });
+  page.pageClosed({ emit() {} });
+  assert.equal(goodbyes, 0);
 });

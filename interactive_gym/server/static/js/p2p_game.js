@@ -155,6 +155,10 @@ export class P2PGame {
       if (message?.t === "rejoin") this.onRejoinRequest(Number(peer));
       else if (message?.t === "snapshot") this.onSnapshotChunk(Number(peer), message, body);
       else if (message?.t === "not_started") this.onSenderNotStarted(Number(peer));
+      // The sender is still in the ready handshake: it has not started either; so start the ordinary way.
+      if (message?.t === "ready" && this.rejoiner && Number(peer) === this.rejoiner.sender) {
+        this.onSenderNotStarted(Number(peer));
+      }
       if (message?.t === "ready") {
         const first = !this.readyFrom.has(peer);
         this.readyFrom.add(peer);
@@ -239,6 +243,7 @@ export class P2PGame {
   onSenderNotStarted(peer) {
     if (!this.rejoiner || this.started || this.finished || peer !== this.rejoiner.sender) return;
     this.rejoiner = null;
+    this.startedOver = true; // the server waits for this page's uploads as a rejoined page's: they say so
     clearInterval(this.rejoinTimer);
     this.sendReady();
     this.readyTimer = setInterval(() => this.sendReady(), READY_RESEND_MS);
@@ -370,6 +375,7 @@ export class P2PGame {
     const stats = buildUploadStats(session, this.transport.getStats(), this.probe.summary());
     // A page that resumed from a snapshot says where: the server's verdict waits for this page's uploads.
     if (session.rejoined) stats.rejoined = session.rejoined;
+    else if (this.startedOver) stats.rejoined = { frame: 0, episode: 0, t: 0 }; // the whole game, from its start
     return stats;
   }
 
@@ -450,7 +456,7 @@ export class P2PGame {
     this.finished = true;
     this.ticker.stop();
     clearInterval(this.rejoinTimer);
-    if (this.rejoiner && !this.started) return; // nothing played here yet: no goodbye (see end())
+    if (!this.started) return; // nothing played here yet: no goodbye (see end())
     try {
       for (const [peer, bytes] of this.host.closePackets()) this.transport.send(peer, bytes);
       const episode = this.host.currentEpisode;
@@ -473,9 +479,10 @@ export class P2PGame {
     this.keyTarget?.removeEventListener?.("keydown", this.onKey, true);
     this.input?.destroy?.();
     this.error = error;
-    if (reason !== "complete" && !(this.rejoiner && !this.started)) {
-      // A rejoining page that has not loaded the game says no goodbye: its session (at frame 0) is not the one
-      // the partner plays with, and a goodbye from it would cut the player at a frame long confirmed.
+    if (reason !== "complete" && this.started) {
+      // A page that has not started says no goodbye: the partner would replay it when its own game starts and
+      // lose this player at frame 0, though a new page of theirs (a reload) may be about to play; a rejoining
+      // page's fresh session is not the one the partner plays with either.
       try {
         for (const [peer, bytes] of this.host.closePackets()) this.transport.send(peer, bytes);
       } catch { /* best effort */ }
