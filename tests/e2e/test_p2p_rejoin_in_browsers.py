@@ -144,3 +144,25 @@ def test_a_reload_mid_game_rejoins_and_both_uploads_agree(live_server, new_conte
     assert all(r["participant_id"] == "" for r in rows if r["controller"] == GAP_CONTROLLER)
     assert all(r["participant_id"] == "reloads" for r in rows if r["controller"] != GAP_CONTROLLER)
 
+
+
+def test_a_reload_while_the_game_loads_still_plays_the_game(live_server, new_context, tmp_path: Path) -> None:
+    """The page is reloaded as soon as its game is announced (while both pages load it): the partner's game has
+    not started, so the new page starts it with the partner the ordinary way (or, if the partner had started,
+    rejoins it); either way both play the whole game and agree."""
+    db = tmp_path / "early.sqlite"
+    server = live_server(p2p_app(db, max_steps=300, fps=30, disconnect_grace_s=10.0).asgi)
+    stays = open_player(new_context().new_page(), server.url, "stays")
+    stays.wait_for_selector("#game-status[data-state=waiting]")
+    reloads = open_player(new_context().new_page(), server.url, "reloads")
+    reloads.wait_for_selector("#game-status[data-state=connecting], #game-status[data-state=countdown]")
+    reloads.reload()
+    pages = [stays, reloads]
+    wait_playing(pages, timeout_ms=60_000)
+    play_until_over(pages, random.Random(3))
+    assert [wait_over(p) for p in pages] == ["complete", "complete"]
+    data = read_db(db)
+    (verdict,) = data["verdicts"]
+    assert verdict["agree"], verdict
+    survivor = next(e for e in data["episodes"] if e["source"] == "stays")
+    assert survivor["status"] == "complete" and len(survivor["steps"]) == 300
