@@ -38,8 +38,8 @@ class Expected:
     left_at: float | None = None  # when a leaver closed their tab (time.time())
 
 
-def _whole(steps: list[Any], max_steps: int) -> bool:
-    if len(steps) == max_steps:
+def _whole(steps: list[Any], max_steps: int, first_t: int = 0) -> bool:
+    if len(steps) == max_steps - first_t:
         return True
     last = steps[-1] if steps else None
     return last is not None and any(bool(v) for v in (*dict(last.terminated).values(), *dict(last.truncated).values()))
@@ -52,11 +52,12 @@ def check_episodes(storage: Storage, max_steps: dict[str, int]) -> list[str]:
     for row in episodes:
         name = f"episode {row.id} ({row.mode} {row.scene_id} #{row.episode} from {row.source}, {row.status})"
         steps = storage.steps(row.id)
-        if [s.t for s in steps] != list(range(len(steps))):
-            problems.append(f"{name}: steps are not 0..{len(steps) - 1}: {[s.t for s in steps][:20]}")
+        start = int((row.meta or {}).get("first_t", 0))  # a p2p page that rejoined stores from where it resumed
+        if [s.t for s in steps] != list(range(start, start + len(steps))):
+            problems.append(f"{name}: steps are not {start}..{start + len(steps) - 1}: {[s.t for s in steps][:20]}")
         if row.status == "in_progress":
             problems.append(f"{name}: still in progress after the server stopped")
-        elif row.status == "complete" and not _whole(steps, max_steps[row.scene_id]):
+        elif row.status == "complete" and not _whole(steps, max_steps[row.scene_id], start):
             problems.append(f"{name}: marked complete with {len(steps)} of {max_steps[row.scene_id]} steps")
     browser = [r for r in episodes if r.mode == "browser"]
     keys = Counter((r.source, r.scene_index, r.attempt, r.episode) for r in browser)
