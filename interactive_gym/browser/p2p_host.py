@@ -322,8 +322,6 @@ class P2PGameHost:
             return json.dumps({"ok": False, "error": f"player {player} is not a remote player of this game"})
         if player in self.takeovers:
             return json.dumps({"ok": False, "error": f"player {player} is played by the takeover policy now"})
-        if self.delays.auto is not None:
-            return json.dumps({"ok": False, "error": "rejoin is not supported with input_delay='auto' yet"})
         if len(self.sim.player_agents) > 2:
             # The other survivors would have to reconnect the player at the same frame; not supported yet.
             return json.dumps({"ok": False, "error": "rejoin is supported in two-player games only"})

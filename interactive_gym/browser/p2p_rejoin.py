@@ -83,6 +83,10 @@ def serve_snapshot(host: P2PGameHost, player: int, now_ms: float) -> str:
         disconnected=tuple(p for p in range(len(sim.player_agents))
                            if p not in (player, host.my_player) and session.player_disconnected(p)),
         place={"episode": sim.episode, "t": sim.t, "finished": int(sim.finished)},
+        # input_delay="auto": the new page plays the episode with the delay every peer switched to for it, and
+        # knows every delay announced so far (the leader does not announce an episode twice).
+        input_delay=host.delays.used.get(sim.episode) if host.delays.auto is not None else None,
+        delays=tuple(session.announced_input_delays()),
     )
     text = rejoin.encode_snapshot(snapshot)
     session.reconnect_player(player, now_ms)
@@ -112,10 +116,13 @@ def resume_session(host: P2PGameHost, text: str, now_ms: float) -> dict[str, Any
     if sim.snapshot_checksum(sim.save_state()) != snapshot.checksum:
         raise rejoin.SnapshotError("the loaded state's checksum differs from the sender's")
     try:
-        session = P2PSession.resumed(settings, snapshot.frame, snapshot.inputs, snapshot.disconnected, now_ms)
+        session = P2PSession.resumed(settings, snapshot.frame, snapshot.inputs, snapshot.disconnected, now_ms,
+                                     input_delay=snapshot.input_delay, delays=snapshot.delays)
     except (SessionError, ValueError) as exc:
         raise rejoin.SnapshotError(f"the snapshot's inputs do not fit: {exc}") from None
     host.session = session
     host.runner = P2PRunner(session, sim, record_history=False)
+    if snapshot.input_delay is not None:
+        host.delays.used[sim.episode] = snapshot.input_delay  # already switched: not again mid-episode
     host.runner.confirmed_through = snapshot.frame - 1
     return {"frame": snapshot.frame, "episode": sim.episode, "t": sim.t}

@@ -62,6 +62,10 @@ class DelayLedger:
         """The announced delay of ``episode``, or ``None``."""
         return self._delays.get(episode)
 
+    def all(self) -> list[tuple[int, int]]:
+        """Every announcement recorded, in the order recorded (what a rejoin snapshot carries)."""
+        return [(e, self._delays[e]) for e in self._order]
+
     def latest(self, count: int = 2) -> list[tuple[int, int]]:
         """The last ``count`` announcements recorded, oldest first (what the leader repeats)."""
         return [(e, self._delays[e]) for e in self._order[-count:]]

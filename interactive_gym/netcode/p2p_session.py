@@ -111,6 +111,10 @@ class P2PSession:
         """The input delay player 0 announced for ``episode`` (see ``episode_delays.py``), or ``None``."""
         return self._delays.get(episode)
 
+    def announced_input_delays(self) -> list[tuple[int, int]]:
+        """Every ``(episode, delay)`` player 0 announced that this peer knows of (for a rejoin snapshot)."""
+        return self._delays.all()
+
     def network_stats(self, peer: Hashable) -> NetworkStats:
         """Round-trip time, traffic and sync figures for the link to ``peer``."""
         return self._endpoints[peer].stats()
@@ -342,7 +346,8 @@ class P2PSession:
 
     @classmethod
     def resumed(cls, settings: SessionSettings, frame: int, inputs: tuple[tuple[bytes, ...], ...],
-                disconnected: tuple[int, ...] = (), now_ms: float = 0.0) -> P2PSession:
+                disconnected: tuple[int, ...] = (), now_ms: float = 0.0, *,
+                input_delay: int | None = None, delays: tuple[tuple[int, int], ...] = ()) -> P2PSession:
         """A session that starts at ``frame`` (a reloaded page resuming from a rejoin snapshot).
 
         Args:
@@ -351,13 +356,27 @@ class P2PSession:
             inputs: Per player, the sender's inputs from ``frame`` on (the local players' are ignored).
             disconnected: Players whose inputs are the default from ``frame`` on.
             now_ms: The caller's clock.
+            input_delay: The delay the episode at ``frame`` is played with (``input_delay="auto"``: the one
+                announced for it); ``None``: the settings' delay. The local inputs of ``frame`` up to that delay
+                are the default, as the peers expect after :meth:`reconnect_player`.
+            delays: The ``(episode, delay)`` announcements known to the sender (final, like any announcement).
+
+        Raises:
+            SessionError: a delay outside ``0..max_input_delay``, or conflicting announcements.
         """
+        delay = settings.input_delay if input_delay is None else input_delay
+        if not isinstance(delay, int) or isinstance(delay, bool) or not 0 <= delay <= settings.largest_input_delay:
+            raise SessionError(f"input delay must be 0..{settings.largest_input_delay} frames, got {delay!r}")
         session = cls(settings, now_ms)
+        for episode, announced in delays:
+            if not session._delays.record(episode, announced):
+                raise SessionError(f"announced delay {announced!r} for episode {episode!r} does not fit")
+        session._input_delay = delay
         sync = session._sync
         for player, queue in enumerate(sync.queues):
             queue.restart_at(frame)
             if player in session._local:
-                for f in range(frame, frame + settings.input_delay):
+                for f in range(frame, frame + delay):
                     queue.add(f, settings.default_bytes)
             elif player in disconnected:
                 queue.disconnect(frame - 1)

@@ -27,12 +27,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .episode_delays import MAX_ANNOUNCED
+from .settings import MAX_INPUT_DELAY
+
 SNAPSHOT_VERSION = 1
 MAX_SNAPSHOT_CHARS = 8 * 1024 * 1024
 CHUNK_CHARS = 12_000  # under every browser's DataChannel message limit (16 kB is the portable bound)
 MAX_CHUNKS = MAX_SNAPSHOT_CHARS // CHUNK_CHARS + 1
 MAX_DEPTH = 64
 MAX_INPUTS_PER_PLAYER = 1024
+MAX_DELAY = MAX_INPUT_DELAY
+MAX_DELAYS = MAX_ANNOUNCED
 
 
 class SnapshotError(ValueError):
@@ -51,6 +56,8 @@ class RejoinSnapshot:
         inputs: Per player, the inputs of frames ``S, S+1, ...`` the sender holds (empty for ``player``).
         disconnected: Players disconnected for good (their inputs are the default from ``S`` on).
         place: Where ``S`` falls in the game, for the data: ``{"episode": e, "t": t}``.
+        input_delay: The delay the episode at ``S`` is played with (``None``: the settings' fixed delay).
+        delays: ``input_delay="auto"``: the ``(episode, delay)`` announcements the sender knows.
     """
 
     player: int
@@ -60,6 +67,8 @@ class RejoinSnapshot:
     inputs: tuple[tuple[bytes, ...], ...]
     disconnected: tuple[int, ...] = ()
     place: Mapping[str, int] = field(default_factory=dict)
+    input_delay: int | None = None
+    delays: tuple[tuple[int, int], ...] = ()
 
 
 # --- plain values with type tags -----------------------------------------------------------------------------
@@ -151,6 +160,8 @@ def encode_snapshot(snapshot: RejoinSnapshot) -> str:
         "inputs": [[base64.b64encode(i).decode("ascii") for i in run] for run in snapshot.inputs],
         "disconnected": list(snapshot.disconnected),
         "place": dict(snapshot.place),
+        "input_delay": snapshot.input_delay,
+        "delays": [list(pair) for pair in snapshot.delays],
     }, separators=(",", ":"), allow_nan=False)
     if len(text) > MAX_SNAPSHOT_CHARS:
         raise SnapshotError(f"the snapshot is {len(text)} characters; the limit is {MAX_SNAPSHOT_CHARS}")
@@ -200,8 +211,16 @@ def decode_snapshot(text: str, num_players: int, input_size: int) -> RejoinSnaps
     place = data.get("place")
     if not isinstance(place, dict) or not all(isinstance(k, str) and _whole(v) for k, v in place.items()):
         raise SnapshotError("snapshot place is malformed")
+    delay = data.get("input_delay")
+    if delay is not None and not (_whole(delay) and 0 <= delay <= MAX_DELAY):
+        raise SnapshotError("snapshot input delay is malformed")
+    delays = data.get("delays", [])
+    if not isinstance(delays, list) or len(delays) > MAX_DELAYS or not all(
+            isinstance(pair, list) and len(pair) == 2 and all(_whole(v) for v in pair)
+            and 0 <= pair[0] < 2**31 and 0 <= pair[1] <= MAX_DELAY for pair in delays):
+        raise SnapshotError("snapshot delays are malformed")
     return RejoinSnapshot(player, frame, from_plain(data.get("state")), checksum, tuple(runs),
-                          tuple(sorted(set(gone))), place)
+                          tuple(sorted(set(gone))), place, delay, tuple((int(e), int(d)) for e, d in delays))
 
 
 def _whole(value: Any) -> bool:

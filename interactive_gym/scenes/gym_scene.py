@@ -81,7 +81,7 @@ class GymScene(Scene):
         timeout_scene_id: Scene a timed-out participant goes to (default: the end scene, with a message).
         disconnect_grace_s: How long a game continues with the default action for a disconnected human
             before it ends for everyone.
-        input_delay: p2p only: frames of local input delay, or ``"auto"``: before each episode the game picks
+        input_delay: p2p only: frames of local input delay, or ``"auto"`` (the default): before each episode the game picks
             the smallest delay that keeps rollbacks within ``rollback_budget_frames`` at the RTT the peers
             measured, within ``input_delay_bounds`` (``netcode/input_delay.py``); every player gets the same
             delay and it is stored with the episode.
@@ -137,7 +137,7 @@ class GymScene(Scene):
         waiting_room_timeout_s: float = 120.0,
         timeout_scene_id: str | None = None,
         disconnect_grace_s: float = 10.0,
-        input_delay: int | str = 2,
+        input_delay: int | str = AUTO,
         prediction_window: int = 8,
         episode_pause_s: float = DEFAULT_EPISODE_PAUSE_S,
         input_delay_bounds: tuple[int, int] = DEFAULT_BOUNDS,

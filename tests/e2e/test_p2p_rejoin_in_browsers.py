@@ -60,10 +60,12 @@ def reload_and_rejoin(page: Page, timeout_ms: float = 30_000) -> float:
     return time.monotonic() - started
 
 
-def rejoin_run(live_server: Any, new_context: Any, db: Path, seed: int, reload_player: int = 1) -> dict[str, Any]:
+def rejoin_run(live_server: Any, new_context: Any, db: Path, seed: int, reload_player: int = 1,
+               input_delay: int | str = 2) -> dict[str, Any]:
     """One game where player ``reload_player``'s page reloads (participant ``reloads``; the other is ``stays``);
     returns the pages' figures (used by the test and benchmarks/p2p_rejoin.py)."""
-    server = live_server(p2p_app(db, max_steps=MAX_STEPS, fps=30, disconnect_grace_s=10.0).asgi)
+    server = live_server(p2p_app(db, max_steps=MAX_STEPS, fps=30, disconnect_grace_s=10.0,
+                                 input_delay=input_delay).asgi)
     # Player ids follow the order of arrival: the page that is to be reload_player opens first or second.
     order = ["reloads", "stays"] if reload_player == 0 else ["stays", "reloads"]
     pages = {order[0]: open_player(new_context().new_page(), server.url, order[0])}
@@ -95,12 +97,15 @@ def _agent_steps(db: Path, out: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-@pytest.mark.parametrize("reload_player", [1, 0], ids=["answerer-reloads", "offerer-reloads"])
+@pytest.mark.parametrize(("reload_player", "input_delay"), [(1, 2), (0, 2), (0, "auto")],
+                         ids=["answerer-reloads", "offerer-reloads", "auto-delay-leader-reloads"])
 def test_a_reload_mid_game_rejoins_and_both_uploads_agree(live_server, new_context, tmp_path: Path,
-                                                         reload_player: int) -> None:
-    """Either side of the WebRTC connection may reload: the lower player id makes the offers."""
+                                                         reload_player: int, input_delay: int | str) -> None:
+    """Either side of the WebRTC connection may reload: the lower player id makes the offers (and, with
+    ``input_delay="auto"``, decides the delays)."""
     db = tmp_path / "rejoin.sqlite"
-    run = rejoin_run(live_server, new_context, db, seed=5 + reload_player, reload_player=reload_player)
+    run = rejoin_run(live_server, new_context, db, seed=5 + reload_player, reload_player=reload_player,
+                     input_delay=input_delay)
     print(f"\nreload to playing again: {run['seconds']:.2f} s (new page: playing {run['rejoined']['page_ms']:.0f} ms "
           f"after its navigation, {run['rejoined']['ms']:.0f} ms after its game loaded); at {run['rejoined']}; "
           f"loading {run['loading']}; survivor stalled {run['survivor_stalled_frames']} frames")
@@ -120,6 +125,8 @@ def test_a_reload_mid_game_rejoins_and_both_uploads_agree(live_server, new_conte
     assert len(survivor["steps"]) == MAX_STEPS and survivor["status"] == "complete"
     assert [s["t"] for s in new_page["steps"]] == list(range(place["t"], MAX_STEPS))
     assert new_page["meta"]["first_t"] == place["t"]
+    # The new page played the episode with the delay the survivor played it with (auto: the one announced).
+    assert new_page["meta"]["network"]["input_delay"] == survivor["meta"]["network"]["input_delay"]
     old_page = by_source.get("reloads")  # what the page confirmed before it closed (sent as it closed)
     reloaded_steps = (old_page["steps"] if old_page else []) + new_page["steps"]
     # Every frame both players' pages played: the same actions, rewards and ends on both.

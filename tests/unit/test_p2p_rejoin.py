@@ -18,6 +18,7 @@ import pytest
 
 from interactive_gym.browser.p2p_host import P2PGameHost
 from interactive_gym.controls import KeyMapping
+from interactive_gym.netcode.input_delay import AutoInputDelay
 from interactive_gym.netcode.netsim import NetworkConditions, SimulatedNetwork
 from interactive_gym.netcode.rejoin import SnapshotError, decode_snapshot, split_chunks
 from interactive_gym.server.parity import compare_trajectories
@@ -226,3 +227,38 @@ def test_a_snapshot_for_another_player_or_with_a_wrong_checksum_is_refused() -> 
         assert page.rejoined is None and page.session.current_frame == 0
     with pytest.raises(SnapshotError):
         decode_snapshot(json.dumps({**snapshot, "inputs": [["AAA="], []]}), 2, 1)  # 2 bytes, not 1
+
+
+@pytest.mark.parametrize("latency_ms", [0, 120], ids=["delay0", "delay-grows"])
+def test_an_auto_delay_game_rejoins_with_the_delays_every_peer_plays(latency_ms: float) -> None:
+    cfg = config()
+    cfg["p2p"] = {**cfg["p2p"], "input_delay": "auto", "auto_input_delay": AutoInputDelay().to_config()}
+    game = Game(cfg, NetworkConditions(latency_ms=latency_ms), seed=11)
+    game.play(lose_at=60, goodbye=True, away_ms=1000)
+    survivor, rejoined, old = game.hosts[0], game.hosts[1], game.old
+    assert old is not None and rejoined.rejoined is not None and rejoined.rejoined["episode"] == 0
+    assert survivor.completed == [0, 1] and rejoined.completed == [0, 1]
+    assert survivor.desyncs == [] and rejoined.desyncs == [] and rejoined.row_mismatches == 0
+    assert final_checksum(survivor) == final_checksum(rejoined)
+    played = json.loads(survivor.stats_json())["input_delays"]
+    # The new page played the rest of episode 0 and all of episode 1 with the delays the leader announced.
+    assert json.loads(rejoined.stats_json())["input_delays"] == played
+    assert json.loads(old.stats_json())["input_delays"][0] == played[0]
+    assert (played[0] > 0) == (latency_ms > 0)
+    full = payload(survivor, 0)["steps"]
+    suffix = payload(rejoined, 0)["steps"]
+    assert suffix and suffix == [{**full[s["t"]], "keys": s["keys"], "client_ts": s["client_ts"]} for s in suffix]
+
+
+def test_a_snapshot_with_malformed_delays_is_refused() -> None:
+    game = Game(config(max_steps=300, episodes=1), NetworkConditions(), seed=5)
+    for _ in range(400):
+        game.step(lose_at=30, goodbye=True, away_ms=500)
+        if game.hosts[1].rejoined is not None:
+            break
+    text = "".join(game.served["chunks"])
+    document = json.loads(text)
+    for bad in ({"input_delay": -1}, {"input_delay": True}, {"delays": [[0, 99]]}, {"delays": [[0]]},
+                {"delays": "x"}, {"delays": [[0, 1]] * 2000}):
+        with pytest.raises(SnapshotError):
+            decode_snapshot(json.dumps({**document, **bad}), 2, 1)

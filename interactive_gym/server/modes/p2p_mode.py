@@ -288,12 +288,9 @@ class P2PMode:
         return True
 
     def _rejoinable(self, game: PyodideGameState) -> bool:
-        """Whether a new page of a player of ``game`` may get it back (two players, a fixed input delay: what
+        """Whether a new page of a player of ``game`` may get it back (two players: what
         ``P2PGameHost.request_rejoin`` can serve)."""
-        p2p = (self.configs.get(game.game_id) or {}).get("p2p") or {}
-        delay = p2p.get("input_delay")
-        return (self.rejoin_enabled and len(game.players) == 2 and isinstance(delay, int)
-                and not isinstance(delay, bool))
+        return self.rejoin_enabled and len(game.players) == 2
 
     def _sender(self, game: PyodideGameState, player: int) -> int:
         """The partner whose page sends ``player``'s new page the game: the lowest connected one."""
