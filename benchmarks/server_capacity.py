@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import math
 import os
@@ -189,8 +190,11 @@ def run_size(games: int, args: argparse.Namespace, workdir: Path) -> dict[str, A
     """Runs ``games`` concurrent games against a fresh server; returns this size's figures."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    db = workdir / f"capacity_{games}.sqlite"
-    stats_file = workdir / f"server_stats_{games}.json"
+    # A fresh database per run: the clients' participant ids repeat between runs of a size, and a database that
+    # already holds them refuses them (their resume secrets are not these clients').
+    run = next(i for i in itertools.count(1) if not (workdir / f"capacity_{games}_run{i}.sqlite").exists())
+    db = workdir / f"capacity_{games}_run{run}.sqlite"
+    stats_file = workdir / f"server_stats_{games}_run{run}.json"
     profile_file = workdir / f"server_{games}.pstats" if args.profile else None
     spy_file = workdir / f"server_{games}.pyspy.txt" if args.py_spy else None
     spy = None
