@@ -2,7 +2,8 @@
 # Installs everything Interactive Gym needs into this checkout: a Python venv (.venv) with the package and its
 # test tools, and the browser dependencies from the committed npm lock file (node_modules). Idempotent and quick
 # when nothing changed. With --system it also installs the Debian packages the browser tests use (chromium, coturn,
-# nginx and openssl for the deployment test) and PostgreSQL (the storage tests start their own server from it).
+# nginx and openssl for the deployment test), PostgreSQL (the storage tests start their own server from it) and
+# Redis (the cluster tests start their own redis-server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,7 @@ if [ "$want_system" = 1 ]; then
   [ -x /usr/sbin/nginx ] || missing+=(nginx)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
+  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
       echo "bootstrap: need Debian packages ${missing[*]}; run as root or: sudo apt-get install -y ${missing[*]}" >&2

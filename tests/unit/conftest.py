@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the PostgreSQL server helper
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the PostgreSQL and Redis server helpers
 
 from postgres_server import PostgresServer, running_server  # noqa: E402
+from redis_server import RedisServer, running_redis  # noqa: E402
 
 from interactive_gym.server.storage import Location  # noqa: E402
 
@@ -45,3 +46,10 @@ def new_db(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> Calla
         return lambda name="exp": tmp_path / f"{name}{next(numbers) or ''}.db"
     server: PostgresServer = request.getfixturevalue("postgres_server")
     return lambda name="exp": server.new_schema(name)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One real ``redis-server`` for the whole session (tests/redis_server.py; fails, never skips, without it)."""
+    with running_redis() as server:
+        yield server
