@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from interactive_gym.server.game_over import P2P_END_REASONS
+
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 KEY_PATTERN = re.compile(r"^[\x20-\x7e]{1,32}$")
 
@@ -128,7 +130,7 @@ EVENT_SCHEMAS: dict[str, dict[str, Field]] = {
     "p2p_join": {"scene_index": _INDEX, "scene_id": _ID, "rtt_ms": Field("float", required=False, low=0, high=60_000)},
     # This player's p2p game is over (after uploading its episodes).
     "p2p_game_end": {"game_id": Field("str", pattern=re.compile(r"p2p-[0-9a-f]{1,32}")),
-                     "reason": Field("str", pattern=re.compile(r"complete|partner_left|error|desync")),
+                     "reason": Field("str", pattern=re.compile("|".join(P2P_END_REASONS))),
                      # The page's error text (Python traceback tail) when reason is "error".
                      "error": Field("str", required=False, max_len=4000)},
     # Keys held right now in a server-mode game, ordered by press time (most recent last).

@@ -11,6 +11,7 @@ played with the default input) and nobody as its participant. "Reload to playing
 from __future__ import annotations
 
 import csv
+import json
 import random
 import time
 from pathlib import Path
@@ -22,6 +23,7 @@ from p2p_experiments import GAME_KEYS, open_player, p2p_app, read_db, wait_over,
 from playwright.sync_api import Page
 
 from interactive_gym.export import export_csv
+from interactive_gym.server.game_over import END_MESSAGES
 from interactive_gym.server.modes.p2p_gaps import GAP_CONTROLLER
 
 MAX_STEPS = 900  # 30 s at 30 fps: the reload happens about 5 s in
@@ -173,3 +175,36 @@ def test_a_reload_while_the_game_loads_still_plays_the_game(live_server, new_con
     assert verdict["agree"], verdict
     survivor = next(e for e in data["episodes"] if e["source"] == "stays")
     assert survivor["status"] == "complete" and len(survivor["steps"]) == 300
+
+
+def test_a_game_that_ends_while_the_page_reloads_ends_on_a_clear_page(live_server, new_context,
+                                                                     tmp_path: Path) -> None:
+    """The partner plays the game to its end while the reloaded page is still loading: the new page was given the
+    game to rejoin, but its sender is done and will never send it. The page must say the game ended while it was
+    reloading and let the participant continue (it once waited on "Getting your game back…" for ever)."""
+    db = tmp_path / "outlived.sqlite"
+    server = live_server(p2p_app(db, max_steps=120, fps=30, disconnect_grace_s=30.0).asgi)
+    stays = open_player(new_context().new_page(), server.url, "stays")
+    stays.wait_for_selector("#game-status[data-state=waiting]")
+    reloads = open_player(new_context().new_page(), server.url, "reloads")
+    wait_playing([stays, reloads])
+    # The new page's game files are held until the partner's game is over, so it cannot rejoin in time.
+    held: list[Any] = []
+    reloads.route("**/manifest**", lambda route: held.append(route))
+    reloads.reload()
+    reloads.wait_for_selector("#game-status[data-state=connecting]")
+    assert wait_over(stays) == "complete"
+    for route in held:
+        route.continue_()
+    reloads.unroute("**/manifest**")
+    reloads.wait_for_selector("#game-status[data-state=over]", timeout=30_000)
+    assert reloads.get_attribute("#game-status", "data-reason") == "ended_while_away"
+    assert reloads.text_content("#game-status") == END_MESSAGES["ended_while_away"]
+    assert reloads.is_visible("#continue")
+    data = read_db(db)
+    survivor = next(e for e in data["episodes"] if e["source"] == "stays")
+    assert survivor["status"] == "complete" and len(survivor["steps"]) == 120
+    with db_under_test.connect(db) as con:
+        ends = {pid: json.loads(d)["reason"] for pid, d in con.execute(
+            "SELECT participant_id, data FROM events WHERE kind='p2p_game_end'")}
+    assert ends == {"stays": "complete", "reloads": "ended_while_away"}

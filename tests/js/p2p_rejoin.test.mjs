@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { P2PGame } from "../../interactive_gym/server/static/js/p2p_game.js";
 import {
-  REQUEST_MS, RESEND_MS, RejoinRequester, RejoinSender, decodeControl, encodeControl,
+  GIVE_UP_MS, REQUEST_MS, RESEND_MS, RejoinRequester, RejoinSender, decodeControl, encodeControl,
 } from "../../interactive_gym/server/static/js/p2p_rejoin.js";
 
 /** A transport whose DataChannel to each peer is open or not, recording what was sent. */
@@ -233,4 +233,49 @@ test("a page closed before its game started says no goodbye", () => {
   const page = game(host, a, 0, { canRejoin: true });
   page.pageClosed({ emit() {} });
   assert.equal(goodbyes, 0);
+});
+
+test("a rejoining page gives up on a sender that never sends the game, counted from its first request", () => {
+  const host = { addSnapshotChunk: () => ({ ok: true, loaded: true, frame: 9, episode: 0, t: 9 }) };
+  const link = transport(false);
+  const page = new RejoinRequester(host, link, 0);
+  page.poll(0);
+  assert.equal(page.overdue(GIVE_UP_MS * 2), false); // never asked (the channel is not open): not the sender's fault
+  link.open = true;
+  page.poll(1000);
+  assert.equal(page.overdue(1000 + GIVE_UP_MS - 1), false);
+  page.poll(1000 + REQUEST_MS); // later requests do not restart the count
+  assert.equal(page.overdue(1000 + GIVE_UP_MS), true);
+  page.chunk(0, { id: 1, i: 0, n: 1 }, "s", 0);
+  assert.equal(page.overdue(1000 + GIVE_UP_MS * 5), false); // loaded: nothing to give up on
+});
+
+test("a reloaded page still getting the game ends when its sender's game is over; a playing page plays on", async () => {
+  const [a, b] = [link(0), link(1)];
+  a.other = b; b.other = a;
+  b.isP2P = () => false; // the sender's channel never opens: only the server's news can end the wait
+  const reloaded = game(new FakeHost({ frame: 90, episode: 0, t: 90 }), b, 1, { rejoin: { sender: 0 } });
+  const done = reloaded.run();
+  reloaded.peerFinished(7); // not a player of this game: nothing
+  assert.equal(reloaded.finished, false);
+  reloaded.peerFinished(0);
+  const { reason } = await done;
+  assert.equal(reason, "ended_while_away");
+
+  const playing = game(new FakeHost(), a, 0, { canRejoin: true });
+  playing.started = true;
+  playing.peerFinished(1);
+  assert.equal(playing.finished, false);
+  playing.stop("complete");
+});
+
+test("a reloaded page whose sender never answers ends with an error instead of waiting for ever", async () => {
+  const [a, b] = [link(0), link(1)];
+  a.other = b; b.other = a;
+  const reloaded = game(new FakeHost({ frame: 90, episode: 0, t: 90 }), b, 1, { rejoin: { sender: 0 } });
+  const done = reloaded.run(); // asks at once (the channel is open); the partner's page never answers
+  reloaded.pollRejoin(performance.now() + GIVE_UP_MS);
+  const { reason, error } = await done;
+  assert.equal(reason, "error");
+  assert.match(error, /did not send the game back within 30 s/);
 });

@@ -24,7 +24,7 @@ from interactive_gym.browser.p2p_config import p2p_block
 from interactive_gym.scenes.gym_scene import GymScene
 from interactive_gym.server.browser_scenes import BrowserScenes
 from interactive_gym.server.flow.participants import Participant
-from interactive_gym.server.game_over import game_over_record
+from interactive_gym.server.game_over import END_MESSAGES, game_over_record
 from interactive_gym.server.modes.base import Ack, FlowHooks
 from interactive_gym.server.modes.groups import GroupMemory
 from interactive_gym.server.modes.p2p_gaps import flag_gap_steps, rejoin_source
@@ -117,6 +117,8 @@ class P2PMode:
                 # A partner's new page was announced while this socket was away: this page may be its sender.
                 notice = self._rejoin_notice(game, player, self._sender(game, player))
                 await self.sio.emit("p2p_peer_rejoining", notice, to=participant.sid)
+            if me in game.rejoining:
+                await self._tell_finished(game, me)  # a partner ended while this page was getting the game
         else:
             game = self._game_of(participant.participant_id)  # over for the others, kept for this player
         if game is not None:
@@ -374,6 +376,8 @@ class P2PMode:
             if reason != "complete":
                 # The partners' pages may not hear it peer to peer (still connecting, or the channel is down).
                 await self._tell_partners(game, participant)
+            for player in sorted(game.rejoining - game.finished):
+                await self._tell_finished(game, player)
         elif participant.game_id != game_id:
             return False
         # else: the game was let go while this player was away past the drop delay; the page's end of the game
@@ -391,6 +395,8 @@ class P2PMode:
         participant.game_over = record
         participant.game_id = None
         self.ended[participant.participant_id] = game_id
+        await self.hooks.record_event("p2p_game_end", {"reason": reason}, participant,
+                                      scene_id=participant.scene.scene_id, game_id=game_id)
         return True
 
     # -- internals --------------------------------------------------------------------------------------------
@@ -406,6 +412,7 @@ class P2PMode:
         seeds = [scene.episode_seed(game.seed, e) for e in range(scene.num_episodes)]
         config = self.browser.scene_config(scene, seeds, mode="p2p")
         config["p2p"] = p2p_block(scene, len(game.players), self.test_faults)
+        config["end_messages"] = dict(END_MESSAGES)  # the page's words for each way a game ends
         return config
 
     async def _start(self, scene: GymScene, players: list[Participant]) -> None:
@@ -474,6 +481,16 @@ class P2PMode:
         for other, sid in game.sids.items():
             if other != player and sid and other not in game.finished:
                 await self.sio.emit("p2p_partner_left", {"game_id": game.game_id, "player_id": player}, to=sid)
+
+    async def _tell_finished(self, game: PyodideGameState, player: int) -> None:
+        """``player``'s new page is still getting the game (``rejoining``): it is told which partners' games are
+        over (``p2p_peer_finished``). A page that has not got the game yet can no longer get it from them and
+        ends (``ended_while_away``); one already playing ignores it (its own game ends at the same frame)."""
+        sid = game.sids.get(player)
+        if not sid:
+            return  # told when its socket is back (reconnected)
+        for other in sorted(game.finished - {player}):
+            await self.sio.emit("p2p_peer_finished", {"game_id": game.game_id, "player_id": other}, to=sid)
 
     def _game(self, game_id: str) -> PyodideGameState | None:
         """A running game, or one whose away player has not ended it yet."""

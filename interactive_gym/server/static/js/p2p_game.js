@@ -20,20 +20,13 @@
 import { clockFromSteps, estimateClockOffset } from "./clock_sync.js";
 import { FrameTicker } from "./frame_ticker.js";
 import { LatencyProbe } from "./latency_probe.js";
-import { RejoinRequester, RejoinSender, decodeControl, encodeControl } from "./p2p_rejoin.js";
+import { GIVE_UP_MS, RejoinRequester, RejoinSender, decodeControl, encodeControl } from "./p2p_rejoin.js";
 import { buildUploadStats } from "./p2p_stats.js";
 
 const READY_RESEND_MS = 300;
 const SOCKET_TIMEOUT_MS = 45000; // python-socketio's ping interval + timeout: the server's view of a gone page
 const MAX_EARLY_PACKETS = 512;
 const REJOIN_POLL_MS = 100;
-
-export const END_MESSAGES = Object.freeze({
-  complete: "The game is over. Thank you!",
-  partner_left: "Your partner left the game. What you played has been saved.",
-  error: "Sorry, the game stopped because of an error. What you played has been saved.",
-  desync: "Sorry, the game stopped because the two games went out of step. What you played has been saved.",
-});
 
 // Upload `end_reason` values (upload_validation.py) for each way a game can end early.
 const UPLOAD_END_REASONS = Object.freeze({ partner_left: "partner_left", error: "error", desync: "desync" });
@@ -126,8 +119,8 @@ export class P2PGame {
     this.runAt = performance.now();
     if (this.rejoiner) {
       // The partner plays on; this page asks it for the game once their DataChannel is open.
-      this.rejoinTimer = setInterval(() => this.rejoiner.poll(performance.now()), REJOIN_POLL_MS);
-      this.rejoiner.poll(this.runAt);
+      this.rejoinTimer = setInterval(() => this.pollRejoin(performance.now()), REJOIN_POLL_MS);
+      this.pollRejoin(this.runAt);
       return this.done;
     }
     this.sendReady();
@@ -209,6 +202,26 @@ export class P2PGame {
       return;
     }
     if (this.silentSince !== null) this.silentSince = performance.now(); // the new page has this long to load
+  }
+
+  /** Asks the sender for the game when due; gives up on a sender that never sends it (p2p_rejoin.js). */
+  pollRejoin(now) {
+    if (!this.rejoiner) return;
+    if (this.rejoiner.overdue(now)) {
+      this.end("error", new Error(`the partner's page did not send the game back within ${GIVE_UP_MS / 1000} s`));
+      return;
+    }
+    this.rejoiner.poll(now);
+  }
+
+  /**
+   * The server says `player`'s game is over. A page that has not started (a reload still getting the game, or
+   * starting it with them) never will: it ends (`ended_while_away`). A playing page ignores it: its own game ends
+   * at the same frame.
+   */
+  peerFinished(player) {
+    if (this.started || this.finished || !this.peers.includes(Number(player))) return;
+    this.end("ended_while_away");
   }
 
   onRejoinRequest(peer) {

@@ -10,10 +10,14 @@
 //   takes 4 kB). A repeated request gets the same chunks again, at most every RESEND_MS.
 // * A sender that has not started the game (the reload came while both pages loaded) answers
 //   `{"t":"not_started"}`: the new page then starts the game the ordinary way (the ready handshake).
+// * A page whose sender has not sent the game within GIVE_UP_MS of its first request ends its game with an error
+//   (the partner's page is connected but stuck): a participant is never left on "Getting your game back…". A
+//   sender whose game is over is announced by the server at once (`p2p_peer_finished`).
 // * Control messages are JSON text without a newline; a body, if any, follows the first newline.
 
 export const REQUEST_MS = 1000;
 export const RESEND_MS = 3000;
+export const GIVE_UP_MS = 30_000;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -115,8 +119,14 @@ export class RejoinRequester {
     this.transport = transport;
     this.sender = Number(sender);
     this.requestedAt = null;
+    this.firstRequestAt = null;
     this.requests = 0;
     this.loaded = null;
+  }
+
+  /** Whether the sender has had GIVE_UP_MS since the first request and sent nothing that loads. */
+  overdue(nowMs) {
+    return !this.loaded && this.firstRequestAt !== null && nowMs - this.firstRequestAt >= GIVE_UP_MS;
   }
 
   /** Asks the sender when due (call often until loaded). */
@@ -124,6 +134,7 @@ export class RejoinRequester {
     if (this.loaded || !this.transport.isP2P(this.sender)) return;
     if (this.requestedAt !== null && nowMs - this.requestedAt < REQUEST_MS) return;
     this.requestedAt = nowMs;
+    this.firstRequestAt ??= nowMs;
     this.requests += 1;
     this.transport.send(this.sender, encodeControl({ t: "rejoin" }), { reliable: true });
   }

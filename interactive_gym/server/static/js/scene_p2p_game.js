@@ -11,7 +11,7 @@
 
 import { EpisodeUploader, MAX_UPLOAD_BYTES } from "./episode_uploader.js";
 import { KeyboardInput } from "./input.js";
-import { END_MESSAGES, P2PGame } from "./p2p_game.js";
+import { P2PGame } from "./p2p_game.js";
 import { gameConnectionType } from "./p2p_stats.js";
 import { loadP2PRuntime } from "./p2p_runtime.js";
 import { MultiplayerPyodideGame } from "./pyodide_multiplayer_game.js";
@@ -30,6 +30,8 @@ function el(tag, attrs = {}, text = "") {
 }
 
 const MAX_ERROR_CHARS = 4000; // schemas.py p2p_game_end.error
+const MAX_EARLY_NEWS = 32; // server news of a game held until the game is announced
+const GAME_OVER_TEXT = "The game has ended."; // only if the server sent no words for the reason
 // A network blip while the game's files load is retried (the partner waits, connecting) before the game ends.
 const LOAD_ATTEMPTS = 4;
 const LOAD_RETRY_MS = 2000;
@@ -82,7 +84,7 @@ export function showP2PGame({ socket, emitWithAck, container, index, scene, show
     requestAnimationFrame(watch);
   };
   const view = { destroyed: false, game: null, ready: null, partnerLeft: null, result: null, over: false,
-    leaving: false, rejoins: [] };
+    leaving: false, rejoins: [], endMessages: {}, earlyNews: [] };
   const hook = {
     get state() { return status.dataset.state; },
     get frame() { return view.game?.last?.frame ?? 0; },
@@ -113,6 +115,10 @@ export function showP2PGame({ socket, emitWithAck, container, index, scene, show
     // Packets may arrive while Pyodide still loads; the game replays them once it exists.
     multiplayer.webrtcManager.onMessage = (...message) => early.push(message);
     view.ready = { gameId: data.game_id, myPlayerId: multiplayer.myPlayerId, manager: multiplayer.webrtcManager };
+    view.endMessages = data.config?.end_messages ?? {};
+    // News of this game the server sent just before it (its events race a rejoin): acted on now.
+    for (const [handle, msg] of view.earlyNews.splice(0)) handle(msg);
+    if (view.over) return; // that news ended it before it began
     // A page being closed or reloaded aborts its loads: that is the participant leaving (the server hears it
     // from the new page or the drop), not an error of the game to end their study with.
     start(data).catch((err) => { if (!view.leaving) finish("error", err); });
@@ -188,7 +194,8 @@ export function showP2PGame({ socket, emitWithAck, container, index, scene, show
     if (error) console.error(`[p2p] game ended with an error:\n${detail}`);
     if (reason === "error" && error instanceof RuntimeLoadError) showError(error.userMessage);
     if (uploadErrors.length) showError("Some data could not be saved: " + uploadErrors.join("; "));
-    setStatus("over", view.endedMessage || (END_MESSAGES[reason] ?? END_MESSAGES.error), reason);
+    setStatus("over", view.endedMessage || (view.endMessages[reason] ?? view.endMessages.error ?? GAME_OVER_TEXT),
+      reason);
     multiplayer.close();
     if (view.ready) {
       try {
@@ -204,8 +211,17 @@ export function showP2PGame({ socket, emitWithAck, container, index, scene, show
     if (msg.scene_id !== scene.scene_id || view.ready) return;
     setStatus("waiting", waitingText(msg));
   };
+  /** Whether `msg` (a game's news from the server) is for this page's game; kept for later if the game is not
+   * announced yet (the server may send news of it just before `pyodide_game_ready`). */
+  const forThisGame = (handle, msg) => {
+    if (!view.ready) {
+      if (view.earlyNews.length < MAX_EARLY_NEWS) view.earlyNews.push([handle, msg]);
+      return false;
+    }
+    return msg?.game_id === view.ready.gameId;
+  };
   const onPartnerLeft = (msg) => {
-    if (!view.ready || msg.game_id !== view.ready.gameId) return;
+    if (!forThisGame(onPartnerLeft, msg)) return;
     if (view.game) view.game.partnerLeft(msg.player_id);
     else {
       view.partnerLeft = msg.player_id;
@@ -214,13 +230,13 @@ export function showP2PGame({ socket, emitWithAck, container, index, scene, show
   };
   // The researcher ended the game: it ends as if the partner left (what was played is uploaded), with their words.
   const onEndedByResearcher = (msg) => {
-    if (!view.ready || msg.game_id !== view.ready.gameId) return;
+    if (!forThisGame(onEndedByResearcher, msg)) return;
     view.endedMessage = String(msg.message ?? "");
     onPartnerLeft({ game_id: msg.game_id, player_id: null });
   };
   // on_partner_drop="ai": the partner is gone and this page is the last; an AI plays their part from now on.
   const onTakeover = (msg) => {
-    if (!view.ready || msg.game_id !== view.ready.gameId || !Array.isArray(msg.player_ids)) return;
+    if (!forThisGame(onTakeover, msg) || !Array.isArray(msg.player_ids)) return;
     const ids = msg.player_ids.filter((p) => Number.isInteger(p));
     if (!view.game) {
       onPartnerLeft({ game_id: msg.game_id, player_id: ids[0] ?? null }); // no game to play on yet
@@ -231,8 +247,14 @@ export function showP2PGame({ socket, emitWithAck, container, index, scene, show
     }
   };
   // The partner reloaded: its new page gets the game from here (or from another partner).
+  // A partner's game is over while this page (a reload) was getting the game back.
+  const onPeerFinished = (msg) => {
+    if (!forThisGame(onPeerFinished, msg) || !Number.isInteger(msg.player_id)) return;
+    if (view.game) view.game.peerFinished(msg.player_id);
+    else finish("ended_while_away"); // still loading: nobody is left to send or start the game with
+  };
   const onPeerRejoining = (msg) => {
-    if (!view.ready || msg.game_id !== view.ready.gameId || !Number.isInteger(msg.player_id)) return;
+    if (!forThisGame(onPeerRejoining, msg) || !Number.isInteger(msg.player_id)) return;
     const attempt = Number.isInteger(msg.attempt) ? msg.attempt : null;
     if (view.game) view.game.peerRejoining(msg.player_id, attempt);
     else {
@@ -251,6 +273,7 @@ export function showP2PGame({ socket, emitWithAck, container, index, scene, show
   socket.on("p2p_game_ended", onEndedByResearcher);
   socket.on("p2p_takeover", onTakeover);
   socket.on("p2p_peer_rejoining", onPeerRejoining);
+  socket.on("p2p_peer_finished", onPeerFinished);
   document.addEventListener("visibilitychange", onVisibility);
   window.addEventListener("pagehide", onPageHide);
   next.addEventListener("click", async () => {
@@ -279,6 +302,7 @@ export function showP2PGame({ socket, emitWithAck, container, index, scene, show
       socket.off("p2p_game_ended", onEndedByResearcher);
       socket.off("p2p_takeover", onTakeover);
       socket.off("p2p_peer_rejoining", onPeerRejoining);
+      socket.off("p2p_peer_finished", onPeerFinished);
       socket.off("connect", rejoinIfWaiting);
       document.removeEventListener("visibilitychange", onVisibility);
       window.removeEventListener("pagehide", onPageHide);
