@@ -221,7 +221,7 @@ class RedisWaitingRoom:
 
     @staticmethod
     def _formed(plan: Plan[list[str] | None]) -> Plan[Group | None]:
-        return Plan(plan.formed, plan.writes, plan.removes, plan.formed, plan.dropped)
+        return Plan(plan.formed, plan.writes, plan.removes, plan.formed, plan.dropped, plan.error)
 
     async def _transact(self, plan_for: Callable[[_Read, str], Plan[T]], participant: str | None = None,
                         group: str | None = None) -> T:
@@ -232,14 +232,13 @@ class RedisWaitingRoom:
                     try:
                         read = await self._read(pipe, participant, group)
                         plan = plan_for(read, secrets.token_hex(8))
-                        if plan.changes_nothing:
-                            # Linearized at the read: a participant is never both waiting and grouped, and a
-                            # decision that writes nothing needs no commit. Leaving the block UNWATCHes.
-                            return plan.result
-                        pipe.multi()
-                        self._write(pipe, read.clock + 1, plan)
-                        await pipe.execute()
-                        return plan.result
+                        if not plan.changes_nothing:
+                            pipe.multi()
+                            self._write(pipe, read.clock + 1, plan)
+                            await pipe.execute()
+                        # A decision that writes nothing needs no commit: it holds at the read (a participant is
+                        # never both waiting and grouped). Leaving the block UNWATCHes.
+                        return plan.outcome()
                     except WatchError:
                         self.conflicts += 1
                 # Random back-off so two processes that keep colliding fall out of step.

@@ -64,10 +64,17 @@ class Plan(Generic[T]):
     removes: list[str] = field(default_factory=list)       # participants who leave the waiters
     formed: Group | None = None                            # a new group record (its members leave the waiters)
     dropped: Group | None = None                           # a group record to delete (released or requeued)
+    error: Exception | None = None                         # raised once the changes made before it are written
 
     @property
     def changes_nothing(self) -> bool:
         return not (self.writes or self.removes or self.formed or self.dropped)
+
+    def outcome(self) -> T:
+        """The result, or the operation's error raised (once its changes are written)."""
+        if self.error is not None:
+            raise self.error
+        return self.result
 
 
 def check_participant_id(participant_id: Any) -> str:
@@ -178,17 +185,23 @@ def decide(stored: Mapping[str, Stored], operation: Callable[[WaitingRoom], T], 
 
     Args:
         stored: The waiters as read from Redis.
-        operation: What to do, e.g. ``lambda room: room.join(pid, now, rtt_ms, present)``.
+        operation: What to do, e.g. ``lambda room: room.join(pid, now, rtt_ms, present)``. If it raises (a
+            matchmaker that fails or picks an invalid group), the plan keeps what the room changed before that
+            (the joiner stays queued, as in :class:`WaitingRoom`) and carries the error.
         group_size: Humans per game. timeout_s: How long one may wait. matchmaker: The scene's group rule.
         group_id: The id a group formed by this operation gets.
         new: A participant who is not waiting yet, with the arrival counter they get.
     """
     room = load_room(stored, group_size, timeout_s, matchmaker, () if new is None else (new,))
-    result = operation(room)
+    error: Exception | None = None
+    try:
+        result: T | None = operation(room)
+    except Exception as err:  # noqa: BLE001 - a raising matchmaker: keep what the room did before it, as in-process
+        result, error = None, err
     seqs = {pid: e.seq for pid, e in stored.items()}
     if new is not None:
         seqs[new.waiter.participant_id] = new.seq
-    plan: Plan[T] = Plan(result)
+    plan: Plan[T] = Plan(result, error=error)  # type: ignore[arg-type]  # result is None only with an error
     for pid in room.waiting():
         waiter = room.waiter(pid)
         assert waiter is not None  # it is in room.waiting()
