@@ -15,11 +15,10 @@ Input delay: fixed (``config["p2p"]["input_delay"]`` an integer) or ``"auto"`` (
 and every peer switches to the announced value when its simulation starts the episode, waiting for it if needed
 (``netcode/episode_delays.py``). The delay each episode was played with is in ``stats["input_delays"]``.
 
-Partner drop (``GymScene(on_partner_drop="ai")``): when the server says a partner is gone for good and this is
-the last peer, :meth:`P2PGameHost.take_over` disconnects them in the session (their inputs are final from then
-on) and has the simulation's takeover policy play their agent from the next frame to simulate. The uploads of
-this peer then carry ``stats["takeovers"]`` (the agent, the frame and its episode/step, and where the partner's
-own inputs stopped), from which the server flags the steps and bounds the parity check.
+Partner drop (``GymScene(on_partner_drop="ai")``): :class:`~interactive_gym.browser.p2p_takeover.PartnerTakeovers`
+(:meth:`P2PGameHost.take_over`). Rejoin after a reload: :class:`~interactive_gym.browser.p2p_rejoin.RejoinState`
+(:meth:`P2PGameHost.request_rejoin`, :meth:`P2PGameHost.add_snapshot_chunk`). Events, uploads and statistics:
+``p2p_host_reports.py``.
 
 Runs in Pyodide and in CPython (tests drive two hosts over the in-memory network simulator).
 """
@@ -30,12 +29,13 @@ import base64
 import json
 import time
 from collections.abc import Callable, Hashable, Mapping
-from dataclasses import asdict
 from typing import Any
 
+from interactive_gym.browser import p2p_host_reports as reports
 from interactive_gym.browser.p2p_host_config import host_parts
-from interactive_gym.browser.p2p_rejoin import GapLog, resume_session, serve_snapshot, snapshot_ready
+from interactive_gym.browser.p2p_rejoin import GapLog, RejoinState
 from interactive_gym.browser.p2p_sim import P2PSimulation
+from interactive_gym.browser.p2p_takeover import PartnerTakeovers
 from interactive_gym.browser.p2p_trajectory import ConfirmedTrajectory
 from interactive_gym.envs.agent_runtime import AgentPolicy
 from interactive_gym.envs.multiagent import base_env
@@ -43,9 +43,8 @@ from interactive_gym.netcode import requests as rq
 from interactive_gym.netcode.episode_delays import LEADER, EpisodeDelays
 from interactive_gym.netcode.input_delay import AutoInputDelay
 from interactive_gym.netcode.p2p_session import P2PSession
-from interactive_gym.netcode.rejoin import ChunkAssembler, SnapshotError, split_chunks
+from interactive_gym.netcode.rejoin import SnapshotError
 from interactive_gym.netcode.runner import P2PRunner
-from interactive_gym.netcode.sync_layer import SessionError
 
 STATUS_NAMES = {
     rq.AdvanceStatus.ADVANCED: "advanced",
@@ -54,26 +53,6 @@ STATUS_NAMES = {
     rq.AdvanceStatus.WAITING: "waiting",
     rq.AdvanceStatus.IDLE: "idle",
 }
-RTT_SAMPLE_EVERY = 30  # frames between RTT samples for the statistics
-MAX_RTT_SAMPLES = 4096
-MAX_EVENTS_KEPT = 256
-
-
-def _event_json(event: rq.Event) -> dict[str, Any]:
-    data = asdict(event)
-    for key, value in data.items():
-        if isinstance(value, int) and abs(value) > 2**52:
-            data[key] = f"{value & 0xFFFFFFFFFFFFFFFF:016x}"  # 64-bit checksums do not fit a JS number
-    data["type"] = type(event).__name__
-    return data
-
-
-def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return round(ordered[index], 2)
 
 
 class P2PGameHost:
@@ -95,10 +74,7 @@ class P2PGameHost:
                  render_fn: Callable[[Any, Any], Any], config: Mapping[str, Any],
                  takeover: tuple[AgentPolicy, str] | None = None, auto_delay: AutoInputDelay | None = None) -> None:
         self.sim = sim
-        self._takeover_policy = takeover  # (policy, controller text) from config["p2p"]["takeover"], if any
-        self.takeovers: dict[int, dict[str, Any]] = {}  # player -> what the uploads report about its takeover
-        self._drop_frames: dict[int, int] = {}  # player -> first frame played without their own input
-        self._drop_points: dict[int, tuple[int, int, int]] = {}  # player -> (that frame, its episode, its t)
+        self.partner_drops = PartnerTakeovers(takeover)
         self.session = session
         self.runner = P2PRunner(session, sim, record_history=False)
         self.my_player = my_player
@@ -119,20 +95,11 @@ class P2PGameHost:
         self._inbox: list[tuple[Hashable, bytes]] = []
         self._carry: list[str] = []
         self.trajectory = ConfirmedTrajectory(sim, self.my_agent)
-        self.events: list[dict[str, Any]] = []
-        self.desyncs: list[dict[str, Any]] = []
+        self.log = reports.SessionLog()
         self.bad_packets = 0
-        self.rtt_samples: list[float] = []
         self.ticks = 0
         self._rendered_once = False
-        # Rejoin (p2p_rejoin.py): players asking for a snapshot, the snapshots served (resent on a repeated
-        # request), the gap steps of every episode, and, on a page that resumed, where it resumed.
-        self._rejoin_requests: set[int] = set()
-        self._may_return: set[int] = set()  # silent partners whose new page may rejoin (partner_away)
-        self._served: dict[int, tuple[int, list[str]]] = {}
-        self._snapshot_ids = 0
-        self._assembler = ChunkAssembler()
-        self.rejoined: dict[str, int] | None = None
+        self.rejoins = RejoinState()
 
     # -- construction -----------------------------------------------------------------------------------------
     @classmethod
@@ -154,6 +121,26 @@ class P2PGameHost:
     def from_config_json(cls, text: str, my_player: int, now_ms: float = 0.0) -> P2PGameHost:
         """:meth:`from_config` for JSON text (what the page passes, once)."""
         return cls.from_config(json.loads(text), int(my_player), now_ms=float(now_ms))
+
+    @property
+    def takeovers(self) -> dict[int, dict[str, Any]]:
+        """Player -> the record of its takeover (:class:`PartnerTakeovers`)."""
+        return self.partner_drops.records
+
+    @property
+    def rejoined(self) -> dict[str, int] | None:
+        """On a page that resumed from a snapshot, ``{"frame", "episode", "t"}`` of where; else ``None``."""
+        return self.rejoins.rejoined
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """The session's events so far (the first ``MAX_EVENTS_KEPT``), as JSON-ready data."""
+        return self.log.events
+
+    @property
+    def desyncs(self) -> list[dict[str, Any]]:
+        """Every desync and episode mismatch the session reported."""
+        return self.log.desyncs
 
     @property
     def input_delay(self) -> int:
@@ -217,9 +204,7 @@ class P2PGameHost:
         target = self.session.current_frame + self.session.input_delay
         fresh_target = target not in self.trajectory.keys_by_frame
         packets, self._inbox = self._inbox, []
-        for player in self._rejoin_requests:
-            if not self.session.player_disconnected(player):
-                self.session.disconnect_player(player)  # its old page is gone: its inputs are final from the cut
+        self.rejoins.cut_requested(self.session)
         result = self.runner.tick(now_ms, {self.my_player: data}, packets, advance=delay_known and not self.done)
         committed = (not self.done and delay_known and not result.waited and fresh_target
                      and result.status in (rq.AdvanceStatus.ADVANCED, rq.AdvanceStatus.PREDICTION_THRESHOLD))
@@ -229,23 +214,21 @@ class P2PGameHost:
         # on frame 0); keys of a wait at a later episode start are real inputs, carried like any other.
         before_play = not delay_known and self.session.current_frame == 0
         self._carry = [] if committed or self.done or before_play else keys
-        events = [self._note_event(e) for e in result.events]
+        events = [self.log.note_event(e) for e in result.events]
         for event in result.events:
             if isinstance(event, rq.Disconnected):
-                self._drop_frames[event.player] = event.frame
-                if self._drop_points.get(event.player, (event.frame,))[0] > event.frame:
-                    del self._drop_points[event.player]  # survivors agreed on an earlier cut: place it again
-            if isinstance(event, rq.Disconnected) and event.frame <= self.trajectory.collected:
-                self.trajectory.reopen_from(event.frame)
-        on_row = self._note_takeover_point if self._drop_frames or self.takeovers else None
-        newly = self.trajectory.collect(self.session, min(self.session.confirmed_frame, self._last_kept_frame()),
-                                        on_row)
-        rejoins = self._serve_rejoins(now_ms) if self._rejoin_requests else {}
+                self.partner_drops.note_disconnected(event)
+                if event.frame <= self.trajectory.collected:
+                    self.trajectory.reopen_from(event.frame)
+        drops = self.partner_drops
+        last_kept = drops.last_kept_frame(self.session.confirmed_frame, self.rejoins.coming_back())
+        newly = self.trajectory.collect(self.session, min(self.session.confirmed_frame, last_kept),
+                                        drops.note_row if drops.placing else None)
+        rejoins = self.rejoins.serve_pending(self, now_ms) if self.rejoins.requests else {}
         render = None
         if result.frames_simulated or not self._rendered_once:
             render = self.render()
-        if self.session.current_frame % RTT_SAMPLE_EVERY == 0 and result.status == rq.AdvanceStatus.ADVANCED:
-            self._sample_rtt()
+        self.log.sample_rtt(self.session, result.status)
         status = "waiting" if result.waited else STATUS_NAMES.get(result.status, result.status.name.lower())
         return json.dumps({
             "frame": self.session.current_frame,
@@ -277,35 +260,14 @@ class P2PGameHost:
     def take_over(self, player: int) -> str:
         """The server says ``player`` is gone and this peer plays on: the takeover policy plays their agent.
 
-        The player is disconnected in the session (every input of theirs is final from then: the default input
-        up to the takeover, then ignored), and the policy plays from :attr:`P2PSession.current_frame`, the first
-        frame this peer has not simulated yet, so no frame it already showed changes. Repeating the call for the
-        same player changes nothing.
+        See :meth:`PartnerTakeovers.take_over`; the policy plays from :attr:`P2PSession.current_frame`, so no
+        frame this peer already showed changes, and repeating the call for the same player changes nothing.
 
         Returns:
             JSON ``{"ok": true, "frame": n}`` or ``{"ok": false, "error": ...}`` (no takeover policy, not a remote
             player, or another peer is still connected: then every remaining peer would compute the policy).
         """
-        player = int(player)
-        if player in self.takeovers:
-            return json.dumps({"ok": True, "frame": self.takeovers[player]["frame"], "duplicate": True})
-        if self._takeover_policy is None:
-            return json.dumps({"ok": False, "error": "this scene has no partner_drop_policy"})
-        if player == self.my_player or not 0 <= player < len(self.sim.player_agents):
-            return json.dumps({"ok": False, "error": f"player {player} is not a remote player of this game"})
-        others = [p for p in range(len(self.sim.player_agents)) if p not in (player, self.my_player)]
-        if any(not self.session.player_disconnected(p) for p in others):
-            return json.dumps({"ok": False, "error": "another peer is still connected; the takeover runs only "
-                                                     "on the last peer"})
-        self.session.disconnect_player(player)
-        frame = self.session.current_frame
-        policy, controller = self._takeover_policy
-        agent = self.sim.player_agents[player]
-        self.sim.take_over(agent, policy, frame, controller)
-        self.takeovers[player] = {"player": player, "agent": agent, "controller": controller, "frame": frame,
-                                  "episode": None, "t": None, "drop_frame": None, "drop_episode": None,
-                                  "drop_t": None}
-        return json.dumps({"ok": True, "frame": frame})
+        return json.dumps(self.partner_drops.take_over(int(player), self.session, self.sim, self.my_player))
 
     def request_rejoin(self, player: int) -> str:
         """A player's new page (after a reload or a crash) asks this page for a snapshot.
@@ -317,27 +279,14 @@ class P2PGameHost:
             JSON ``{"ok": true, "pending": true}``, ``{"ok": true, "id": n, "chunks": [...]}`` or
             ``{"ok": false, "error": ...}`` (oneself, no such player, a player taken over, 3+ players).
         """
-        player = int(player)
-        if player == self.my_player or not 0 <= player < len(self.sim.player_agents):
-            return json.dumps({"ok": False, "error": f"player {player} is not a remote player of this game"})
-        if player in self.takeovers:
-            return json.dumps({"ok": False, "error": f"player {player} is played by the takeover policy now"})
-        if len(self.sim.player_agents) > 2:
-            # The other survivors would have to reconnect the player at the same frame; not supported yet.
-            return json.dumps({"ok": False, "error": "rejoin is supported in two-player games only"})
-        served = self._served.get(player)
-        if served is not None and not self.session.player_disconnected(player):
-            return json.dumps({"ok": True, "id": served[0], "chunks": served[1]})
-        self._served.pop(player, None)
-        self._rejoin_requests.add(player)
-        return json.dumps({"ok": True, "pending": True})
+        return json.dumps(self.rejoins.request(self, int(player)))
 
     def partner_away(self, player: int) -> None:
         """A silent partner may come back on a new page (rejoin is possible in this game): the rows this peer plays
         with the default input for them (the gap) are kept from now on, as they would be for its snapshot, so the
         rows never fall behind the session's input history while the new page loads."""
         if int(player) != self.my_player:
-            self._may_return.add(int(player))
+            self.rejoins.may_return.add(int(player))
 
     def expect_rejoin(self, player: int) -> None:
         """The server says ``player`` is coming back on a new page: its old page is gone and a snapshot served
@@ -347,11 +296,7 @@ class P2PGameHost:
         plays on with the default input for them while the new page loads, instead of stalling until the silence
         timeout when the old page's goodbye was lost.
         """
-        player = int(player)
-        self._served.pop(player, None)
-        if player != self.my_player and 0 <= player < len(self.sim.player_agents) \
-                and not self.session.player_disconnected(player):
-            self.session.disconnect_player(player)
+        self.rejoins.expect(self, int(player))
 
     def add_snapshot_chunk(self, snapshot_id: Any, index: Any, count: Any, text: Any, now_ms: float) -> str:
         """Takes one chunk of a snapshot for this (returning) page; loads it once complete.
@@ -363,13 +308,14 @@ class P2PGameHost:
         if self.rejoined is not None:
             return json.dumps({"ok": True, "loaded": True, "duplicate": True, **self.rejoined})
         try:
-            whole = self._assembler.add(snapshot_id, index, count, text)
-            if whole is None:
-                return json.dumps({"ok": True, "loaded": False})
-            place = resume_session(self, whole, float(now_ms))
+            place = self.rejoins.add_chunk(self, snapshot_id, index, count, text, float(now_ms))
         except SnapshotError as exc:
             return json.dumps({"ok": False, "error": str(exc)})
-        self._resumed_at(place)
+        if place is None:
+            return json.dumps({"ok": True, "loaded": False})
+        # Earlier episodes were played (and uploaded) by the old page; keys carried here belong to no frame.
+        self._carry = []
+        self.trajectory.resume_at(place["frame"])
         return json.dumps({"ok": True, "loaded": True, **place})
 
     def close_packets(self) -> str:
@@ -413,127 +359,8 @@ class P2PGameHost:
 
         The page adds ``game_id`` and ``stats`` before sending it.
         """
-        if not 0 <= episode < len(self.seeds):
-            raise IndexError(f"episode {episode} is outside 0..{len(self.seeds) - 1}")
-        return json.dumps({
-            "scene_id": self.scene_id,
-            "episode": episode,
-            "seed": self.seeds[episode],
-            "bundle_hash": self.bundle_hash,
-            "partial": bool(partial),
-            "end_reason": end_reason,
-            "error": None,
-            "steps": self.episodes[episode],
-            "pauses": [],
-            **self._rejoin_fields(episode),
-        }, separators=(",", ":"))
+        return reports.episode_payload_json(self, episode, partial, end_reason)
 
     def stats_json(self) -> str:
         """Session statistics for the upload's ``stats`` (the page adds connection and latency figures)."""
-        stats = self.session.stats()
-        rollbacks = int(stats["rollbacks"])  # type: ignore[call-overload]
-        rollback_frames = int(stats["rollback_frames"])  # type: ignore[call-overload]
-        return json.dumps({
-            "rtt_ms": {"p50": _percentile(self.rtt_samples, 0.5), "p99": _percentile(self.rtt_samples, 0.99),
-                       "samples": len(self.rtt_samples)},
-            "rollbacks": {"count": rollbacks, "frames": rollback_frames,
-                          "mean_depth": round(rollback_frames / rollbacks, 3) if rollbacks else 0.0,
-                          "max_depth": stats["max_rollback_depth"]},
-            "frames": stats["frames"],
-            "confirmed_frame": stats["confirmed_frame"],
-            "stalls": stats["stalls"],
-            "not_synchronized": stats["not_synchronized"],
-            "waited_frames": self.runner.waited_frames,
-            "frames_simulated": self.runner.frames_simulated,
-            "desyncs": self.desyncs,
-            "row_mismatches": self.row_mismatches,
-            "bad_packets": self.bad_packets,
-            "input_delay": self.input_delay,
-            "input_delays": self.delays.delays(),
-            "input_delay_rule": None if self.delays.auto is None else self.delays.auto.to_config(),
-            "input_delay_rtt_ms": [self.delays.rtt_used_ms.get(e) for e in range(len(self.seeds))],
-            "delay_wait_ticks": self.delay_wait_ticks,
-            "prediction_window": self.session.settings.max_prediction,
-            "dropped_packets": stats["dropped"],
-            "events": self.events[-MAX_EVENTS_KEPT:],
-            "takeovers": [self._takeover_report(player) for player in self.takeovers],
-            **({"rejoined": self.rejoined} if self.rejoined is not None else {}),
-        }, separators=(",", ":"))
-
-    # -- internals ----------------------------------------------------------------------------------------------
-    def _note_event(self, event: rq.Event) -> dict[str, Any]:
-        data = _event_json(event)
-        if isinstance(event, rq.DesyncDetected | rq.EpisodeMismatch):
-            self.desyncs.append(data)
-        if len(self.events) < MAX_EVENTS_KEPT:
-            self.events.append(data)
-        return data
-
-    def _sample_rtt(self) -> None:
-        for peer in self.session.settings.remote_peers:
-            rtt = self.session.network_stats(peer).rtt_ms
-            if rtt is not None and len(self.rtt_samples) < MAX_RTT_SAMPLES:
-                self.rtt_samples.append(rtt)
-
-    def _serve_rejoins(self, now_ms: float) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
-        for player in sorted(self._rejoin_requests):
-            if not snapshot_ready(self, player):
-                continue  # the cut's rollback or late inputs first; tried again next tick
-            self._rejoin_requests.discard(player)
-            try:
-                text = serve_snapshot(self, player, now_ms)
-            except (SnapshotError, SessionError) as exc:
-                out[str(player)] = {"ok": False, "error": str(exc)}
-                continue
-            self._snapshot_ids += 1
-            self._served[player] = (self._snapshot_ids, split_chunks(text))
-            self._drop_frames.pop(player, None)  # a later drop of this player is a new one
-            self._drop_points.pop(player, None)
-            out[str(player)] = {"ok": True, "id": self._snapshot_ids, "chunks": self._served[player][1]}
-        return out
-
-    def _resumed_at(self, place: dict[str, int]) -> None:
-        """This page resumed from a snapshot: earlier episodes were played (and uploaded) by its old page."""
-        self.rejoined = place
-        self._carry = []
-        self.trajectory.resume_at(place["frame"])
-
-    def _rejoin_fields(self, episode: int) -> dict[str, Any]:
-        fields: dict[str, Any] = {}
-        gaps = self.gaps.of(episode)
-        if gaps:
-            fields["gaps"] = gaps
-        if self.rejoined is not None and episode == self.rejoined["episode"] and self.rejoined["t"] > 0:
-            fields["first_t"] = self.rejoined["t"]  # the old page played the steps before
-        return fields
-
-    def _takeover_report(self, player: int) -> dict[str, Any]:
-        report = dict(self.takeovers[player])
-        if player in self._drop_points:
-            report.update(zip(("drop_frame", "drop_episode", "drop_t"), self._drop_points[player], strict=True))
-        return report
-
-    def _note_takeover_point(self, frame: int, episode: int, t: int, controllers: Mapping[str, str]) -> None:
-        """Places each takeover's first frame, and the frame the partner's own inputs stopped, in (episode, t)."""
-        for player, drop in self._drop_frames.items():
-            if player not in self._drop_points and frame >= drop:
-                self._drop_points[player] = (drop, episode, t)
-        for record in self.takeovers.values():
-            if record["t"] is None and record["agent"] in controllers:
-                record.update(episode=episode, t=t)
-
-    def _last_kept_frame(self) -> int:
-        """The last frame whose row may be kept: the one before the earliest drop of a partner not taken over.
-
-        From a drop frame on the session plays the silent partner with the default input, while the partner's
-        own page may have confirmed those frames with its real inputs; rows kept there would disagree with its
-        upload (the page ends the game as ``partner_left`` on the drop, ``p2p_game.js``). A takeover keeps them
-        (its uploads report the drop point and the server's parity check stops there), and so does a rejoin
-        request or a partner who may come back (:meth:`partner_away`): the gap rows are collected before the
-        snapshot is served (``p2p_rejoin.py``) and marked as gaps in the uploads.
-        """
-        cuts = [frame - 1 for player, frame in self._drop_frames.items()
-                if player not in self.takeovers and player not in self._rejoin_requests
-                and player not in self._may_return]
-        return min(cuts, default=self.session.confirmed_frame)
+        return reports.stats_json(self)

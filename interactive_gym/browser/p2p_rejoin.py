@@ -5,6 +5,9 @@
   player in its session from that frame and hands back the snapshot's chunks for the reliable channel.
 * The returning page (:func:`resume_session`) loads the snapshot, checks the state checksum and plays on from
   the snapshot frame; its uploads start there (``first_t``) and report ``stats["rejoined"]``.
+* :class:`RejoinState`: a host's side of it: the players asking for a snapshot (served at a tick boundary), the
+  snapshots served (resent on a repeated request), the partners who may come back, the chunks of a snapshot
+  arriving for this page, and, once this page resumed, where.
 * :class:`GapLog`: every confirmed step where a human player's input was the default because that player was
   disconnected (and no takeover policy played them) is a *gap* step; each episode's upload lists them as
   ``gaps: [{"agent", "from_t", "to_t"}]`` (inclusive runs). Those are the frames the others played while the
@@ -19,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from interactive_gym.netcode import rejoin
 from interactive_gym.netcode.p2p_session import P2PSession
+from interactive_gym.netcode.rejoin import ChunkAssembler, SnapshotError, split_chunks
 from interactive_gym.netcode.runner import P2PRunner
 from interactive_gym.netcode.sync_layer import SessionError
 
@@ -126,3 +130,100 @@ def resume_session(host: P2PGameHost, text: str, now_ms: float) -> dict[str, Any
         host.delays.used[sim.episode] = snapshot.input_delay  # already switched: not again mid-episode
     host.runner.confirmed_through = snapshot.frame - 1
     return {"frame": snapshot.frame, "episode": sim.episode, "t": sim.t}
+
+
+class RejoinState:
+    """One host's rejoin bookkeeping, as a connected page (serving) and as a returning page (resuming).
+
+    Attributes:
+        requests: Players whose new page asked for a snapshot not captured yet.
+        may_return: Silent partners whose new page may rejoin (their gap rows are kept meanwhile).
+        served: Player -> (snapshot id, chunks) of the snapshot served to them, resent on a repeated request.
+        rejoined: On a page that resumed from a snapshot, ``{"frame", "episode", "t"}`` of where; else ``None``.
+    """
+
+    def __init__(self) -> None:
+        self.requests: set[int] = set()
+        self.may_return: set[int] = set()
+        self.served: dict[int, tuple[int, list[str]]] = {}
+        self.rejoined: dict[str, int] | None = None
+        self._snapshot_ids = 0
+        self._assembler = ChunkAssembler()
+
+    def coming_back(self) -> set[int]:
+        """Players whose gap rows are kept because a new page of theirs may resume from a snapshot."""
+        return self.requests | self.may_return
+
+    def request(self, host: P2PGameHost, player: int) -> dict[str, Any]:
+        """A player's new page asks ``host`` for a snapshot (see :meth:`P2PGameHost.request_rejoin`)."""
+        if player == host.my_player or not 0 <= player < len(host.sim.player_agents):
+            return {"ok": False, "error": f"player {player} is not a remote player of this game"}
+        if player in host.takeovers:
+            return {"ok": False, "error": f"player {player} is played by the takeover policy now"}
+        if len(host.sim.player_agents) > 2:
+            # The other survivors would have to reconnect the player at the same frame; not supported yet.
+            return {"ok": False, "error": "rejoin is supported in two-player games only"}
+        served = self.served.get(player)
+        if served is not None and not host.session.player_disconnected(player):
+            return {"ok": True, "id": served[0], "chunks": served[1]}
+        self.served.pop(player, None)
+        self.requests.add(player)
+        return {"ok": True, "pending": True}
+
+    def expect(self, host: P2PGameHost, player: int) -> None:
+        """``player``'s old page is gone: forget its stale snapshot and play on with the default input for it."""
+        self.served.pop(player, None)
+        if player != host.my_player and 0 <= player < len(host.sim.player_agents) \
+                and not host.session.player_disconnected(player):
+            host.session.disconnect_player(player)
+
+    def cut_requested(self, session: P2PSession) -> None:
+        """Disconnects every player asking for a snapshot: its old page is gone, its inputs final from the cut."""
+        for player in self.requests:
+            if not session.player_disconnected(player):
+                session.disconnect_player(player)
+
+    def serve_pending(self, host: P2PGameHost, now_ms: float) -> dict[str, dict[str, Any]]:
+        """At the end of a tick: the snapshots that can be captured now, by player (the tick's ``"rejoin"``)."""
+        out: dict[str, dict[str, Any]] = {}
+        for player in sorted(self.requests):
+            if not snapshot_ready(host, player):
+                continue  # the cut's rollback or late inputs first; tried again next tick
+            self.requests.discard(player)
+            try:
+                text = serve_snapshot(host, player, now_ms)
+            except (SnapshotError, SessionError) as exc:
+                out[str(player)] = {"ok": False, "error": str(exc)}
+                continue
+            self._snapshot_ids += 1
+            self.served[player] = (self._snapshot_ids, split_chunks(text))
+            host.partner_drops.forget_drop(player)
+            out[str(player)] = {"ok": True, "id": self._snapshot_ids, "chunks": self.served[player][1]}
+        return out
+
+    def add_chunk(self, host: P2PGameHost, snapshot_id: Any, index: Any, count: Any, text: Any,
+                  now_ms: float) -> dict[str, Any] | None:
+        """Takes one chunk of a snapshot for returning ``host``; resumes it once the snapshot is complete.
+
+        Returns:
+            ``None`` while chunks are missing, else the resumed place (then :attr:`rejoined`).
+
+        Raises:
+            SnapshotError: a malformed chunk or snapshot (see :func:`resume_session`).
+        """
+        whole = self._assembler.add(snapshot_id, index, count, text)
+        if whole is None:
+            return None
+        place = resume_session(host, whole, now_ms)
+        self.rejoined = place
+        return place
+
+    def upload_fields(self, gaps: GapLog, episode: int) -> dict[str, Any]:
+        """The rejoin fields of ``episode``'s upload: its gap runs, and where this page's own steps start."""
+        fields: dict[str, Any] = {}
+        runs = gaps.of(episode)
+        if runs:
+            fields["gaps"] = runs
+        if self.rejoined is not None and episode == self.rejoined["episode"] and self.rejoined["t"] > 0:
+            fields["first_t"] = self.rejoined["t"]  # the old page played the steps before
+        return fields

@@ -26,12 +26,12 @@ BROWSER_MODULES: tuple[str, ...] = (
     "envs/state.py", "envs/stepping.py",
     "netcode/__init__.py", "netcode/checksum.py", "netcode/codec.py", "netcode/episode_delays.py",
     "netcode/input_delay.py", "netcode/input_queue.py",
-    "netcode/netsim.py", "netcode/p2p_session.py", "netcode/protocol.py", "netcode/rejoin.py",
+    "netcode/netsim.py", "netcode/p2p_session.py", "netcode/peer_links.py", "netcode/protocol.py", "netcode/rejoin.py",
     "netcode/reports.py", "netcode/requests.py", "netcode/runner.py", "netcode/session_reports.py", "netcode/settings.py",
     "netcode/simulation.py", "netcode/sync_layer.py", "netcode/sync_test.py", "netcode/time_sync.py",
     "browser/__init__.py", "browser/host.py", "browser/onnx_mlp.py", "browser/p2p_agents.py", "browser/p2p_host.py",
-    "browser/p2p_host_config.py",
-    "browser/p2p_rejoin.py", "browser/p2p_trajectory.py",
+    "browser/p2p_host_config.py", "browser/p2p_host_reports.py",
+    "browser/p2p_rejoin.py", "browser/p2p_takeover.py", "browser/p2p_trajectory.py",
     "browser/p2p_sim.py", "browser/refs.py",
 )
 # Standard-library modules that have no business in a page (servers, databases, processes, sockets).

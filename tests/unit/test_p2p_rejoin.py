@@ -185,7 +185,7 @@ def test_a_repeated_request_gets_the_same_snapshot_and_a_second_reload_a_new_one
         if game.hosts[1].rejoined is not None:
             break
     survivor = game.hosts[0]
-    first = survivor._served[1]
+    first = survivor.rejoins.served[1]
     again = json.loads(survivor.request_rejoin(1))
     assert (again["id"], again["chunks"]) == first  # the new page asked twice: same snapshot, no new cut
     # A second reload later: the server's notice makes the old snapshot stale; a new one is served.
@@ -193,7 +193,7 @@ def test_a_repeated_request_gets_the_same_snapshot_and_a_second_reload_a_new_one
         game.step(lose_at=None, goodbye=True, away_ms=500)
     game.old = None
     game.play(lose_at=game.hosts[1].session.current_frame + 5, goodbye=True, away_ms=500)
-    assert survivor._served[1][0] == first[0] + 1
+    assert survivor.rejoins.served[1][0] == first[0] + 1
     assert survivor.desyncs == [] and game.hosts[1].desyncs == []
     assert final_checksum(survivor) == final_checksum(game.hosts[1])
     gaps = payload(survivor, 0)["gaps"]
