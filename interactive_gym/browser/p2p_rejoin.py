@@ -89,7 +89,7 @@ def serve_snapshot(host: P2PGameHost, player: int, now_ms: float) -> str:
         place={"episode": sim.episode, "t": sim.t, "finished": int(sim.finished)},
         # input_delay="auto": the new page plays the episode with the delay every peer switched to for it, and
         # knows every delay announced so far (the leader does not announce an episode twice).
-        input_delay=host.delays.used.get(sim.episode) if host.delays.auto is not None else None,
+        input_delay=host.delays.for_snapshot(sim.episode),
         delays=tuple(session.announced_input_delays()),
     )
     text = rejoin.encode_snapshot(snapshot)
@@ -127,7 +127,7 @@ def resume_session(host: P2PGameHost, text: str, now_ms: float) -> dict[str, Any
     host.session = session
     host.runner = P2PRunner(session, sim, record_history=False)
     if snapshot.input_delay is not None:
-        host.delays.used[sim.episode] = snapshot.input_delay  # already switched: not again mid-episode
+        host.delays.resumed_in(sim.episode, snapshot.input_delay)
     host.runner.confirmed_through = snapshot.frame - 1
     return {"frame": snapshot.frame, "episode": sim.episode, "t": sim.t}
 

@@ -137,6 +137,18 @@ class EpisodeDelays:
         self.used[episode] = delay
         return True
 
+    def for_snapshot(self, episode: int) -> int | None:
+        """The delay a rejoin snapshot taken in ``episode`` carries: with ``auto`` the one every peer switched to
+        for it (``None`` if not switched yet), with a fixed delay ``None`` (the settings' delay applies)."""
+        return self.used.get(episode) if self.auto is not None else None
+
+    def resumed_in(self, episode: int, delay: int) -> None:
+        """This page resumed mid-``episode`` from a snapshot whose session already plays it with ``delay``.
+
+        The episode counts as switched, so :meth:`ready` does not switch it again mid-episode.
+        """
+        self.used[episode] = delay
+
     def delays(self) -> list[int | None]:
         """The delay each episode was (or is being) played with on this peer; ``None`` before it started."""
         return [self.used.get(e) for e in range(self.episodes)]
