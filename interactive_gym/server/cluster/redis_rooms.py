@@ -11,7 +11,9 @@ Keys of a room (the ``{name}`` hash tag keeps them in one Redis Cluster slot, as
 - ``<prefix>:{name}:clock``: commit counter; every committed change increments it (and new waiters' ``seq``);
 - ``<prefix>:{name}:waiters``: hash participant id -> waiter record;
 - ``<prefix>:{name}:groups``: hash group id -> group record (formed, game not over yet);
-- ``<prefix>:{name}:grouped``: hash participant id -> group id, so a repeated join is not queued again.
+- ``<prefix>:{name}:grouped``: hash participant id -> group id, so a repeated join is not queued again;
+- ``<prefix>:{name}:commit:<token>``: written by each commit, kept a minute: if the connection breaks after EXEC
+  was sent, the next attempt reads whether it was applied (and then returns its result instead of deciding again).
 
 Every commit renews the keys' expiry (``ttl_s``), so a room nobody touches any more (an experiment that ended,
 a worker that crashed with groups in it) leaves nothing behind for ever.
@@ -52,6 +54,7 @@ T = TypeVar("T")
 DEFAULT_MAX_ATTEMPTS = 64
 DEFAULT_MAX_WAITERS = 10_000
 DEFAULT_TTL_S = 24 * 3600
+COMMIT_PROOF_TTL_S = 60  # how long a commit's proof key says it was applied (read back after a lost reply)
 BACKOFF_S = 0.002  # up to this many seconds times the attempt number, at random, between conflicting attempts
 
 
@@ -91,6 +94,7 @@ class _Read:
     waiters: dict[str, Stored]
     grouped: str | None  # the group id of the participant asked about, if any
     group: Group | None  # the group record asked about, if any
+    committed: bool = False  # the previous attempt's commit was applied (its proof key exists)
 
 
 class RedisWaitingRoom:
@@ -124,7 +128,7 @@ class RedisWaitingRoom:
         self.max_waiters = max_waiters
         self.max_attempts = max_attempts
         self.ttl_s = ttl_s
-        base = f"{check_room_name(prefix)}:{{{self.name}}}"
+        self._base = base = f"{check_room_name(prefix)}:{{{self.name}}}"
         self._clock, self._waiters = f"{base}:clock", f"{base}:waiters"
         self._groups, self._grouped = f"{base}:groups", f"{base}:grouped"
         # Operations of this process on this room take turns: they would only make each other retry.
@@ -226,37 +230,52 @@ class RedisWaitingRoom:
     async def _transact(self, plan_for: Callable[[_Read, str], Plan[T]], participant: str | None = None,
                         group: str | None = None) -> T:
         """Reads under WATCH, plans, commits; on a conflict reads and plans again (up to ``max_attempts``)."""
+        sent: tuple[str, Plan[T]] | None = None  # a commit whose EXEC failed: applied or not, we do not know yet
         async with self._turn:
             for attempt in range(1, self.max_attempts + 1):
                 async with self.client.pipeline(transaction=True) as pipe:
                     try:
-                        read = await self._read(pipe, participant, group)
-                        plan = plan_for(read, secrets.token_hex(8))
+                        read = await self._read(pipe, participant, group, None if sent is None else sent[0])
+                        if read.committed and sent is not None:
+                            # The connection broke after EXEC reached the server: it was applied. Its result
+                            # is ours (deciding again would lose a formed group: its members no longer wait).
+                            return sent[1].outcome()
+                        token = secrets.token_hex(8)
+                        plan = plan_for(read, token)
                         if not plan.changes_nothing:
                             pipe.multi()
-                            self._write(pipe, read.clock + 1, plan)
+                            self._write(pipe, read.clock + 1, plan, token)
+                            sent = (token, plan)
                             await pipe.execute()
                         # A decision that writes nothing needs no commit: it holds at the read (a participant is
                         # never both waiting and grouped). Leaving the block UNWATCHes.
                         return plan.outcome()
-                    except WatchError:
+                    except WatchError:  # redis-py also reports a connection lost while watching as WatchError
                         self.conflicts += 1
                 # Random back-off so two processes that keep colliding fall out of step.
                 await asyncio.sleep(random.uniform(0, BACKOFF_S * attempt))
+            if sent is not None and await self.client.exists(self._proof(sent[0])):
+                return sent[1].outcome()  # the last attempt's reply was lost, but it was applied
         raise RoomContentionError(f"waiting room {self.name!r}: changed by other processes during each of "
                                   f"{self.max_attempts} attempts; nothing was changed")
 
-    async def _read(self, pipe: Pipeline, participant: str | None, group: str | None) -> _Read:
+    async def _read(self, pipe: Pipeline, participant: str | None, group: str | None,
+                    sent_token: str | None) -> _Read:
         await pipe.watch(self._clock, self._waiters, self._groups, self._grouped)
+        committed = sent_token is not None and bool(await pipe.exists(self._proof(sent_token)))
         clock = await pipe.get(self._clock)
         grouped = None if participant is None else await pipe.hget(self._grouped, participant)
         waiters = decode_waiters(await pipe.hgetall(self._waiters))
         record = None if group is None else await pipe.hget(self._groups, group)
         return _Read(int(clock or 0), waiters, None if grouped is None else _text(grouped),
-                     None if record is None or group is None else decode_group(group, record))
+                     None if record is None or group is None else decode_group(group, record), committed)
 
-    def _write(self, pipe: Pipeline, clock: int, plan: Plan[Any]) -> None:
+    def _proof(self, token: str) -> str:
+        return f"{self._base}:commit:{token}"
+
+    def _write(self, pipe: Pipeline, clock: int, plan: Plan[Any], token: str) -> None:
         pipe.set(self._clock, clock)
+        pipe.set(self._proof(token), 1, ex=COMMIT_PROOF_TTL_S)
         if plan.removes:
             pipe.hdel(self._waiters, *plan.removes)
         if plan.writes:
