@@ -48,7 +48,8 @@ class Stored:
 
 @dataclass(frozen=True)
 class Group:
-    """A group that formed in a room: ``members`` in the matchmaker's (role) order, their entries as they waited."""
+    """A group that formed in a room: ``members`` in the matchmaker's (role) order, their entries as they waited
+    (in the same order)."""
 
     group_id: str
     members: tuple[str, ...]
@@ -134,7 +135,7 @@ def _entry(participant_id: str, record: Any) -> Stored:
 
 
 def _text(raw: str | bytes) -> str:
-    return raw.decode() if isinstance(raw, bytes) else raw
+    return raw.decode(errors="replace") if isinstance(raw, bytes) else raw  # bad bytes fail the checks after
 
 
 def decode_waiters(raw: Mapping[Any, Any]) -> dict[str, Stored]:
@@ -159,7 +160,9 @@ def decode_group(group_id: str, raw: str | bytes) -> Group:
     try:
         data = json.loads(_text(raw))
         members = tuple(check_participant_id(pid) for pid in data["members"])
-        entries = tuple(_entry(check_participant_id(pid), record) for pid, record in data["waiters"].items())
+        if len(set(members)) != len(members) or set(data["waiters"]) != set(members):
+            raise ValueError("members and waiters differ")
+        entries = tuple(_entry(pid, data["waiters"][pid]) for pid in members)
     except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as err:
         raise CorruptRoomError(f"group record {group_id!r:.80}: {err}") from None
     return Group(group_id, members, entries)
