@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import random
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -279,13 +279,14 @@ class RedisWaitingRoom:
         if plan.removes:
             pipe.hdel(self._waiters, *plan.removes)
         if plan.writes:
-            pipe.hset(self._waiters, mapping=plan.writes)  # type: ignore[arg-type]  # redis-py's stub is too narrow
+            writes: Mapping[Any, Any] = plan.writes  # redis-py's mapping type is invariant in its keys
+            pipe.hset(self._waiters, mapping=writes)
         if plan.dropped is not None:
             pipe.hdel(self._groups, plan.dropped.group_id)
             pipe.hdel(self._grouped, *plan.dropped.members)
         if plan.formed is not None:
             pipe.hset(self._groups, plan.formed.group_id, encode_group(plan.formed))
-            pipe.hset(self._grouped, mapping=dict.fromkeys(plan.formed.members, plan.formed.group_id))  # type: ignore[arg-type]
+            pipe.hset(self._grouped, mapping=dict.fromkeys(plan.formed.members, plan.formed.group_id))
         for key in (self._clock, self._waiters, self._groups, self._grouped):
             pipe.expire(key, self.ttl_s)
 
