@@ -100,6 +100,10 @@ class _Read:
 class RedisWaitingRoom:
     """The queue of one game scene, in Redis (same operations and results as :class:`WaitingRoom`).
 
+    Every ``now`` passed in must come from one clock all processes share (``time.time()`` on NTP-synchronised
+    machines), never ``time.monotonic()``, whose zero differs per process: arrival order and expiry compare the
+    times that different processes wrote.
+
     Args:
         client: A ``redis.asyncio.Redis`` client (its pool gives each transaction its own connection).
         name: The room (the scene id); 1-128 characters, no whitespace or braces.
