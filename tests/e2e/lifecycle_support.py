@@ -1,6 +1,6 @@
 """Helpers for the participant-lifecycle e2e tests: a page simulated by a real python-socketio client (the auth
-``app.js`` sends, the resume secret it keeps, reconnects as a network blip or a reload), small configs, a three-agent
-server-mode env, and database reads."""
+``app.js`` sends, the resume secret it keeps, reconnects as a network blip or a reload), small configs, counter envs
+of one, two and three agents for server-mode games, and database reads."""
 
 from __future__ import annotations
 
@@ -115,10 +115,11 @@ def game_config(db: Path, *games: GymScene, consent: bool = False) -> RemoteConf
     return RemoteConfig().experiment("lifecycle", stager=stager, db=db)
 
 
-class ThreeCounters:
-    """Three agents each pressing a button; the episode never ends on its own (server-mode waiting tests)."""
+class Counters:
+    """Agents each pressing a button; the episode never ends on its own (``max_steps`` truncates it, or a rule
+    ends the game for the player). The subclasses name the agents."""
 
-    possible_agents = ["agent_0", "agent_1", "agent_2"]
+    possible_agents: list[str] = []
 
     def __init__(self) -> None:
         self.agents = list(self.possible_agents)
@@ -138,14 +139,36 @@ class ThreeCounters:
                 {a: {} for a in self.agents})
 
 
+class OneCounter(Counters):
+    """One agent (solo server-mode games)."""
+
+    possible_agents = ["agent_0"]
+
+
+class TwoCounters(Counters):
+    """Two agents (pair games)."""
+
+    possible_agents = ["agent_0", "agent_1"]
+
+
+class ThreeCounters(Counters):
+    """Three agents (server-mode waiting tests)."""
+
+    possible_agents = ["agent_0", "agent_1", "agent_2"]
+
+
 def draw_counter(env: Any, surface: Any) -> None:
     surface.text(4, 4, f"t={env.t}", id="t")
 
 
+def humans_scene(scene_id: str, env: type[Counters], *, fps: int, max_steps: int, **kwargs: Any) -> GymScene:
+    """A server-mode game of ``env``'s agents, every one played by a human (``kwargs``: more GymScene options)."""
+    return GymScene(scene_id, env_creator=env, render_fn=draw_counter, width=64, height=64, controls={"ArrowUp": 1},
+                    policy_mapping={a: "human" for a in env.possible_agents}, fps=fps, max_steps=max_steps, **kwargs)
+
+
 def three_human_scene(scene_id: str = "trio", **kwargs: Any) -> GymScene:
-    return GymScene(scene_id, env_creator=ThreeCounters, render_fn=draw_counter, width=64, height=64,
-                    controls={"ArrowUp": 1}, policy_mapping={a: "human" for a in ThreeCounters.possible_agents},
-                    fps=10, max_steps=1000, **kwargs)
+    return humans_scene(scene_id, ThreeCounters, fps=10, max_steps=1000, **kwargs)
 
 
 # -- database --------------------------------------------------------------------------------------------------

@@ -9,44 +9,14 @@ from typing import Any
 
 import socketio
 from experiment_harness import build_app, run_async
-from gymnasium.spaces import Discrete
-from lifecycle_support import Page, event_kinds, participant_row, read_db
+from lifecycle_support import Page, TwoCounters, event_kinds, humans_scene, participant_row, read_db
 
 from interactive_gym import EndScene, GymScene, RemoteConfig, Stager, StaticScene
 from interactive_gym.scenes.stager import AssignCondition
 
 
-class TwoCounters:
-    """Two agents; each episode is truncated by max_steps."""
-
-    possible_agents = ["agent_0", "agent_1"]
-
-    def __init__(self) -> None:
-        self.agents = list(self.possible_agents)
-        self.t = 0
-
-    def action_space(self, agent: str) -> Discrete:
-        return Discrete(2)
-
-    def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
-        self.t = 0
-        return {a: [0] for a in self.agents}, {a: {} for a in self.agents}
-
-    def step(self, actions: dict[str, int]) -> tuple[dict, dict, dict, dict, dict]:
-        self.t += 1
-        none = {a: False for a in self.agents}
-        return ({a: [self.t] for a in self.agents}, {a: 0.0 for a in self.agents}, none, dict(none),
-                {a: {} for a in self.agents})
-
-
-def _draw(env: Any, surface: Any) -> None:
-    surface.text(4, 4, f"t={env.t}", id="t")
-
-
 def pair_game(scene_id: str, **kwargs: Any) -> GymScene:
-    return GymScene(scene_id, env_creator=TwoCounters, render_fn=_draw, width=64, height=64,
-                    controls={"ArrowUp": 1}, policy_mapping={a: "human" for a in TwoCounters.possible_agents},
-                    fps=20, max_steps=3, **kwargs)
+    return humans_scene(scene_id, TwoCounters, fps=20, max_steps=3, **kwargs)
 
 
 def keep_config(db: Path, timeout_s: float = 20.0) -> RemoteConfig:

@@ -8,16 +8,15 @@ player are excluded (the hidden tab's switch is simulated in the document: headl
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 from experiment_harness import build_app
-from gymnasium.spaces import Discrete
-from lifecycle_support import event_kinds, participant_row, read_db
-from playwright.sync_api import Page, expect
+from lifecycle_support import event_kinds, participant_row
+from playwright.sync_api import expect
+from screening_support import consent_scene, events_of, open_page, solo_game, start_game, wait_until
 
-from interactive_gym import EndScene, GymScene, RemoteConfig, Stager, StartScene
+from interactive_gym import EndScene, RemoteConfig, Stager
 from interactive_gym.screening import (
     AllowedBrowsers,
     HiddenTab,
@@ -31,76 +30,25 @@ from interactive_gym.screening import (
 SCREEN_OUT = "SCREENED1"
 
 
-class Ticker:
-    """One agent whose episode never ends on its own (the game runs until a rule ends it for the player)."""
-
-    possible_agents = ["agent_0"]
-
-    def __init__(self) -> None:
-        self.agents = list(self.possible_agents)
-        self.t = 0
-
-    def action_space(self, agent: str) -> Discrete:
-        return Discrete(2)
-
-    def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
-        self.t = 0
-        return {"agent_0": [0]}, {"agent_0": {}}
-
-    def step(self, actions: dict[str, int]) -> tuple[dict, dict, dict, dict, dict]:
-        self.t += 1
-        return {"agent_0": [self.t]}, {"agent_0": 0.0}, {"agent_0": False}, {"agent_0": False}, {"agent_0": {}}
-
-
-def draw(env: Any, surface: Any) -> None:
-    surface.text(4, 4, f"t={env.t}", id="t")
-
-
 def _config(db: Path, *, entry: list[Any] = (), exclusion: list[Any] | None = None) -> RemoteConfig:  # type: ignore[assignment]
-    game = GymScene("solo", env_creator=Ticker, render_fn=draw, width=64, height=64, controls={"ArrowUp": 1},
-                    fps=10, max_steps=100_000, exclusion=exclusion)
-    stager = Stager([StartScene("consent", body_html="<p>Hello</p>"), game,
+    stager = Stager([consent_scene(), solo_game(exclusion),
                      EndScene("end", completion_code="DONE1", screen_out_completion_code=SCREEN_OUT)])
     return RemoteConfig().experiment("screening", stager=stager, db=db).screening(entry=list(entry))
-
-
-def _open(new_context: Any, url: str, subject: str, **context: Any) -> Page:
-    page = new_context(**context).new_page()
-    page.goto(f"{url}/?subject_id={subject}")
-    return page
-
-
-def _events(db: Path, kind: str, subject: str) -> list[Any]:
-    return [e.data for e in read_db(db, lambda s: s.events(kind)) if e.participant_id == subject]
-
-
-def _until(condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for: {what}")
-        time.sleep(0.1)
-
-
-def _start_game(page: Page) -> None:
-    page.locator("#consent").check()
-    page.locator("#continue").click()
-    expect(page.locator("#game-status")).to_have_attribute("data-state", "playing", timeout=15_000)
 
 
 def test_a_small_window_is_refused_at_entry_with_the_screen_out_code(live_server, new_context, tmp_path: Path) -> None:
     db = tmp_path / "s.sqlite"
     app = build_app(_config(db, entry=[NoMobileDevices(), MinWindowSize(1024, 700)]))
     server = live_server(app.asgi)
-    small = _open(new_context, server.url, "small", viewport={"width": 800, "height": 600})
+    small = open_page(new_context, server.url, "small", viewport={"width": 800, "height": 600})
     expect(small.locator("#completion-code")).to_have_text(SCREEN_OUT, timeout=10_000)
     expect(small.locator("#notice")).to_contain_text("at least 1024 x 700 pixels; yours was 800 x 600")
-    large = _open(new_context, server.url, "large", viewport={"width": 1280, "height": 800})
+    large = open_page(new_context, server.url, "large", viewport={"width": 1280, "height": 800})
     expect(large.locator("#consent")).to_be_visible(timeout=10_000)
 
     row = participant_row(db, "small")
     assert (row.status, row.completion_code, row.current_scene) == ("excluded", SCREEN_OUT, "end")
-    (excluded,) = _events(db, "excluded", "small")
+    (excluded,) = events_of(db, "excluded", "small")
     assert excluded["rule"] == "min_window_size" and excluded["stage"] == "entry"
     assert (excluded["figures"]["width"], excluded["figures"]["height"]) == (800, 600)
     assert participant_row(db, "large").status == "active"
@@ -115,9 +63,9 @@ def test_a_delayed_ping_through_the_fault_injector_fails_the_ping_rule(live_serv
     config = _config(db, entry=[MaxPing(max_ms=150, samples=3)])
     config.test_faults = {"seed": 3, "rttMs": 400, "jitterMs": 0, "loss": 0}
     server = live_server(build_app(config).asgi)
-    page = _open(new_context, server.url, "slow")
+    page = open_page(new_context, server.url, "slow")
     expect(page.locator("#completion-code")).to_have_text(SCREEN_OUT, timeout=20_000)
-    (excluded,) = _events(db, "excluded", "slow")
+    (excluded,) = events_of(db, "excluded", "slow")
     assert excluded["rule"] == "max_ping"
     samples = excluded["figures"]["samples_ms"]
     assert len(samples) == 3 and min(samples) >= 400  # each answer was held back 400 ms by the injector
@@ -128,9 +76,9 @@ def test_the_ping_rule_lets_a_fast_page_through(live_server, new_context, tmp_pa
     db = tmp_path / "s.sqlite"
     server = live_server(build_app(_config(db, entry=[MaxPing(max_ms=150, samples=3),
                                                        AllowedBrowsers({"chrome": 100}), RequiredFeatures()])).asgi)
-    page = _open(new_context, server.url, "fast")
+    page = open_page(new_context, server.url, "fast")
     expect(page.locator("#consent")).to_be_visible(timeout=10_000)
-    (passed,) = _events(db, "screening_passed", "fast")
+    (passed,) = events_of(db, "screening_passed", "fast")
     assert passed["facts"]["browser"] == "chrome" and len(passed["facts"]["ping_ms"]) == 3
     assert max(passed["facts"]["ping_ms"]) < 150
 
@@ -143,9 +91,9 @@ def test_a_custom_rule_that_raises_lets_the_participant_through_and_is_logged(li
                                                                               tmp_path: Path) -> None:
     db = tmp_path / "s.sqlite"
     server = live_server(build_app(_config(db, entry=[broken_rule])).asgi)
-    page = _open(new_context, server.url, "lucky")
+    page = open_page(new_context, server.url, "lucky")
     expect(page.locator("#consent")).to_be_visible(timeout=10_000)
-    (error,) = _events(db, "screening_rule_error", "lucky")
+    (error,) = events_of(db, "screening_rule_error", "lucky")
     assert error == {"rule": "custom:broken_rule", "error": "KeyError: 'country'"}
     assert participant_row(db, "lucky").status == "active"
 
@@ -153,8 +101,8 @@ def test_a_custom_rule_that_raises_lets_the_participant_through_and_is_logged(li
 def test_a_hidden_tab_is_warned_then_excluded_in_a_server_mode_game(live_server, new_context, tmp_path: Path) -> None:
     db = tmp_path / "s.sqlite"
     server = live_server(build_app(_config(db, exclusion=[HiddenTab(warn_after_s=1, exclude_after_s=4)])).asgi)
-    page = _open(new_context, server.url, "away")
-    _start_game(page)
+    page = open_page(new_context, server.url, "away")
+    start_game(page)
     # Headless Chromium keeps every page visible (another tab in front, a minimised window and CDP lifecycle
     # states all leave visibilityState "visible" here), so the tab switch itself is the one simulated part: the
     # document reports hidden and fires visibilitychange; the page's own listener, the server and the rule are real.
@@ -163,11 +111,11 @@ def test_a_hidden_tab_is_warned_then_excluded_in_a_server_mode_game(live_server,
         Object.defineProperty(document, "visibilityState", {configurable: true, get: () => "hidden"});
         document.dispatchEvent(new Event("visibilitychange"));
     }""")
-    _until(lambda: _events(db, "exclusion_warning", "away"), 10, "the warning stored")
+    wait_until(lambda: events_of(db, "exclusion_warning", "away"), 10, "the warning stored")
     expect(page.locator("#exclusion-warning")).to_contain_text("Please come back to this tab within")
     assert page.title().startswith("⚠ ")
     expect(page.locator("#completion-code")).to_have_text(SCREEN_OUT, timeout=15_000)
-    (excluded,) = _events(db, "excluded", "away")
+    (excluded,) = events_of(db, "excluded", "away")
     assert excluded["rule"] == "hidden_tab" and excluded["stage"] == "in_game"
     assert excluded["figures"]["warned"] is True and excluded["figures"]["lasted_s"] >= 4
     row = participant_row(db, "away")
@@ -179,14 +127,14 @@ def test_a_hidden_tab_is_warned_then_excluded_in_a_server_mode_game(live_server,
 def test_an_idle_player_is_warned_then_excluded(live_server, new_context, tmp_path: Path) -> None:
     db = tmp_path / "s.sqlite"
     server = live_server(build_app(_config(db, exclusion=[Idle(warn_after_s=2, exclude_after_s=5)])).asgi)
-    page = _open(new_context, server.url, "idle")
-    _start_game(page)
+    page = open_page(new_context, server.url, "idle")
+    start_game(page)
     expect(page.locator("#exclusion-warning")).to_contain_text("Press a game key within", timeout=10_000)
     page.keyboard.press("ArrowUp")  # back at the keys: the warning is cleared
     expect(page.locator("#exclusion-warning")).to_have_count(0, timeout=5_000)
     expect(page.locator("#completion-code")).to_have_text(SCREEN_OUT, timeout=15_000)
     kinds = event_kinds(db, "idle")
     assert kinds.count("exclusion_warning") == 2 and "exclusion_warning_cleared" in kinds
-    (excluded,) = _events(db, "excluded", "idle")
+    (excluded,) = events_of(db, "excluded", "idle")
     assert excluded["rule"] == "idle" and excluded["figures"]["lasted_s"] >= 5
     assert participant_row(db, "idle").status == "excluded"

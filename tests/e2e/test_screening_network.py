@@ -12,18 +12,16 @@ status and code, and the events row with the rule and its figures.
 from __future__ import annotations
 
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from experiment_harness import ROOT, build_app
-from gymnasium.spaces import Discrete
 from lifecycle_support import event_kinds, participant_row, read_db
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
+from screening_support import consent_scene, events_of, open_page, solo_game, start_game, wait_until
 
-from interactive_gym import EndScene, GymScene, RemoteConfig, Stager, StartScene
+from interactive_gym import EndScene, GymScene, RemoteConfig, Stager
 from interactive_gym.screening import NoMobileDevices, SustainedRtt, TurnPretest
 
 DEMO_DIR = ROOT / "examples" / "demo"
@@ -44,51 +42,8 @@ def no_turn_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-class Ticker:
-    """One agent whose episode never ends on its own (the game runs until a rule ends it for the player)."""
-
-    possible_agents = ["agent_0"]
-
-    def __init__(self) -> None:
-        self.agents = list(self.possible_agents)
-        self.t = 0
-
-    def action_space(self, agent: str) -> Discrete:
-        return Discrete(2)
-
-    def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
-        self.t = 0
-        return {"agent_0": [0]}, {"agent_0": {}}
-
-    def step(self, actions: dict[str, int]) -> tuple[dict, dict, dict, dict, dict]:
-        self.t += 1
-        return {"agent_0": [self.t]}, {"agent_0": 0.0}, {"agent_0": False}, {"agent_0": False}, {"agent_0": {}}
-
-
-def draw(env: Any, surface: Any) -> None:
-    surface.text(4, 4, f"t={env.t}", id="t")
-
-
 def _end() -> EndScene:
     return EndScene("end", completion_code=DONE, screen_out_completion_code=SCREEN_OUT)
-
-
-def _events(db: Path, kind: str, subject: str) -> list[Any]:
-    return [e.data for e in read_db(db, lambda s: s.events(kind)) if e.participant_id == subject]
-
-
-def _until(condition: Callable[[], Any], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for: {what}")
-        time.sleep(0.1)
-
-
-def _open(new_context: Any, url: str, subject: str) -> Page:
-    page = new_context().new_page()
-    page.goto(f"{url}/?subject_id={subject}")
-    return page
 
 
 # -- in game: sustained round trip above the bound ---------------------------------------------------------------
@@ -96,9 +51,7 @@ RTT_RULE = SustainedRtt(max_ms=150, bad_windows=2, of_windows=3, window_s=1)
 
 
 def _rtt_config(db: Path, faults: dict[str, Any] | None) -> RemoteConfig:
-    game = GymScene("solo", env_creator=Ticker, render_fn=draw, width=64, height=64, controls={"ArrowUp": 1},
-                    fps=10, max_steps=100_000, exclusion=[RTT_RULE])
-    stager = Stager([StartScene("consent", body_html="<p>Hello</p>"), game, _end()])
+    stager = Stager([consent_scene(), solo_game([RTT_RULE]), _end()])
     config = RemoteConfig().experiment("rtt_screening", stager=stager, db=db)
     config.test_faults = faults
     return config
@@ -108,14 +61,12 @@ def test_a_sustained_slow_round_trip_in_game_excludes_the_player(live_server, ne
     db = tmp_path / "rtt.sqlite"
     # No entry rules: the page learns the fault profile from the in-game probes themselves.
     server = live_server(build_app(_rtt_config(db, {"seed": 5, "rttMs": 400, "jitterMs": 0, "loss": 0})).asgi)
-    page = _open(new_context, server.url, "laggy")
-    page.locator("#consent").check()
-    page.locator("#continue").click()
-    expect(page.locator("#game-status")).to_have_attribute("data-state", "playing", timeout=15_000)
+    page = open_page(new_context, server.url, "laggy")
+    start_game(page)
 
     expect(page.locator("#completion-code")).to_have_text(SCREEN_OUT, timeout=30_000)
     expect(page.locator("#notice")).to_contain_text("Your connection to our server was too slow for the game")
-    (excluded,) = _events(db, "excluded", "laggy")
+    (excluded,) = events_of(db, "excluded", "laggy")
     assert excluded["rule"] == "sustained_rtt" and excluded["stage"] == "in_game"
     figures = excluded["figures"]
     assert (figures["max_ms"], figures["window_s"]) == (150, 1)
@@ -133,13 +84,11 @@ def test_a_fast_round_trip_in_game_is_not_excluded(live_server, new_context, tmp
     db = tmp_path / "rtt_fast.sqlite"
     app = build_app(_rtt_config(db, None))
     server = live_server(app.asgi)
-    page = _open(new_context, server.url, "quick")
-    page.locator("#consent").check()
-    page.locator("#continue").click()
-    expect(page.locator("#game-status")).to_have_attribute("data-state", "playing", timeout=15_000)
+    page = open_page(new_context, server.url, "quick")
+    start_game(page)
     # Watched for more than N windows (the monitor has closed at least three): every window was fast.
     screening = app.server.flow.screening
-    _until(lambda: (w := screening._watches.get("quick")) is not None and len(w.monitors.rtt.medians) >= 3,
+    wait_until(lambda: (w := screening._watches.get("quick")) is not None and len(w.monitors.rtt.medians) >= 3,
            20, "three closed RTT windows")
     medians = list(screening._watches["quick"].monitors.rtt.medians)
     assert max(medians) < 150, medians
@@ -154,7 +103,7 @@ def _turn_config(db: Path, turn_url: str, secret: str) -> RemoteConfig:
     game = GymScene("orchard_p2p", env_creator=gatherers.make_env, render_fn=gatherers.render, width=width,
                     height=height, controls={"ArrowUp": gatherers.UP}, default_action=gatherers.STAY,
                     policy_mapping={"agent_0": "human", "agent_1": "human"}, mode="p2p", fps=15, max_steps=100)
-    stager = Stager([StartScene("consent", body_html="<p>Hello</p>"), game, _end()])
+    stager = Stager([consent_scene(), game, _end()])
     config = RemoteConfig().experiment("turn_screening", stager=stager, db=db)
     config.webrtc(turn_secret=secret, turn_urls=[turn_url], stun_urls=[])
     return config.screening(entry=[NoMobileDevices(), TurnPretest(timeout_s=5)])
@@ -165,9 +114,9 @@ def test_the_turn_pretest_passes_through_coturn_with_the_right_secret(live_serve
     turn = turn_server(auth_secret=SECRET)
     db = tmp_path / "turn_ok.sqlite"
     server = live_server(build_app(_turn_config(db, turn.url("udp"), SECRET)).asgi)
-    page = _open(new_context, server.url, "relayed")
+    page = open_page(new_context, server.url, "relayed")
     expect(page.locator("#consent")).to_be_visible(timeout=15_000)
-    (passed,) = _events(db, "screening_passed", "relayed")
+    (passed,) = events_of(db, "screening_passed", "relayed")
     assert passed["facts"]["relay"] is True and 0 <= passed["facts"]["relay_ms"] < 5000
     assert participant_row(db, "relayed").status == "active"
     assert "excluded" not in event_kinds(db, "relayed")
@@ -179,10 +128,10 @@ def test_the_turn_pretest_with_a_wrong_secret_screens_the_participant_out(live_s
     turn = turn_server(auth_secret=SECRET)
     db = tmp_path / "turn_bad.sqlite"
     server = live_server(build_app(_turn_config(db, turn.url("udp"), "not-" + SECRET)).asgi)
-    page = _open(new_context, server.url, "blocked")
+    page = open_page(new_context, server.url, "blocked")
     expect(page.locator("#completion-code")).to_have_text(SCREEN_OUT, timeout=20_000)
     assert page.locator("#consent").count() == 0
-    (excluded,) = _events(db, "excluded", "blocked")
+    (excluded,) = events_of(db, "excluded", "blocked")
     assert excluded["rule"] == "turn_pretest" and excluded["stage"] == "entry"
     assert excluded["figures"]["relay"] is False and excluded["figures"]["relay_ms"] is None
     row = participant_row(db, "blocked")
