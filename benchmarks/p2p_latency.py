@@ -32,6 +32,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +48,24 @@ PROBE = """() => {
   const p = window.interactiveGym.p2p;
   return {agent: p.myAgent, samples: p.latencySamples, drawn: p.drawnLatencySamples, frames: p.frameLatencySamples,
           presses: p.probe.presses, moves: p.probe.moves,
-          stats: p.stats(), counters: p.counters};
+          stats: p.stats(), counters: p.counters, pacing: p.framePacing(), smoothing: p.smoothing(),
+          longTasks: window.__igLongTasks, playingAt: window.__igPlayingAt};
 }"""
+
+# Registered before any page script runs (Playwright add_init_script): every main-thread task of 50 ms or more
+# (PerformanceObserver "longtask") and when the game status first said "playing" (a MutationObserver, so the
+# time is that of the change, not of the benchmark's next look).
+LONG_TASKS = """(() => {
+  window.__igLongTasks = [];
+  window.__igPlayingAt = null;
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) window.__igLongTasks.push([e.startTime, e.duration]);
+  }).observe({type: "longtask", buffered: true});
+  new MutationObserver(() => {
+    const status = document.getElementById("game-status");
+    if (window.__igPlayingAt === null && status?.dataset.state === "playing") window.__igPlayingAt = performance.now();
+  }).observe(document, {subtree: true, attributes: true, attributeFilter: ["data-state"], childList: true});
+})()"""
 
 
 def quantile(values: list[float], q: float) -> float | None:
@@ -69,11 +86,24 @@ def remote_latencies(presser: dict[str, Any], viewer: dict[str, Any], window_ms:
     return out
 
 
+def longest_tasks(probe: dict[str, Any]) -> tuple[float, float]:
+    """The longest main-thread task (ms) that began before the game's "playing" state, and after it (0: none
+    of 50 ms or more)."""
+    playing_at = probe["playingAt"] if probe["playingAt"] is not None else float("inf")
+    before = [duration for start, duration in probe["longTasks"] if start < playing_at]
+    during = [duration for start, duration in probe["longTasks"] if start >= playing_at]
+    return round(max(before, default=0.0), 1), round(max(during, default=0.0), 1)
+
+
 def play(browser: Browser, url: str, seconds: float, press_ms: float, seed: int) -> list[dict[str, Any]]:
     contexts = [browser.new_context(permissions=["camera", "microphone"]) for _ in range(2)]
     try:
+        for ctx in contexts:
+            ctx.add_init_script(LONG_TASKS)
         pages: list[Page] = [open_player(ctx.new_page(), url, f"bench{seed}-{i}") for i, ctx in enumerate(contexts)]
         wait_playing(pages)
+        for page in pages:  # pacing while playing only (not the wait before the first tick)
+            page.evaluate("window.interactiveGym.p2p.resetFramePacing()")
         rng = random.Random(seed)
         deadline = time.monotonic() + seconds + 60
         turn = 0
@@ -94,6 +124,11 @@ def play(browser: Browser, url: str, seconds: float, press_ms: float, seed: int)
             ctx.close()
 
 
+def worst(values: Iterable[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return max(present) if present else None
+
+
 def summarise(path: str, rtt: int, fps: int, delay: int | str, seconds: float, press_ms: float,
               probes: list[dict[str, Any]]) -> dict[str, Any]:
     local = [s for p in probes for s in p["samples"]]
@@ -104,6 +139,8 @@ def summarise(path: str, rtt: int, fps: int, delay: int | str, seconds: float, p
     rollbacks = sum(s["rollbacks"]["count"] for s in stats)
     rollback_frames = sum(s["rollbacks"]["frames"] for s in stats)
     used = max(int(s["input_delay"]) for s in stats)  # the delay played (auto: the one both peers switched to)
+    pacing = [p["pacing"] for p in probes]
+    tasks = [longest_tasks(p) for p in probes]
     return {
         "path": path, "rtt_ms": rtt, "loss": 0.1, "jitter_ms": round(0.15 * rtt, 1), "fps": fps,
         "input_delay": delay, "delay_used": [int(s["input_delay"]) for s in stats],
@@ -119,6 +156,11 @@ def summarise(path: str, rtt: int, fps: int, delay: int | str, seconds: float, p
         "mean_rollback_depth": round(rollback_frames / rollbacks, 2) if rollbacks else 0.0,
         "frames_stalled": sum(s["stalls"] for s in stats),
         "desyncs": sum(len(s["desyncs"]) for s in stats),
+        # The worse page of the two: intervals between animation frames that showed a new packet (33.3 ms at 30
+        # fps is smooth) and the longest main-thread tasks before and during play.
+        "pacing_ms": {"p50": worst(p["p50_ms"] for p in pacing), "p99": worst(p["p99_ms"] for p in pacing),
+                      "max": worst(p["max_ms"] for p in pacing), "coalesced": sum(p["coalesced"] for p in pacing)},
+        "longest_task_ms": {"before_play": max(t[0] for t in tasks), "during_play": max(t[1] for t in tasks)},
     }
 
 
@@ -129,14 +171,17 @@ def machine() -> dict[str, Any]:
 
 def markdown(results: list[dict[str, Any]]) -> str:
     lines = ["| path | RTT (ms) | local p50 / p90 / p99 (ms) | local drawn p50 / p99 (ms) | remote p50 / p99 (ms) | "
-             "rollbacks/s | mean depth | stalled frames | desyncs | target (ms) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "rollbacks/s | mean depth | stalled frames | desyncs | target (ms) | pacing p50 / p99 / max (ms) | "
+             "longest task before / during play (ms) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
-        local, drawn = r["local_ms"], r["local_drawn_ms"]
+        local, drawn, pacing, tasks = r["local_ms"], r["local_drawn_ms"], r["pacing_ms"], r["longest_task_ms"]
         lines.append(f"| {r['path']} | {r['rtt_ms']} | {local['p50']} / {local['p90']} / {local['p99']} | "
                      f"{drawn['p50']} / {drawn['p99']} | "
                      f"{r['remote_ms']['p50']} / {r['remote_ms']['p99']} | {r['rollbacks_per_s']} | "
-                     f"{r['mean_rollback_depth']} | {r['frames_stalled']} | {r['desyncs']} | {r['target_ms']} |")
+                     f"{r['mean_rollback_depth']} | {r['frames_stalled']} | {r['desyncs']} | {r['target_ms']} | "
+                     f"{pacing['p50']} / {pacing['p99']} / {pacing['max']} | "
+                     f"{tasks['before_play']} / {tasks['during_play']} |")
     return "\n".join(lines)
 
 
@@ -172,21 +217,29 @@ def compare(results: list[dict[str, Any]], fps: int) -> list[dict[str, Any]]:
             # the next tick (0-1 frame), so its p90 sits just under the same bound by construction.
             "p90_target_met": p90_frames is not None and p90_frames <= max(delays) + 1,
             "p90_bound_frames": max(delays) + 1, "p90_bound_ms": round(bound, 1),
+            "pacing_p50_ms": median_of([r["pacing_ms"]["p50"] for r in runs]),
+            "pacing_p99_ms": median_of([r["pacing_ms"]["p99"] for r in runs]),
+            "pacing_max_ms": median_of([r["pacing_ms"]["max"] for r in runs]),
+            "longest_task_before_play_ms": median_of([r["longest_task_ms"]["before_play"] for r in runs]),
+            "longest_task_during_play_ms": median_of([r["longest_task_ms"]["during_play"] for r in runs]),
         })
     return sorted(rows, key=lambda r: (r["path"], r["rtt_ms"], r["input_delay"] != "auto"))
 
 
 def comparison_markdown(rows: list[dict[str, Any]]) -> str:
     lines = ["| path | RTT (ms) | input delay | delay used | local p50 / p90 / p99 (ms) | remote p50 / p99 (ms) | "
-             "rollbacks/s | mean depth | stalled frames | desyncs | p50 <= 50 | local p90 (frames) <= delay+1 |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "rollbacks/s | mean depth | stalled frames | desyncs | p50 <= 50 | local p90 (frames) <= delay+1 | "
+             "pacing p50 / p99 / max (ms) | longest task before / during play (ms) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         p50_ok = "-" if r["p50_target_met"] is None else ("yes" if r["p50_target_met"] else "no")
         lines.append(f"| {r['path']} | {r['rtt_ms']} | {r['input_delay']} | {'/'.join(map(str, r['delays_used']))} | "
                      f"{r['local_p50_ms']} / {r['local_p90_ms']} / {r['local_p99_ms']} | "
                      f"{r['remote_p50_ms']} / {r['remote_p99_ms']} | {r['rollbacks_per_s']} | "
                      f"{r['mean_rollback_depth']} | {r['frames_stalled']} | {r['desyncs']} | {p50_ok} | "
-                     f"{'yes' if r['p90_target_met'] else 'no'} ({r['local_p90_frames']} <= {r['p90_bound_frames']}) |")
+                     f"{'yes' if r['p90_target_met'] else 'no'} ({r['local_p90_frames']} <= {r['p90_bound_frames']}) | "
+                     f"{r['pacing_p50_ms']} / {r['pacing_p99_ms']} / {r['pacing_max_ms']} | "
+                     f"{r['longest_task_before_play_ms']} / {r['longest_task_during_play_ms']} |")
     return "\n".join(lines)
 
 

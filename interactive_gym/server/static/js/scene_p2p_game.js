@@ -103,6 +103,11 @@ export function showP2PGame({ socket, emitWithAck, container, index, scene, show
     get rejoined() { return view.game?.rejoinedAt ?? null; },
     stats: () => (view.game ? view.game.stats() : null),
     transportStats: () => view.ready?.manager?.getStats() ?? null,
+    // On-screen frame pacing (draw_queue.js FramePacing); a benchmark resets it once play has begun.
+    framePacing: () => view.renderer?.framePacing() ?? null,
+    resetFramePacing: () => view.renderer?.pacing.reset(),
+    // Rollback corrections seen and the on-screen jumps they caused (rollback_smoothing.js).
+    smoothing: () => view.renderer?.smoothing?.summary() ?? null,
   };
   window.interactiveGym.p2p = hook;
 
@@ -222,7 +227,9 @@ export function showP2PGame({ socket, emitWithAck, container, index, scene, show
   };
   const onPartnerLeft = (msg) => {
     if (!forThisGame(onPartnerLeft, msg)) return;
-    if (view.game) view.game.partnerLeft(msg.player_id);
+    // The partner's game failed (reason "error", with its text): a running game here fails with it.
+    const partnerError = msg.reason === "error" ? String(msg.error ?? "").slice(0, MAX_ERROR_CHARS) : null;
+    if (view.game) view.game.partnerLeft(msg.player_id, { partnerError });
     else {
       view.partnerLeft = msg.player_id;
       finish("partner_left");
