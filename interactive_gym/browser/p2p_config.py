@@ -11,6 +11,7 @@ Shape::
      "takeover": None | {"ref": "my_env:policy", "frame_skip": 1, "name": ..., "controller": ...},
      "auto_input_delay": {"min": 0, "max": 6, "rollback_budget": 2},   # only with "auto"
      "episode_pause_s": 2.0,                                          # "next round" pause between episodes
+     "rollback_smoothing_frames": 3,                                  # only when > 0 (display only; absent: off)
      "ai": {"agent_1": {"model": "<base64 of the .onnx file>"}}}     # ONNX agents (p2p_agents.py)
 
 AI agents are no players: ``num_players`` counts the humans, and every peer computes the AI agents' actions in
@@ -47,6 +48,10 @@ class P2PSceneSettings(Protocol):
     def episode_pause_s(self) -> float: ...
 
     @property
+    def rollback_smoothing_frames(self) -> int:
+        """Frames a rollback-corrected object glides on screen (0: off; rollback_smoothing.js)."""
+
+    @property
     def p2p_ai_models(self) -> Mapping[str, Mapping[str, str]]:
         """Each ONNX agent's model for the pages (``p2p_agents.model_block``)."""
 
@@ -80,6 +85,8 @@ def p2p_block(scene: P2PSceneSettings, num_players: int,
         "episode_pause_s": scene.episode_pause_s,
         "ai": {agent: dict(entry) for agent, entry in scene.p2p_ai_models.items()},
     }
+    if scene.rollback_smoothing_frames > 0:
+        block["rollback_smoothing_frames"] = scene.rollback_smoothing_frames
     if scene.input_delay == AUTO:
         block["auto_input_delay"] = (scene.auto_input_delay or AutoInputDelay()).to_config()
     return block

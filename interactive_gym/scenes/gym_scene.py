@@ -41,6 +41,25 @@ DEFAULT_COUNTDOWN_S = 3.0
 MAX_COUNTDOWN_S = 30.0
 HUMAN = "human"
 RANDOM = "random"
+# GymScene(rollback_smoothing_frames=...): the longest glide; rollback_smoothing.js MAX_SMOOTHING_FRAMES is the same.
+MAX_ROLLBACK_SMOOTHING_FRAMES = 10
+
+
+def check_rollback_smoothing(scene_id: str, mode: str, frames: Any) -> int:
+    """``GymScene(rollback_smoothing_frames=...)`` checked: an integer from 0 to the maximum, above 0 only in p2p.
+
+    Raises:
+        SceneConfigError: saying what to change.
+    """
+    if isinstance(frames, bool) or not isinstance(frames, int) or not 0 <= frames <= MAX_ROLLBACK_SMOOTHING_FRAMES:
+        raise SceneConfigError(
+            f"GymScene {scene_id!r}: rollback_smoothing_frames must be an integer from 0 (off, the default) to "
+            f"{MAX_ROLLBACK_SMOOTHING_FRAMES}: the frames over which an object a rollback moved glides to its "
+            f"corrected place on screen (got {frames!r})")
+    if frames > 0 and mode != "p2p":
+        raise SceneConfigError(f"GymScene {scene_id!r}: rollback_smoothing_frames smooths rollback corrections, "
+                               f"which only mode='p2p' has; remove it or use mode='p2p' (mode is {mode!r})")
+    return frames
 
 
 @dataclass(frozen=True)
@@ -91,6 +110,10 @@ class GymScene(Scene):
         prediction_window: p2p only: most frames a peer may run ahead of confirmed inputs.
         episode_pause_s: p2p only: seconds between two episodes, with a "next round" notice on every page
             (0: none). The pause is frames every peer's simulation holds, so all pages pause together.
+        rollback_smoothing_frames: p2p only, display only: when a rollback moves an object that has a render
+            ``id`` (the partner's avatar was predicted wrong), it glides from where it was shown to its corrected
+            place over this many frames instead of jumping there (the page's own avatar never does). 0 (the
+            default) draws every frame exactly as simulated; the recorded data is the same either way.
         on_error: What follows a game that failed (an env, render, policy or load error): ``"end"`` (the
             participant goes to the end page with status ``errored``) or ``"continue"``.
         on_partner_drop: What follows a human gone past ``disconnect_grace_s``: ``"end"`` (the game ends for
@@ -140,6 +163,7 @@ class GymScene(Scene):
         input_delay: int | str = AUTO,
         prediction_window: int = 8,
         episode_pause_s: float = DEFAULT_EPISODE_PAUSE_S,
+        rollback_smoothing_frames: int = 0,
         input_delay_bounds: tuple[int, int] = DEFAULT_BOUNDS,
         rollback_budget_frames: int = DEFAULT_ROLLBACK_BUDGET,
         matchmaker: Callable[..., list[str] | None] | None = None,
@@ -197,6 +221,7 @@ class GymScene(Scene):
                 or math.isnan(start_countdown_s) or not 0 <= start_countdown_s <= MAX_COUNTDOWN_S):
             raise SceneConfigError(f"GymScene {scene_id!r}: start_countdown_s must be a number of seconds from 0 to "
                                    f"{MAX_COUNTDOWN_S:g} (got {start_countdown_s!r})")
+        self.rollback_smoothing_frames = check_rollback_smoothing(scene_id, mode, rollback_smoothing_frames)
         try:
             self.episode_pause_s = check_episode_pause(episode_pause_s)
         except ValueError as exc:

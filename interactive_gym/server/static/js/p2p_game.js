@@ -297,7 +297,14 @@ export class P2PGame {
     const t1 = performance.now();
     for (const [peer, bytes] of result.out) this.transport.send(peer, bytes);
     if (result.render) {
-      this.renderer.draw(result.render);
+      // After a rollback the renderer may glide the objects it moved (GymScene(rollback_smoothing_frames)):
+      // display only, the model and the uploads are the simulation's.
+      if (result.rollback) {
+        this.renderer.draw(result.render, { correction: { frames: this.config.p2p?.rollback_smoothing_frames ?? 0,
+          exclude: [this.myAgent] } });
+      } else {
+        this.renderer.draw(result.render);
+      }
       const drawn = performance.now();
       this.probe.frameDrawn(drawn, performance.timeOrigin + drawn, this.avatarPositions(), now, result.frame);
     }
@@ -417,12 +424,22 @@ export class P2PGame {
     return clock ? { ...payload, clock } : payload;
   }
 
-  /** The server says a partner left for good. */
-  partnerLeft(playerId) {
+  /**
+   * The server says a partner left for good. `partnerError`: their game ended with this error. Every peer runs
+   * the same simulation, so a game that has started here fails with it (whichever page reached the failing step
+   * first is a matter of timing); one that has not started ends as if the partner left (their page failed to load).
+   */
+  partnerLeft(playerId, { partnerError = null } = {}) {
     if (this.finished) return;
     try {
       this.host.partnerLeft(playerId);
     } catch { /* the host may already consider it gone */ }
+    if (partnerError !== null && this.started) {
+      const error = new Error("the partner's game stopped with an error");
+      error.traceback = `The partner's game stopped with this error:\n${partnerError}`;
+      this.end("error", error);
+      return;
+    }
     this.end("partner_left");
   }
 

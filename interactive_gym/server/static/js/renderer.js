@@ -9,10 +9,15 @@
 // next animation frame ("prestep", driven by requestAnimationFrame), just before it paints. Several packets
 // between two paints cost one sync with the latest state (draw_queue.js); a paint without a new packet syncs
 // nothing. framePacing() reports the intervals between paints that showed a new packet.
+//
+// A p2p tick that rolled back passes draw(packet, {correction}); objects the correction moved may then glide to
+// their corrected place (rollback_smoothing.js, GymScene(rollback_smoothing_frames), off by default): only the
+// drawn position differs, never the model.
 
 import * as Phaser from "/vendor/phaser/phaser.esm.min.js";
 import { FramePacing, PendingDraw } from "./draw_queue.js";
 import { applyPacket, createModel, drawOrder, parseColor, specFor } from "./packet_apply.js";
+import { RollbackSmoothing } from "./rollback_smoothing.js";
 
 const SHAPES = new Set(["rect", "circle", "line", "polygon"]);
 const TEXT_ORIGIN = { left: 0, center: 0.5, right: 1 };
@@ -58,6 +63,8 @@ export class Renderer {
     this.pending = new PendingDraw();
     this.pendingMs = 0; // time spent applying the packets not yet drawn
     this.pacing = new FramePacing();
+    this.smoothing = new RollbackSmoothing();
+    this.drawAt = new Map(); // key -> where to draw it instead of the model's position (a glide), until the flush
     this.scene = null;
     this.readyPromise = new Promise((resolve, reject) => {
       const renderer = this;
@@ -102,11 +109,24 @@ export class Renderer {
    * Shows a render packet on the next animation frame. Throws PacketError (from packet_apply.js) if it
    * cannot be applied; code "gap" means the packet does not follow the last one drawn, and a full snapshot
    * is needed.
+   * @param {object} packet
+   * @param {{correction?: {frames: number, exclude?: string[]}|null}} [options] `correction`: this packet follows
+   *   a rollback; objects it moved glide over `frames` frames (0: drawn as they are, only counted), except the
+   *   render ids in `exclude`.
    */
-  draw(packet) {
+  draw(packet, { correction = null } = {}) {
     if (!this.scene) throw new Error("Renderer.draw() called before ready() resolved");
     const started = performance.now();
-    this.pending.add(applyPacket(this.model, packet));
+    const shown = correction ? this.smoothing.shownPositions(this.model) : null;
+    const result = applyPacket(this.model, packet);
+    const gliding = this.smoothing.afterPacket(this.model, result, { ...correction, shown });
+    for (const key of result.changed) this.drawAt.delete(key);
+    for (const key of result.removed) this.drawAt.delete(key);
+    for (const [key, at] of gliding) {
+      this.drawAt.set(key, at);
+      result.changed.add(key); // a glide moves it on frames where the packet did not
+    }
+    this.pending.add(result);
     this.pendingMs += performance.now() - started;
   }
 
@@ -120,9 +140,11 @@ export class Renderer {
     for (const key of todo.removed) this.destroyObject(key);
     for (const key of todo.changed) {
       const spec = specFor(this.model, key);
-      if (spec) this.syncObject(key, spec);
+      const at = this.drawAt.get(key);
+      if (spec) this.syncObject(key, at ? { ...spec, x: at.x, y: at.y } : spec);
       else this.destroyObject(key); // not reachable from applyPacket's results; never draw a stale object
     }
+    this.drawAt.clear();
     if (todo.restack) this.restack();
     this.lastDrawMs = this.pendingMs + performance.now() - started;
     this.pendingMs = 0;
