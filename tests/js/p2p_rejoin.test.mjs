@@ -279,3 +279,22 @@ test("a reloaded page whose sender never answers ends with an error instead of w
   assert.equal(reason, "error");
   assert.match(error, /did not send the game back within 30 s/);
 });
+
+test("a partner whose game failed fails a running game here too, with their error; an unstarted one ends as left", async () => {
+  const [a, b] = [link(0), link(1)];
+  a.other = b; b.other = a;
+  const running = game(new FakeHost({ frame: 90, episode: 0, t: 90 }), a, 0, { canRejoin: true });
+  running.started = true;
+  running.partnerLeft(1, { partnerError: "Traceback ...\nZeroDivisionError: division by zero" });
+  const { reason } = await running.done;
+  assert.equal(reason, "error");
+  assert.match(running.error.traceback, /^The partner's game stopped with this error:\nTraceback[\s\S]*ZeroDivisionError/);
+
+  const waiting = game(new FakeHost(), b, 1, {});
+  waiting.partnerLeft(0, { partnerError: "RuntimeLoadError: files: Failed to fetch" });
+  assert.equal((await waiting.done).reason, "partner_left");
+  const plain = game(new FakeHost(), b, 1, {});
+  plain.started = true;
+  plain.partnerLeft(0);
+  assert.equal((await plain.done).reason, "partner_left");
+});

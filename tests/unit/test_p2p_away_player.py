@@ -88,6 +88,24 @@ def test_a_game_ending_in_error_tells_the_partner_at_once() -> None:
 
     told = run(main())  # bob's page may still be connecting (no peer channel yet): only the server can tell him
     assert len(told) == 1 and told[0]["player_id"] is not None
+    # With the page's error: a game running on bob's page fails with it, whichever page reached the step first.
+    assert told[0]["reason"] == "error" and told[0]["error"] == "RuntimeLoadError: files: Failed to fetch"
+
+
+def test_a_partner_error_is_passed_on_cut_to_the_event_limit_and_other_ends_carry_no_error() -> None:
+    async def main() -> tuple[list[Any], list[Any]]:
+        mode, scene, _, sio, people = setup()
+        game_id = await _game_of_two(mode, scene, people)
+        assert await mode.game_end(people["ann"], game_id, "error", "x" * 5000 + "ZeroDivisionError")
+        first = sio.to("sid-bob", "p2p_partner_left")
+        mode2, scene2, _, sio2, people2 = setup()
+        game2 = await _game_of_two(mode2, scene2, people2)
+        assert await mode2.game_end(people2["ann"], game2, "desync")
+        return first, sio2.to("sid-bob", "p2p_partner_left")
+
+    (errored,), (desynced,) = run(main())
+    assert len(errored["error"]) == 4000 and errored["error"].endswith("ZeroDivisionError")  # the traceback's tail
+    assert desynced["reason"] == "desync" and "error" not in desynced
 
 
 def test_a_complete_game_end_tells_nobody() -> None:

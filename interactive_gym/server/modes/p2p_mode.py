@@ -43,6 +43,7 @@ from interactive_gym.server.upload_validation import (
 
 log = logging.getLogger("interactive_gym.p2p")
 MAX_STATS_CHARS = 64 * 1024
+MAX_PARTNER_ERROR_CHARS = 4000  # schemas.py p2p_game_end.error
 START_FAILED_NOTICE = "The game could not start because of an error on our side; still waiting for a new start."
 
 
@@ -375,7 +376,7 @@ class P2PMode:
             self._finish(game, participant.participant_id)
             if reason != "complete":
                 # The partners' pages may not hear it peer to peer (still connecting, or the channel is down).
-                await self._tell_partners(game, participant)
+                await self._tell_partners(game, participant, reason, error)
             for player in sorted(game.rejoining - game.finished):
                 await self._tell_finished(game, player)
         elif participant.game_id != game_id:
@@ -473,14 +474,24 @@ class P2PMode:
         self._finish(game, participant.participant_id)
         await self._tell_partners(game, participant)
 
-    async def _tell_partners(self, game: PyodideGameState, participant: Participant) -> None:
+    async def _tell_partners(self, game: PyodideGameState, participant: Participant, reason: str = "left",
+                             error: str = "") -> None:
         """The game is over for ``participant``: the other players' connected pages are told their partner left
-        (one away now is told when their socket is back: ``partner_left_sent``)."""
+        (one away now is told when their socket is back: ``partner_left_sent``).
+
+        ``reason`` is how it ended for them; with ``"error"`` the partners get the page's error text too: a game
+        already running on their page ends with that error as well (the simulation every peer runs failed, and
+        which peer reached the failing step first is a matter of timing), one not yet started ends as if the
+        partner left.
+        """
         player = game.player_of(participant.participant_id)
         game.partner_left_sent = True
+        notice: dict[str, Any] = {"game_id": game.game_id, "player_id": player, "reason": reason}
+        if reason == "error":
+            notice["error"] = error[-MAX_PARTNER_ERROR_CHARS:]
         for other, sid in game.sids.items():
             if other != player and sid and other not in game.finished:
-                await self.sio.emit("p2p_partner_left", {"game_id": game.game_id, "player_id": player}, to=sid)
+                await self.sio.emit("p2p_partner_left", notice, to=sid)
 
     async def _tell_finished(self, game: PyodideGameState, player: int) -> None:
         """``player``'s new page is still getting the game (``rejoining``): it is told which partners' games are
