@@ -17,8 +17,18 @@ Prints one JSON document (``machine`` block + ``results``) and a markdown table.
 side (``comparison``). Targets for auto: local p50 <= 50 ms for RTT <= 100 ms at 30 fps, p90 <= (chosen delay + 1)
 frames at every RTT, zero desyncs.
 
+Also per configuration: the on-screen frame pacing of both pages while playing (intervals between animation frames
+that showed a new packet, the worse page's p50 / p99 / max; 33.3 ms is smooth at 30 fps), and the longest
+main-thread task of either page before the game's "playing" state and during play (``PerformanceObserver``
+``longtask``, registered before any page script).
+
+``--smoothing-frames N`` (N > 0) plays every configuration twice, without and with
+``GymScene(rollback_smoothing_frames=N)``, alternating, and reports the objects a rollback moved (corrections per
+second, per page) and the on-screen jump they cause: without smoothing, the whole correction in one frame; with
+it, the largest per-frame move of a gliding object (p50 and max in pixels, the worse page).
+
 Usage: ``.venv/bin/python benchmarks/p2p_latency.py [--rtts 0,50,100,200] [--seconds 20] [--paths direct,relay]
-[--input-delay 2|auto] [--runs 3] [--out FILE]``
+[--input-delay 2|auto] [--smoothing-frames 3] [--runs 3] [--out FILE]``
 """
 
 from __future__ import annotations
@@ -42,7 +52,10 @@ sys.path.insert(0, str(ROOT / "tests" / "e2e"))  # reuse the browser-test helper
 from conftest import LiveServer, launch_chromium  # noqa: E402
 from coturn_server import CoturnServer  # noqa: E402
 from p2p_experiments import GAME_KEYS, open_player, p2p_app, wait_over, wait_playing  # noqa: E402
+from p2p_smoothing_app import with_rollback_smoothing  # noqa: E402
 from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
+
+from interactive_gym.scenes.gym_scene import MAX_ROLLBACK_SMOOTHING_FRAMES  # noqa: E402
 
 PROBE = """() => {
   const p = window.interactiveGym.p2p;
@@ -130,7 +143,7 @@ def worst(values: Iterable[float | None]) -> float | None:
 
 
 def summarise(path: str, rtt: int, fps: int, delay: int | str, seconds: float, press_ms: float,
-              probes: list[dict[str, Any]]) -> dict[str, Any]:
+              probes: list[dict[str, Any]], smoothing_frames: int = 0) -> dict[str, Any]:
     local = [s for p in probes for s in p["samples"]]
     drawn = [s for p in probes for s in p["drawn"]]
     frames = [s for p in probes for s in p["frames"]]
@@ -141,6 +154,9 @@ def summarise(path: str, rtt: int, fps: int, delay: int | str, seconds: float, p
     used = max(int(s["input_delay"]) for s in stats)  # the delay played (auto: the one both peers switched to)
     pacing = [p["pacing"] for p in probes]
     tasks = [longest_tasks(p) for p in probes]
+    smoothing = [p["smoothing"] for p in probes]
+    # On screen: without smoothing a correction is drawn in one frame; with it, gliding objects move by steps.
+    on_screen = [s["glide_step_px"] if smoothing_frames else s["jump_px"] for s in smoothing]
     return {
         "path": path, "rtt_ms": rtt, "loss": 0.1, "jitter_ms": round(0.15 * rtt, 1), "fps": fps,
         "input_delay": delay, "delay_used": [int(s["input_delay"]) for s in stats],
@@ -161,6 +177,12 @@ def summarise(path: str, rtt: int, fps: int, delay: int | str, seconds: float, p
         "pacing_ms": {"p50": worst(p["p50_ms"] for p in pacing), "p99": worst(p["p99_ms"] for p in pacing),
                       "max": worst(p["max_ms"] for p in pacing), "coalesced": sum(p["coalesced"] for p in pacing)},
         "longest_task_ms": {"before_play": max(t[0] for t in tasks), "during_play": max(t[1] for t in tasks)},
+        "smoothing_frames": smoothing_frames,
+        "corrections_per_s": round(sum(s["corrections"] for s in smoothing) / 2 / seconds, 2),
+        "smoothed": sum(s["smoothed"] for s in smoothing),
+        "correction_px": {"p50": worst(s["jump_px"]["p50"] for s in smoothing),
+                          "max": worst(s["jump_px"]["max"] for s in smoothing)},
+        "on_screen_jump_px": {"p50": worst(j["p50"] for j in on_screen), "max": worst(j["max"] for j in on_screen)},
     }
 
 
@@ -172,8 +194,9 @@ def machine() -> dict[str, Any]:
 def markdown(results: list[dict[str, Any]]) -> str:
     lines = ["| path | RTT (ms) | local p50 / p90 / p99 (ms) | local drawn p50 / p99 (ms) | remote p50 / p99 (ms) | "
              "rollbacks/s | mean depth | stalled frames | desyncs | target (ms) | pacing p50 / p99 / max (ms) | "
-             "longest task before / during play (ms) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "longest task before / during play (ms) | smoothing (frames) | corrections/s | "
+             "on-screen jump p50 / max (px) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         local, drawn, pacing, tasks = r["local_ms"], r["local_drawn_ms"], r["pacing_ms"], r["longest_task_ms"]
         lines.append(f"| {r['path']} | {r['rtt_ms']} | {local['p50']} / {local['p90']} / {local['p99']} | "
@@ -181,7 +204,8 @@ def markdown(results: list[dict[str, Any]]) -> str:
                      f"{r['remote_ms']['p50']} / {r['remote_ms']['p99']} | {r['rollbacks_per_s']} | "
                      f"{r['mean_rollback_depth']} | {r['frames_stalled']} | {r['desyncs']} | {r['target_ms']} | "
                      f"{pacing['p50']} / {pacing['p99']} / {pacing['max']} | "
-                     f"{tasks['before_play']} / {tasks['during_play']} |")
+                     f"{tasks['before_play']} / {tasks['during_play']} | {r['smoothing_frames']} | "
+                     f"{r['corrections_per_s']} | {r['on_screen_jump_px']['p50']} / {r['on_screen_jump_px']['max']} |")
     return "\n".join(lines)
 
 
@@ -192,11 +216,11 @@ def median_of(values: list[Any]) -> float | None:
 
 def compare(results: list[dict[str, Any]], fps: int) -> list[dict[str, Any]]:
     """Medians over the runs of each (path, RTT, delay setting), and whether the targets are met."""
-    groups: dict[tuple[str, int, str], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, int, str, int], list[dict[str, Any]]] = {}
     for r in results:
-        groups.setdefault((r["path"], r["rtt_ms"], str(r["input_delay"])), []).append(r)
+        groups.setdefault((r["path"], r["rtt_ms"], str(r["input_delay"]), r["smoothing_frames"]), []).append(r)
     rows = []
-    for (path, rtt, setting), runs in groups.items():
+    for (path, rtt, setting, smoothing), runs in groups.items():
         delays = sorted({d for r in runs for d in r["delay_used"]})
         p50 = median_of([r["local_ms"]["p50"] for r in runs])
         p90 = median_of([r["local_ms"]["p90"] for r in runs])
@@ -222,15 +246,22 @@ def compare(results: list[dict[str, Any]], fps: int) -> list[dict[str, Any]]:
             "pacing_max_ms": median_of([r["pacing_ms"]["max"] for r in runs]),
             "longest_task_before_play_ms": median_of([r["longest_task_ms"]["before_play"] for r in runs]),
             "longest_task_during_play_ms": median_of([r["longest_task_ms"]["during_play"] for r in runs]),
+            "smoothing_frames": smoothing,
+            "corrections_per_s": median_of([r["corrections_per_s"] for r in runs]),
+            "correction_px_p50": median_of([r["correction_px"]["p50"] for r in runs]),
+            "correction_px_max": median_of([r["correction_px"]["max"] for r in runs]),
+            "on_screen_jump_px_p50": median_of([r["on_screen_jump_px"]["p50"] for r in runs]),
+            "on_screen_jump_px_max": median_of([r["on_screen_jump_px"]["max"] for r in runs]),
         })
-    return sorted(rows, key=lambda r: (r["path"], r["rtt_ms"], r["input_delay"] != "auto"))
+    return sorted(rows, key=lambda r: (r["path"], r["rtt_ms"], r["input_delay"] != "auto", r["smoothing_frames"]))
 
 
 def comparison_markdown(rows: list[dict[str, Any]]) -> str:
     lines = ["| path | RTT (ms) | input delay | delay used | local p50 / p90 / p99 (ms) | remote p50 / p99 (ms) | "
              "rollbacks/s | mean depth | stalled frames | desyncs | p50 <= 50 | local p90 (frames) <= delay+1 | "
-             "pacing p50 / p99 / max (ms) | longest task before / during play (ms) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "pacing p50 / p99 / max (ms) | longest task before / during play (ms) | smoothing (frames) | "
+             "corrections/s | on-screen jump p50 / max (px) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         p50_ok = "-" if r["p50_target_met"] is None else ("yes" if r["p50_target_met"] else "no")
         lines.append(f"| {r['path']} | {r['rtt_ms']} | {r['input_delay']} | {'/'.join(map(str, r['delays_used']))} | "
@@ -239,7 +270,9 @@ def comparison_markdown(rows: list[dict[str, Any]]) -> str:
                      f"{r['mean_rollback_depth']} | {r['frames_stalled']} | {r['desyncs']} | {p50_ok} | "
                      f"{'yes' if r['p90_target_met'] else 'no'} ({r['local_p90_frames']} <= {r['p90_bound_frames']}) | "
                      f"{r['pacing_p50_ms']} / {r['pacing_p99_ms']} / {r['pacing_max_ms']} | "
-                     f"{r['longest_task_before_play_ms']} / {r['longest_task_during_play_ms']} |")
+                     f"{r['longest_task_before_play_ms']} / {r['longest_task_during_play_ms']} | "
+                     f"{r['smoothing_frames']} | {r['corrections_per_s']} | "
+                     f"{r['on_screen_jump_px_p50']} / {r['on_screen_jump_px_max']} |")
     return "\n".join(lines)
 
 
@@ -254,11 +287,16 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON document here")
     parser.add_argument("--press-ms", type=float, default=400.0)
+    parser.add_argument("--smoothing-frames", type=int, default=0,
+                        help="N > 0: also play every configuration with GymScene(rollback_smoothing_frames=N)")
     args = parser.parse_args()
+    if not 0 <= args.smoothing_frames <= MAX_ROLLBACK_SMOOTHING_FRAMES:
+        parser.error(f"--smoothing-frames takes 0 to {MAX_ROLLBACK_SMOOTHING_FRAMES}")
     rtts = [int(v) for v in args.rtts.split(",")]
     settings: list[int | str] = (
         [args.baseline_delay, "auto"] if args.input_delay == "auto" else [int(args.input_delay)])
     paths = args.paths.split(",")
+    smoothings = [0, args.smoothing_frames] if args.smoothing_frames else [0]
     max_steps = int(args.seconds * args.fps)
     for name in ("TURN_USERNAME", "TURN_CREDENTIAL", "TURN_SECRET", "TURN_URLS", "STUN_URLS"):
         os.environ.pop(name, None)  # loopback only: never the machine's own TURN settings
@@ -268,8 +306,9 @@ def main() -> None:
         browser = launch_chromium(p)
         turn = CoturnServer(Path(tmp) / "coturn", users={"bench": "bench-password"}).start() if "relay" in paths else None
         try:
-            plan = [(path, rtt, delay) for _ in range(args.runs) for path in paths for rtt in rtts for delay in settings]
-            for path, rtt, delay in plan:
+            plan = [(path, rtt, delay, smooth) for _ in range(args.runs) for path in paths for rtt in rtts
+                    for delay in settings for smooth in smoothings]
+            for path, rtt, delay, smooth in plan:
                 webrtc: dict[str, Any] = {}
                 if path == "relay":
                     assert turn is not None
@@ -278,12 +317,14 @@ def main() -> None:
                 faults = {"seed": rtt + 1, "rttMs": rtt, "jitterMs": round(0.15 * rtt, 1), "loss": 0.1}
                 app = p2p_app(Path(tmp) / f"{path}{rtt}-{delay}-{len(results)}.sqlite", max_steps=max_steps, fps=args.fps,
                               input_delay=delay, webrtc=webrtc, faults=faults)
+                if smooth:
+                    with_rollback_smoothing(app, smooth)
                 server = LiveServer(app.asgi).start()
                 try:
                     probes = play(browser, server.url, args.seconds, args.press_ms, seed=rtt + len(results))
                 finally:
                     server.stop()
-                result = summarise(path, rtt, args.fps, delay, args.seconds, args.press_ms, probes)
+                result = summarise(path, rtt, args.fps, delay, args.seconds, args.press_ms, probes, smooth)
                 print(json.dumps(result), file=sys.stderr)
                 results.append(result)
         finally:
@@ -292,7 +333,7 @@ def main() -> None:
             browser.close()
     document: dict[str, Any] = {"machine": {**started, "loadavg_1m_end": round(os.getloadavg()[0], 2)},
                                 "settings": {**vars(args), "out": str(args.out)}, "results": results}
-    if len(settings) > 1 or args.runs > 1:
+    if len(settings) > 1 or len(smoothings) > 1 or args.runs > 1:
         document["comparison"] = compare(results, args.fps)
     text = json.dumps(document, indent=2)
     if args.out is not None:
