@@ -39,6 +39,48 @@ from test_p2p_rejoin_in_browsers import rejoin_run  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "p2p_rejoin.json"
 
+# Where the reloaded page's time went, from its own timeline (ms after its navigation started): the marks the
+# loader sets (pyodide_loader.js markLoad) and every resource it fetched, with whether it came over the network.
+# transferSize 0 with a body = from the HTTP cache unchecked; a few hundred bytes = revalidated (304).
+PAGE_TIMELINE = """() => {
+  const nav = performance.getEntriesByType("navigation")[0];
+  const marks = {};
+  for (const m of performance.getEntriesByType("mark")) {
+    if (m.name.startsWith("ig:")) (marks[m.name.slice(3)] ??= []).push(Math.round(m.startTime));
+  }
+  const path = (url) => new URL(url).pathname;
+  const resources = performance.getEntriesByType("resource")
+    .filter((e) => !e.name.includes("/socket.io/?"))
+    .map((e) => ({path: path(e.name), start: Math.round(e.startTime), end: Math.round(e.responseEnd),
+                  transfer: e.transferSize, body: e.decodedBodySize}));
+  return {document_ms: Math.round(nav?.responseEnd ?? -1), dom_ready_ms: Math.round(nav?.domContentLoadedEventEnd ?? -1),
+          marks, resources};
+}"""
+
+
+def breakdown(timeline: dict[str, Any], page_ms: float) -> dict[str, Any]:
+    """The reloaded page's load in consecutive parts (ms), from its timeline (the first interpreter start, the
+    last of every other mark: a page that starts a second interpreter waits for that one)."""
+    marks = {name: times[0] if name == "pyodide-start" else times[-1] for name, times in timeline["marks"].items()}
+    wasm = [r for r in timeline["resources"] if r["path"].endswith("/pyodide.asm.wasm")]
+    network = [r for r in timeline["resources"] if r["transfer"] > 1000]
+    revalidated = [r for r in timeline["resources"] if 0 < r["transfer"] <= 1000]
+    parts = {
+        "page_to_loader_start": marks.get("pyodide-start", -1),  # document, scripts, socket, scene, game view
+        "interpreter_download": (wasm[-1]["end"] if wasm else -1) - marks.get("pyodide-start", 0),
+        "interpreter_start": marks.get("python-started", -1) - (wasm[-1]["end"] if wasm else 0),  # compile + Python
+        "to_game_files": marks.get("game-files-start", -1) - marks.get("python-started", 0),
+        "game_files": marks.get("game-files-installed", -1) - marks.get("game-files-start", 0),
+        "game_host": marks.get("game-host-built", -1) - marks.get("game-files-installed", 0),
+        "host_to_playing": round(page_ms) - marks.get("game-host-built", 0),  # renderer, connection, rejoin
+    }
+    return {"parts_ms": parts, "interpreters_started": len(timeline["marks"].get("pyodide-start", [])),
+            "wasm_fetches": len(wasm),
+            "network_bytes": sum(r["transfer"] for r in network),
+            "from_network": sorted({r["path"] for r in network}),
+            "revalidated": len(revalidated),
+            "from_cache": sum(1 for r in timeline["resources"] if r["transfer"] == 0 and r["body"] > 0)}
+
 
 def one_run(browser: Any, seed: int) -> dict[str, Any]:
     servers: list[LiveServer] = []
@@ -56,6 +98,9 @@ def one_run(browser: Any, seed: int) -> dict[str, Any]:
         db = Path(tmp) / "rejoin.sqlite"
         try:
             run = rejoin_run(live_server, new_context, db, seed=seed)
+            (reloaded,) = [p for c in contexts for p in c.pages if "subject_id=reloads" in p.url]
+            run["timeline"] = reloaded.evaluate(PAGE_TIMELINE)
+            run["breakdown"] = breakdown(run["timeline"], run["rejoined"]["page_ms"])
         finally:
             for ctx in contexts:
                 ctx.close()
@@ -71,6 +116,7 @@ def one_run(browser: Any, seed: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=OUT, help=f"where the JSON goes (default {OUT.relative_to(ROOT)})")
     args = parser.parse_args()
     for name in ("TURN_USERNAME", "TURN_CREDENTIAL", "TURN_SECRET", "TURN_URLS"):
         os.environ.pop(name, None)  # loopback only
@@ -82,7 +128,7 @@ def main() -> None:
         try:
             for i in range(args.runs):
                 runs.append(one_run(browser, seed=100 + i))
-                print(f"run {i + 1}: {runs[-1]['seconds']} s", file=sys.stderr)
+                print(f"run {i + 1}: {runs[-1]['seconds']} s {json.dumps(runs[-1]['breakdown'])}", file=sys.stderr)
         finally:
             browser.close()
     machine["loadavg_1m_end"] = round(os.getloadavg()[0], 2)
@@ -90,11 +136,13 @@ def main() -> None:
                 "median_seconds": statistics.median(r["seconds"] for r in runs),
                 "median_page_ms": statistics.median(r["rejoined"]["page_ms"] for r in runs),
                 "median_snapshot_ms": statistics.median(r["rejoined"]["ms"] for r in runs),
+                "median_parts_ms": {part: statistics.median(r["breakdown"]["parts_ms"][part] for r in runs)
+                                    for part in runs[0]["breakdown"]["parts_ms"]},
                 "all_complete_and_agree": all(r["reasons"] == {"stays": "complete", "reloads": "complete"}
                                               and r["parity_agree"] == [True] for r in runs),
                 "target_seconds": 5.0}
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(document, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(document, indent=2) + "\n")
     print(json.dumps(document, indent=2))
 
 

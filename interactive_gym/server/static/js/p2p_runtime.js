@@ -5,7 +5,7 @@
 // thousands of frames. A Python exception becomes an EnvError carrying the Python traceback.
 
 import { EnvError } from "./pyodide_env_host.js";
-import { RuntimeLoadError, installBundle, preloadPyodide } from "./pyodide_loader.js";
+import { RuntimeLoadError, installBundle, markLoad, preloadPyodide } from "./pyodide_loader.js";
 
 /** Bytes -> base64 text. */
 export function bytesToBase64(bytes) {
@@ -149,7 +149,9 @@ export async function loadP2PRuntime(config, myPlayerId, { onProgress } = {}) {
   }
   let manifest;
   try {
+    markLoad("game-files-start");
     ({ manifest } = await installBundle(pyodide, config.bundle.manifest_url));
+    markLoad("game-files-installed");
   } catch (err) {
     throw new RuntimeLoadError("files", "The game files could not be loaded. Please retry.", err);
   }
@@ -158,7 +160,9 @@ export async function loadP2PRuntime(config, myPlayerId, { onProgress } = {}) {
       new Error(`bundle hash ${manifest.hash} != ${config.bundle.hash}`));
   }
   try {
-    return { pyodide, host: PyodideP2PHost.create(pyodide, config, myPlayerId) };
+    const host = PyodideP2PHost.create(pyodide, config, myPlayerId);
+    markLoad("game-host-built");
+    return { pyodide, host };
   } catch (err) {
     throw new RuntimeLoadError("env", "The game could not start.", err);
   }

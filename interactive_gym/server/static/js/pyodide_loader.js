@@ -42,6 +42,18 @@ export class RuntimeLoadError extends Error {
   }
 }
 
+/**
+ * Marks a point of a load on the page's performance timeline (`ig:<name>`), where benchmarks read where the
+ * time of a load goes (benchmarks/p2p_rejoin.py). Never throws: a timeline is only a measurement.
+ */
+export function markLoad(name) {
+  try {
+    globalThis.performance?.mark?.(`ig:${name}`);
+  } catch {
+    // no timeline here (old browser, or a test double): nothing to record
+  }
+}
+
 export const NO_WEBASSEMBLY_MESSAGE = "This browser cannot run the game (WebAssembly is not available). "
   + "Please use a current version of Chrome, Firefox, Edge or Safari.";
 
@@ -187,6 +199,7 @@ async function startPyodide(indexURL, env, tracker) {
   globalThis.fetch = countingFetch(originalFetch, indexURL, tracker);
   let pyodide;
   try {
+    markLoad("pyodide-start");
     tracker.report("download", 0, "Downloading Python");
     const { loadPyodide } = await import(`${indexURL}pyodide.mjs`);
     pyodide = await loadPyodide(loadPyodideOptions(indexURL, env));
@@ -195,6 +208,7 @@ async function startPyodide(indexURL, env, tracker) {
   } finally {
     globalThis.fetch = originalFetch;
   }
+  markLoad("python-started");
   tracker.report("python", 1, "Python started");
   return pyodide;
 }
