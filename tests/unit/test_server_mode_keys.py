@@ -88,7 +88,8 @@ class Hooks:
 
     def game_over(self, participant_id: str, scene_id: str, record: dict[str, str], show: bool) -> None:
         self.ended.append(f"{participant_id}:{record['reason']}")
-        self.people[participant_id].game_id = None  # as the flow does
+        person = self.people[participant_id]
+        person.last_game_id, person.game_id = person.game_id, None  # as the flow does
 
     def wait_timeout(self, participant_id: str, scene_id: str) -> None:
         raise AssertionError("nobody should time out")
@@ -122,20 +123,27 @@ async def play_one_game(clock: Clock) -> tuple[ServerMode, list[Participant], st
     return mode, people, game_id, hooks.ended
 
 
-def test_keys_just_after_the_end_are_ignored_quietly_then_refused() -> None:
+def test_keys_after_the_end_from_its_players_are_ignored_quietly_however_late() -> None:
+    """Found by the capacity benchmark: under load a game-over reached pages up to 18 s late, and each of their
+    keys in that time was answered with an error (about 33,000 in one 100-game run)."""
     clock = Clock()
 
     async def main() -> list[str | None]:
         mode, (alice, bob), game_id, ended = await play_one_game(clock)
         assert sorted(ended) == ["alice:complete", "bob:complete"]
         replies = [mode.set_keys(alice, game_id, ["ArrowUp"], 2), mode.set_keys(bob, game_id, [], 9)]
+        # Before the participant's own record of the end is set (it is set on their queue): the ended-games record.
+        alice.last_game_id = None
         clock.now += ENDED_GAME_KEYS_QUIET_S - 0.1
         replies.append(mode.set_keys(alice, game_id, [], 3))
         clock.now += 0.2
         replies.append(mode.set_keys(alice, game_id, [], 4))
+        alice.last_game_id = game_id
+        clock.now += 60
+        replies += [mode.set_keys(alice, game_id, [], 5), mode.set_keys(bob, game_id, [], 10)]
         return replies
 
-    assert run(main()) == [None, None, None, NOT_IN_GAME]
+    assert run(main()) == [None, None, None, NOT_IN_GAME, None, None]
 
 
 def test_only_the_ended_games_players_are_quiet() -> None:

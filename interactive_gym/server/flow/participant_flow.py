@@ -99,7 +99,7 @@ class ParticipantFlow:
                     await self.send_scene(participant)
                 return
             participant.game_over = dict(record)
-            participant.game_id = None
+            participant.last_game_id, participant.game_id = participant.game_id, None
             if record.get("reason") == "error":
                 await self.record_event("game_error", {"error": record.get("error", "")[:4000]}, participant,
                                         scene_id=scene_id)

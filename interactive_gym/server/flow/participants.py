@@ -140,6 +140,9 @@ class Participant:
     resume_secret_hash: str | None = None
     # The game-over record of the current game scene (reason, message[, error]); None while it runs.
     game_over: dict[str, str] | None = None
+    # The game this participant last played to its end: their page may still send it input until it hears of
+    # the end (a slow link can hold the game-over for seconds); that input is ignored, never answered as an error.
+    last_game_id: str | None = None
     # When the live socket went away (time.time()); None while connected.
     gone_since: float | None = None
     # A random id per page load, from the page: a new socket of the same page is a network blip, not a reload.

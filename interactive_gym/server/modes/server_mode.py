@@ -136,10 +136,14 @@ class ServerMode:
     def set_keys(self, participant: Participant, game_id: str, held: list[str], seq: int) -> str | None:
         """Applies a key update; returns an error message if the participant is not in that game.
 
-        Keys for a game that ended moments ago, from one of its players, are ignored quietly (None).
+        Keys for a game that ended, from one of its players, are ignored quietly (None): the page has not heard of
+        the end yet. Right after the end that is told by the ended-games record (the participant's own record of
+        it is set on their queue a moment later), then by ``Participant.last_game_id``, however late they come:
+        under load a game-over can reach a page seconds late, and answering each key with an error only adds load.
         """
         runner = self.runners.get(game_id)
-        if runner is None and self._just_ended(game_id, participant.participant_id):
+        if runner is None and (participant.last_game_id == game_id
+                               or self._just_ended(game_id, participant.participant_id)):
             return None
         if runner is None or participant.game_id != game_id:
             return "you are not in this game"
