@@ -32,7 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))  # reuse the browser-test helpers and the scenario itself
 
-from conftest import LiveServer, launch_chromium  # noqa: E402
+from conftest import BASE_ARGS, CHROMIUM, LiveServer, launch_chromium  # noqa: E402
 from p2p_experiments import read_db  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 from test_p2p_rejoin_in_browsers import rejoin_run  # noqa: E402
@@ -69,8 +69,8 @@ def breakdown(timeline: dict[str, Any], page_ms: float) -> dict[str, Any]:
         "page_to_loader_start": marks.get("pyodide-start", -1),  # document, scripts, socket, scene, game view
         "interpreter_download": (wasm[-1]["end"] if wasm else -1) - marks.get("pyodide-start", 0),
         "interpreter_start": marks.get("python-started", -1) - (wasm[-1]["end"] if wasm else 0),  # compile + Python
-        "to_game_files": marks.get("game-files-start", -1) - marks.get("python-started", 0),
-        "game_files": marks.get("game-files-installed", -1) - marks.get("game-files-start", 0),
+        # the game's files download beside the interpreter: what is left of that after Python started, + writing
+        "game_files": marks.get("game-files-installed", -1) - marks.get("python-started", 0),
         "game_host": marks.get("game-host-built", -1) - marks.get("game-files-installed", 0),
         "host_to_playing": round(page_ms) - marks.get("game-host-built", 0),  # renderer, connection, rejoin
     }
@@ -82,7 +82,13 @@ def breakdown(timeline: dict[str, Any], page_ms: float) -> dict[str, Any]:
             "from_cache": sum(1 for r in timeline["resources"] if r["transfer"] == 0 and r["body"] > 0)}
 
 
-def one_run(browser: Any, seed: int) -> dict[str, Any]:
+PERMISSIONS = ["camera", "microphone"]  # ICE candidates on a loopback-only machine (BROWSER_TESTING.md)
+
+
+def one_run(p: Any, browser: Any, seed: int, disk_cache: bool) -> dict[str, Any]:
+    """One rejoin run. ``disk_cache``: each participant in a browser of their own with a profile on disk (what a
+    participant has: its HTTP cache keeps Pyodide's 9.6 MB wasm); otherwise the tests' in-memory contexts of
+    one browser, whose cache does not keep a file that big (every reload downloads it again)."""
     servers: list[LiveServer] = []
     contexts: list[Any] = []
 
@@ -90,15 +96,20 @@ def one_run(browser: Any, seed: int) -> dict[str, Any]:
         servers.append(LiveServer(app).start())
         return servers[-1]
 
-    def new_context() -> Any:
-        contexts.append(browser.new_context(permissions=["camera", "microphone"]))
-        return contexts[-1]
-
     with tempfile.TemporaryDirectory() as tmp:
+        def new_context() -> Any:
+            if disk_cache:
+                profile = Path(tmp) / f"profile-{len(contexts)}"
+                contexts.append(p.chromium.launch_persistent_context(
+                    profile, executable_path=CHROMIUM, args=BASE_ARGS, permissions=PERMISSIONS))
+            else:
+                contexts.append(browser.new_context(permissions=PERMISSIONS))
+            return contexts[-1]
+
         db = Path(tmp) / "rejoin.sqlite"
         try:
             run = rejoin_run(live_server, new_context, db, seed=seed)
-            (reloaded,) = [p for c in contexts for p in c.pages if "subject_id=reloads" in p.url]
+            (reloaded,) = [page for c in contexts for page in c.pages if "subject_id=reloads" in page.url]
             run["timeline"] = reloaded.evaluate(PAGE_TIMELINE)
             run["breakdown"] = breakdown(run["timeline"], run["rejoined"]["page_ms"])
         finally:
@@ -116,18 +127,21 @@ def one_run(browser: Any, seed: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--disk-cache", action="store_true",
+                        help="each participant in a browser with an on-disk profile (see one_run)")
     parser.add_argument("--out", type=Path, default=OUT, help=f"where the JSON goes (default {OUT.relative_to(ROOT)})")
     args = parser.parse_args()
     for name in ("TURN_USERNAME", "TURN_CREDENTIAL", "TURN_SECRET", "TURN_URLS"):
         os.environ.pop(name, None)  # loopback only
     machine = {"cpus": os.cpu_count(), "loadavg_1m": round(os.getloadavg()[0], 2),
-               "python": platform.python_version(), "chromium": "/usr/bin/chromium (Debian)"}
+               "python": platform.python_version(), "chromium": "/usr/bin/chromium (Debian)",
+               "browsers": "one per participant, profile on disk" if args.disk_cache else "one, in-memory contexts"}
     runs = []
     with sync_playwright() as p:
         browser = launch_chromium(p)
         try:
             for i in range(args.runs):
-                runs.append(one_run(browser, seed=100 + i))
+                runs.append(one_run(p, browser, seed=100 + i, disk_cache=args.disk_cache))
                 print(f"run {i + 1}: {runs[-1]['seconds']} s {json.dumps(runs[-1]['breakdown'])}", file=sys.stderr)
         finally:
             browser.close()

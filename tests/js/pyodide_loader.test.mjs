@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  STAGES, countingFetch, loadKeyOf, overallProgress, pyodideEnvOf, preloadPyodide, webAssemblySupported,
+  STAGES, countingFetch, fetchBundle, loadKeyOf, overallProgress, pyodideEnvOf, preloadPyodide, webAssemblySupported,
+  writeBundle,
 } from "../../interactive_gym/server/static/js/pyodide_loader.js";
 
 test("stage shares add up to one and progress ends exactly at 1", () => {
@@ -89,4 +90,61 @@ test("a misconfigured env rejects the load with a participant-facing message and
   for (let attempt = 0; attempt < 2; attempt++) {
     await assert.rejects(preloadPyodide(config), (err) => err.name === "RuntimeLoadError" && /misconfigured/.test(err.userMessage));
   }
+});
+
+/** A fetch answering `bodies` by URL once `release()` is called, recording the order of requests. */
+function heldFetch(bodies) {
+  const requested = [];
+  let release;
+  const gate = new Promise((resolve) => { release = resolve; });
+  const fetchFn = async (input) => {
+    requested.push(String(input));
+    await gate;
+    const body = bodies[String(input)];
+    return body === undefined ? new Response("no", { status: 404 }) : new Response(body, { status: 200 });
+  };
+  return { fetchFn, requested, release };
+}
+
+const MANIFEST = { hash: "abc", files: [{ path: "pkg/a.py", kind: "source", size: 3 },
+  { path: "models/x.onnx", kind: "model", size: 99 }, { path: "b.py", kind: "source", size: 2 }] };
+
+test("fetchBundle asks for the manifest and the blob at once and checks their sizes agree", async () => {
+  const url = "http://h/bundle/s/abc/manifest.json";
+  const held = heldFetch({ [url]: JSON.stringify(MANIFEST), "http://h/bundle/s/abc/sources.bin": "AAABB" });
+  const saved = globalThis.fetch;
+  globalThis.fetch = held.fetchFn;
+  try {
+    const pending = fetchBundle(url);
+    await new Promise((resolve) => { setTimeout(resolve, 0); });
+    assert.deepEqual(held.requested, [url, "http://h/bundle/s/abc/sources.bin"], "both before either answered");
+    held.release();
+    const { manifest, blob } = await pending;
+    assert.equal(manifest.hash, "abc");
+    assert.deepEqual([...blob], [..."AAABB"].map((c) => c.charCodeAt(0)));
+
+    const short = heldFetch({ [url]: JSON.stringify(MANIFEST), "http://h/bundle/s/abc/sources.bin": "AAAB" });
+    globalThis.fetch = short.fetchFn;
+    short.release();
+    await assert.rejects(fetchBundle(url), /bundle is 4 bytes, manifest says 5/);
+    const missing = heldFetch({ [url]: JSON.stringify(MANIFEST) });
+    globalThis.fetch = missing.fetchFn;
+    missing.release();
+    await assert.rejects(fetchBundle(url), /bundle files .*sources.bin: HTTP 404/);
+  } finally {
+    globalThis.fetch = saved;
+  }
+});
+
+test("writeBundle writes each source file from its slice of the blob and refuses unsafe paths", () => {
+  const written = {};
+  const ran = [];
+  const pyodide = { FS: { mkdirTree() {}, writeFile(path, bytes) { written[path] = Buffer.from(bytes).toString(); } },
+    runPython(code) { ran.push(code); } };
+  const { root } = writeBundle(pyodide, { manifest: MANIFEST, blob: new TextEncoder().encode("AAABB") });
+  assert.equal(root, "/home/pyodide/ig_bundle/abc");
+  assert.deepEqual(written, { [`${root}/pkg/a.py`]: "AAA", [`${root}/b.py`]: "BB" });
+  assert.equal(ran.length, 1);
+  const unsafe = { hash: "abc", files: [{ path: "../evil.py", kind: "source", size: 1 }] };
+  assert.throws(() => writeBundle(pyodide, { manifest: unsafe, blob: new Uint8Array(1) }), /unsafe path/);
 });

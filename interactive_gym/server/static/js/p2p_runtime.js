@@ -5,7 +5,7 @@
 // thousands of frames. A Python exception becomes an EnvError carrying the Python traceback.
 
 import { EnvError } from "./pyodide_env_host.js";
-import { RuntimeLoadError, installBundle, markLoad, preloadPyodide } from "./pyodide_loader.js";
+import { RuntimeLoadError, fetchBundle, markLoad, preloadPyodide, writeBundle } from "./pyodide_loader.js";
 
 /** Bytes -> base64 text. */
 export function bytesToBase64(bytes) {
@@ -138,6 +138,11 @@ export class PyodideP2PHost {
  * @returns {Promise<{pyodide: object, host: PyodideP2PHost}>}
  */
 export async function loadP2PRuntime(config, myPlayerId, { onProgress } = {}) {
+  // The game's files download while the interpreter starts (a reloaded page waits for both); a failure of
+  // either is reported below, in its own stage.
+  markLoad("game-files-start");
+  const bundle = fetchBundle(config.bundle.manifest_url);
+  bundle.catch(() => {}); // awaited below: not an unhandled rejection if the interpreter fails first
   const pyodide = await preloadPyodide(config, { onProgress });
   const packages = config.pyodide?.packages ?? [];
   if (packages.length > 0) {
@@ -149,8 +154,7 @@ export async function loadP2PRuntime(config, myPlayerId, { onProgress } = {}) {
   }
   let manifest;
   try {
-    markLoad("game-files-start");
-    ({ manifest } = await installBundle(pyodide, config.bundle.manifest_url));
+    ({ manifest } = writeBundle(pyodide, await bundle));
     markLoad("game-files-installed");
   } catch (err) {
     throw new RuntimeLoadError("files", "The game files could not be loaded. Please retry.", err);

@@ -289,14 +289,31 @@ async function fetchOk(url, what) {
   return response;
 }
 
-/** Writes the bundle's source files under BUNDLE_ROOT/<hash> and puts that folder first on sys.path. */
-export async function installBundle(pyodide, manifestUrl) {
-  const manifest = await (await fetchOk(manifestUrl, "bundle manifest")).json();
-  const sources = manifest.files.filter((f) => f.kind === "source");
-  const blob = new Uint8Array(await (await fetchOk(new URL("sources.bin", new URL(manifestUrl, location.href)),
-    "bundle files")).arrayBuffer());
-  const expected = sources.reduce((n, f) => n + f.size, 0);
+/**
+ * Downloads a bundle: its manifest and the one blob of its source files, both at once (the blob's URL is known
+ * from the manifest's), and checks their sizes agree. Needs no interpreter: a game starts it while Pyodide starts.
+ * @returns {Promise<{manifest: object, blob: Uint8Array}>}
+ */
+export async function fetchBundle(manifestUrl) {
+  const blobUrl = new URL("sources.bin", new URL(manifestUrl, globalThis.location?.href));
+  const [manifest, bytes] = await Promise.all([
+    fetchOk(manifestUrl, "bundle manifest").then((r) => r.json()),
+    fetchOk(blobUrl, "bundle files").then((r) => r.arrayBuffer()),
+  ]);
+  const blob = new Uint8Array(bytes);
+  const expected = manifest.files.filter((f) => f.kind === "source").reduce((n, f) => n + f.size, 0);
   if (blob.length !== expected) throw new Error(`bundle is ${blob.length} bytes, manifest says ${expected}`);
+  return { manifest, blob };
+}
+
+/** Downloads the bundle at `manifestUrl` and writes it into `pyodide` (writeBundle). */
+export async function installBundle(pyodide, manifestUrl) {
+  return writeBundle(pyodide, await fetchBundle(manifestUrl));
+}
+
+/** Writes a fetched bundle's source files under BUNDLE_ROOT/<hash> and puts that folder first on sys.path. */
+export function writeBundle(pyodide, { manifest, blob }) {
+  const sources = manifest.files.filter((f) => f.kind === "source");
   const root = `${BUNDLE_ROOT}/${manifest.hash}`;
   let offset = 0;
   for (const file of sources) {
