@@ -7,8 +7,10 @@ ends up in two games however many arrive at once. Time is passed in, never read.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -20,6 +22,39 @@ class Waiter:
     rtt_ms: float | None = None
     present: bool = True
     attrs: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FormedGroup:
+    """A group that formed in a room: its id (kept by the game, for a requeue or a release) and its members in
+    the matchmaker's (role) order."""
+
+    group_id: str
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RoomSnapshot:
+    """The waiters of a room at one moment, in queue order (what the waiting notices are built from)."""
+
+    waiters: tuple[Waiter, ...]
+
+    def waiting(self) -> list[str]:
+        return [w.participant_id for w in self.waiters]
+
+    def position(self, participant_id: str) -> int | None:
+        """1-based place in the queue, or None."""
+        for place, waiter in enumerate(self.waiters, start=1):
+            if waiter.participant_id == participant_id:
+                return place
+        return None
+
+    def waiter(self, participant_id: str) -> Waiter | None:
+        return next((w for w in self.waiters if w.participant_id == participant_id), None)
+
+
+class MatchmakerError(ValueError):
+    """The scene's matchmaker raised, or picked a group that is not one of this room (nobody was matched)."""
 
 
 # Picks a group from the waiters (oldest first); returns their ids, or None if no group can form yet.
@@ -107,13 +142,31 @@ class WaitingRoom:
         self._waiters: dict[str, Waiter] = {}
         self.matched: list[Waiter] = []  # the entries of the last group formed (to restore them if it fails)
 
-    def join(self, participant_id: str, now: float, rtt_ms: float | None = None,
-             present: bool = True) -> list[str] | None:
-        """Adds a participant (idempotent: a second join keeps their place and arrival time) and returns a
-        group if one can start now (its members leave)."""
+    @classmethod
+    def from_waiters(cls, group_size: int, timeout_s: float, ordered: Iterable[Waiter],
+                     matchmaker: Matchmaker = fifo_matchmaker) -> WaitingRoom:
+        """A room holding ``ordered`` in exactly the given queue order (the waiters themselves, not copies).
+
+        Raises:
+            ValueError: a participant appears twice.
+        """
+        room = cls(group_size, timeout_s, matchmaker)
+        for waiter in ordered:
+            if waiter.participant_id in room._waiters:
+                raise ValueError(f"waiter {waiter.participant_id!r} appears twice")
+            room._waiters[waiter.participant_id] = waiter
+        return room
+
+    def join(self, participant_id: str, now: float, rtt_ms: float | None = None, present: bool = True,
+             attrs: dict[str, Any] | None = None) -> list[str] | None:
+        """Adds a participant (idempotent: a second join keeps their place, arrival time and first ``attrs``)
+        and returns a group if one can start now (its members leave).
+
+        ``attrs`` are what a custom matchmaker may read about the waiter (:attr:`Waiter.attrs`).
+        """
         waiter = self._waiters.get(participant_id)
         if waiter is None:
-            self._waiters[participant_id] = Waiter(participant_id, now, rtt_ms, present)
+            self._waiters[participant_id] = Waiter(participant_id, now, rtt_ms, present, dict(attrs or {}))
         else:
             waiter.present = present
             if rtt_ms is not None:
@@ -144,9 +197,11 @@ class WaitingRoom:
         """Removes a participant; True if they were waiting."""
         return self._waiters.pop(participant_id, None) is not None
 
-    def expire(self, now: float) -> list[str]:
-        """Removes and returns everyone who has waited ``timeout_s`` or longer."""
-        expired = [pid for pid, w in self._waiters.items() if now - w.joined_at >= self.timeout_s]
+    def expire(self, now: float, owned: Callable[[str], bool] | None = None) -> list[str]:
+        """Removes and returns everyone who has waited ``timeout_s`` or longer (only those ``owned`` says yes to,
+        if given: with several server processes, each expires the waiters it serves)."""
+        expired = [pid for pid, w in self._waiters.items()
+                   if now - w.joined_at >= self.timeout_s and (owned is None or owned(pid))]
         for pid in expired:
             del self._waiters[pid]
         return expired
@@ -161,13 +216,20 @@ class WaitingRoom:
     def waiting(self) -> list[str]:
         return list(self._waiters)
 
+    def snapshot(self) -> RoomSnapshot:
+        """The waiters now, in queue order (copies: later changes to the room do not show in it)."""
+        return RoomSnapshot(tuple(dataclasses.replace(w, attrs=dict(w.attrs)) for w in self._waiters.values()))
+
     def _try_match(self) -> list[str] | None:
-        group = self.matchmaker(list(self._waiters.values()), self.group_size)
+        try:
+            group = self.matchmaker(list(self._waiters.values()), self.group_size)
+        except Exception as err:  # noqa: BLE001 - a researcher's rule: reported as the matchmaker's failure
+            raise MatchmakerError(f"the matchmaker raised {err!r}") from err
         if group is None:
             return None
         # A custom matchmaker must pick distinct present waiters of this room, exactly group_size of them.
         if len(set(group)) != self.group_size or any(
                 pid not in self._waiters or not self._waiters[pid].present for pid in group):
-            raise ValueError(f"the matchmaker returned an invalid group {group!r}")
+            raise MatchmakerError(f"the matchmaker returned an invalid group {group!r}")
         self.matched = [self._waiters.pop(pid) for pid in group]
         return list(group)

@@ -22,7 +22,7 @@ from interactive_gym.server.cluster.room_records import (
     load_room,
     requeue_plan,
 )
-from interactive_gym.server.waiting_room import Waiter, fifo_matchmaker
+from interactive_gym.server.waiting_room import MatchmakerError, Waiter, fifo_matchmaker
 
 _IDS = st.from_regex(r"[A-Za-z0-9_-]{1,64}", fullmatch=True)
 _JSON = st.recursive(st.none() | st.booleans() | st.integers(-10**9, 10**9) | st.text(max_size=8),
@@ -130,7 +130,7 @@ def test_a_raising_operation_keeps_what_it_did_before_raising() -> None:
     plan = decide(_stored(("a", 1, 1.0, True)), lambda room: room.join("c", 3.0), group_size=2, timeout_s=60,
                   matchmaker=broken, group_id="g1", new=newcomer)
     assert plan.writes == {"c": encode_waiter(newcomer)}
-    with pytest.raises(RuntimeError, match="boom"):
+    with pytest.raises(MatchmakerError, match="boom"):
         plan.outcome()
 
 

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from interactive_gym.server.waiting_room import (
+    MatchmakerError,
     Waiter,
     WaitingRoom,
     fifo_matchmaker,
@@ -27,6 +28,64 @@ def test_waiter_defaults_are_independent() -> None:
     a, b = Waiter("a", 0.0), Waiter("b", 0.0)
     a.attrs["x"] = 1
     assert b.attrs == {} and a.present and a.rtt_ms is None
+
+
+def test_from_waiters_keeps_the_given_order_not_the_arrival_times() -> None:
+    ordered = [Waiter("late", 9.0), Waiter("early", 1.0, present=False), Waiter("mid", 5.0)]
+    room = WaitingRoom.from_waiters(2, 60, ordered)
+    assert room.waiting() == ["late", "early", "mid"]
+    assert room.waiter("early") is ordered[1]
+    assert room.join("new", 10.0) == ["late", "mid"]  # the matchmaker sees that order (early is absent)
+
+
+def test_from_waiters_refuses_a_participant_twice() -> None:
+    with pytest.raises(ValueError, match="'a' appears twice"):
+        WaitingRoom.from_waiters(2, 60, [Waiter("a", 0.0), Waiter("a", 1.0)])
+
+
+def test_join_keeps_the_first_attrs_as_a_copy() -> None:
+    room = WaitingRoom(3, 60)
+    attrs = {"lang": "en"}
+    room.join("a", 0, attrs=attrs)
+    attrs["lang"] = "fr"
+    room.join("a", 1, attrs={"lang": "de"})
+    waiter = room.waiter("a")
+    assert waiter is not None and waiter.attrs == {"lang": "en"}
+    room.join("b", 2)
+    assert room.waiter("b").attrs == {}  # type: ignore[union-attr]
+
+
+def test_snapshot_is_a_copy_in_queue_order() -> None:
+    room = WaitingRoom(3, 60)
+    room.join("a", 0, rtt_ms=20.0, attrs={"k": 1})
+    room.join("b", 1, present=False)
+    snap = room.snapshot()
+    room.set_presence("a", False)
+    room.waiter("a").attrs["k"] = 2  # type: ignore[union-attr]
+    room.leave("b")
+    assert snap.waiting() == ["a", "b"] and snap.position("b") == 2 and snap.position("zed") is None
+    assert snap.waiter("a") == Waiter("a", 0, 20.0, True, {"k": 1})
+    assert snap.waiter("zed") is None
+
+
+def test_expire_only_the_owned_waiters_when_asked() -> None:
+    room = WaitingRoom(4, 10)
+    for i, pid in enumerate("abc"):
+        room.join(pid, i)
+    assert room.expire(20, owned=lambda pid: pid != "b") == ["a", "c"]
+    assert room.waiting() == ["b"]
+
+
+@pytest.mark.parametrize("matchmaker", [
+    lambda waiters, size: 1 / 0,
+    lambda waiters, size: ["a", "a"],
+    lambda waiters, size: ["a", "ghost"],
+])
+def test_a_broken_matchmaker_is_reported_as_such_and_the_joiner_stays_queued(matchmaker: Any) -> None:
+    room = WaitingRoom(2, 60, matchmaker)
+    with pytest.raises(MatchmakerError, match="matchmaker"):
+        room.join("a", 0)
+    assert room.waiting() == ["a"] and room.matched == []
 
 
 # -- FIFO ------------------------------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ from interactive_gym.server.cluster.room_records import (
     load_room,
     requeue_plan,
 )
-from interactive_gym.server.waiting_room import Matchmaker, Waiter, WaitingRoom, fifo_matchmaker
+from interactive_gym.server.waiting_room import Matchmaker, RoomSnapshot, Waiter, WaitingRoom, fifo_matchmaker
 
 T = TypeVar("T")
 
@@ -64,26 +64,6 @@ class RoomContentionError(RuntimeError):
 
 class RoomFullError(ValueError):
     """The room holds ``max_waiters`` already; the participant was not queued."""
-
-
-@dataclass(frozen=True)
-class RoomSnapshot:
-    """The waiters of a room at one moment, in queue order (what the waiting notices are built from)."""
-
-    waiters: tuple[Waiter, ...]
-
-    def waiting(self) -> list[str]:
-        return [w.participant_id for w in self.waiters]
-
-    def position(self, participant_id: str) -> int | None:
-        """1-based place in the queue, or None."""
-        for place, waiter in enumerate(self.waiters, start=1):
-            if waiter.participant_id == participant_id:
-                return place
-        return None
-
-    def waiter(self, participant_id: str) -> Waiter | None:
-        return next((w for w in self.waiters if w.participant_id == participant_id), None)
 
 
 @dataclass(frozen=True)
@@ -138,6 +118,7 @@ class RedisWaitingRoom:
         # Operations of this process on this room take turns: they would only make each other retry.
         self._turn = asyncio.Lock()
         self.conflicts = 0  # attempts that found the room changed under them (re-read and decided again)
+        self.last_seen = RoomSnapshot(())
 
     async def join(self, participant_id: str, now: float, rtt_ms: float | None = None, present: bool = True,
                    attrs: dict[str, Any] | None = None) -> Group | None:
@@ -182,9 +163,10 @@ class RedisWaitingRoom:
 
         return await self._transact(plan)
 
-    async def expire(self, now: float) -> list[str]:
-        """Removes and returns everyone who has waited ``timeout_s`` or longer (each to exactly one caller)."""
-        return await self._transact(lambda read, group_id: self._decide(read, lambda room: room.expire(now),
+    async def expire(self, now: float, owned: Callable[[str], bool] | None = None) -> list[str]:
+        """Removes and returns everyone who has waited ``timeout_s`` or longer (each to exactly one caller);
+        only those ``owned`` says yes to, if given (each process expires the waiters it serves)."""
+        return await self._transact(lambda read, group_id: self._decide(read, lambda room: room.expire(now, owned),
                                                                         group_id))
 
     async def requeue(self, group_id: str) -> list[str]:
@@ -215,9 +197,17 @@ class RedisWaitingRoom:
         return None if raw is None else decode_group(_text(gid), raw)
 
     async def snapshot(self) -> RoomSnapshot:
-        """The waiters now, in queue order (one atomic read)."""
-        room = self._room(decode_waiters(await self.client.hgetall(self._waiters)))
-        return RoomSnapshot(tuple(w for pid in room.waiting() if (w := room.waiter(pid)) is not None))
+        """The waiters now, in queue order (one atomic read); also kept as :attr:`last_seen`."""
+        self.last_seen = self._room(decode_waiters(await self.client.hgetall(self._waiters))).snapshot()
+        return self.last_seen
+
+    def waiting(self) -> list[str]:
+        """The waiters of the last :meth:`snapshot`, without I/O (for the dashboard; may be a moment old)."""
+        return self.last_seen.waiting()
+
+    def waiter(self, participant_id: str) -> Waiter | None:
+        """A waiter of the last :meth:`snapshot`, without I/O."""
+        return self.last_seen.waiter(participant_id)
 
     def _room(self, stored: dict[str, Stored]) -> WaitingRoom:
         return load_room(stored, self.group_size, self.timeout_s, self.matchmaker)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from interactive_gym.server.flow.participants import ID_PATTERN
-from interactive_gym.server.waiting_room import Matchmaker, Waiter, WaitingRoom, fifo_matchmaker
+from interactive_gym.server.waiting_room import FormedGroup, Matchmaker, Waiter, WaitingRoom, fifo_matchmaker
 
 T = TypeVar("T")
 
@@ -47,12 +47,10 @@ class Stored:
 
 
 @dataclass(frozen=True)
-class Group:
+class Group(FormedGroup):
     """A group that formed in a room: ``members`` in the matchmaker's (role) order, their entries as they waited
     (in the same order)."""
 
-    group_id: str
-    members: tuple[str, ...]
     entries: tuple[Stored, ...]
 
 
@@ -176,10 +174,10 @@ def load_room(stored: Mapping[str, Stored], group_size: int, timeout_s: float,
     one process ``joined_at`` only grows, so this is the in-process room's join order; across processes it is
     the order of the clock every worker passes in.
     """
-    room = WaitingRoom(group_size, timeout_s, matchmaker)
-    entries = sorted([*stored.values(), *extra], key=lambda e: e.seq)
-    room.restore([dataclasses.replace(e.waiter, attrs=dict(e.waiter.attrs)) for e in entries])
-    return room
+    entries = sorted([*stored.values(), *extra], key=lambda e: (e.waiter.joined_at, e.seq))
+    return WaitingRoom.from_waiters(group_size, timeout_s,
+                                    (dataclasses.replace(e.waiter, attrs=dict(e.waiter.attrs)) for e in entries),
+                                    matchmaker)
 
 
 def decide(stored: Mapping[str, Stored], operation: Callable[[WaitingRoom], T], *, group_size: int,
