@@ -42,7 +42,7 @@ from interactive_gym.browser.scene_config import browser_scene_config, choose_se
 from interactive_gym.configurations.remote_config import ConfigError, RemoteConfig
 from interactive_gym.policies import PolicyConfigError
 from interactive_gym.scenes.gym_scene import GymScene
-from interactive_gym.server.game_over import game_over_record
+from interactive_gym.server.game_over import END_MESSAGES, game_over_record
 from interactive_gym.server.pyodide_bundle import (
     BrowserBundle,
     BundleError,
@@ -203,7 +203,7 @@ class BrowserScenes:
         players' action spaces, so the page needs no Gymnasium to encode inputs.
         """
         bundle = self.bundle(scene)
-        return browser_scene_config(
+        config = browser_scene_config(
             scene_id=scene.scene_id, bundle=bundle, manifest_url=self.registry.manifest_url(bundle),
             env_creator=scene.env_creator, render_fn=scene.render_fn,
             policy_mapping=scene.policy_mapping, agent_order=scene.facts.agents,
@@ -212,6 +212,9 @@ class BrowserScenes:
             env_kwargs=scene.env_kwargs, background=scene.background,
             assets=scene.assets.manifest(scene.asset_url_prefix), pyodide=self.pyodide_settings(), mode=mode,
             action_spaces=scene.facts.action_spaces or None)
+        if mode == "p2p":
+            config["end_messages"] = dict(END_MESSAGES)  # the page's words for each way its game ends
+        return config
 
     async def config_for(self, participant: Visitor, scene: GymScene) -> dict[str, Any]:
         """A new attempt of the participant's visit of ``scene`` (their current scene) and its config.

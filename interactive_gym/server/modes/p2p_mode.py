@@ -24,7 +24,7 @@ from interactive_gym.browser.p2p_config import p2p_block
 from interactive_gym.scenes.gym_scene import GymScene
 from interactive_gym.server.browser_scenes import BrowserScenes
 from interactive_gym.server.flow.participants import Participant
-from interactive_gym.server.game_over import END_MESSAGES, game_over_record
+from interactive_gym.server.game_over import game_over_record
 from interactive_gym.server.modes.base import Ack, FlowHooks
 from interactive_gym.server.modes.groups import GroupMemory
 from interactive_gym.server.modes.p2p_gaps import flag_gap_steps, rejoin_source
@@ -413,7 +413,6 @@ class P2PMode:
         seeds = [scene.episode_seed(game.seed, e) for e in range(scene.num_episodes)]
         config = self.browser.scene_config(scene, seeds, mode="p2p")
         config["p2p"] = p2p_block(scene, len(game.players), self.test_faults)
-        config["end_messages"] = dict(END_MESSAGES)  # the page's words for each way a game ends
         return config
 
     async def _start(self, scene: GymScene, players: list[Participant]) -> None:
