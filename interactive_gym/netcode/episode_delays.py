@@ -13,7 +13,10 @@ buys is the experimental condition: every participant of an episode has the same
 stored with the episode is the one each of them played with.
 
 Timing: episode 0's delay is decided before the first frame, once the leader has :data:`MIN_SAMPLES` RTT samples
-of every peer (or after :data:`MEASURE_TIMEOUT_MS`; with none the rule takes its largest delay). A later episode's
+of every peer, or after :data:`MEASURE_TIMEOUT_MS` with at least one sample of every peer. A peer with no sample
+yet is waited for up to :data:`MEASURE_GIVE_UP_MS`: on a busy machine the first pongs can take seconds, and
+deciding without them would take the rule's largest delay (200 ms at 30 fps) for the whole episode; only after
+that does the rule decide on what it has (none: its largest delay). A later episode's
 delay is decided :data:`ANNOUNCE_LEAD_S` before the previous episode's last possible step (from the RTT of that
 episode), so it normally arrives long before it is needed; an episode that terminates earlier makes the leader
 decide at its start, and a non-leader may then wait about a one-way latency.
@@ -33,6 +36,7 @@ from .input_delay import AutoInputDelay
 LEADER = 0
 MIN_SAMPLES = 3
 MEASURE_TIMEOUT_MS = 2000.0
+MEASURE_GIVE_UP_MS = 10_000.0
 ANNOUNCE_LEAD_S = 1.0
 MAX_ANNOUNCED = 1024  # episodes; GymScene allows at most 1000
 
@@ -175,9 +179,12 @@ class EpisodeDelays:
     def _measured(self, session: DelaySession, now_ms: float) -> bool:
         if self._measure_from is None:
             self._measure_from = now_ms
-        if now_ms - self._measure_from >= MEASURE_TIMEOUT_MS:
-            return True
+        waited = now_ms - self._measure_from
         samples = session.recent_rtt_by_peer().values()
+        if waited >= MEASURE_GIVE_UP_MS:
+            return True
+        if waited >= MEASURE_TIMEOUT_MS:
+            return all(len(s) >= 1 for s in samples)
         return all(len(s) >= MIN_SAMPLES for s in samples)
 
     def _announce(self, session: DelaySession, episode: int) -> None:

@@ -6,7 +6,13 @@ from __future__ import annotations
 import pytest
 
 from interactive_gym.netcode import codec
-from interactive_gym.netcode.episode_delays import MEASURE_TIMEOUT_MS, DelayLedger, EpisodeDelays, worst_link
+from interactive_gym.netcode.episode_delays import (
+    MEASURE_GIVE_UP_MS,
+    MEASURE_TIMEOUT_MS,
+    DelayLedger,
+    EpisodeDelays,
+    worst_link,
+)
 from interactive_gym.netcode.input_delay import AutoInputDelay, choose_input_delay, one_way_frames
 from interactive_gym.netcode.p2p_session import P2PSession
 from interactive_gym.netcode.requests import AdvanceStatus
@@ -184,11 +190,33 @@ def test_leader_waits_for_three_samples_before_episode_0_then_announces_and_swit
 
 
 def test_leader_decides_after_the_timeout_with_what_it_has() -> None:
-    session = FakeSession({1: ()})
+    session = FakeSession({1: (20.0,)})
     delays = controller()
     assert not delays.ready(session, 0.0, 0, 0, False)
+    assert not delays.ready(session, MEASURE_TIMEOUT_MS - 1, 0, 0, False)
     assert delays.ready(session, MEASURE_TIMEOUT_MS, 0, 0, False)
-    assert session.announced == {0: 6}  # no sample: the largest delay
+    assert session.announced == {0: 0}  # one sample of every peer is enough after the timeout
+
+
+def test_leader_waits_longer_for_a_peer_with_no_sample_then_takes_the_largest_delay() -> None:
+    """Found by the Chromium test under load: no pong within 2 s made episode 0 play with delay 6."""
+    session = FakeSession({1: (), 2: (20.0, 20.0, 20.0)})
+    delays = controller()
+    assert not delays.ready(session, 0.0, 0, 0, False)
+    assert not delays.ready(session, MEASURE_TIMEOUT_MS, 0, 0, False)
+    assert not delays.ready(session, MEASURE_GIVE_UP_MS - 1, 0, 0, False)
+    session.samples = {1: (), 2: (20.0, 20.0, 20.0)}
+    assert delays.ready(session, MEASURE_GIVE_UP_MS, 0, 0, False)
+    assert session.announced == {0: 0}  # the worst link with samples decides; none at all would give 6
+    alone = FakeSession({1: ()})
+    other = controller()
+    assert not other.ready(alone, 0.0, 0, 0, False)
+    assert other.ready(alone, MEASURE_GIVE_UP_MS, 0, 0, False) and alone.announced == {0: 6}
+    late = FakeSession({1: ()})
+    third = controller()
+    assert not third.ready(late, 0.0, 0, 0, False)
+    late.samples = {1: (20.0,)}
+    assert third.ready(late, MEASURE_TIMEOUT_MS + 500, 0, 0, False) and late.announced == {0: 0}
 
 
 def test_leader_announces_the_next_episode_a_second_before_the_last_step() -> None:
