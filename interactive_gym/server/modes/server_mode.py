@@ -176,8 +176,7 @@ class ServerMode:
             participant.game_id = runner.game.game_id
             participant.game_over = None
             await self._attach(participant, runner, agent)
-        if len(group) > 1:
-            await self.rooms.started(scene, group, runner.game.game_id)
+        await self.rooms.started(scene, group, runner.game.game_id)
         task = asyncio.create_task(self._run_after(runner, countdown), name=f"game-{runner.game.game_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
