@@ -12,6 +12,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from test_p2p_away_player import _game_of_two
 from test_p2p_mode import run, setup
 
 from interactive_gym.server.game_over import END_MESSAGES, P2P_END_REASONS
@@ -28,14 +29,6 @@ def _recording(hooks: Any) -> list[tuple[str, dict[str, Any]]]:
     return events
 
 
-async def _playing(mode: Any, scene: Any, people: dict[str, Any]) -> str:
-    for pid in ("ann", "bob"):
-        await mode.join(people[pid], scene, None)
-    game_id = people["ann"].game_id
-    assert game_id and people["bob"].game_id == game_id
-    return game_id
-
-
 async def _reload(mode: Any, scene: Any, bob: Any, sid: str) -> None:
     bob.sid = None
     await mode.disconnected(bob)
@@ -48,7 +41,7 @@ def test_a_page_still_getting_the_game_is_told_its_sender_finished_and_ends_with
         mode, scene, hooks, sio, people = setup()
         events = _recording(hooks)
         ann, bob = people["ann"], people["bob"]
-        game_id = await _playing(mode, scene, people)
+        game_id = await _game_of_two(mode, scene, people)
         await _reload(mode, scene, bob, "sid-bob-2")
         (ready,) = sio.to("sid-bob-2", "pyodide_game_ready")
         before = sio.to("sid-bob-2", "p2p_peer_finished")
@@ -76,7 +69,7 @@ def test_a_page_still_getting_the_game_is_told_its_sender_finished_and_ends_with
 def test_a_partner_that_is_not_getting_the_game_hears_nothing_of_a_complete_end() -> None:
     async def main() -> list[Any]:
         mode, scene, _, sio, people = setup()
-        game_id = await _playing(mode, scene, people)
+        game_id = await _game_of_two(mode, scene, people)
         assert await mode.game_end(people["ann"], game_id, "complete")
         return sio.to("sid-bob", "p2p_peer_finished") + sio.to("sid-bob", "p2p_partner_left")
 
@@ -91,7 +84,7 @@ def test_an_end_racing_the_rejoin_never_leaves_the_new_page_waiting() -> None:
         async def main(order: int = order) -> str:
             mode, scene, _, sio, people = setup()
             ann, bob = people["ann"], people["bob"]
-            game_id = await _playing(mode, scene, people)
+            game_id = await _game_of_two(mode, scene, people)
             bob.sid = None
             await mode.disconnected(bob)
             bob.sid, bob.page_id = "sid-bob-2", "page-2"
@@ -126,7 +119,7 @@ def test_every_p2p_end_reason_has_words_and_passes_the_schema() -> None:
 def test_the_game_config_carries_the_words_the_page_shows() -> None:
     async def main() -> Any:
         mode, scene, _, sio, people = setup()
-        await _playing(mode, scene, people)
+        await _game_of_two(mode, scene, people)
         return sio.to("sid-ann", "pyodide_game_ready")[0]["config"]["end_messages"]
 
     assert run(main()) == END_MESSAGES
