@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  STAGES, countingFetch, fetchBundle, loadKeyOf, overallProgress, pyodideEnvOf, preloadPyodide, webAssemblySupported,
+  PYODIDE_FILES, STAGES, countingFetch, fetchBundle, loadKeyOf, overallProgress, pyodideEnvOf, preloadPyodide, webAssemblySupported,
   writeBundle,
 } from "../../interactive_gym/server/static/js/pyodide_loader.js";
 
@@ -147,4 +147,20 @@ test("writeBundle writes each source file from its slice of the blob and refuses
   assert.equal(ran.length, 1);
   const unsafe = { hash: "abc", files: [{ path: "../evil.py", kind: "source", size: 1 }] };
   assert.throws(() => writeBundle(pyodide, { manifest: unsafe, blob: new Uint8Array(1) }), /unsafe path/);
+});
+
+test("a preload without interpreter settings starts no interpreter, it only warms the files", async () => {
+  const warmed = [];
+  const warm = async ({ urls }) => { warmed.push(...urls); return { warmed: true }; };
+  const saved = globalThis.fetch;
+  globalThis.fetch = async () => { throw new Error("no interpreter file may be fetched in this page"); };
+  globalThis.location = { href: "http://h/study/" }; // the page's URL (Node has none)
+  try {
+    assert.equal(await preloadPyodide({ scene_id: "game" }, { warm }), null);
+    assert.deepEqual(warmed.map((u) => u.split("/").pop()).sort(), [...PYODIDE_FILES].sort());
+    assert.ok(warmed.every((u) => u.startsWith("http://h/vendor/pyodide/")), "the default index URL");
+  } finally {
+    globalThis.fetch = saved;
+    delete globalThis.location;
+  }
 });

@@ -216,10 +216,20 @@ async function startPyodide(indexURL, env, tracker) {
 /**
  * Starts loading Pyodide for `config` (a scene config, or just `{pyodide: {index_url, env}}`) unless an
  * instance with the same index URL and environment was started; returns the cached promise of it.
+ *
+ * A config without interpreter settings (`config.pyodide` absent: the caller does not know them yet, e.g. a
+ * game page before its game's config arrived) starts no interpreter: it would start with the wrong
+ * environment, and the game would then start a second one beside it (measured: the page downloaded the wasm
+ * twice and compiled and started Python twice on its main thread). It only downloads the interpreter's files
+ * in a Worker (warmPyodide) and resolves to null.
  * @param {object} config
- * @param {{onProgress?: (event: object) => void}} [options]
+ * @param {{onProgress?: (event: object) => void, warm?: Function}} [options]
+ * @returns {Promise<object|null>}
  */
-export function preloadPyodide(config = {}, { onProgress } = {}) {
+export function preloadPyodide(config = {}, { onProgress, warm } = {}) {
+  if (config?.pyodide === undefined || config?.pyodide === null) {
+    return warmPyodide(config, warm ? { warm } : {}).then(() => null);
+  }
   const indexURL = indexUrlOf(config);
   let env;
   try {
