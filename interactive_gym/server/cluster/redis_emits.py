@@ -17,8 +17,10 @@ What never goes through Redis:
 
 Everything else is delivered to the local members at once and published, as ``AsyncRedisManager`` does: an
 emit to a socket of another process, to a room with members elsewhere or not yet known, with a callback, or
-with binary data (python-socketio's own path). Emits from one task to one socket of another process arrive in
-order (one publish completes before the next is sent, and Redis delivers a channel's messages in order).
+with binary data (python-socketio's own path). Publishes wait in one queue that a publisher task sends in
+pipelines, one batch after another (an emit does not wait for Redis's reply; it waits only when
+``MAX_OUTBOX`` messages are queued). So the emits (and remote ``enter_room`` requests) of one process reach the
+other processes in the order they were made, as Redis delivers a channel's messages in order.
 
 A ``LatestWins`` payload published for another process carries its self-contained form too (computed at
 emit time, when the game's state is the one sent), so the receiving process can still replace a waiting
@@ -28,6 +30,7 @@ render with a full one for a slow reader there.
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
 from typing import Any
@@ -47,6 +50,7 @@ DEFAULT_CHANNEL = "interactive-gym"
 DIRECTORY_WAIT_S = 2.0  # longest an enter_room waits for its room's directory entry to be written
 WRITE_ATTEMPTS = 5  # directory writes are retried this often (backoff 0.1 s doubling) before giving up
 RESUBSCRIBE_MAX_S = 30.0
+MAX_OUTBOX = 10_000  # queued publishes beyond which an emit waits for the publisher (bounded memory)
 
 
 class RedisEmitManager(AsyncRedisManager, DirectSendManager):  # type: ignore[misc]
@@ -78,6 +82,9 @@ class RedisEmitManager(AsyncRedisManager, DirectSendManager):  # type: ignore[mi
         self._client: Redis | None = None
         self._ops: asyncio.Queue[tuple[str, RoomKey, int | None]] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
+        self._publisher: asyncio.Task[None] | None = None
+        self._outbox: collections.deque[str] = collections.deque()
+        self._queued, self._drained = asyncio.Event(), asyncio.Event()
         # Sockets of other processes this process entered into a room: their process announces the room
         # only after it applied the request, and emits sent meanwhile must be published.
         self._entered_elsewhere: dict[RoomKey, set[str]] = {}
@@ -87,6 +94,7 @@ class RedisEmitManager(AsyncRedisManager, DirectSendManager):  # type: ignore[mi
     def initialize(self) -> None:
         super().initialize()  # starts the listener (AsyncPubSubManager._thread -> self._listen)
         self._writer = self.server.start_background_task(self._write_directory)
+        self._publisher = self.server.start_background_task(self._publish_queued)
 
     def client(self) -> Redis:
         """The Redis client for publishes and the room directory (created on first use)."""
@@ -95,8 +103,13 @@ class RedisEmitManager(AsyncRedisManager, DirectSendManager):  # type: ignore[mi
         return self._client
 
     async def close(self) -> None:
-        """Stops the listener and the directory writer and closes the Redis connections (at shutdown)."""
-        for task in (getattr(self, "thread", None), self._writer):
+        """Publishes what is queued (bounded wait), stops the listener, the directory writer and the publisher,
+        and closes the Redis connections (at shutdown)."""
+        deadline = asyncio.get_running_loop().time() + DIRECTORY_WAIT_S
+        while self._outbox and self._publisher is not None and not self._publisher.done() \
+                and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        for task in (getattr(self, "thread", None), self._writer, self._publisher):
             if isinstance(task, asyncio.Task):
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
@@ -140,11 +153,11 @@ class RedisEmitManager(AsyncRedisManager, DirectSendManager):  # type: ignore[mi
         """The published text (python-socketio's message format), or ``None`` if it holds binary data."""
         args = list(data) if isinstance(data, tuple) else [data]
         message: dict[str, Any] = {"method": "emit", "event": event, "data": args, "binary": False,
-                                   "namespace": namespace, "room": room, "skip_sid": skip_sid, "callback": None,
-                                   "host_id": self.host_id}
+                                   "namespace": namespace, "room": room, "skip_sid": skip_sid, "callback": None}
         if isinstance(data, LatestWins):
             message["latest_wins"] = data.key
             message["full"] = data.full()
+        message["host_id"] = self.host_id  # last, as python-socketio's messages: see _listen
         try:
             return compact_dumps(message)
         except (TypeError, ValueError):
@@ -162,15 +175,41 @@ class RedisEmitManager(AsyncRedisManager, DirectSendManager):  # type: ignore[mi
                                      room=message.get("room"), skip_sid=message.get("skip_sid"))
 
     async def _publish(self, data: Any) -> None:
+        """Queues a message for the publisher task (sent in order, many per round trip); waits only when
+        ``MAX_OUTBOX`` messages are queued already (Redis slower than this process emits)."""
         text = data if isinstance(data, str) else compact_dumps(data)
+        if self._publisher is None or self._publisher.done():
+            await self._send_batch([text])  # not started (or stopped): publish in place
+            return
+        while len(self._outbox) >= MAX_OUTBOX:
+            self._drained.clear()
+            await self._drained.wait()
+        self._outbox.append(text)
+        self._queued.set()
+
+    async def _publish_queued(self) -> None:
+        """Publishes the queued messages, all that are waiting in one pipeline, one batch after another."""
+        while True:
+            await self._queued.wait()
+            self._queued.clear()
+            while self._outbox:
+                batch = list(self._outbox)
+                self._outbox.clear()
+                self._drained.set()
+                await self._send_batch(batch)
+
+    async def _send_batch(self, batch: list[str]) -> None:
         for attempt in range(2):
             try:
-                await self.client().publish(self.channel, text)
+                async with self.client().pipeline(transaction=False) as pipe:
+                    for text in batch:
+                        pipe.publish(self.channel, text)
+                    await pipe.execute()
                 return
             except Exception:  # noqa: BLE001 - a lost connection is retried once, then logged
                 if attempt:
-                    log.error("could not publish to Redis (%s); an emit to another process is lost",
-                              self.redis_url, exc_info=True)
+                    log.error("could not publish to Redis (%s); %d emits to other processes are lost",
+                              self.redis_url, len(batch), exc_info=True)
 
     # ---------------------------------------------------------------------------------------------- rooms
 
@@ -263,6 +302,7 @@ class RedisEmitManager(AsyncRedisManager, DirectSendManager):  # type: ignore[mi
     async def _listen(self) -> Any:
         """Yields the emit channel's messages; handles room announcements; resubscribes after a failure."""
         channel, rooms_channel, delay = self.channel.encode(), self.rooms_channel.encode(), 1.0
+        own = f'"host_id":"{self.host_id}"}}'.encode()
         while True:
             pubsub = self.client().pubsub()
             try:
@@ -278,7 +318,10 @@ class RedisEmitManager(AsyncRedisManager, DirectSendManager):  # type: ignore[mi
                             for key, generation in self.directory.resubscribed():
                                 self._ops.put_nowait(("open", key, generation))
                     elif kind == "message" and message.get("channel") == channel:
-                        yield message["data"]
+                        # Redis sends this process its own publishes too: skipped before decoding them (the
+                        # pub/sub listener would decode, then drop them by host id).
+                        if not message["data"].endswith(own):
+                            yield message["data"]
                     elif kind == "message" and message.get("channel") == rooms_channel:
                         self._announcement(message["data"])
             except asyncio.CancelledError:
