@@ -20,6 +20,11 @@ of the whole run, the CPU spent inside the ``emit`` calls alone is summed (the m
 the socket writes, which both managers leave to Engine.IO alike). ``--runs`` runs (default 3), medians and
 ranges. Raw JSON in ``benchmarks/results/redis_emits_cost.json``.
 
+First, in this process and without sockets or Redis, the emit path alone: both managers on a stand-in
+Engine.IO whose sockets are real ``LatestWinsQueue``s emptied after each tick, alternating blocks of
+``--emits`` emits to local sockets and to local two-socket rooms (CPU inside ``emit``, median of the blocks;
+the steadiest figure on a shared machine, since nothing else varies).
+
 Usage::
 
     flock /tmp/ig-bench.lock .venv/bin/python benchmarks/redis_emits_cost.py [--runs 3]
@@ -113,6 +118,101 @@ def serve(kind: str, port: int, redis_url: str, channel: str) -> None:
                 "published": getattr(manager, "published_emits", 0) - published}
 
     uvicorn.run(socketio.ASGIApp(sio), host="127.0.0.1", port=port, log_level="warning")
+
+
+# ------------------------------------------------------------------------------------ in-process emit path
+
+class _Engine:
+    """Engine.IO stand-in: each socket a real LatestWinsQueue, read empty after every tick (a reader that
+    keeps up), so no render is replaced and both managers do exactly the same sends."""
+
+    def __init__(self) -> None:
+        from interactive_gym.server.latest_wins import LatestWinsQueue
+
+        self.queues: dict[str, Any] = {}
+        self.ids = iter(range(1_000_000))
+        self._queue_class = LatestWinsQueue
+
+    def generate_id(self) -> str:
+        return f"s{next(self.ids)}"
+
+    async def send_packet(self, eio_sid: str, packet: Any) -> None:
+        queue = self.queues.get(eio_sid)
+        if queue is None:
+            queue = self.queues[eio_sid] = self._queue_class()
+        queue.put_nowait(packet)
+
+    def drain(self) -> None:
+        for queue in self.queues.values():
+            while not queue.empty():
+                queue.get_nowait()
+
+
+class _Server:
+    def __init__(self) -> None:
+        from interactive_gym.server.fast_socketio import JsonFirstPacket
+
+        self.packet_class = JsonFirstPacket
+        self.eio = _Engine()
+
+
+async def emit_path(args: argparse.Namespace) -> dict[str, Any]:
+    """CPU inside ``emit`` per 10,000 render emits to local sockets and rooms, both managers in this process,
+    alternating blocks of ``--emits`` emits (``--micro-blocks`` each); the room directory of the Redis manager
+    is filled as its Redis read would (nobody elsewhere), and nothing here talks to Redis."""
+    from interactive_gym.server.cluster.redis_emits import RedisEmitManager
+    from interactive_gym.server.fast_socketio import DirectSendManager
+    from interactive_gym.server.latest_wins import LatestWins
+
+    managers: dict[str, Any] = {"direct": DirectSendManager(), "redis": RedisEmitManager("redis://127.0.0.1:1/0")}
+    targets: dict[str, dict[str, list[str]]] = {}
+    for kind, manager in managers.items():
+        server = _Server()
+        manager.set_server(server)
+        if kind == "redis":
+            manager.directory.resubscribed()
+        sids = [await manager.connect(f"e{i}", "/") for i in range(args.streams * 3)]
+        rooms = []
+        for index in range(args.streams):
+            room = f"game-{index}"
+            for sid in sids[args.streams + 2 * index:args.streams + 2 * index + 2]:
+                manager.basic_enter_room(sid, "/", room)
+            rooms.append(room)
+        if kind == "redis":
+            while not manager._ops.empty():  # noqa: SLF001 - the directory writer's job, done here without Redis
+                op, key, generation = manager._ops.get_nowait()  # noqa: SLF001
+                manager.directory.snapshot(key, generation, [manager.host_id])
+            assert all(manager.only_here("/", room) for room in rooms)
+        targets[kind] = {"local_sid": sids[:args.streams], "local_room": rooms}
+
+    async def block(kind: str, case: str) -> float:
+        manager, server = managers[kind], managers[kind].server
+        spent, t, made = 0.0, 0, 0
+        while made < args.emits:
+            payloads = [render_payload(target, t) for target in targets[kind][case]]
+            started = time.process_time()
+            for target, payload in zip(targets[kind][case], payloads, strict=True):
+                await manager.emit("render", LatestWins(payload, key=target, full=lambda p=payload: p), "/",
+                                   to=target)
+            spent += time.process_time() - started
+            server.eio.drain()
+            made += len(payloads)
+            t += 1
+        return spent * 10_000 / made
+
+    results: dict[str, Any] = {}
+    for case in ("local_sid", "local_room"):
+        spent: dict[str, list[float]] = {"direct": [], "redis": []}
+        for index in range(args.micro_blocks):
+            for kind in (("direct", "redis") if index % 2 == 0 else ("redis", "direct")):
+                spent[kind].append(await block(kind, case))
+        results[case] = {
+            "direct_ms_per_10k": round(statistics.median(spent["direct"]) * 1e3, 1),
+            "redis_ms_per_10k": round(statistics.median(spent["redis"]) * 1e3, 1),
+            "ratio": round(statistics.median(r / d for r, d in zip(spent["redis"], spent["direct"], strict=True)),
+                           3),
+        }
+    return results
 
 
 # ------------------------------------------------------------------------------------------------ driver side
@@ -260,6 +360,7 @@ def main() -> None:
     parser.add_argument("--emits", type=int, default=10_000)
     parser.add_argument("--streams", type=int, default=25)
     parser.add_argument("--blocks", type=int, default=10, help="alternating blocks per manager, local cases")
+    parser.add_argument("--micro-blocks", type=int, default=10, help="alternating blocks, in-process emit path")
     parser.add_argument("--fps", type=float, default=40.0)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--serve", choices=["direct", "redis"])
@@ -274,6 +375,8 @@ def main() -> None:
     from redis_server import running_redis
 
     load_before = os.getloadavg()
+    path = asyncio.run(emit_path(args))
+    print(json.dumps({"emit_path": path}), file=sys.stderr, flush=True)
     with running_redis() as redis:
         runs = [one_run(args, redis.url) for _ in range(args.runs)]
     report = {
@@ -283,6 +386,7 @@ def main() -> None:
                      "payload_bytes": len(json.dumps(render_payload("game-0", 1), separators=(",", ":")))},
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
                     "load_before": load_before, "load_after": os.getloadavg()},
+        "emit_path_cpu_in_process": path,
         "summary": summarize(runs),
         "runs": runs,
     }

@@ -217,10 +217,11 @@ class RedisEmitManager(AsyncRedisManager, DirectSendManager):  # type: ignore[mi
         namespace = namespace or "/"
         if not (self.is_connected(sid, namespace) or self.is_pre_connected(sid, namespace)):
             self._entered_elsewhere.setdefault((namespace, room), set()).add(sid)
+        opening = (namespace, room) not in self.directory
         await super().enter_room(sid, namespace, room, eio_sid=eio_sid)
         # A first local member: let the directory entry be written before the caller goes on (so what it
         # does next, e.g. telling another process, comes after the announcement). Bounded.
-        if self._ops.qsize():
+        if opening and (namespace, room) in self.directory and self._writer is not None:
             try:
                 await asyncio.wait_for(self._ops.join(), DIRECTORY_WAIT_S)
             except TimeoutError:
