@@ -140,11 +140,16 @@ class RedisEmitManager(AsyncRedisManager, DirectSendManager):  # type: ignore[mi
 
     def only_here(self, namespace: str, room: Any) -> bool:
         """Whether every recipient of an emit to ``room`` is known to be connected to this process."""
-        if isinstance(room, str):
-            if room in self.rooms.get(namespace, {}).get(None, {}):
-                return True  # a socket of this process
+        if type(room) is str:  # noqa: E721 - the per-tick case, kept to a few dict lookups
+            rooms = self.rooms.get(namespace)
+            if rooms is None or room not in rooms:
+                return False  # no member here: a socket or a room of other processes
+            sockets = rooms.get(None)
+            if sockets is not None and room in sockets:
+                return True  # a socket of this process (its own room holds only itself)
             key = (namespace, room)
-            return self.directory.only_here(key) and not self._entered_elsewhere.get(key)
+            return self.directory.only_here(key) and (not self._entered_elsewhere
+                                                      or key not in self._entered_elsewhere)
         if isinstance(room, (list, tuple)) and room:
             return all(self.only_here(namespace, each) for each in room)
         return False  # None (everyone) or anything else: python-socketio's semantics, published
