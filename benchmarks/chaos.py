@@ -3,7 +3,7 @@
 Each run serves the chaos experiment (consent, instructions, a server-mode game for two, a browser-mode game,
 a p2p game for two, the end) and lets ten participants with seeded random behaviour through it: double clicks,
 hidden tabs, reloads, 2-5 s offline, tabs closed for good, keys while playing. A participant who does not leave
-must be on a clear page within the bound (180 s from opening the link): that is ``stranded``, which must be 0.
+must be on a clear page within the bound (BOUND_S from opening the link): that is ``stranded``, which must be 0.
 The database checks (statuses, whole episodes, attempts, p2p parity) must find no problem.
 
 Prints one JSON document: runs, participants, stranded, problems, statuses (histogram over every run), the

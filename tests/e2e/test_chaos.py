@@ -3,7 +3,7 @@ p2p game in real Chromium (``chaos_scenario.py``): double clicks, hidden tabs, r
 tabs closed for good, keys pressed while playing.
 
 Every participant who does not leave must be on a clear page (the end page, with the timeout notice where
-they waited in vain) within ``BOUND_S`` (180 s) of opening the link; statuses in the database must match what
+they waited in vain) within ``BOUND_S`` (280 s: the longest path that is not stuck) of opening the link; statuses in the database must match what
 happened; every stored episode must be whole and marked correctly (``chaos_checks.py``).
 """
 
