@@ -75,7 +75,8 @@ class ExperimentApp:
         path: Path | None = registry.resolve(request.path_params["name"]) if registry is not None else None
         if path is None:
             return Response("not found", status_code=404)
-        return FileResponse(path)
+        # A researcher may replace an image between runs of the server: revalidated (ETag), never guessed fresh.
+        return FileResponse(path, headers={"Cache-Control": "no-cache"})
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
