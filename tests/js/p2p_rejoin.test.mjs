@@ -235,16 +235,18 @@ test("a page closed before its game started says no goodbye", () => {
   assert.equal(goodbyes, 0);
 });
 
-test("a rejoining page gives up on a sender that never sends the game, counted from its first request", () => {
+test("a rejoining page gives up on a sender that never sends the game, counted from its first try", () => {
   const host = { addSnapshotChunk: () => ({ ok: true, loaded: true, frame: 9, episode: 0, t: 9 }) };
-  const link = transport(false);
+  assert.equal(new RejoinRequester(host, transport(false), 0).overdue(GIVE_UP_MS * 9), false); // never tried
+  const closed = new RejoinRequester(host, transport(false), 0);
+  closed.poll(100); // no DataChannel to ask over (TURN failing): the wait counts too
+  assert.equal(closed.overdue(100 + GIVE_UP_MS - 1), false);
+  assert.equal(closed.overdue(100 + GIVE_UP_MS), true);
+  const link = transport(true);
   const page = new RejoinRequester(host, link, 0);
-  page.poll(0);
-  assert.equal(page.overdue(GIVE_UP_MS * 2), false); // never asked (the channel is not open): not the sender's fault
-  link.open = true;
   page.poll(1000);
-  assert.equal(page.overdue(1000 + GIVE_UP_MS - 1), false);
   page.poll(1000 + REQUEST_MS); // later requests do not restart the count
+  assert.equal(page.overdue(1000 + GIVE_UP_MS - 1), false);
   assert.equal(page.overdue(1000 + GIVE_UP_MS), true);
   page.chunk(0, { id: 1, i: 0, n: 1 }, "s", 0);
   assert.equal(page.overdue(1000 + GIVE_UP_MS * 5), false); // loaded: nothing to give up on
@@ -297,4 +299,23 @@ test("a partner whose game failed fails a running game here too, with their erro
   plain.started = true;
   plain.partnerLeft(0);
   assert.equal((await plain.done).reason, "partner_left");
+});
+
+test("the start handshake waits for the DataChannel, then goes over the relay after channelWaitMs", async () => {
+  const sent = [];
+  const closed = { isP2P: () => false, send(peer, bytes) { sent.push([peer, decodeControl(bytes).message.t]); return true; },
+    restartPeer() {}, getStats: () => ({ peers: {} }) };
+  const waiting = game(new FakeHost(), closed, 0, { channelWaitMs: 150 });
+  waiting.run();
+  assert.deepEqual(sent, []); // the channel may open in a moment: the game waits for it
+  await until(() => sent.length > 0, "the ready goes over the relay once the wait is over");
+  assert.deepEqual(sent[0], [1, "ready"]);
+  waiting.stop("complete");
+
+  const open = { ...closed, isP2P: () => true, send(peer, bytes) { sent.push([peer, decodeControl(bytes).message.t, "open"]); return true; } };
+  sent.length = 0;
+  const prompt = game(new FakeHost(), open, 0, {}); // the default wait, but the channel is open: at once
+  prompt.run();
+  assert.deepEqual(sent, [[1, "ready", "open"]]);
+  prompt.stop("complete");
 });

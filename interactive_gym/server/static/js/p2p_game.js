@@ -24,6 +24,9 @@ import { GIVE_UP_MS, RejoinRequester, RejoinSender, decodeControl, encodeControl
 import { buildUploadStats } from "./p2p_stats.js";
 
 const READY_RESEND_MS = 300;
+// The start handshake waits this long for the DataChannels before it goes over the server relay: a game started
+// a moment before its channel opened is played (and stored) as "server_relay" for no reason but timing.
+export const CHANNEL_WAIT_MS = 5000;
 const SOCKET_TIMEOUT_MS = 45000; // python-socketio's ping interval + timeout: the server's view of a gone page
 const MAX_EARLY_PACKETS = 512;
 const REJOIN_POLL_MS = 100;
@@ -57,7 +60,7 @@ export class P2PGame {
   constructor({ host, transport, renderer, input, config, gameId, myPlayerId, players, uploader,
     onStatus = () => {}, lingerMs = 1500, keyTarget = globalThis.window, ping = null, clockOptions = {},
     partnerDecisionMs = SOCKET_TIMEOUT_MS + (config.p2p?.disconnect_timeout_ms ?? 5000), rejoin = null,
-    canRejoin = false }) {
+    canRejoin = false, channelWaitMs = CHANNEL_WAIT_MS }) {
     this.host = host;
     this.transport = transport;
     this.renderer = renderer;
@@ -90,6 +93,7 @@ export class P2PGame {
     this.events = [];
     this.lingerUntil = null;
     this.partnerDecisionMs = partnerDecisionMs;
+    this.channelWaitMs = channelWaitMs;
     this.silentSince = null; // when the netcode declared a partner disconnected (takeover scenes wait)
     this.takenOver = false;
     this.canRejoin = Boolean(canRejoin);
@@ -132,7 +136,10 @@ export class P2PGame {
   // ---- transport ----
 
   sendReady() {
+    // Before CHANNEL_WAIT_MS only over an open DataChannel (see there); a partner's ready is answered at once.
+    const waiting = performance.now() - (this.runAt ?? 0) < this.channelWaitMs;
     for (const peer of this.peers) {
+      if (waiting && this.transport.isP2P?.(peer) === false) continue;
       if (!this.readyFrom.has(peer) || !this.started) this.sendControl(peer, { t: "ready" });
     }
   }

@@ -10,8 +10,9 @@
 //   takes 4 kB). A repeated request gets the same chunks again, at most every RESEND_MS.
 // * A sender that has not started the game (the reload came while both pages loaded) answers
 //   `{"t":"not_started"}`: the new page then starts the game the ordinary way (the ready handshake).
-// * A page whose sender has not sent the game within GIVE_UP_MS of its first request ends its game with an error
-//   (the partner's page is connected but stuck): a participant is never left on "Getting your game back…". A
+// * A page whose sender has not sent the game within GIVE_UP_MS of its first try (a request, or waiting for the
+//   DataChannel a snapshot needs) ends its game with an error (the partner's page is stuck, or no channel opens:
+//   TURN failing): a participant is never left on "Getting your game back…". A
 //   sender whose game is over is announced by the server at once (`p2p_peer_finished`).
 // * Control messages are JSON text without a newline; a body, if any, follows the first newline.
 
@@ -119,22 +120,22 @@ export class RejoinRequester {
     this.transport = transport;
     this.sender = Number(sender);
     this.requestedAt = null;
-    this.firstRequestAt = null;
+    this.firstPollAt = null;
     this.requests = 0;
     this.loaded = null;
   }
 
-  /** Whether the sender has had GIVE_UP_MS since the first request and sent nothing that loads. */
+  /** Whether GIVE_UP_MS have passed since the first poll and the sender sent nothing that loads. */
   overdue(nowMs) {
-    return !this.loaded && this.firstRequestAt !== null && nowMs - this.firstRequestAt >= GIVE_UP_MS;
+    return !this.loaded && this.firstPollAt !== null && nowMs - this.firstPollAt >= GIVE_UP_MS;
   }
 
   /** Asks the sender when due (call often until loaded). */
   poll(nowMs) {
+    this.firstPollAt ??= nowMs;
     if (this.loaded || !this.transport.isP2P(this.sender)) return;
     if (this.requestedAt !== null && nowMs - this.requestedAt < REQUEST_MS) return;
     this.requestedAt = nowMs;
-    this.firstRequestAt ??= nowMs;
     this.requests += 1;
     this.transport.send(this.sender, encodeControl({ t: "rejoin" }), { reliable: true });
   }
