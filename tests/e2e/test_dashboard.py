@@ -10,6 +10,7 @@ both pages upload what they played and show the researcher's message."""
 from __future__ import annotations
 
 import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -180,6 +181,13 @@ def test_dashboard_ends_a_stuck_game_of_two_browser_pages(live_server, new_conte
     row = admin.locator("#games tbody tr")
     assert "stuck-a" in row.inner_text() and "stuck-b" in row.inner_text()
     (game_id,) = app.server.server_mode.runners
+    # The pages say "playing" when their countdown ends, which can be a moment before the server's first tick:
+    # the game is ended once it has played a step (the stored episode must hold what was played).
+    runner = app.server.server_mode.runners[game_id]
+    deadline = time.monotonic() + 10
+    while runner.game.t < 1:
+        assert time.monotonic() < deadline, "the game never ticked"
+        players["stuck-a"].wait_for_timeout(50)
     end_game_three_times(admin, game_id)
 
     for page in players.values():
