@@ -82,14 +82,79 @@ async def _drain(socket: engineio.async_socket.AsyncSocket, counts: list[int]) -
         counts[0] += 1
 
 
-def _key_schedule(game: int, player: int, ticks: int, every: int) -> set[int]:
-    """The ticks at which one participant sends a key update: every ``every`` ticks, staggered per client."""
-    offset = (game * 2 + player) % every
-    return set(range(offset, ticks, every))
+def _sends_key(game: int, player: int, tick: int, every: int) -> bool:
+    """Whether one participant sends a key update before ``tick``: every ``every`` ticks, staggered per client."""
+    return tick % every == (game * 2 + player) % every
+
+
+class _KeySender:
+    """Sends each participant's key updates on its schedule, as the Socket.IO text a page sends."""
+
+    def __init__(self, every: int) -> None:
+        self.every = every
+        self.messages = 0
+        self._seqs: dict[tuple[int, int], int] = {}
+
+    def before_tick(self, index: int, runner: GameRunner) -> None:
+        """Decodes, validates and applies the keys both players of game ``index`` send before its next tick."""
+        tick = runner.game.t
+        for player, agent in enumerate(("agent_0", "agent_1")):
+            if not _sends_key(index, player, tick, self.every):
+                continue
+            seq = self._seqs[index, player] = self._seqs.get((index, player), 0) + 1
+            held = [] if (tick + index) % 5 == 0 else [ARROWS[(tick // self.every + index + player) % 4]]
+            text = "42" + json.dumps(["keys", {"game_id": runner.game.game_id, "held": held, "seq": seq}],
+                                     separators=(",", ":"))
+            event, payload = decode_message(text).packet.data
+            data = validate_payload(event, payload)
+            runner.game.set_keys(agent, data["held"], data["seq"])
+            self.messages += 1
+
+
+class _CpuWindows:
+    """Process CPU per game tick over consecutive windows of ``window`` ticks of every game, after the warm-up."""
+
+    def __init__(self, games: int, warmup: int, window: int) -> None:
+        self.games = games
+        self.warmup = warmup
+        self.window = window
+        self.windows: list[float] = []
+        self._steps = 0
+        self._started: tuple[int, float] | None = None  # (frame, process time) the open window began at
+
+    def before_tick(self) -> None:
+        """Counts one game tick; at each window's edge (in ticks of every game) samples the CPU clock."""
+        frame, rest = divmod(self._steps, self.games)
+        self._steps += 1
+        if rest == 0 and frame >= self.warmup and (frame - self.warmup) % self.window == 0:
+            self._sample(frame)
+
+    def finish(self) -> None:
+        """Closes the last window, which ends with the last tick rather than before a next one."""
+        self._sample(self._steps // self.games)
+
+    def _sample(self, frame: int) -> None:
+        now = time.process_time()
+        if self._started is not None and frame > self._started[0]:
+            began, cpu = self._started
+            self.windows.append(1e6 * (now - cpu) / ((frame - began) * self.games))
+        self._started = (frame, now)
+
+
+def _drive_from_the_tick(runner: GameRunner, index: int, keys: _KeySender, cpu: _CpuWindows) -> None:
+    """Makes the ticker's call of ``runner.step`` first send that game's keys and count the tick."""
+    step = runner.step
+
+    def keyed_step() -> Any:
+        cpu.before_tick()
+        keys.before_tick(index, runner)
+        return step()
+
+    runner.step = keyed_step  # type: ignore[method-assign]
 
 
 async def run(args: argparse.Namespace, db: Path) -> dict[str, Any]:
-    config = build_config(port=8000, db=db, fps=30, max_steps=args.ticks + args.warmup + 10, env=args.env)
+    config = build_config(port=8000, db=db, fps=30, max_steps=args.ticks + args.warmup, env=args.env)
     assert config.stager is not None
     scene = config.stager.scene(SCENE_ID)
     clock = FakeClock()
@@ -116,67 +181,28 @@ async def run(args: argparse.Namespace, db: Path) -> dict[str, Any]:
         game = ServerGame(game_id, scene, {"agent_0": f"p{index}a", "agent_1": f"p{index}b"}, game_seed=index)
         runners.append(GameRunner(game, sio.emit, writer, on_finished, ticker))
     every = max(1, round(args.key_interval * 30))
-    total = args.warmup + args.ticks
-    schedules = [[_key_schedule(i, p, total, every) for p in range(2)] for i in range(args.games)]
-    seqs = [[0, 0] for _ in range(args.games)]
-    messages = 0
-
-    def send_keys(tick: int) -> None:
-        nonlocal messages
-        for index, runner in enumerate(runners):
-            for player, agent in enumerate(("agent_0", "agent_1")):
-                if tick not in schedules[index][player]:
-                    continue
-                seqs[index][player] += 1
-                held = [] if (tick + index) % 5 == 0 else [ARROWS[(tick // every + index + player) % 4]]
-                text = "42" + json.dumps(["keys", {"game_id": runner.game.game_id, "held": held,
-                                                   "seq": seqs[index][player]}], separators=(",", ":"))
-                event, payload = decode_message(text).packet.data
-                data = validate_payload(event, payload)
-                runner.game.set_keys(agent, data["held"], data["seq"])
-                messages += 1
-
-    tasks = [asyncio.create_task(r.run()) for r in runners]
-    while len(ticker) < len(runners):  # every runner begun its episode and joined the ticker
-        await asyncio.sleep(0)
-    ticked = 0
-    cpu_windows: list[float] = []
+    keys = _KeySender(every)
+    cpu = _CpuWindows(games=args.games, warmup=args.warmup, window=args.window)
+    for index, runner in enumerate(runners):
+        _drive_from_the_tick(runner, index, keys, cpu)
     pauses = GcPauses()
-    started_cpu = 0.0
-
-    def ticks_done() -> int:
-        return sum(r.game.t for r in runners)
-
-    base_ticks = ticks_done()
     gc.callbacks.append(pauses)
     try:
-        window_start_ticks = base_ticks
-        tick = 0
-        while tick < total:
-            if tick == args.warmup:
-                started_cpu = time.process_time()
-                window_start_ticks = ticks_done()
-            send_keys(tick)
-            before = ticks_done()
-            while ticks_done() < before + len(runners):  # one tick of every game
-                await asyncio.sleep(0)
-            tick += 1
-            if tick > args.warmup and (tick - args.warmup) % args.window == 0:
-                now = time.process_time()
-                done = ticks_done()
-                cpu_windows.append(1e6 * (now - started_cpu) / max(1, done - window_start_ticks))
-                started_cpu, window_start_ticks = now, done
-        ticked = ticks_done() - base_ticks
+        # Each game ends by itself after warm-up + measured ticks (its max_steps): nothing here counts ticks from outside,
+        # so the ticker may run several phases between two wake-ups of this task without the count drifting.
+        await asyncio.gather(*(r.run() for r in runners))
+        cpu.finish()
     finally:
         gc.callbacks.remove(pauses)
-        for runner in runners:
-            runner.end("benchmark_over")
-        await asyncio.gather(*tasks, return_exceptions=True)
         await ticker.close()
         for drain in drains:
             drain.cancel()
         await asyncio.gather(*drains, return_exceptions=True)
         await writer.close()
+    assert finished == ["complete"] * args.games, finished
+    ticked = sum(r.game.t for r in runners)
+    messages = keys.messages
+    cpu_windows = cpu.windows
     return {"cpu_us_per_game_tick": across_runs(cpu_windows, 2), "game_ticks": ticked, "key_messages": messages,
             "packets_sent": sent[0], "gc": pauses.summary()}
 

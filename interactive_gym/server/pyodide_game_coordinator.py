@@ -84,6 +84,12 @@ class PyodideGameState:
     def player_of(self, participant_id: str) -> int | None:
         return next((p for p, pid in self.players.items() if pid == participant_id), None)
 
+    def end_for(self, player: int) -> None:
+        """The game is over for ``player``: a new page of theirs that never resumed will upload nothing more,
+        so the parity verdicts that waited for it may go."""
+        self.finished.add(player)
+        self.rejoining.discard(player)
+
     @property
     def player_subjects(self) -> dict[str, str]:
         """``{player_id (as text, JSON keys): participant_id}`` for the data (never sent to a browser)."""
@@ -226,6 +232,7 @@ class PyodideGameCoordinator:
             if any(now - since >= grace for since in game.gone_since.values()):
                 game.partner_left_sent = True
                 stay = [p for p, sid in game.sids.items() if sid and p not in game.finished]
+                game.rejoining.intersection_update(stay)  # a page gone past its grace resumes nothing
                 out.append((game, stay))
         return out
 
@@ -233,7 +240,7 @@ class PyodideGameCoordinator:
         """Marks a player's game over; removes the game once nobody is playing. True when it was removed."""
         player = game.player_of(participant_id)
         if player is not None:
-            game.finished.add(player)
+            game.end_for(player)
             self._by_participant.pop(participant_id, None)
             sid = game.sids.get(player)
             if sid:

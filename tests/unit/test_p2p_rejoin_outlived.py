@@ -9,6 +9,7 @@ of its socket and when the end races the rejoin; the page's end is stored (``p2p
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -123,3 +124,63 @@ def test_the_game_config_carries_the_words_the_page_shows() -> None:
         return sio.to("sid-ann", "pyodide_game_ready")[0]["config"]["end_messages"]
 
     assert run(main()) == END_MESSAGES
+
+
+def _writer_events(mode: Any) -> list[tuple[str, dict[str, Any]]]:
+    events: list[tuple[str, dict[str, Any]]] = []
+
+    async def record_event(kind: str, data: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+        events.append((kind, data))
+
+    mode.writer.record_event = record_event
+    return events
+
+
+def _steps(count: int) -> list[dict[str, Any]]:
+    return [{"t": t, "keys": {}, "actions": {"agent_0": 0, "agent_1": 0}, "rewards": {}, "terminated": {},
+             "truncated": {}, "checksum": None} for t in range(count)]
+
+
+@pytest.mark.parametrize("end", ["ended_while_away", "error", "partner gone past the grace"])
+def test_a_new_page_that_never_resumed_does_not_hold_back_the_parity_verdict(end: str) -> None:
+    """Found by the chaos test on CI: both peers had uploaded (the old page on closing, the partner at its end),
+    the verdict waited for the new page's piece, and the new page ended without resuming: no verdict, ever."""
+    async def main() -> list[dict[str, Any]]:
+        mode, scene, _, _, people = setup()
+        events = _writer_events(mode)
+        ann, bob = people["ann"], people["bob"]
+        game_id = await _game_of_two(mode, scene, people)
+        game = mode.coordinator.games[game_id]
+        await _reload(mode, scene, bob, "sid-bob-2")
+        bob_player = game.player_of("bob")
+        assert game.rejoining == {bob_player}
+        mode.coordinator.add_upload(game, 0, "bob", _steps(3), partial=True)  # the old page, on closing
+        mode.coordinator.add_upload(game, 0, "ann", _steps(5), partial=False)
+        if end == "partner gone past the grace":
+            bob.sid = None
+            await mode.disconnected(bob)
+            await mode.expire(time.time() + 3600)
+        else:
+            assert await mode.game_end(ann, game_id, "complete")
+            assert [k for k, _ in events if k == "p2p_parity"] == []  # bob's new page may still resume
+            assert await mode.game_end(bob, game_id, end)
+        return [d for k, d in events if k == "p2p_parity"]
+
+    (verdict,) = run(main())
+    assert verdict["episode"] == 0 and verdict["agree"] and verdict["frames_compared"] == 3
+
+
+def test_a_new_page_that_resumes_still_gets_its_piece_judged() -> None:
+    async def main() -> list[dict[str, Any]]:
+        mode, scene, _, _, people = setup()
+        events = _writer_events(mode)
+        bob = people["bob"]
+        game_id = await _game_of_two(mode, scene, people)
+        game = mode.coordinator.games[game_id]
+        await _reload(mode, scene, bob, "sid-bob-2")
+        mode.coordinator.add_upload(game, 0, "bob", _steps(3), partial=True)
+        mode.coordinator.add_upload(game, 0, "ann", _steps(5), partial=False)
+        await mode.expire(time.time())  # nobody gone past the grace: the rejoin goes on
+        return [d for k, d in events if k == "p2p_parity"]
+
+    assert run(main()) == []

@@ -29,6 +29,7 @@ from interactive_gym.server.modes.base import Ack, FlowHooks
 from interactive_gym.server.modes.groups import GroupMemory
 from interactive_gym.server.modes.p2p_gaps import flag_gap_steps, rejoin_source
 from interactive_gym.server.modes.waiting import RoomSet
+from interactive_gym.server.parity import ParityVerdict
 from interactive_gym.server.pyodide_game_coordinator import PyodideGameCoordinator, PyodideGameState
 from interactive_gym.server.signaling import SignalingRelay
 from interactive_gym.server.turn_fallback import server_relay_report
@@ -147,7 +148,7 @@ class P2PMode:
             await self.rooms.leave(scene, participant.participant_id)
         game = self._game_of(participant.participant_id)
         if game is not None and game.game_id in self.awaiting_return:
-            self._finish(game, participant.participant_id)
+            await self._finish(game, participant.participant_id)
 
     async def excluded(self, participant: Participant) -> None:
         """The partners are told at once: with ``on_partner_drop="ai"`` and one player left, that page plays the
@@ -159,7 +160,7 @@ class P2PMode:
         scene = self.scenes.get(game.scene_id)
         left = [p for p in game.players if p != player and p not in game.finished and p not in game.taken_over]
         if scene is not None and scene.takeover is not None and len(left) == 1 and game.sids.get(left[0]):
-            self._finish(game, participant.participant_id)
+            await self._finish(game, participant.participant_id)
             await self._hand_over(game, left[0], [player])
         else:
             await self._player_left(game, participant)
@@ -183,6 +184,7 @@ class P2PMode:
                                                              "player_id": gone[0] if gone else None}, to=sid)
             await self.writer.record_event("p2p_partner_left", {"gone": gone}, game_id=game.game_id,
                                            scene_id=game.scene_id)
+            await self._record_verdicts(game)
         await self._renew_turn(time.time())
 
     async def shutdown(self) -> None:
@@ -262,14 +264,18 @@ class P2PMode:
                 "source": participant.participant_id}, result, mode="p2p")
         verdict = self.coordinator.add_upload(game, result.episode, participant.participant_id, result.steps,
                                               result.partial, rejoined_page=isinstance(stats.get("rejoined"), dict))
-        verdicts = [(result.episode, verdict)] if verdict is not None else []
-        for episode, judged in [*verdicts, *self.coordinator.pending_verdicts(game)]:
+        await self._record_verdicts(game, [(result.episode, verdict)] if verdict is not None else [])
+        return {"ok": True}
+
+    async def _record_verdicts(self, game: PyodideGameState,
+                               judged_now: list[tuple[int, ParityVerdict]] | None = None) -> None:
+        """Stores ``judged_now`` and the verdicts that waited for a rejoining page which uploads no more."""
+        for episode, judged in [*(judged_now or []), *self.coordinator.pending_verdicts(game)]:
             await self.writer.record_event("p2p_parity", {"episode": episode, **judged.to_dict()},
                                            game_id=game.game_id, scene_id=game.scene_id)
             if not judged.agree:
                 log.warning("p2p game %s episode %d: peers disagree at %s", game.game_id, episode,
                             judged.first_mismatch)
-        return {"ok": True}
 
     async def _same_page(self, game: PyodideGameState, participant: Participant) -> bool:
         """A repeated or late ``p2p_join`` of the page already playing ``game`` (same ``page_id``: not a reload).
@@ -373,7 +379,7 @@ class P2PMode:
             reason = "ended_by_researcher"
         game = self._game(game_id)
         if game is not None and game.player_of(participant.participant_id) is not None:
-            self._finish(game, participant.participant_id)
+            await self._finish(game, participant.participant_id)
             if reason != "complete":
                 # The partners' pages may not hear it peer to peer (still connecting, or the channel is down).
                 await self._tell_partners(game, participant, reason, error)
@@ -470,7 +476,7 @@ class P2PMode:
             await self.sio.emit(REFRESH_EVENT, refresh_payload(game.game_id, grant), to=participant.sid)
 
     async def _player_left(self, game: PyodideGameState, participant: Participant) -> None:
-        self._finish(game, participant.participant_id)
+        await self._finish(game, participant.participant_id)
         await self._tell_partners(game, participant)
 
     async def _tell_partners(self, game: PyodideGameState, participant: Participant, reason: str = "left",
@@ -514,14 +520,15 @@ class P2PMode:
         return next((g for g in self.awaiting_return.values()
                      if (p := g.player_of(participant_id)) is not None and p not in g.finished), None)
 
-    def _finish(self, game: PyodideGameState, participant_id: str) -> None:
+    async def _finish(self, game: PyodideGameState, participant_id: str) -> None:
         """The game is over for this player; its config is forgotten once it is over for every player."""
         if game.game_id in self.awaiting_return:
             player = game.player_of(participant_id)
             if player is not None:
-                game.finished.add(player)
+                game.end_for(player)
         else:
             self.coordinator.finish_player(game, participant_id)
+        await self._record_verdicts(game)
         if game.game_id in self.coordinator.games:
             return
         if len(game.finished) < len(game.players):
