@@ -18,10 +18,13 @@
  *   error, since TURN URLs are configured on the server only. With neither, connections use host candidates only.
  *
  * Options: {rtcConfiguration, turnUsername, turnCredential, forceRelay, faults, monitorIntervalMs,
- *   reconnectDelayMs, recoveryTimeoutMs, maxRecoveryAttempts, onMessage, onStateChange, onConnectionType, onFallback, onIceError}.
+ *   reconnectDelayMs, recoveryTimeoutMs, connectTimeoutMs, maxRecoveryAttempts, onMessage, onStateChange,
+ *   onConnectionType, onFallback, onIceError}. How long a link that is down waits for its next recovery attempt
+ *   is link_recovery.js's rule (a connection still checking its candidates gets `connectTimeoutMs`).
  */
 import { checkRtcConfiguration, describeRtcConfiguration } from "./ice_config.js";
 import { FallbackLog, IceErrorLog, RttSummary, connectionChanged, describeConnection } from "./connection_stats.js";
+import { CONNECT_TIMEOUT_MS, RECOVERY_TIMEOUT_MS, recoveryWaitMs } from "./link_recovery.js";
 import { FaultInjector } from "./transport_faults.js";
 
 const SIGNAL_EVENT = "webrtc_signal";
@@ -65,7 +68,8 @@ export class WebRTCManager {
     this.faults = options.faults ? new FaultInjector(options.faults) : null;
     this.monitorIntervalMs = options.monitorIntervalMs ?? 1000;
     this.reconnectDelayMs = options.reconnectDelayMs ?? 300;
-    this.recoveryTimeoutMs = options.recoveryTimeoutMs ?? 5000;
+    this.recoveryTimeoutMs = options.recoveryTimeoutMs ?? RECOVERY_TIMEOUT_MS;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
     // A peer that is gone for good must not cost a new connection (and TURN allocation) forever.
     this.maxRecoveryAttempts = options.maxRecoveryAttempts ?? 10;
     for (const name of ["onMessage", "onStateChange", "onConnectionType", "onFallback", "onIceError"]) {
@@ -202,7 +206,7 @@ export class WebRTCManager {
         id, gen: 0, pc: null, channels: {}, pending: [], remoteSet: false, queue: Promise.resolve(), info: null,
         connectionLog: [], datachannelRtt: new RttSummary(), fallback: new FallbackLog(), iceErrors: new IceErrorLog(),
         recoverTimer: null,
-        lastAttemptAt: Date.now(), iceRestartTried: false, failedAttempts: 0,
+        lastAttemptAt: Date.now(), iceRestartTried: false, failedAttempts: 0, wasHealthy: false,
         counts: { sentP2P: 0, sentRelay: 0, receivedP2P: 0, receivedRelay: 0, iceRestarts: 0, reconnects: 0 },
       };
       this.peers.set(id, peer);
@@ -222,6 +226,7 @@ export class WebRTCManager {
   _newPeerConnection(peer, gen) {
     this._teardown(peer);
     peer.gen = gen;
+    peer.wasHealthy = false;
     peer.pending = peer.pending.filter((c) => c.gen >= gen);
     const pc = new RTCPeerConnection(this.rtcConfig);
     peer.pc = pc;
@@ -350,6 +355,7 @@ export class WebRTCManager {
     if (healthy) {
       peer.iceRestartTried = false;
       peer.failedAttempts = 0;
+      peer.wasHealthy = true;
     }
     if (peer.fallback.set(!healthy, Date.now(), healthy ? null : reason) && this.onFallback) {
       this.onFallback(peer.id, !healthy, reason);
@@ -397,13 +403,18 @@ export class WebRTCManager {
     }
   }
 
+  _recoveryWait(peer) {
+    const link = { iceState: peer.pc?.iceConnectionState ?? null, wasHealthy: peer.wasHealthy };
+    return recoveryWaitMs(link, { recoveryTimeoutMs: this.recoveryTimeoutMs, connectTimeoutMs: this.connectTimeoutMs });
+  }
+
   _monitorAll() {
     if (this.closed) return;
     for (const peer of this.peers.values()) {
       // Catches what fires no event, e.g. this side's own pc.close().
       const healthy = this._updateLink(peer, peer.pc ? `ice ${peer.pc.iceConnectionState}` : "no connection");
       if (healthy) this._measure(peer);
-      else if (!peer.recoverTimer && Date.now() - peer.lastAttemptAt >= this.recoveryTimeoutMs) {
+      else if (!peer.recoverTimer && Date.now() - peer.lastAttemptAt >= this._recoveryWait(peer)) {
         this._attemptRecovery(peer);
       }
     }
