@@ -69,6 +69,7 @@ class PyodideGameState:
     gone_since: dict[int, float] = field(default_factory=dict)
     finished: set[int] = field(default_factory=set)
     partner_left_sent: bool = False
+    partner_left_notice: dict[str, Any] | None = None
     uploads: dict[int, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
     partial: dict[int, set[str]] = field(default_factory=dict)
     verdicts: dict[int, ParityVerdict] = field(default_factory=dict)

@@ -15,7 +15,7 @@ from lifecycle_support import CONSENT, Page, event_kinds, game_config, participa
 
 from interactive_gym import EndScene, RemoteConfig, Stager
 from interactive_gym.scenes.stager import RandomizeOrder
-from interactive_gym.server.modes.server_mode import START_FAILED_NOTICE
+from interactive_gym.server.modes.base import START_FAILED_NOTICE
 
 BROWSER = "orchard_in_browser"
 

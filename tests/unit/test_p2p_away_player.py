@@ -133,3 +133,23 @@ def test_a_player_away_when_the_partner_left_is_told_on_return() -> None:
 
     before, after = run(main())
     assert before == [] and len(after) == 1  # else her page waits for bob for ever
+    # The same notice bob's end sent the connected: her running game fails with his error, as it would have.
+    assert after[0]["reason"] == "error" and after[0]["error"] == "boom" and after[0]["player_id"] is not None
+
+
+def test_a_player_away_when_the_partner_went_past_the_grace_is_told_they_left_on_return() -> None:
+    async def main() -> tuple[list[Any], list[Any]]:
+        mode, scene, _, sio, people = setup()
+        ann, bob = people["ann"], people["bob"]
+        await _game_of_two(mode, scene, people)
+        for person in (ann, bob):
+            person.sid = None
+            await mode.disconnected(person)
+        await mode.expire(mode.clock() + 3600)  # both gone past the grace: nobody connected to tell now
+        ann.sid = "sid-ann-2"
+        await mode.reconnected(ann)
+        return sio.to("sid-ann-2", "p2p_partner_left"), [d for e, d, _ in sio.emits if e == "p2p_partner_left"]
+
+    told, every = run(main())
+    assert len(told) == 1 and told[0]["reason"] == "left" and "error" not in told[0]
+    assert every == told

@@ -16,6 +16,8 @@ from interactive_gym.scenes.gym_scene import GymScene
 from interactive_gym.server.flow.participants import Participant
 
 Ack = dict[str, Any]
+# What a waiting group is told when its game failed to start (an error on our side): it waits for a new start.
+START_FAILED_NOTICE = "The game could not start because of an error on our side; still waiting for a new start."
 
 
 class FlowHooks(Protocol):

@@ -12,9 +12,6 @@ The decisions live in :class:`~interactive_gym.server.pyodide_game_coordinator.P
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -25,27 +22,16 @@ from interactive_gym.scenes.gym_scene import GymScene
 from interactive_gym.server.browser_scenes import BrowserScenes
 from interactive_gym.server.flow.participants import Participant
 from interactive_gym.server.game_over import game_over_record
-from interactive_gym.server.modes.base import Ack, FlowHooks
+from interactive_gym.server.modes.base import START_FAILED_NOTICE, Ack, FlowHooks
 from interactive_gym.server.modes.groups import GroupMemory
-from interactive_gym.server.modes.p2p_gaps import flag_gap_steps, rejoin_source
+from interactive_gym.server.modes.p2p_uploads import P2PUploads
 from interactive_gym.server.modes.waiting import RoomSet
-from interactive_gym.server.parity import ParityVerdict
 from interactive_gym.server.pyodide_game_coordinator import PyodideGameCoordinator, PyodideGameState
 from interactive_gym.server.signaling import SignalingRelay
-from interactive_gym.server.turn_fallback import server_relay_report
 from interactive_gym.server.turn_grants import REFRESH_EVENT, TurnGrants, refresh_payload
-from interactive_gym.server.upload_validation import (
-    EpisodeUpload,
-    UploadRejected,
-    episode_write_kwargs,
-    rules_from_config,
-    validate_episode_upload,
-)
 
 log = logging.getLogger("interactive_gym.p2p")
-MAX_STATS_CHARS = 64 * 1024
 MAX_PARTNER_ERROR_CHARS = 4000  # schemas.py p2p_game_end.error
-START_FAILED_NOTICE = "The game could not start because of an error on our side; still waiting for a new start."
 
 
 class P2PMode:
@@ -78,6 +64,7 @@ class P2PMode:
         self.clock = clock
         self.coordinator = PyodideGameCoordinator()
         self.turn_grants = TurnGrants(webrtc)  # each player's TURN credentials, minted once per game
+        self.uploads = P2PUploads(writer, self.coordinator, verifier, webrtc)
         self.relay = SignalingRelay(self.coordinator)
         self.relay.bind(sio)  # its events are registered with every other event, in events.py
         self.rooms = RoomSet(sio, hooks, groups)
@@ -129,10 +116,12 @@ class P2PMode:
             if game.partner_left_sent and not game.taken_over:
                 # The partners were told while this socket was away (or the news was about this player): the
                 # page still waits for a partner who is gone; it must end its game too.
-                gone = next((p for p in game.players if p != me and (p in game.finished or not game.sids.get(p))),
-                            None)
-                await self.sio.emit("p2p_partner_left", {"game_id": game.game_id, "player_id": gone},
-                                    to=participant.sid)
+                left = game.partner_left_notice
+                if left is None:  # only between the grace check and its notice (expire)
+                    gone = next((p for p in game.players
+                                 if p != me and (p in game.finished or not game.sids.get(p))), None)
+                    left = {"game_id": game.game_id, "player_id": gone, "reason": "left"}
+                await self.sio.emit("p2p_partner_left", left, to=participant.sid)
         await self._presence(participant)
 
     async def left_scene(self, participant: Participant, scene: GymScene) -> None:
@@ -177,14 +166,15 @@ class P2PMode:
                 # on_partner_drop="ai": the one player left plays on, their page running the policy for the gone.
                 await self._hand_over(game, stay[0], leaving)
                 continue
+            notice = game.partner_left_notice = {"game_id": game.game_id, "player_id": gone[0] if gone else None,
+                                                 "reason": "left"}
             for player in stay:
                 sid = game.sids.get(player)
                 if sid:
-                    await self.sio.emit("p2p_partner_left", {"game_id": game.game_id,
-                                                             "player_id": gone[0] if gone else None}, to=sid)
+                    await self.sio.emit("p2p_partner_left", notice, to=sid)
             await self.writer.record_event("p2p_partner_left", {"gone": gone}, game_id=game.game_id,
                                            scene_id=game.scene_id)
-            await self._record_verdicts(game)
+            await self.uploads.record_verdicts(game)
         await self._renew_turn(time.time())
 
     async def shutdown(self) -> None:
@@ -223,59 +213,8 @@ class P2PMode:
         if game is None or game.player_of(participant.participant_id) is None:
             return {"ok": False, "code": "not_in_game", "error": "upload for a game you are not in",
                     "retryable": False}
-        config = self.configs[game.game_id]
-        scene = self.scenes[game.scene_id]
-        received_at = time.time()
-        # Every p2p upload has steps stamped with the page's clock, so it always carries `clock`
-        # (p2p_game.js, clock_sync.clockFromSteps); the time window is checked against the arrival.
-        rules = dataclasses.replace(rules_from_config(config, scene.facts.agents), require_clock=True)
-        # Pure CPU work, ~0.2 s for a cap-sized upload: in a thread, so every game's loop keeps ticking.
-        result = await asyncio.to_thread(validate_episode_upload, payload, participant_id=participant.participant_id,
-                                         participant_scene_id=participant.scene.scene_id,
-                                         rules=rules, received_at=received_at)
-        if isinstance(result, UploadRejected):
-            return {"ok": False, "code": result.code, "error": result.message, "retryable": False}
-        if result.episode in game.verdicts:
-            # The peers' agreement was judged on what was uploaded; a later upload cannot change it.
-            return {"ok": True, "already_judged": True}
-        stats = payload.get("stats") or {}
-        if not isinstance(stats, dict) or len(json.dumps(stats)) > MAX_STATS_CHARS:
-            return {"ok": False, "code": "bad_stats", "error": "stats must be an object under 64 kB",
-                    "retryable": False}
-        reporter = game.player_of(participant.participant_id)
-        relayed = server_relay_report(stats)
-        if relayed is not None and not game.server_relay_warned:
-            game.server_relay_warned = True  # set before any await: the partner's upload may run meanwhile
-            log.warning(relayed.message(game.game_id, reporter))
-            await self.writer.record_event("p2p_server_relay", {"player_id": reporter, **relayed.to_dict()},
-                                           participant_id=participant.participant_id, game_id=game.game_id,
-                                           scene_id=game.scene_id)
-        for record in self.coordinator.note_takeovers(game, reporter, stats.get("takeovers")):
-            gone = record["player"]
-            await self.writer.record_event("partner_takeover", {
-                "agent": game.agents[gone], "participant": game.players[gone], "frame": record["frame"],
-                "episode": record["episode"], "t": record["t"], "by_player": reporter,
-                "controller": scene.takeover.controller if scene.takeover else None},
-                participant_id=game.players[gone], game_id=game.game_id, scene_id=game.scene_id)
-        await self.writer.write_episode(**self._write_kwargs(result, game, config, stats, received_at))
-        if self.verifier is not None and not result.first_t:  # a suffix cannot be replayed from the reset
-            self.verifier.submit(scene, participant.participant_id, {
-                "scene_id": game.scene_id, "game_id": game.game_id, "episode": result.episode,
-                "source": participant.participant_id}, result, mode="p2p")
-        verdict = self.coordinator.add_upload(game, result.episode, participant.participant_id, result.steps,
-                                              result.partial, rejoined_page=isinstance(stats.get("rejoined"), dict))
-        await self._record_verdicts(game, [(result.episode, verdict)] if verdict is not None else [])
-        return {"ok": True}
-
-    async def _record_verdicts(self, game: PyodideGameState,
-                               judged_now: list[tuple[int, ParityVerdict]] | None = None) -> None:
-        """Stores ``judged_now`` and the verdicts that waited for a rejoining page which uploads no more."""
-        for episode, judged in [*(judged_now or []), *self.coordinator.pending_verdicts(game)]:
-            await self.writer.record_event("p2p_parity", {"episode": episode, **judged.to_dict()},
-                                           game_id=game.game_id, scene_id=game.scene_id)
-            if not judged.agree:
-                log.warning("p2p game %s episode %d: peers disagree at %s", game.game_id, episode,
-                            judged.first_mismatch)
+        return await self.uploads.store(game, participant, payload, self.configs[game.game_id],
+                                        self.scenes[game.scene_id])
 
     async def _same_page(self, game: PyodideGameState, participant: Participant) -> bool:
         """A repeated or late ``p2p_join`` of the page already playing ``game`` (same ``page_id``: not a reload).
@@ -494,6 +433,7 @@ class P2PMode:
         notice: dict[str, Any] = {"game_id": game.game_id, "player_id": player, "reason": reason}
         if reason == "error":
             notice["error"] = error[-MAX_PARTNER_ERROR_CHARS:]
+        game.partner_left_notice = notice  # for a partner away now: sent when their socket is back
         for other, sid in game.sids.items():
             if other != player and sid and other not in game.finished:
                 await self.sio.emit("p2p_partner_left", notice, to=sid)
@@ -528,7 +468,7 @@ class P2PMode:
                 game.end_for(player)
         else:
             self.coordinator.finish_player(game, participant_id)
-        await self._record_verdicts(game)
+        await self.uploads.record_verdicts(game)
         if game.game_id in self.coordinator.games:
             return
         if len(game.finished) < len(game.players):
@@ -540,45 +480,3 @@ class P2PMode:
             self.configs.pop(game.game_id, None)
             self.turn_grants.forget_game(game.game_id)
             self.ended_by_researcher.discard(game.game_id)
-
-    def _write_kwargs(self, upload: EpisodeUpload, game: PyodideGameState, config: dict[str, Any],
-                      stats: dict[str, Any], received_at: float) -> dict[str, Any]:
-        kwargs = episode_write_kwargs(upload, config, received_at=received_at)
-        kwargs.update(mode="p2p", game_id=game.game_id, source=upload.participant_id)
-        kwargs["agents"] = {**kwargs["agents"], **{game.agents[p]: pid for p, pid in game.players.items()}}
-        kwargs["meta"] = {**(kwargs.get("meta") or {}), "network": stats, "turn_mode": self.webrtc.mode,
-                          "player_id": game.player_of(upload.participant_id)}
-        scene = self.scenes.get(game.scene_id)
-        if game.takeovers and scene is not None and scene.takeover is not None:
-            kwargs["steps"], kwargs["meta"]["takeovers"] = flag_takeover_steps(
-                kwargs["steps"], upload.episode, game, scene.takeover.controller)
-        if upload.gaps:  # steps played with the default input for a player who was away (p2p_gaps.py)
-            humans = {game.agents[p]: pid for p, pid in game.players.items()}
-            kwargs["steps"], kwargs["meta"]["gaps"] = flag_gap_steps(kwargs["steps"], upload.gaps, humans)
-        if upload.first_t:
-            kwargs["source"] = rejoin_source(upload.participant_id, upload.first_t)
-            kwargs["meta"]["first_t"] = upload.first_t
-        return kwargs
-
-
-def flag_takeover_steps(steps: list[Any], episode: int, game: PyodideGameState,
-                        controller: str) -> tuple[list[Any], list[dict[str, Any]]]:
-    """The steps with ``controllers`` set on those the partner-drop policy played, and the episode meta's list.
-
-    A takeover reported at ``(episode e, step t)`` covers steps ``t..`` of episode ``e`` and every step of later
-    episodes.
-    """
-    flags: dict[str, int] = {}
-    meta = []
-    for player, record in sorted(game.takeovers.items()):
-        if episode < record["episode"]:
-            continue
-        agent = game.agents[player]
-        flags[agent] = record["t"] if episode == record["episode"] else 0
-        meta.append({"agent": agent, "participant": game.players[player], "controller": controller,
-                     "from_t": flags[agent], "since_episode": record["episode"], "frame": record["frame"]})
-    if not flags:
-        return steps, meta
-    flagged = [dataclasses.replace(step, controllers={a: controller for a, t in flags.items() if step.t >= t} or None)
-               for step in steps]
-    return flagged, meta

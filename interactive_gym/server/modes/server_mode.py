@@ -18,7 +18,7 @@ from interactive_gym.scenes.gym_scene import GymScene
 from interactive_gym.server.flow.participants import Participant
 from interactive_gym.server.game_over import game_over_record
 from interactive_gym.server.game_runner import GameRunner
-from interactive_gym.server.modes.base import FlowHooks
+from interactive_gym.server.modes.base import START_FAILED_NOTICE, FlowHooks
 from interactive_gym.server.modes.groups import GroupMemory
 from interactive_gym.server.modes.waiting import RoomSet
 from interactive_gym.server.remote_game import ServerGame
@@ -29,7 +29,6 @@ log = logging.getLogger("interactive_gym.games")
 # Keys a page sent just before it learned its game ended are a harmless race, not an error: for this long
 # after a game ends, its former players' keys for it are ignored without an error reply.
 ENDED_GAME_KEYS_QUIET_S = 5.0
-START_FAILED_NOTICE = "The game could not start because of an error on our side; still waiting for a new start."
 
 
 class ServerMode:
