@@ -77,6 +77,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
+from interactive_gym.server.app import YOUNG_GC_THRESHOLD  # noqa: E402
 from interactive_gym.server.storage import Storage  # noqa: E402
 
 SAMPLE_S = 0.5
@@ -84,7 +85,8 @@ TARGET_P99_MS = 10.0
 TARGET_MEAN_RATE = 29.5  # ticks/s at 30 fps (issue 12); scaled by fps / 30 for other rates
 TARGET_RATE_FRACTION = 0.97  # every game's own rate: the DB rate slightly underestimates (commit delays)
 RESULTS = HERE / "results"
-PACKAGES = ("python-socketio", "python-engineio", "uvicorn", "starlette", "wsproto", "h11", "aiohttp")
+PACKAGES = ("python-socketio", "python-engineio", "uvicorn", "starlette", "wsproto", "websockets", "h11", "httptools",
+            "uvloop", "aiohttp")
 
 
 def machine() -> dict[str, Any]:
@@ -204,6 +206,7 @@ def run_size(games: int, args: argparse.Namespace, workdir: Path) -> dict[str, A
     server_cmd += ["--loop", args.loop, "--ws", args.ws, "--env", args.env]
     if args.gc_freeze:
         server_cmd.append("--gc-freeze")
+    server_cmd += ["--gc-threshold0", str(args.gc_threshold0)]
     if profile_file:
         server_cmd += ["--profile", str(profile_file)]
     server_log = (workdir / f"server_{games}.log").open("w")
@@ -439,12 +442,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="raw JSON file (default benchmarks/results/server_capacity_<env>.json)")
     parser.add_argument("--client-procs", type=int, default=0,
                         help="client processes (default: one per 100 games)")
-    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio",
-                        help="the server's event loop (uvloop needs `pip install uvloop`)")
-    parser.add_argument("--ws", choices=["wsproto", "websockets"], default="wsproto",
-                        help="uvicorn's WebSocket implementation (websockets needs `pip install websockets`)")
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="uvloop",
+                        help="the server's event loop (default: what `interactive-gym run` serves with)")
+    parser.add_argument("--ws", choices=["wsproto", "websockets", "websockets-sansio"], default="websockets-sansio",
+                        help="uvicorn's WebSocket implementation (default: as `interactive-gym run`, tools/run.py FAST_PATHS)")
     parser.add_argument("--gc-freeze", action="store_true",
                         help="the server calls gc.freeze() before serving (to measure GC pauses without it)")
+    parser.add_argument("--gc-threshold0", type=int, default=YOUNG_GC_THRESHOLD,
+                        help="the server's young-generation GC threshold (default: the app's, app.py)")
     parser.add_argument("--quiet-wait", type=float, default=60.0,
                         help="seconds to wait for a quiet machine before each size (0: do not wait)")
     parser.add_argument("--max-other-cores", type=float, default=0.3,
@@ -484,6 +489,7 @@ def main(argv: list[str] | None = None) -> int:
                                            "key_interval_s": args.key_interval,
                                            "players_per_game": 2, "server_loop": args.loop, "server_ws": args.ws,
                                            "server_gc_freeze": args.gc_freeze,
+                                           "server_gc_threshold0": args.gc_threshold0,
                                            "clients": "python-socketio AsyncClient, websocket transport, "
                                                       "in their own processes"},
                               "summary": [], "runs": []}

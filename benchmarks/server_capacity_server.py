@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from server_capacity_envs import ENVS, bench_env  # noqa: E402
 
 from interactive_gym import EndScene, GymScene, RemoteConfig, Stager  # noqa: E402
-from interactive_gym.server.app import create_app  # noqa: E402
+from interactive_gym.server.app import YOUNG_GC_THRESHOLD, create_app  # noqa: E402
 
 SCENE_ID = "capacity_pair"
 
@@ -97,8 +97,8 @@ async def _watch_nodelay(port: int, result: dict[str, Any]) -> None:
             return
 
 
-async def serve(config: RemoteConfig, stats: dict[str, Any], ws: str) -> None:
-    app = create_app(config)
+async def serve(config: RemoteConfig, stats: dict[str, Any], ws: str, gc_threshold0: int) -> None:
+    app = create_app(config, young_gc_threshold=gc_threshold0)
     server = uvicorn.Server(uvicorn.Config(app.asgi, host=config.host, port=config.port, log_level="warning",
                                            access_log=False, lifespan="on", ws=ws))
     watcher = asyncio.create_task(_watch_nodelay(config.port, stats.setdefault("tcp_nodelay", {})))
@@ -138,12 +138,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env", choices=sorted(ENVS), default="demo", help="the game's environment")
     parser.add_argument("--stats-out", type=Path, help="JSON file written at shutdown")
     parser.add_argument("--profile", type=Path, help="run under cProfile and dump the stats here")
-    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio",
-                        help="event loop (uvloop must be installed)")
-    parser.add_argument("--ws", choices=["wsproto", "websockets"], default="wsproto",
-                        help="uvicorn's WebSocket implementation (explicit: 'auto' depends on what is installed)")
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="uvloop",
+                        help="event loop (default: as `interactive-gym run`)")
+    parser.add_argument("--ws", choices=["wsproto", "websockets", "websockets-sansio"], default="websockets-sansio",
+                        help="uvicorn's WebSocket implementation (explicit: 'auto' depends on what is installed; default as `run`)")
     parser.add_argument("--gc-freeze", action="store_true",
                         help="gc.freeze() before serving: start-up objects are never scanned again")
+    parser.add_argument("--gc-threshold0", type=int, default=YOUNG_GC_THRESHOLD,
+                        help="the collector's first threshold while serving (default: the app's)")
     args = parser.parse_args(argv)
     config = build_config(args.port, args.db, args.fps, args.max_steps, args.env)
     stats: dict[str, Any] = {}
@@ -159,9 +161,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.loop == "uvloop":
             import uvloop
 
-            uvloop.run(serve(config, stats, args.ws))
+            uvloop.run(serve(config, stats, args.ws, args.gc_threshold0))
         else:
-            asyncio.run(serve(config, stats, args.ws))
+            asyncio.run(serve(config, stats, args.ws, args.gc_threshold0))
     except KeyboardInterrupt:
         pass  # uvicorn re-raises the SIGINT it handled, after its graceful shutdown
     finally:

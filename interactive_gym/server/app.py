@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import socketio
@@ -35,11 +35,42 @@ from interactive_gym.server.storage_connection import describe
 log = logging.getLogger("interactive_gym.app")
 INDEX_HTML = PACKAGE_DIR / "server" / "templates" / "index.html"
 
-class ExperimentApp:
-    """The running experiment: ``asgi`` is what uvicorn serves; ``server`` holds the state."""
+# Young collections once 50,000 more container objects exist than were freed, not 700: a game tick's objects die
+# by reference counting, so the default collected ~24 times a second at 50 games for nothing (5% of the server's
+# time, pauses up to 12 ms); benchmarks/results/server_capacity_demo_gc_threshold_50000.json against
+# server_capacity_demo_uvloop_websockets_sansio.json (p99 tick lateness at 50 games 35 ms -> 18 ms).
+YOUNG_GC_THRESHOLD = 50_000
 
-    def __init__(self, config: RemoteConfig) -> None:
+
+@contextlib.contextmanager
+def serving_heap(young_threshold: int) -> Iterator[None]:
+    """The garbage collector's settings while the server serves, restored afterwards (tests start many servers).
+
+    What exists at start-up (modules, the experiment, restored participants) lives as long as the server: frozen,
+    a full collection no longer walks it (its pause would otherwise land in some game's tick).
+    """
+    previous = gc.get_threshold()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(young_threshold, *previous[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
+        gc.unfreeze()
+
+
+class ExperimentApp:
+    """The running experiment: ``asgi`` is what uvicorn serves; ``server`` holds the state.
+
+    Args:
+        config: The validated experiment.
+        young_gc_threshold: The collector's first threshold while serving (benchmarks compare others).
+    """
+
+    def __init__(self, config: RemoteConfig, *, young_gc_threshold: int = YOUNG_GC_THRESHOLD) -> None:
         self.config = config
+        self.young_gc_threshold = young_gc_threshold
         self.writer = DataWriter(config.database_path(), experiment_id=config.experiment_id)
         # DirectSendManager/JsonFirstPacket: the same bytes as the defaults, with less CPU per emit (every game
         # sends a render packet every tick), a bounded render backlog per slow reader, and the message limits
@@ -87,15 +118,10 @@ class ExperimentApp:
         self._housekeeping = asyncio.create_task(self._housekeep())
         log.info("experiment %s: data in %s", self.config.experiment_id, describe(self.config.database_path()))
         self.dashboard.announce()
-        # What exists now (modules, the experiment, restored participants) lives as long as the server: moved
-        # out of the collector's generations, a full collection no longer walks it (its pause would otherwise
-        # land in some game's tick).
-        gc.collect()
-        gc.freeze()
         try:
-            yield
+            with serving_heap(self.young_gc_threshold):
+                yield
         finally:
-            gc.unfreeze()  # collectable again: a process that starts another server (tests) does not keep this one
             self._housekeeping.cancel()
             await self.dashboard.close()
             await self.server.shutdown()
@@ -110,6 +136,6 @@ class ExperimentApp:
                 log.exception("housekeeping failed")
 
 
-def create_app(config: RemoteConfig) -> ExperimentApp:
+def create_app(config: RemoteConfig, *, young_gc_threshold: int = YOUNG_GC_THRESHOLD) -> ExperimentApp:
     """Validates nothing (the caller did, at start-up) and builds the app."""
-    return ExperimentApp(config)
+    return ExperimentApp(config, young_gc_threshold=young_gc_threshold)

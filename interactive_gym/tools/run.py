@@ -68,15 +68,21 @@ def trusted_proxies(text: str) -> list[str]:
     return entries
 
 
+# The websocket, HTTP and event-loop implementations (dependencies of the package; uvloop where it exists):
+# measured in benchmarks/results/server_capacity_demo_{asyncio_wsproto,uvloop_websockets_sansio}.json.
+FAST_PATHS: dict[str, str] = {"ws": "websockets-sansio", "http": "httptools", "loop": "auto"}
+
+
 def uvicorn_options(host: str, port: int, log_level: str, forwarded_allow_ips: str) -> dict[str, Any]:
     """Keyword arguments for ``uvicorn.run``/``uvicorn.Config``: where to listen and which proxies to believe.
 
-    Proxy headers are always read (``proxy_headers``), but only from ``forwarded_allow_ips``: nginx in front
-    sets ``X-Forwarded-For`` and ``X-Forwarded-Proto``, so the app sees the participant's address and
-    ``https``/``wss`` instead of nginx's loopback address and plain ``http``/``ws``.
+    The fast implementations are named (``FAST_PATHS``), so a missing one fails at start-up instead of quietly
+    costing capacity. Proxy headers are always read (``proxy_headers``), but only from ``forwarded_allow_ips``:
+    nginx in front sets ``X-Forwarded-For`` and ``X-Forwarded-Proto``, so the app sees the participant's address
+    and ``https``/``wss`` instead of nginx's loopback address and plain ``http``/``ws``.
     """
     return {"host": host, "port": port, "log_level": log_level, "access_log": False, "proxy_headers": True,
-            "forwarded_allow_ips": trusted_proxies(forwarded_allow_ips)}
+            "forwarded_allow_ips": trusted_proxies(forwarded_allow_ips), **FAST_PATHS}
 
 
 def checked_config(path: str) -> tuple[object, PreflightReport]:

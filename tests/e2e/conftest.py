@@ -21,6 +21,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from interactive_gym.server.static_files import static_mounts
+from interactive_gym.tools.run import FAST_PATHS
 
 CHROMIUM = "/usr/bin/chromium"
 BASE_ARGS = [
@@ -56,7 +57,9 @@ class LiveServer:
     def __init__(self, app: Any, port: int | None = None) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        # The websocket, HTTP and loop implementations ``interactive-gym run`` serves with.
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on",
+                                **FAST_PATHS)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 

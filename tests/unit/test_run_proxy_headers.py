@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -97,3 +98,14 @@ def test_a_bad_proxy_address_stops_run_with_the_fix(tmp_path: Path, capsys: pyte
     err = capsys.readouterr().err
     assert "--forwarded-allow-ips: 'localhost' is not an IP address or network" in err
     assert "Traceback" not in err
+
+
+def test_run_serves_with_the_fast_websocket_http_and_loop_implementations() -> None:
+    config = uvicorn.Config(scope_probe, **uvicorn_options("127.0.0.1", _free_port(), "warning", "127.0.0.1"))
+    config.load()  # resolves the names: a missing dependency fails here, as it would at start-up
+    assert config.ws_protocol_class.__module__ == "uvicorn.protocols.websockets.websockets_sansio_impl"
+    assert config.http_protocol_class.__module__ == "uvicorn.protocols.http.httptools_impl"
+    if sys.platform != "win32":
+        import uvloop
+
+        assert config.get_loop_factory() is uvloop.new_event_loop
