@@ -29,6 +29,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))  # the scenario and its checks live with the browser tests
+sys.path.insert(1, str(ROOT / "tests"))  # after tests/e2e (its conftest): the service helpers (service_process.py)
 
 from chaos_checks import check_run  # noqa: E402
 from chaos_scenario import BOUND_S, PARTICIPANTS, ChaosRun, run_chaos  # noqa: E402

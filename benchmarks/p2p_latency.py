@@ -48,6 +48,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))  # reuse the browser-test helpers: flags, coturn, the experiment
+sys.path.insert(1, str(ROOT / "tests"))  # after tests/e2e (its conftest): the service helpers (service_process.py)
 
 from conftest import LiveServer, launch_chromium  # noqa: E402
 from coturn_server import CoturnServer  # noqa: E402

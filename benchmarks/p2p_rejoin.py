@@ -31,6 +31,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))  # reuse the browser-test helpers and the scenario itself
+sys.path.insert(1, str(ROOT / "tests"))  # after tests/e2e (its conftest): the service helpers (service_process.py)
 
 from conftest import BASE_ARGS, CHROMIUM, LiveServer, launch_chromium  # noqa: E402
 from p2p_experiments import read_db  # noqa: E402

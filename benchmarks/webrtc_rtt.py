@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))  # reuse the browser-test helpers: flags, coturn, test app
+sys.path.insert(1, str(ROOT / "tests"))  # after tests/e2e (its conftest): the service helpers (service_process.py)
 
 from conftest import LiveServer, launch_chromium  # noqa: E402
 from coturn_server import CoturnServer  # noqa: E402

@@ -16,9 +16,10 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from service_process import start_listening, stop_process
 
 __all__ = ["RedisServer", "RedisUnavailableError", "find_redis_server", "running_redis"]
 
@@ -89,33 +90,18 @@ class RedisServer:
         command = [str(self.binary), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.root),
                    "--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "yes",
                    "--logfile", str(self.root / "redis.log")]
-        self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.PIPE, cwd=self.root)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not _answers_ping(self.port):
-            code = self._process.poll()
-            if code is not None or time.monotonic() > deadline:
-                # Only an exited server's stderr can be read to the end without blocking.
-                stderr = self._process.stderr.read() if code is not None and self._process.stderr else b""
-                self.stop()
-                state = f"exited with {code}" if code is not None else f"did not answer PING in {START_TIMEOUT_S} s"
-                raise RedisUnavailableError(f"redis-server {state}: {stderr.decode(errors='replace').strip()}\n"
-                                            f"{self.log()}")
-            time.sleep(0.02)
+        try:
+            self._process = start_listening(command, port=self.port, name="redis-server", log_text=self.log,
+                                            timeout_s=START_TIMEOUT_S, ready=_answers_ping, cwd=self.root)
+        except RuntimeError as exc:
+            self.stop()
+            raise RedisUnavailableError(str(exc)) from None
 
     def stop(self) -> None:
         """Stops the server (SIGTERM, SIGKILL after ``STOP_TIMEOUT_S``) and deletes its folder. Safe to call twice."""
         try:
             process, self._process = self._process, None
-            if process is not None and process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=STOP_TIMEOUT_S)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(timeout=STOP_TIMEOUT_S)
-            if process is not None and process.stderr is not None:
-                process.stderr.close()
+            stop_process(process, timeout_s=STOP_TIMEOUT_S)
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import onnx
+from db_under_test import location_for
 from onnx import TensorProto, helper, numpy_helper
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -130,13 +131,14 @@ def onnx_partner(tmp_path: Path, sample: bool = True, frame_skip: int = 2) -> On
 
 
 def store_uploads(db: Path, config: dict[str, Any], payloads: list[dict[str, Any]], participant: str) -> list[Any]:
-    """Validates each payload as the server would and writes it with DataWriter; returns the results."""
+    """Validates each payload as the server would and writes it with DataWriter (to the database the test's
+    ``db`` path stands for on the engine under test, ``db_under_test``); returns the results."""
     rules = rules_from_config(config, AGENTS)
     results = [validate_episode_upload(p, participant_id=participant, participant_scene_id=config["scene_id"],
                                        rules=rules) for p in payloads]
 
     async def write() -> None:
-        writer = DataWriter(db, experiment_id="e2e")
+        writer = DataWriter(location_for(db), experiment_id="e2e")  # the engine under test
         await writer.start()
         for result in results:
             if isinstance(result, EpisodeUpload):

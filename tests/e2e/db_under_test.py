@@ -21,7 +21,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the PostgreSQL server helper
+_TESTS = str(Path(__file__).resolve().parents[1])  # tests/: the PostgreSQL server helper
+if _TESTS not in sys.path:
+    sys.path.append(_TESTS)  # after tests/e2e, whose conftest a script importing these helpers also imports
 
 from postgres_server import PostgresServer  # noqa: E402
 

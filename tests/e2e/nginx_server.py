@@ -15,8 +15,9 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 from pathlib import Path
+
+from service_process import start_listening, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE_TEMPLATE = ROOT / "deploy" / "nginx" / "interactive-gym.conf"
@@ -112,31 +113,13 @@ class NginxServer:
         (self.workdir / "site.conf").write_text(self.site_text())
         conf = self.workdir / "nginx.conf"
         conf.write_text(self.main_config_text())
-        self._proc = subprocess.Popen([NGINX, "-c", str(conf), "-p", str(self.workdir)],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                stderr = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
-                raise RuntimeError(f"nginx exited with {self._proc.returncode}: {stderr}{self.error_text()[-2000:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.https_port), timeout=0.2):
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"nginx did not listen on 127.0.0.1:{self.https_port} within {timeout_s} s")
+        self._proc = start_listening([NGINX, "-c", conf, "-p", self.workdir], port=self.https_port, name="nginx",
+                                     log_text=self.error_text, timeout_s=timeout_s)
+        return self
 
     def stop(self) -> None:
         """Stops the nginx this object started (its master process, by PID; the workers follow)."""
-        if self._proc is None or self._proc.poll() is not None:
-            return
-        self._proc.terminate()
-        try:
-            self._proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait(timeout=5)
+        stop_process(self._proc, timeout_s=10)
 
     def access_text(self) -> str:
         return self.access_log.read_text(errors="replace") if self.access_log.exists() else ""

@@ -12,6 +12,7 @@ from itertools import groupby
 
 import pytest
 from browser_runtime_support import MAPPING, BrowserTestSite, gatherers, onnx_partner, store_uploads
+from db_under_test import location_for, open_storage
 
 from interactive_gym.cli import main
 from interactive_gym.server.upload_validation import EpisodeUpload
@@ -89,7 +90,7 @@ def test_human_plays_two_episodes_against_onnx_and_the_data_replays(
     results = store_uploads(db, config, payloads, participant="P1")
     assert all(isinstance(r, EpisodeUpload) for r in results), results
     for episode in (0, 1):
-        assert main(["replay", str(db), "--participant", "P1", "--episode", str(episode)]) == 0
+        assert main(["replay", str(location_for(db)), "--participant", "P1", "--episode", str(episode)]) == 0
         assert "reproduced: all 45 steps match" in capsys.readouterr().out
 
 
@@ -178,9 +179,7 @@ def test_closing_the_tab_mid_episode_keeps_the_partial_episode(live_server, new_
     db = tmp_path / "data.sqlite"
     (result,) = store_uploads(db, config, resent, participant="P9")
     assert isinstance(result, EpisodeUpload), result
-    from interactive_gym.server.storage import Storage
-
-    with Storage(db, readonly=True) as storage:
+    with open_storage(db) as storage:
         (row,) = storage.episodes()
         assert row.status == "partial" and row.mode == "browser" and row.meta["end_reason"] == "page_closed"
         assert row.step_count == len(beacon["steps"])

@@ -9,13 +9,12 @@ which a public server must not have) are appended. Browsers reach it as ``turns:
 from __future__ import annotations
 
 import random
-import socket
 import subprocess
-import time
 from pathlib import Path
 
 from coturn_server import TURNSERVER, _free_port
 from nginx_server import ROOT, free_port, swap
+from service_process import start_listening, stop_process
 
 TURN_TEMPLATE = ROOT / "deploy" / "coturn" / "turnserver.conf"
 
@@ -65,30 +64,13 @@ class TurnsServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         conf = self.workdir / "turnserver.conf"
         conf.write_text(self.config_text())
-        self._proc = subprocess.Popen([TURNSERVER, "-c", str(conf)], stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"turnserver exited with {self._proc.returncode}:\n{self.log_text()[-2000:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.tls_port), timeout=0.2):
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"turnserver did not listen on 127.0.0.1:{self.tls_port} within {timeout_s} s")
+        self._proc = start_listening([TURNSERVER, "-c", conf], port=self.tls_port, name="turnserver",
+                                     log_text=self.log_text, timeout_s=timeout_s, capture_stderr=False)
+        return self
 
     def stop(self) -> None:
         """Stops the process this object started (by its PID only)."""
-        if self._proc is None or self._proc.poll() is not None:
-            return
-        self._proc.terminate()
-        try:
-            self._proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait(timeout=5)
+        stop_process(self._proc)
 
     def log_text(self) -> str:
         """coturn's log so far (coturn may add a date suffix to the file name)."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from gymnasium.spaces import Discrete
+from still_env import still_game
 
 from interactive_gym import EndScene, GymScene, RemoteConfig, Stager, StaticScene
 from interactive_gym.configurations.remote_config import ConfigError
@@ -66,33 +66,7 @@ def test_group_memory_keeps_only_named_scenes_and_the_last_game() -> None:
 
 
 # -- start-up checks ---------------------------------------------------------------------------------------------
-class Pair:
-    """Two (or three) agents; never ends on its own."""
-
-    def __init__(self, n: int = 2) -> None:
-        self.possible_agents = [f"agent_{i}" for i in range(n)]
-        self.agents = list(self.possible_agents)
-
-    def action_space(self, agent: str) -> Discrete:
-        return Discrete(2)
-
-    def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
-        return {a: [0] for a in self.agents}, {a: {} for a in self.agents}
-
-    def step(self, actions: dict) -> tuple[dict, dict, dict, dict, dict]:
-        none = {a: False for a in self.agents}
-        return {a: [0] for a in self.agents}, {a: 0.0 for a in self.agents}, none, dict(none), {}
-
-
-def _draw(env: object, surface: object) -> None:
-    return None
-
-
-def game(scene_id: str, humans: int = 2, **kwargs: object) -> GymScene:
-    agents = [f"agent_{i}" for i in range(max(humans, 2))]
-    mapping = {a: ("human" if i < humans else "random") for i, a in enumerate(agents)}
-    return GymScene(scene_id, env_creator=Pair, env_kwargs={"n": len(agents)}, render_fn=_draw, width=32,
-                    height=32, controls={"ArrowUp": 1}, policy_mapping=mapping, **kwargs)  # type: ignore[arg-type]
+game = still_game
 
 
 def _problems(*items: object) -> list[str]:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from test_p2p_mode import run, setup
+from mode_fakes import run
+from test_p2p_mode import setup
 
 
 async def _game_of_two(mode: Any, scene: Any, people: dict[str, Any]) -> str:

@@ -3,14 +3,11 @@ cannot start puts its group back in the queue, and pages never learn their partn
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import sys
 from pathlib import Path
 from typing import Any
 
 from interactive_gym import EndScene, GymScene, RemoteConfig, Stager
-from interactive_gym.configurations.webrtc import TurnGrant
 from interactive_gym.server.browser_scenes import BrowserScenes
 from interactive_gym.server.flow.participants import Participant
 from interactive_gym.server.modes.p2p_mode import P2PMode
@@ -20,30 +17,7 @@ if str(DEMO_DIR) not in sys.path:
     sys.path.insert(0, str(DEMO_DIR))
 
 import gatherers  # noqa: E402
-
-
-def run(coro: Any) -> Any:
-    """``asyncio.run`` in a worker thread: in a full test session Playwright's loop owns this thread."""
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
-
-
-class FakeSio:
-    def __init__(self) -> None:
-        self.emits: list[tuple[str, Any, str | None]] = []
-
-    async def emit(self, event: str, data: Any = None, to: str | None = None, room: str | None = None) -> None:
-        assert to or room, f"{event} emitted without a target"
-        self.emits.append((event, data, to))
-
-    async def enter_room(self, sid: str, room: str) -> None:
-        pass
-
-    async def leave_room(self, sid: str, room: str) -> None:
-        pass
-
-    def to(self, sid: str, event: str) -> list[Any]:
-        return [data for e, data, target in self.emits if e == event and target == sid]
+from mode_fakes import FakeHooks, FakeSio, FakeWebrtc, run  # noqa: E402
 
 
 class FakeWriter:
@@ -51,37 +25,7 @@ class FakeWriter:
         pass
 
 
-class Hooks:
-    def __init__(self, people: dict[str, Participant]) -> None:
-        self.people = people
-        self.timeouts: list[str] = []
-
-    def lookup(self, participant_id: str) -> Participant | None:
-        return self.people.get(participant_id)
-
-    def game_over(self, participant_id: str, scene_id: str, record: dict[str, str], show: bool) -> None:
-        raise AssertionError("no game ends here")
-
-    def wait_timeout(self, participant_id: str, scene_id: str) -> None:
-        self.timeouts.append(participant_id)
-
-    async def notify(self, participant: Participant, event: str, data: dict[str, Any]) -> None:
-        if participant.sid:
-            await self.sio.emit(event, data, to=participant.sid)
-
-    async def record_event(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-
-class Webrtc:
-    mode = "none"
-    refresh_margin_s = 300.0
-
-    def grant_for(self, participant_id: str, now: float) -> TurnGrant:
-        return TurnGrant(None, {"iceServers": [], "iceTransportPolicy": "all"})
-
-
-def setup(seed: int | None = 100, env_creator: Any = gatherers.make_env) -> tuple[P2PMode, GymScene, Hooks, FakeSio,
+def setup(seed: int | None = 100, env_creator: Any = gatherers.make_env) -> tuple[P2PMode, GymScene, FakeHooks, FakeSio,
                                                                                   dict[str, Participant]]:
     width, height = gatherers.canvas_size()
     scene = GymScene("duo", env_creator=env_creator, render_fn=gatherers.render, width=width, height=height,
@@ -91,10 +35,9 @@ def setup(seed: int | None = 100, env_creator: Any = gatherers.make_env) -> tupl
     config = RemoteConfig().experiment("p2p_unit", stager=Stager([scene, EndScene("end")]))
     config.validate()
     people = {pid: Participant(pid, {}, [scene], tab_id=pid, sid=f"sid-{pid}") for pid in ("ann", "bob", "cy", "di")}
-    hooks = Hooks(people)
     sio = FakeSio()
-    hooks.sio = sio  # type: ignore[attr-defined]
-    mode = P2PMode(sio, FakeWriter(), BrowserScenes(config), Webrtc(), hooks)
+    hooks = FakeHooks(people, sio)
+    mode = P2PMode(sio, FakeWriter(), BrowserScenes(config), FakeWebrtc(), hooks)
     return mode, scene, hooks, sio, people
 
 

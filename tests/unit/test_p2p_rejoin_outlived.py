@@ -13,8 +13,9 @@ import time
 from typing import Any
 
 import pytest
+from mode_fakes import run
 from test_p2p_away_player import _game_of_two
-from test_p2p_mode import run, setup
+from test_p2p_mode import setup
 
 from interactive_gym.server.game_over import END_MESSAGES, P2P_END_REASONS
 from interactive_gym.server.schemas import PayloadError, validate_payload

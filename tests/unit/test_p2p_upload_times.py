@@ -4,8 +4,6 @@ Real DataWriter and SQLite; the game is started through P2PMode as two real join
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import sys
 import time
 from pathlib import Path
@@ -14,7 +12,6 @@ from typing import Any
 import pytest
 
 from interactive_gym import EndScene, GymScene, RemoteConfig, Stager
-from interactive_gym.configurations.webrtc import TurnGrant
 from interactive_gym.server.browser_scenes import BrowserScenes
 from interactive_gym.server.data_writer import DataWriter
 from interactive_gym.server.flow.participants import Participant
@@ -27,52 +24,10 @@ if str(DEMO_DIR) not in sys.path:
     sys.path.insert(0, str(DEMO_DIR))
 
 import gatherers  # noqa: E402
+from mode_fakes import FakeHooks, FakeSio, FakeWebrtc, run  # noqa: E402
 
 AGENTS = ("agent_0", "agent_1")
 LEAD_S = 30.0  # the server's clock is 30 s ahead of the page's
-
-
-def run(coro: Any) -> Any:
-    """``asyncio.run`` in a worker thread: in a full test session Playwright's loop owns this thread."""
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
-
-
-class Sio:
-    def __init__(self) -> None:
-        self.emits: list[tuple[str, Any, str | None]] = []
-
-    async def emit(self, event: str, data: Any = None, to: str | None = None, room: str | None = None) -> None:
-        self.emits.append((event, data, to))
-
-    async def enter_room(self, sid: str, room: str) -> None:
-        pass
-
-    async def leave_room(self, sid: str, room: str) -> None:
-        pass
-
-
-class Hooks:
-    def __init__(self, sio: Sio, people: dict[str, Participant]) -> None:
-        self.sio = sio
-        self.people = people
-
-    def lookup(self, participant_id: str) -> Participant | None:
-        return self.people.get(participant_id)
-
-    async def notify(self, participant: Participant, event: str, data: dict[str, Any]) -> None:
-        await self.sio.emit(event, data, to=participant.sid)
-
-    async def record_event(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-
-class Webrtc:
-    mode = "none"
-    refresh_margin_s = 300.0
-
-    def grant_for(self, participant_id: str, now: float) -> TurnGrant:
-        return TurnGrant(None, {"iceServers": [], "iceTransportPolicy": "all"})
 
 
 def step(t: int, ts: float, last: bool) -> dict[str, Any]:
@@ -101,10 +56,10 @@ async def played(db: Path, make_payload: Any) -> tuple[dict[str, Any], float, fl
     config.validate()
     writer = DataWriter(db, experiment_id="p2p_times")
     await writer.start()
-    sio = Sio()
+    sio = FakeSio()
     people = [Participant(pid, {}, [scene], tab_id=pid, sid=f"sid-{pid}") for pid in ("ann", "bob")]
-    hooks = Hooks(sio, {p.participant_id: p for p in people})
-    mode = P2PMode(sio, writer, BrowserScenes(config), Webrtc(), hooks)  # type: ignore[arg-type]
+    hooks = FakeHooks({p.participant_id: p for p in people}, sio)
+    mode = P2PMode(sio, writer, BrowserScenes(config), FakeWebrtc(), hooks)
     for person in people:
         await mode.join(person, scene, None)
     ready = next(data for event, data, to in sio.emits if event == "pyodide_game_ready" and to == "sid-ann")

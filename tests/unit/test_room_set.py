@@ -13,11 +13,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from mode_fakes import FakeHooks, FakeSio
 from redis.asyncio import Redis
 from redis_server import RedisServer
+from still_env import still_game
 
 from interactive_gym import EndScene, GymScene, RemoteConfig, Stager
-from interactive_gym.envs.spaces import Discrete
 from interactive_gym.server.flow.participants import Participant, Status
 from interactive_gym.server.modes.groups import GroupMemory
 from interactive_gym.server.modes.waiting import KEEP_GROUP_NOTICE, RoomSet, shared_room_problems
@@ -27,35 +28,10 @@ T0 = 1_800_000_000.0  # wall-clock seconds, as shared rooms require
 TIMEOUT_S = 30.0
 
 
-class Crowd:
-    """``n`` agents standing still; never ends (only its agents matter here)."""
-
-    def __init__(self, n: int = 2) -> None:
-        self.possible_agents = [f"agent_{i}" for i in range(n)]
-        self.agents = list(self.possible_agents)
-
-    def action_space(self, agent: str) -> Discrete:
-        return Discrete(2)
-
-    def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
-        return {a: [0] for a in self.agents}, {a: {} for a in self.agents}
-
-    def step(self, actions: dict) -> tuple[dict, dict, dict, dict, dict]:
-        none = {a: False for a in self.agents}
-        return {a: [0] for a in self.agents}, {a: 0.0 for a in self.agents}, none, dict(none), {}
-
-
-def _draw(env: object, surface: object) -> None:
-    return None
-
-
 def game(scene_id: str, humans: int = 2, **kwargs: Any) -> GymScene:
-    """A server-mode scene of ``humans`` humans (and a random agent beside a lone human)."""
-    agents = [f"agent_{i}" for i in range(max(humans, 2))]
-    mapping = {a: ("human" if i < humans else "random") for i, a in enumerate(agents)}
-    return GymScene(scene_id, env_creator=Crowd, env_kwargs={"n": len(agents)}, render_fn=_draw, width=32,
-                    height=32, controls={"ArrowUp": 1}, policy_mapping=mapping, waiting_room_timeout_s=TIMEOUT_S,
-                    **kwargs)
+    """A server-mode scene of ``humans`` humans that times its waiters out after ``TIMEOUT_S``."""
+    kwargs.setdefault("waiting_room_timeout_s", TIMEOUT_S)
+    return still_game(scene_id, humans, **kwargs)
 
 
 def staged(*scenes: GymScene) -> list[GymScene]:
@@ -64,47 +40,10 @@ def staged(*scenes: GymScene) -> list[GymScene]:
     return list(scenes)
 
 
-class FakeSio:
-    def __init__(self) -> None:
-        self.emits: list[tuple[str, Any, str | None]] = []
-
-    async def emit(self, event: str, data: Any = None, to: str | None = None, room: str | None = None) -> None:
-        assert to or room, f"{event} emitted without a target"
-        self.emits.append((event, data, to))
-
-    def to(self, sid: str, event: str = "waiting") -> list[Any]:
-        return [data for e, data, target in self.emits if e == event and target == sid]
-
-
-class Hooks:
-    """The participant flow as RoomSet sees it: lookups in ``people``, notices through this process's sio."""
-
-    def __init__(self, people: dict[str, Participant], sio: FakeSio) -> None:
-        self.people, self.sio = people, sio
-        self.timeouts: list[str] = []
-        self.events: list[tuple[str, dict[str, Any]]] = []
-
-    def lookup(self, participant_id: str) -> Participant | None:
-        return self.people.get(participant_id)
-
-    def game_over(self, participant_id: str, scene_id: str, record: dict[str, str], show: bool) -> None:
-        raise AssertionError("no game ends here")
-
-    def wait_timeout(self, participant_id: str, scene_id: str) -> None:
-        self.timeouts.append(participant_id)
-
-    async def notify(self, participant: Participant, event: str, data: dict[str, Any]) -> None:
-        if participant.sid:
-            await self.sio.emit(event, data, to=participant.sid)
-
-    async def record_event(self, kind: str, data: dict[str, Any], *args: Any, **kwargs: Any) -> None:
-        self.events.append((kind, data))
-
-
 class Process:
     """One server process: its participants, its Socket.IO stand-in, its RoomSet."""
 
-    def __init__(self, rooms: RoomSet, hooks: Hooks, sio: FakeSio) -> None:
+    def __init__(self, rooms: RoomSet, hooks: FakeHooks, sio: FakeSio) -> None:
         self.rooms, self.hooks, self.sio = rooms, hooks, sio
 
     def person(self, pid: str, scenes: list[GymScene], **kwargs: Any) -> Participant:
@@ -126,7 +65,7 @@ class Backend:
 
     def process(self, people: dict[str, Participant] | None = None, groups: GroupMemory | None = None) -> Process:
         sio = FakeSio()
-        hooks = Hooks({} if people is None else people, sio)
+        hooks = FakeHooks({} if people is None else people, sio)
         client = None
         if self.url is not None:
             client = Redis.from_url(self.url, max_connections=32)  # one client per process, as two workers

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_p2p_mode import FakeSio, Hooks, gatherers
-from test_p2p_upload_times import Hooks as UploadHooks
-from test_p2p_upload_times import Sio, run, upload
+from mode_fakes import FakeHooks, FakeSio, run
+from test_p2p_mode import gatherers
+from test_p2p_upload_times import upload
 
 from interactive_gym import EndScene, GymScene, RemoteConfig, Stager
 from interactive_gym.configurations.webrtc import WebRTCSettings
@@ -105,9 +105,8 @@ def _mode(settings: WebRTCSettings) -> tuple[P2PMode, GymScene, FakeSio, dict[st
     config = RemoteConfig().experiment("turn_unit", stager=Stager([scene, EndScene("end")]))
     config.validate()
     people = {pid: Participant(pid, {}, [scene], tab_id=pid, sid=f"sid-{pid}") for pid in ("ann", "bob")}
-    hooks = Hooks(people)
     sio = FakeSio()
-    hooks.sio = sio  # type: ignore[attr-defined]
+    hooks = FakeHooks(people, sio)
     return P2PMode(sio, FakeWriterEvents(), BrowserScenes(config), settings, hooks), scene, sio, people
 
 
@@ -195,10 +194,9 @@ def test_concurrent_server_relay_uploads_warn_once_per_game(tmp_path: Path, capl
         config.validate()
         writer = DataWriter(db, experiment_id="relay_unit")
         await writer.start()
-        sio = Sio()
+        sio = FakeSio()
         people = [Participant(pid, {}, [scene], tab_id=pid, sid=f"sid-{pid}") for pid in ("ann", "bob")]
-        mode = P2PMode(sio, writer, BrowserScenes(config), EPHEMERAL, UploadHooks(sio, {p.participant_id: p
-                                                                                       for p in people}))
+        mode = P2PMode(sio, writer, BrowserScenes(config), EPHEMERAL, FakeHooks({p.participant_id: p for p in people}, sio))
         for person in people:
             await mode.join(person, scene, None)
         readies = {to: data for event, data, to in sio.emits if event == "pyodide_game_ready"}
