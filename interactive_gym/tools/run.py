@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from interactive_gym.cli import UserError
-from interactive_gym.configurations.remote_config import ConfigError
+from interactive_gym.configurations.remote_config import ConfigError, RemoteConfig
 from interactive_gym.experiment_loader import ExperimentFileError, load_experiment
 from interactive_gym.preflight import PreflightError, PreflightReport, run_preflight
 from interactive_gym.server.storage_connection import describe
@@ -21,6 +21,7 @@ from interactive_gym.server.storage_postgres import is_postgres_url
 # proxy's X-Forwarded-* headers then say who the participant is and whether they used https/wss. Headers from
 # any other sender are ignored, so a participant cannot fake them.
 LOOPBACK_PROXIES = "127.0.0.1,::1"
+MAX_WORKERS = 64
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -44,8 +45,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                              "X-Forwarded-For/-Proto headers name the participant's address and scheme; '*' "
                              "trusts every sender (only if nothing but the proxy can reach the port); default "
                              f"{LOOPBACK_PROXIES}: nginx on this machine")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="server processes behind the one port (default 1); 2 or more need --redis")
+    parser.add_argument("--redis", metavar="URL",
+                        help="redis://HOST:PORT of the Redis server the workers share (with --workers 2 or more)")
     parser.set_defaults(func=run)
 
+
+def check_workers(count: int, redis_url: str | None) -> None:
+    """Fails with what to pass when ``--workers`` and ``--redis`` do not go together."""
+    if not 1 <= count <= MAX_WORKERS:
+        raise UserError(f"--workers {count}: give a number from 1 to {MAX_WORKERS}")
+    if count > 1 and not redis_url:
+        raise UserError(f"--workers {count} needs --redis redis://HOST:PORT: the workers share waiting rooms and "
+                        "messages through a Redis server (on Debian/Ubuntu: apt-get install redis-server; it "
+                        "listens on redis://127.0.0.1:6379)")
+    if count == 1 and redis_url:
+        raise UserError("--redis is for several workers: pass --workers 2 or more with it, or leave it out")
 
 
 def trusted_proxies(text: str) -> list[str]:
@@ -143,33 +159,54 @@ def check_database(location: Path | str, experiment_id: str) -> None:
         raise UserError(f"--db / config.experiment(db=...): {exc}") from None
 
 
+def db_location(db: str) -> Path | str:
+    """``--db`` as the experiment takes it: a PostgreSQL URL as given, a file path made absolute."""
+    return db if is_postgres_url(db) else Path(db).resolve()
+
+
+def loaded_config(path: str, host: str | None, port: int | None, db: str | None) -> RemoteConfig:
+    """The experiment's configuration with the command line's ``--host``, ``--port`` and ``--db`` applied."""
+    try:
+        config = load_experiment(path)
+    except ExperimentFileError as exc:
+        raise UserError(str(exc)) from None
+    config.hosting(host=host, port=port)
+    if db:
+        config.experiment(db=db_location(db))
+    return config
+
+
+def announce(config: RemoteConfig, report: PreflightReport | None, log_level: str) -> None:
+    """Sets up logging and prints the start-up lines (the preflight's summary, where, the TURN settings)."""
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if report is not None:
+        print(report.summary(), flush=True)
+    print(f"Serving experiment '{config.experiment_id}' at http://{config.host}:{config.port}/  "
+          f"(data: {describe(config.database_path())})", flush=True)
+    print(f"WebRTC/TURN: {config.webrtc_settings.describe()}", flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from interactive_gym.server.app import create_app
 
     proxies = ",".join(trusted_proxies(args.forwarded_allow_ips))  # a typo fails before any other work
-    try:
-        config = load_experiment(args.experiment)
-    except ExperimentFileError as exc:
-        raise UserError(str(exc)) from None
-    config.hosting(host=args.host, port=args.port)
-    if args.db:
-        config.experiment(db=args.db if is_postgres_url(args.db) else Path(args.db).resolve())
+    check_workers(args.workers, args.redis)
+    config = loaded_config(args.experiment, args.host, args.port, args.db)
     report = None if args.skip_preflight else preflight(config)  # preflight validates first
     try:
         if report is None:
             config.validate()
         check_port_free(config.host, config.port)
         check_database(config.database_path(), config.experiment_id)
-        app = create_app(config)
+        app = None if args.workers > 1 else create_app(config)
     except ConfigError as exc:
         raise config_problems(exc) from None
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if report is not None:
-        print(report.summary(), flush=True)
-    print(f"Serving experiment '{config.experiment_id}' at http://{config.host}:{config.port}/  "
-          f"(data: {describe(config.database_path())})", flush=True)
-    print(f"WebRTC/TURN: {config.webrtc_settings.describe()}", flush=True)
+    announce(config, report, args.log_level)
+    if app is None:
+        from interactive_gym.tools.workers import serve_workers
+
+        return serve_workers(args, config, proxies)
     uvicorn.run(app.asgi, **uvicorn_options(config.host, config.port, args.log_level, proxies))
     return 0

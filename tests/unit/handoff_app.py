@@ -7,6 +7,7 @@ prefixed with its name.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -35,7 +36,8 @@ def make_app(name: str) -> Callable[[dict[str, Any], Receive, Send], Awaitable[N
         elif scope["type"] == "http":
             body = f"{name} {scope['path']}?{scope['query_string'].decode()}".encode()
             await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]})
+                        "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode()),
+                                    (b"x-worker-pid", str(os.getpid()).encode())]})
             await send({"type": "http.response.body", "body": body})
         elif scope["type"] == "websocket":
             await receive()  # websocket.connect
