@@ -15,6 +15,7 @@ import collections
 import contextlib
 import logging
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -37,6 +38,7 @@ STOP_TIMEOUT_S = 15.0  # uvicorn's graceful shutdown, then SIGKILL
 BACKOFF_S, MAX_BACKOFF_S = 1.0, 30.0  # restart delays, doubling while a worker keeps exiting soon after a start
 TAIL_LINES = 20
 POLL_S = 0.1
+MAX_OPEN_FILES = 65536
 
 
 class Worker:
@@ -190,8 +192,18 @@ class Supervisor:
                 proc.wait()
 
 
+def raise_open_files_limit() -> None:
+    """Lifts the soft limit on open files to the hard one (capped): the front holds up to ``MAX_PENDING``
+    connections at once and each worker one per participant, beyond the usual soft limit of 1024."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = MAX_OPEN_FILES if hard == resource.RLIM_INFINITY else min(hard, MAX_OPEN_FILES)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
 def serve_workers(args: argparse.Namespace, config: RemoteConfig, proxies: str) -> int:
     """Runs ``args.workers`` workers of the checked ``config`` behind its host:port until a signal."""
+    raise_open_files_limit()  # before the workers start: they inherit it
     with tempfile.TemporaryDirectory(prefix="interactive-gym-handoff-") as folder:
         names = [f"w{i}" for i in range(args.workers)]
         workers = [Worker(name, Path(folder) / f"{name}.sock",

@@ -220,6 +220,25 @@ def test_eight_kib_without_a_line_end_is_closed(front: FrontThread) -> None:
         assert closed_after(sock) < 0.4  # well before the peek timeout
 
 
+def test_connections_beyond_the_peek_bound_are_closed(workers: Workers) -> None:
+    running = FrontThread({"w0": workers.path("w0")}, peek_timeout=5, max_pending=2)
+    held = [socket.create_connection(("127.0.0.1", running.port), timeout=10) for _ in range(2)]
+    try:
+        with socket.create_connection(("127.0.0.1", running.port), timeout=10) as third:
+            assert closed_after(third) < 1  # closed at once, not after the 5 s peek timeout
+        for sock in held:  # still being waited for
+            sock.settimeout(0.2)
+            with pytest.raises(TimeoutError):
+                sock.recv(1)
+        held[0].settimeout(10)
+        held[0].sendall(b"GET /?ig_route=w0 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert read_all(held[0]).endswith(b"w0 /?ig_route=w0")
+    finally:
+        for sock in held:
+            sock.close()
+        running.close()
+
+
 def test_no_worker_alive_answers_503(tmp_path: Path) -> None:
     running = FrontThread({"w0": tmp_path / "w0.sock", "w1": tmp_path / "w1.sock"})
     try:
