@@ -12,6 +12,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import socketio
 from starlette.applications import Starlette
@@ -22,6 +23,7 @@ from starlette.routing import Route
 from interactive_gym.configurations.remote_config import RemoteConfig
 from interactive_gym.server.admin.dashboard import Dashboard
 from interactive_gym.server.beacon import BeaconEndpoint
+from interactive_gym.server.cluster.options import ClusterOptions
 from interactive_gym.server.data_writer import DataWriter
 from interactive_gym.server.episode_verifier import EpisodeVerifier
 from interactive_gym.server.events import EventRouter
@@ -31,6 +33,9 @@ from interactive_gym.server.message_limits import MAX_ENGINEIO_BYTES, MAX_MESSAG
 from interactive_gym.server.rate_limits import RateLimiter
 from interactive_gym.server.static_files import PACKAGE_DIR, static_mounts
 from interactive_gym.server.storage_connection import describe
+
+if TYPE_CHECKING:
+    from interactive_gym.server.cluster.worker_links import WorkerLinks
 
 log = logging.getLogger("interactive_gym.app")
 INDEX_HTML = PACKAGE_DIR / "server" / "templates" / "index.html"
@@ -66,19 +71,29 @@ class ExperimentApp:
     Args:
         config: The validated experiment.
         young_gc_threshold: The collector's first threshold while serving (benchmarks compare others).
+        cluster: This process is one worker of several (``interactive-gym run --workers N``).
     """
 
-    def __init__(self, config: RemoteConfig, *, young_gc_threshold: int = YOUNG_GC_THRESHOLD) -> None:
+    def __init__(self, config: RemoteConfig, *, young_gc_threshold: int = YOUNG_GC_THRESHOLD,
+                 cluster: ClusterOptions | None = None) -> None:
         self.config = config
         self.young_gc_threshold = young_gc_threshold
         self.writer = DataWriter(config.database_path(), experiment_id=config.experiment_id)
+        self.worker: WorkerLinks | None = None
+        if cluster is not None:
+            # Imported here: the redis extra is needed by workers only.
+            from interactive_gym.server.cluster.worker_links import WorkerLinks
+
+            self.worker = WorkerLinks(config, cluster)
         # DirectSendManager/JsonFirstPacket: the same bytes as the defaults, with less CPU per emit (every game
         # sends a render packet every tick), a bounded render backlog per slow reader, and the message limits
-        # above (see fast_socketio.py).
+        # above (see fast_socketio.py). A worker's manager is the Redis one (the same local fast path).
+        manager = self.worker.manager if self.worker is not None else DirectSendManager()
         self.sio = ExperimentSocketServer(
             async_mode="asgi", cors_allowed_origins=[], max_http_buffer_size=MAX_ENGINEIO_BYTES,
-            max_message_chars=MAX_MESSAGE_CHARS, client_manager=DirectSendManager(), serializer=JsonFirstPacket)
-        self.server = Experiment(config, self.sio, self.writer, verifier=EpisodeVerifier(self.writer))
+            max_message_chars=MAX_MESSAGE_CHARS, client_manager=manager, serializer=JsonFirstPacket)
+        self.server = Experiment(config, self.sio, self.writer, verifier=EpisodeVerifier(self.writer),
+                                 placement=self.worker.placement if self.worker is not None else None)
         self.events = EventRouter(self.sio, self.server, limiter=RateLimiter())
         self.events.register()
         self.dashboard = Dashboard(self.sio, self.server, config.database_path())
@@ -115,6 +130,9 @@ class ExperimentApp:
         restored = self.server.restore_participants()
         if restored:
             log.info("restored %d participants from %s", restored, describe(self.config.database_path()))
+        if self.worker is not None:
+            assert self.server.flow.handovers is not None
+            await self.worker.start(self.server.flow.handovers.hand_over)
         self._housekeeping = asyncio.create_task(self._housekeep())
         log.info("experiment %s: data in %s", self.config.experiment_id, describe(self.config.database_path()))
         self.dashboard.announce()
@@ -125,6 +143,8 @@ class ExperimentApp:
             self._housekeeping.cancel()
             await self.dashboard.close()
             await self.server.shutdown()
+            if self.worker is not None:
+                await self.worker.close()
             await self.writer.close()
 
     async def _housekeep(self) -> None:
@@ -136,6 +156,7 @@ class ExperimentApp:
                 log.exception("housekeeping failed")
 
 
-def create_app(config: RemoteConfig, *, young_gc_threshold: int = YOUNG_GC_THRESHOLD) -> ExperimentApp:
+def create_app(config: RemoteConfig, *, young_gc_threshold: int = YOUNG_GC_THRESHOLD,
+               cluster: ClusterOptions | None = None) -> ExperimentApp:
     """Validates nothing (the caller did, at start-up) and builds the app."""
-    return ExperimentApp(config, young_gc_threshold=young_gc_threshold)
+    return ExperimentApp(config, young_gc_threshold=young_gc_threshold, cluster=cluster)

@@ -32,6 +32,8 @@ from interactive_gym.server.storage_connection import describe
 from interactive_gym.server.storage_records import (
     BrowserVisitRow,
     EpisodeConflictError,
+    EventRow,
+    ParticipantRow,
     StepRecord,
     encode_step,
     require_text,
@@ -293,6 +295,12 @@ class DataWriter:
     async def browser_visit(self, participant_id: str, scene_index: int) -> BrowserVisitRow | None:
         """Reads a stored visit through the write connection (so it sees every committed write)."""
         return await self._submit(lambda s: s.browser_visit(participant_id, scene_index))
+
+    async def stored_participant(self, participant_id: str) -> tuple[ParticipantRow | None, list[EventRow]]:
+        """A participant's row and their ``condition_assigned`` events, read through the write connection (so
+        another worker's committed writes are seen): what a worker needs to take them over."""
+        return await self._submit(lambda s: (s.participant(participant_id),
+                                             s.events("condition_assigned", participant_id=participant_id)))
 
     async def record_event(
         self,

@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from interactive_gym.configurations.remote_config import RemoteConfig
 from interactive_gym.scenes.gym_scene import GymScene
@@ -26,7 +26,12 @@ from interactive_gym.server.modes.browser_mode import BrowserMode
 from interactive_gym.server.modes.groups import GroupMemory
 from interactive_gym.server.modes.p2p_mode import P2PMode
 from interactive_gym.server.modes.server_mode import ServerMode
+from interactive_gym.server.modes.waiting import RoomSet
 from interactive_gym.server.storage import Storage
+from interactive_gym.server.storage_records import EventRow, ParticipantRow
+
+if TYPE_CHECKING:
+    from interactive_gym.server.cluster.placement import Placement
 
 log = logging.getLogger("interactive_gym.server")
 
@@ -42,14 +47,19 @@ class Experiment:
         clock: Wall clock (``time.time``) of the participant flow (drop delays, restored participants).
         monotonic: Monotonic clock of the game modes and housekeeping (waiting-room timeouts). Tests pass
             fakes; the two must stay consistent within one experiment, so they are given here once.
+        placement: One worker of several (cluster/placement.py): the waiting rooms are shared through its
+            Redis, participants are loaded from the database when their page connects here, and the modes run
+            on the wall clock (the rooms compare times that different processes wrote).
     """
 
     def __init__(self, config: RemoteConfig, sio: Any, writer: Any, verifier: Any = None, *,
-                 clock: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic,
+                 placement: Placement | None = None) -> None:
         assert config.stager is not None
         self.config = config
         self.clock = clock
-        self.monotonic = monotonic
+        self.placement = placement
+        self.monotonic = monotonic = clock if placement is not None else monotonic
         self.sio = sio
         self.writer = writer
         # Arms of AssignCondition blocks are balanced over the participants the registry knows.
@@ -65,19 +75,32 @@ class Experiment:
                                     clock=clock, conditions=self.conditions, required_id=config.required_id_param)
         # Who played with whom, shared by the modes: a keep_group_from scene may follow a game of the other mode.
         self.groups = GroupMemory(kept_scene_ids(config.stager))
-        self.server_mode = ServerMode(sio, writer, self.flow, clock=monotonic, groups=self.groups)
+        self.server_mode = ServerMode(sio, writer, self.flow, clock=monotonic, groups=self.groups,
+                                      rooms=self._shared_rooms())
         self.browser_mode = BrowserMode(self.browser, self.flow, verifier)
         self.p2p_mode = P2PMode(sio, writer, self.browser, webrtc, self.flow, config.test_faults, verifier,
-                                clock=monotonic, groups=self.groups)
+                                clock=monotonic, groups=self.groups, rooms=self._shared_rooms())
         self.verifier = verifier
         self.modes: dict[str, GameMode] = {m.name: m for m in (self.server_mode, self.browser_mode, self.p2p_mode)}
         self.flow.modes.update(self.modes)
         # Entry screening and in-game exclusion watch the participants of every mode (flow/exclusion.py).
         self.flow.screening = screening_for(self)
+        if placement is not None:
+            from interactive_gym.server.cluster.handover import Handovers  # the redis extra: workers only
+
+            self.flow.handovers = Handovers(placement, self.registry, self.serial, sio, self.load_participant)
+
+    def _shared_rooms(self) -> RoomSet | None:
+        if self.placement is None:
+            return None  # the mode's own rooms, in this process
+        return RoomSet(self.sio, self.flow, self.groups, redis=self.placement.client,
+                       prefix=self.config.experiment_id, placement=self.placement)
 
     def restore_participants(self) -> int:
         """Loads every participant the database knows (server restarted): progress resumes, the finished stay
         finished. Returns how many were restored."""
+        if self.placement is not None:
+            return 0  # each worker loads the participants whose pages connect to it (load_participant)
         path = self.config.database_path()
         if isinstance(path, Path) and not path.exists():  # a PostgreSQL URL: the writer made the tables at start
             return 0
@@ -89,20 +112,35 @@ class Experiment:
         finally:
             storage.close()
         # Arms first: a participant's scene order is rebuilt from them (and the loads of later arrivals counted).
-        for event in assigned:
-            conditions = event.data.get("conditions") if isinstance(event.data, dict) else None
-            if event.participant_id and isinstance(conditions, dict):
-                self.conditions.restore(event.participant_id, conditions)
+        self._restore_conditions(assigned)
         for event in groups:  # in the order they formed: a later game of a scene replaces an earlier group
             members = event.data.get("members") if isinstance(event.data, dict) else None
             if event.scene_id and isinstance(members, list) and all(isinstance(m, str) for m in members):
                 self.groups.remember(event.scene_id, members)
         now = self.clock()
         for row in rows:
-            status = Status(row.status) if row.status in {s.value for s in Status} else Status.ACTIVE
-            self.registry.restore(row.participant_id, dict(row.url_params or {}), row.current_scene, status,
-                                  row.resume_secret_hash, now)
+            self._restore_row(row, now)
         return len(rows)
+
+    async def load_participant(self, participant_id: str) -> Participant | None:
+        """Takes over a participant another worker served (or served before it stopped), as the database has
+        them: their arms, scene and session. ``None`` if the database does not know them (a newcomer)."""
+        row, assigned = await self.writer.stored_participant(participant_id)
+        if row is None:
+            return None
+        self._restore_conditions(assigned)
+        return self._restore_row(row, self.clock())
+
+    def _restore_conditions(self, assigned: list[EventRow]) -> None:
+        for event in assigned:
+            conditions = event.data.get("conditions") if isinstance(event.data, dict) else None
+            if event.participant_id and isinstance(conditions, dict):
+                self.conditions.restore(event.participant_id, conditions)
+
+    def _restore_row(self, row: ParticipantRow, now: float) -> Participant:
+        status = Status(row.status) if row.status in {s.value for s in Status} else Status.ACTIVE
+        return self.registry.restore(row.participant_id, dict(row.url_params or {}), row.current_scene, status,
+                                     row.resume_secret_hash, now)
 
     def mode_of(self, participant: Participant) -> GameMode | None:
         scene = participant.scene

@@ -36,6 +36,15 @@ class StorageReads:
         )
         return [ParticipantRow(**row) for row in self._decoded_rows(sql, (), ("url_params",))]
 
+    def participant(self, participant_id: str) -> ParticipantRow | None:
+        """One participant by id, or ``None``."""
+        sql = (
+            "SELECT participant_id, experiment_id, url_params, status, completion_code, current_scene,"
+            " created_at, updated_at, resume_secret_hash FROM participants" + _where(participant_id=participant_id)
+        )
+        rows = self._decoded_rows(sql, {"participant_id": participant_id}, ("url_params",))
+        return next((ParticipantRow(**row) for row in rows), None)
+
     def scene_records(self, participant_id: str | None = None) -> list[SceneRecordRow]:
         """Finished scenes (of one participant, or all), in participant and scene order."""
         sql = (
@@ -77,10 +86,12 @@ class StorageReads:
             yield row.pop("episode_id"), StepRecord(
                 **row, controllers=None if controllers is None else value_codec.loads(controllers))
 
-    def events(self, kind: str | None = None) -> list[EventRow]:
-        """Events (of one kind, or all) in the order they were recorded."""
-        sql = "SELECT id, ts, participant_id, game_id, scene_id, kind, data FROM events" + _where(kind=kind) + " ORDER BY id"
-        return [EventRow(**row) for row in self._decoded_rows(sql, {"kind": kind}, ("data",))]
+    def events(self, kind: str | None = None, participant_id: str | None = None) -> list[EventRow]:
+        """Events (of one kind and/or one participant, or all) in the order they were recorded."""
+        sql = ("SELECT id, ts, participant_id, game_id, scene_id, kind, data FROM events"
+               + _where(kind=kind, participant_id=participant_id) + " ORDER BY id")
+        rows = self._decoded_rows(sql, {"kind": kind, "participant_id": participant_id}, ("data",))
+        return [EventRow(**row) for row in rows]
 
     def _decoded_rows(
         self, sql: str, params: Sequence[Any] | dict[str, Any], json_columns: Sequence[str]

@@ -14,7 +14,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from interactive_gym.scenes.form_inputs import AnswerError
 from interactive_gym.scenes.gym_scene import GymScene
@@ -34,6 +34,9 @@ from interactive_gym.server.flow.sessions import presented_secrets
 from interactive_gym.server.modes.base import Ack, GameMode
 
 log = logging.getLogger("interactive_gym.flow")
+
+if TYPE_CHECKING:
+    from interactive_gym.server.cluster.handover import Handovers
 
 REFUSALS = {
     ConnectKind.REFUSED_OTHER_TAB: "This study is already open in another tab or window. Please continue there.",
@@ -84,6 +87,8 @@ class ParticipantFlow:
         self.enrolment_open = True
         # Screening and exclusion (flow/exclusion.py Screening), set by the experiment's wiring; None: none.
         self.screening: Any = None
+        # One worker of several (cluster/handover.py), set by the experiment's wiring; None: one process.
+        self.handovers: Handovers | None = None
 
     # -- FlowHooks (what game modes may ask) ----------------------------------------------------------------
     def lookup(self, participant_id: str) -> Participant | None:
@@ -162,6 +167,8 @@ class ParticipantFlow:
             await self.sio.emit("refused", {"reason": ConnectKind.REFUSED_PAUSED.value,
                                             "message": REFUSALS[ConnectKind.REFUSED_PAUSED]}, to=sid)
             return None
+        if self.handovers is not None and not await self.handovers.place(sid, participant_id):
+            return None  # another worker serves them: the page was told to reconnect there
         tab_id = str(auth.get("tab_id") or "")[:64]
         secret = presented_secrets(auth.get("resume")).get(participant_id)
         outcome = self.registry.connect(participant_id, tab_id, sid, params, self.clock(), secret)

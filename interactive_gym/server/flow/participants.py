@@ -237,6 +237,15 @@ class ParticipantRegistry:
             return participant
         return None
 
+    def forget(self, participant_id: str) -> str | None:
+        """Drops a participant another worker now serves; returns their live socket, if any (to close)."""
+        participant = self._by_id.pop(participant_id, None)
+        if participant is None:
+            return None
+        for sid in [s for s, pid in self._by_sid.items() if pid == participant_id]:
+            del self._by_sid[sid]
+        return participant.sid
+
     def participant_id_of(self, sid: str) -> str | None:
         """The participant a socket belongs to (live or not yet forgotten)."""
         return self._by_sid.get(sid)

@@ -47,13 +47,15 @@ class P2PMode:
         verifier: Optional replay verifier: every stored peer trajectory is replayed off the event loop.
         clock: Monotonic clock.
         groups: Who played with whom (shared with server mode), for ``keep_group_from`` scenes.
+        rooms: Its waiting rooms (default: in this process; several workers share them through Redis).
     """
 
     name = "p2p"
 
     def __init__(self, sio: Any, writer: Any, browser: BrowserScenes, webrtc: Any, hooks: FlowHooks,
                  test_faults: Mapping[str, float] | None = None, verifier: Any = None,
-                 clock: Callable[[], float] = time.monotonic, groups: GroupMemory | None = None) -> None:
+                 clock: Callable[[], float] = time.monotonic, groups: GroupMemory | None = None,
+                 rooms: RoomSet | None = None) -> None:
         self.sio = sio
         self.writer = writer
         self.browser = browser
@@ -67,7 +69,7 @@ class P2PMode:
         self.uploads = P2PUploads(writer, self.coordinator, verifier, webrtc)
         self.relay = SignalingRelay(self.coordinator)
         self.relay.bind(sio)  # its events are registered with every other event, in events.py
-        self.rooms = RoomSet(sio, hooks, groups)
+        self.rooms = rooms or RoomSet(sio, hooks, groups)
         self.scenes: dict[str, GymScene] = {}
         self.configs: dict[str, dict[str, Any]] = {}  # game_id -> scene config shared by its players
         # Games the coordinator let go (every player finished or disconnected) while a player was only away: a

@@ -40,16 +40,18 @@ class ServerMode:
         hooks: The participant flow.
         clock: Monotonic clock.
         groups: Who played with whom (shared with p2p mode), for ``keep_group_from`` scenes.
+        rooms: Its waiting rooms (default: in this process; several workers share them through Redis).
     """
 
     name = "server"
 
     def __init__(self, sio: Any, writer: Any, hooks: FlowHooks, clock: Callable[[], float] = time.monotonic,
-                 groups: GroupMemory | None = None) -> None:
+                 groups: GroupMemory | None = None,
+                 rooms: RoomSet | None = None) -> None:
         self.sio = sio
         self._writer = writer
         self.hooks = hooks
-        self.rooms = RoomSet(sio, hooks, groups)
+        self.rooms = rooms or RoomSet(sio, hooks, groups)
         # game_id -> when its first episode starts (clock): the start countdown a (re)joining page is shown.
         self._starts_at: dict[str, float] = {}
         self.runners: dict[str, GameRunner] = {}

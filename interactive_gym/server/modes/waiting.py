@@ -13,15 +13,20 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from interactive_gym.scenes.gym_scene import GymScene
+from interactive_gym.server.cluster.gathering import Gathering, Gatherings
 from interactive_gym.server.cluster.room_records import ROOM_NAME_PATTERN
 from interactive_gym.server.flow.participants import Participant
 from interactive_gym.server.modes.base import FlowHooks
 from interactive_gym.server.modes.groups import GroupMemory
 from interactive_gym.server.rooms import LocalRoom, Room
+
+if TYPE_CHECKING:
+    from interactive_gym.server.cluster.placement import Placement
 from interactive_gym.server.waiting_room import (
     FormedGroup,
     Matchmaker,
@@ -70,11 +75,15 @@ class RoomSet:
             Redis and ``prefix``, and every ``now`` passed in must be ``time.time()`` (a clock all processes
             share). Without it, the rooms live in this process, as they always have.
         prefix: Key prefix of the shared rooms (the experiment id), so two experiments never share a room.
+        placement: With several workers (cluster/placement.py): a group with members on other workers is
+            hosted here, and those workers are asked to hand them over (the game starts once all are here).
     """
 
     def __init__(self, sio: Any, hooks: FlowHooks, groups: GroupMemory | None = None, *, redis: Any = None,
-                 prefix: str = "ig") -> None:
+                 prefix: str = "ig", placement: Placement | None = None) -> None:
         self.sio = sio
+        self.placement = placement
+        self.gatherings = Gatherings()
         self.hooks = hooks
         self.groups = groups or GroupMemory(())
         self.redis = redis
@@ -118,7 +127,11 @@ class RoomSet:
         self._check_clock(now)
         formed = await self._attempt(scene, room.join(participant.participant_id, now, rtt_ms,
                                                       is_present(participant)))
-        return await self._group_or_announce(scene, formed)
+        if formed is None:
+            gathered = self.gatherings.complete(scene.scene_id, participant.participant_id, self._serves)
+            if gathered is not None:  # the last member of a group formed here arrived from another worker
+                return [p for p in map(self.hooks.lookup, gathered.members) if p is not None]
+        return await self._group_or_announce(scene, formed, now)
 
     async def set_presence(self, scene: GymScene, participant: Participant) -> list[Participant] | None:
         """Updates a waiter's presence (connection, hidden tab); a returning waiter may complete a group."""
@@ -129,7 +142,7 @@ class RoomSet:
         if snapshot is None or snapshot.waiter(participant.participant_id) is None:
             return None  # not waiting here: nothing changes, nobody is told anything
         formed = await self._attempt(scene, room.set_presence(participant.participant_id, is_present(participant)))
-        return await self._group_or_announce(scene, formed)
+        return await self._group_or_announce(scene, formed, time.time())
 
     async def leave(self, scene: GymScene, participant_id: str) -> None:
         room = self.rooms.get(scene.scene_id)
@@ -169,6 +182,8 @@ class RoomSet:
         changes made elsewhere within one housekeeping round).
         """
         self._check_clock(now)
+        for gathering in self.gatherings.overdue(now):
+            await self._give_up(gathering)
         for scene_id, room in list(self.rooms.items()):
             scene = self.scenes[scene_id]
             try:
@@ -200,6 +215,20 @@ class RoomSet:
                 out.append(pid)
         return out
 
+    async def _give_up(self, gathering: Gathering) -> None:
+        """A gathered group whose members did not all arrive in time: it goes back to the queue, without those
+        still missing (their pages may never come; one that does joins the queue again on arrival)."""
+        scene = self.scenes[gathering.scene_id]
+        room = self.room_for(scene)
+        missing = [pid for pid in gathering.members if not self._serves(pid)]
+        log.warning("scene %s: group %s gave up awaiting %s from other workers; queued again",
+                    scene.scene_id, gathering.group_id, ", ".join(missing))
+        self._take_group_id(scene, gathering.members)
+        await self._attempt(scene, room.requeue(gathering.group_id))
+        for pid in missing:
+            await self._attempt(scene, room.leave(pid))
+        await self._announce(scene)
+
     def _check_clock(self, now: float) -> None:
         if self.redis is not None and now < SHARED_CLOCK_MIN:
             raise ValueError(f"shared waiting rooms need wall-clock times (time.time()); got {now!r}, which looks "
@@ -222,12 +251,21 @@ class RoomSet:
             log.exception("scene %s: the waiting room failed; nothing was changed this time", scene.scene_id)
         return None
 
-    async def _group_or_announce(self, scene: GymScene, formed: FormedGroup | None) -> list[Participant] | None:
+    async def _group_or_announce(self, scene: GymScene, formed: FormedGroup | None,
+                                 now: float) -> list[Participant] | None:
         if formed is None:
             await self._announce(scene)
             return None
         group = [self.hooks.lookup(pid) for pid in formed.members]
         members = [p for p in group if p is not None]
+        if len(members) != len(formed.members) and self.placement is not None:
+            # Members on other workers: the game runs here; their workers hand them over (pages reconnect).
+            for pid in formed.members:
+                self._formed[(scene.scene_id, pid)] = formed.group_id
+            self.gatherings.begin(scene.scene_id, formed.group_id, formed.members, now)
+            await self.placement.ask_for(pid for pid, p in zip(formed.members, group, strict=True) if p is None)
+            await self._announce(scene)
+            return None
         if len(members) != len(formed.members):
             # A member this process does not know (in one process: cannot happen, the registry issues the ids;
             # with several, one served by another process): never start short; the whole group goes back.

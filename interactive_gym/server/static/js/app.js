@@ -62,8 +62,14 @@ function keepResumeSecret(participantId, secret) {
 // One id per page load: a new socket from the same page is a network blip, a new page id is a reload.
 const pageId = crypto.randomUUID();
 
+// With several server workers the page names its worker in every handshake (the front routes by it); the
+// server tells the page its worker ("route") and moves it to another ("relocate": a game is hosted there).
+const ROUTE_KEY = `ig-route:${experimentId}`;
+const savedRoute = localStorage.getItem(ROUTE_KEY);
+
 const socket = io({
   transports: ["websocket"],
+  query: savedRoute ? { ig_route: savedRoute } : {},
   // A function, so every reconnect sends the secrets as they are then (the first connect may have added one).
   auth: (cb) => cb({ url_params: urlParams(), tab_id: tabId(), generated_id: generatedId(), page_id: pageId,
     resume: resumeSecrets() }),
@@ -124,6 +130,21 @@ socket.on("session", (msg) => {
   if (msg && typeof msg.participant_id === "string" && typeof msg.resume_secret === "string") {
     keepResumeSecret(msg.participant_id, msg.resume_secret);
   }
+});
+
+/** Keeps the worker the server named for every later handshake; false if the message names none. */
+function keepRoute(msg) {
+  if (!msg || typeof msg.route !== "string" || !msg.route) return false;
+  localStorage.setItem(ROUTE_KEY, msg.route);
+  socket.io.opts.query = { ...socket.io.opts.query, ig_route: msg.route };
+  return true;
+}
+
+socket.on("route", keepRoute);
+socket.on("relocate", (msg) => {
+  if (!keepRoute(msg)) return;
+  socket.disconnect();
+  socket.connect();
 });
 
 socket.on("refused", (msg) => {

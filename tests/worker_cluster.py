@@ -1,0 +1,211 @@
+"""Worker processes of one experiment on one real Redis, each on its own port, for the worker tests.
+
+Each worker is its own interpreter serving ``create_app(config, cluster=ClusterOptions(url, name))`` with
+uvicorn, as ``interactive-gym run --workers`` starts them (there behind the front, here reached directly, so
+a test can tell which worker a client talks to). :class:`Participant` is a python-socketio client that
+behaves like the page: it keeps the route the server names and follows ``relocate`` to another worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import socketio
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENT = Path(__file__).resolve().parent / "fixtures" / "cluster_pairs.py"
+START_TIMEOUT_S = 60.0
+
+LAUNCH = r"""
+import sys
+import uvicorn
+from pathlib import Path
+from interactive_gym.experiment_loader import load_experiment
+from interactive_gym.server.app import create_app
+from interactive_gym.server.cluster.options import ClusterOptions
+from interactive_gym.server.storage_postgres import is_postgres_url
+from interactive_gym.tools.run import uvicorn_options
+
+experiment, db, url, name, port = sys.argv[1:]
+config = load_experiment(experiment)
+config.experiment(db=db if is_postgres_url(db) else Path(db))
+config.validate()
+app = create_app(config, cluster=ClusterOptions(url, name))
+uvicorn.run(app.asgi, **uvicorn_options("127.0.0.1", int(port), "warning", "127.0.0.1"))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Worker:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def _healthy(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
+            conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            return conn.recv(64).startswith(b"HTTP/1.1 200")
+    except OSError:
+        return False
+
+
+def start_worker(name: str, db: str, redis_url: str, folder: Path, max_steps: int) -> Worker:
+    """Starts one worker and waits until it answers ``/healthz``."""
+    port = free_port()
+    log = folder / f"{name}.log"
+    env = {**os.environ, "IG_TEST_MAX_STEPS": str(max_steps), "PYTHONPATH": str(ROOT)}
+    with log.open("wb") as out:
+        process = subprocess.Popen([sys.executable, "-c", LAUNCH, str(EXPERIMENT), db, redis_url, name, str(port)],
+                                   stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not _healthy(port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"worker {name} did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.1)
+    return Worker(name, port, process, log)
+
+
+def stop_worker(worker: Worker) -> None:
+    if worker.process.poll() is None:
+        worker.process.terminate()
+        try:
+            worker.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.process.kill()
+            worker.process.wait()
+
+
+@contextlib.contextmanager
+def running_workers(names: list[str], db: str, redis_url: str, folder: Path,
+                    max_steps: int = 30) -> Iterator[dict[str, Worker]]:
+    workers: dict[str, Worker] = {}
+    try:
+        for name in names:
+            workers[name] = start_worker(name, db, redis_url, folder, max_steps)
+        yield workers
+    finally:
+        for worker in workers.values():
+            stop_worker(worker)
+
+
+@dataclass
+class Participant:
+    """One simulated page: connects to a worker, follows ``relocate``, joins the game scene, holds a key."""
+
+    subject_id: str
+    workers: dict[str, Worker]
+    route: str
+    sio: socketio.AsyncClient | None = None
+    scene: dict[str, Any] | None = None
+    routes_seen: list[str] = field(default_factory=list)  # every worker this page was connected to
+    relocations: int = 0
+    joined: bool = False
+    game_id: str | None = None
+    game_over: dict[str, Any] | None = None
+    renders: int = 0
+    errors: list[str] = field(default_factory=list)
+    secrets: dict[str, str] = field(default_factory=dict)  # resume secrets the server issued, as the page keeps
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    _scene_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    _connected: asyncio.Event = field(default_factory=asyncio.Event)
+    _moves: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def _new_client(self) -> socketio.AsyncClient:
+        # A fresh client per connection, as the page's manager opens a fresh engine: python-socketio's client
+        # closes its HTTP session when the server disconnects it, so it cannot be reused for the next one.
+        sio = socketio.AsyncClient(reconnection=False, handle_sigint=False)
+        sio.on("scene", self._on_scene)
+        sio.on("connect", self._on_connect)
+        sio.on("session", lambda data: self.secrets.__setitem__(data["participant_id"], data["resume_secret"]))
+        sio.on("route", lambda data: setattr(self, "route", data["route"]))
+        sio.on("relocate", self._on_relocate)
+        sio.on("game_start", lambda data: setattr(self, "game_id", data.get("game_id")))
+        sio.on("render", self._on_render)
+        sio.on("game_over", self._on_game_over)
+        sio.on("error", lambda data: self.errors.append(f"{data.get('event')}: {data.get('message')}"))
+        sio.on("refused", lambda data: self.errors.append(f"refused: {data.get('reason')}"))
+        return sio
+
+    async def connect(self) -> None:
+        self._scene_ready.clear()
+        self._connected.clear()
+        self.sio = self._new_client()
+        self.routes_seen.append(self.route)
+        auth = {"url_params": {"subject_id": self.subject_id}, "tab_id": f"tab-{self.subject_id}",
+                "generated_id": None, "page_id": f"page-{self.subject_id}", "resume": self.secrets}
+        await self.sio.connect(self.workers[self.route].url, auth=auth, transports=["websocket"], wait_timeout=30)
+
+    async def enter(self) -> None:
+        """Connects and waits for the game scene (following relocations meanwhile)."""
+        await self.connect()
+        await asyncio.wait_for(self._scene_ready.wait(), timeout=60)
+
+    async def join(self) -> None:
+        assert self.scene is not None
+        self.joined = True
+        assert self.sio is not None
+        await self.sio.emit("join_game", {"scene_index": self.scene["index"], "scene_id": self.scene["scene_id"]})
+
+    async def _on_scene(self, data: dict[str, Any]) -> None:
+        scene = data.get("scene") or {}
+        if scene.get("kind") == "gym" and not scene.get("game_over"):
+            self.scene = {"index": data["index"], "scene_id": scene["scene_id"]}
+            self._scene_ready.set()
+        elif scene.get("kind") == "end" or scene.get("game_over"):
+            self.done.set()
+
+    async def _on_connect(self) -> None:
+        self._connected.set()
+        if self.joined:
+            await self.join()  # a reconnect (relocation) re-joins, as the page's game view does
+
+    async def _on_relocate(self, data: dict[str, Any]) -> None:
+        self.relocations += 1
+        self.route = data["route"]
+        task = asyncio.create_task(self._reconnect())
+        self._moves.add(task)
+        task.add_done_callback(self._moves.discard)
+
+    async def _reconnect(self) -> None:
+        # python-socketio hands this client events that arrive before its connect is acknowledged (the page's
+        # client holds them back until then): leave only once connected.
+        await asyncio.wait_for(self._connected.wait(), timeout=30)
+        assert self.sio is not None
+        await self.sio.disconnect()
+        await self.connect()
+
+    async def _on_render(self, data: dict[str, Any]) -> None:
+        self.renders += 1
+
+    async def _on_game_over(self, data: dict[str, Any]) -> None:
+        self.game_over = data
+        self.done.set()
+
+    async def close(self) -> None:
+        if self.sio is not None:
+            with contextlib.suppress(Exception):
+                await self.sio.disconnect()
