@@ -188,6 +188,45 @@ def wait_for_quiet(max_other_cores: float, max_wait_s: float) -> dict[str, Any]:
                     "quiet": busy <= max_other_cores}
 
 
+def start_clients(url: str, games: int, args: argparse.Namespace, workdir: Path, clients: list[ClientProc],
+                  label: str = "") -> None:
+    """Starts the client processes for ``games`` games and waits until every one printed ``READY``.
+
+    Appends to ``clients`` as it goes, so the caller's cleanup stops those already started if one fails.
+
+    Args:
+        url: Where the clients connect. games: Games' worth of clients (two each).
+        args: ``fps``, ``key_interval``, ``duration`` and ``client_procs`` (0: one process per 100 games).
+        workdir: Where their logs go (``clients_<label or games>_<index>.log``).
+        clients: Filled with the started processes.
+        label: Names the logs (default: the game count).
+
+    Raises:
+        RuntimeError: a process did not connect its clients.
+    """
+    procs = args.client_procs or max(1, math.ceil(games / 100))
+    for index, pairs in enumerate(_split(games, procs)):
+        cmd = [sys.executable, str(HERE / "server_capacity_clients.py"), "--url", url, "--pairs", str(pairs),
+               "--fps", str(args.fps), "--id-prefix", f"p{index}c", "--seed", str(index + 1),
+               "--key-interval", str(args.key_interval),
+               "--timeout", str(args.duration * 4 + 60)]
+        proc = subprocess.Popen(cmd, cwd=HERE, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=(workdir / f"clients_{label or games}_{index}.log").open("w"), text=True)
+        clients.append(ClientProc(proc))
+        clients[-1].start_reader()
+    for client in clients:
+        if not client.ready.wait(timeout=120) or client.proc.poll() is not None:
+            raise RuntimeError(f"a client process did not connect its clients (see {workdir})")
+
+
+def send_go(clients: list[ClientProc]) -> None:
+    """Tells every client process to join its games now (all games start within a moment)."""
+    for client in clients:
+        assert client.proc.stdin is not None
+        client.proc.stdin.write("GO\n")
+        client.proc.stdin.flush()
+
+
 def run_size(games: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """Runs ``games`` concurrent games against a fresh server; returns this size's figures."""
     port = free_port()
@@ -216,20 +255,8 @@ def run_size(games: int, args: argparse.Namespace, workdir: Path) -> dict[str, A
         wait_healthy(url, server)
         server_ps = psutil.Process(server.pid)
         rss_idle = server_ps.memory_info().rss
-        procs = args.client_procs or max(1, math.ceil(games / 100))
         setup_started = time.monotonic()
-        for index, pairs in enumerate(_split(games, procs)):
-            cmd = [sys.executable, str(HERE / "server_capacity_clients.py"), "--url", url, "--pairs", str(pairs),
-                   "--fps", str(args.fps), "--id-prefix", f"p{index}c", "--seed", str(index + 1),
-                   "--key-interval", str(args.key_interval),
-                   "--timeout", str(args.duration * 4 + 60)]
-            proc = subprocess.Popen(cmd, cwd=HERE, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    stderr=(workdir / f"clients_{games}_{index}.log").open("w"), text=True)
-            clients.append(ClientProc(proc))
-            clients[-1].start_reader()
-        for client in clients:
-            if not client.ready.wait(timeout=120) or client.proc.poll() is not None:
-                raise RuntimeError(f"a client process did not connect its clients (see {workdir})")
+        start_clients(url, games, args, workdir, clients)
         setup_s = time.monotonic() - setup_started
         client_ps = [psutil.Process(c.proc.pid) for c in clients]
         for counted in (server_ps, *client_ps):  # the first call starts each CPU counter
@@ -237,10 +264,7 @@ def run_size(games: int, args: argparse.Namespace, workdir: Path) -> dict[str, A
         psutil.cpu_percent(None)
         server_times_go = server_ps.cpu_times()
         spy = start_recording(server.pid, max(2, args.duration - 2), spy_file) if spy_file else None
-        for client in clients:
-            assert client.proc.stdin is not None
-            client.proc.stdin.write("GO\n")
-            client.proc.stdin.flush()
+        send_go(clients)
         server_cpu: list[tuple[float, float]] = []
         client_cpu: list[tuple[float, float]] = []
         total_cpu: list[tuple[float, float]] = []

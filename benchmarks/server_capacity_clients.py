@@ -10,6 +10,9 @@ protocol with the orchestrator is line-based on stdin/stdout:
 4. when every client saw ``game_over`` (or ``--timeout`` passed), it disconnects all clients and prints one
    ``RESULT <json>`` line with per-client figures and the raw lateness samples.
 
+Behind ``interactive-gym run --workers N`` the clients follow the server's ``route`` and ``relocate`` events
+as the page does (see :class:`SimClient`); each client's ``relocations`` says how often it was moved.
+
 Arrival times use ``time.monotonic()``, which on Linux is one clock for all processes, so the orchestrator can
 line them up with its own CPU samples.
 """
@@ -35,6 +38,11 @@ SIZE_SAMPLE_EVERY = 50  # measure the JSON size of every n-th render payload (si
 class SimClient:
     """One simulated participant.
 
+    Behind ``interactive-gym run --workers N`` it behaves like the page: it keeps the worker name the server
+    sends (``route``) for its later handshakes (``?ig_route=w1``), follows ``relocate`` to another worker
+    with a fresh connection (presenting the resume secret it was given), and re-sends ``join_game`` there.
+    Against one process neither event comes and nothing of this happens.
+
     Args:
         url: The server's base URL.
         subject_id: The participant id sent as the ``subject_id`` URL parameter.
@@ -47,7 +55,11 @@ class SimClient:
         self.subject_id = subject_id
         self.rng = rng
         self.key_interval = key_interval
-        self.sio = socketio.AsyncClient(reconnection=False, handle_sigint=False)
+        self.sio = self._new_client()
+        self.route: str | None = None  # the worker serving this client, once the server named it
+        self.relocations = 0
+        self.secrets: dict[str, str] = {}  # resume secrets the server issued, as the page keeps them
+        self.joined = False
         self.scene: dict[str, Any] | None = None
         self.scene_index = 0
         self.scene_ready = asyncio.Event()
@@ -62,10 +74,19 @@ class SimClient:
         self.first_key_at: float | None = None
         self.last_key_at: float | None = None
         self.joined_at: float | None = None
-        self._register()
+        self._connected = asyncio.Event()
+        self._moves: set[asyncio.Task[None]] = set()
 
-    def _register(self) -> None:
-        sio = self.sio
+    def _new_client(self) -> socketio.AsyncClient:
+        # A fresh client per connection: python-socketio closes its HTTP session when the server disconnects
+        # it (as a worker does after a relocate), so one client cannot be reused for the next connection.
+        sio = socketio.AsyncClient(reconnection=False, handle_sigint=False)
+
+        @sio.on("connect")
+        async def on_connect() -> None:
+            self._connected.set()
+            if self.joined:
+                await self.join()  # a reconnect (relocation) re-joins, as the page's game view does
 
         @sio.on("scene")
         async def on_scene(data: dict[str, Any]) -> None:
@@ -73,6 +94,22 @@ class SimClient:
             if scene.get("kind") == "gym":
                 self.scene, self.scene_index = scene, int(data.get("index", 0))
                 self.scene_ready.set()
+
+        @sio.on("session")
+        async def on_session(data: dict[str, Any]) -> None:
+            self.secrets[data["participant_id"]] = data["resume_secret"]
+
+        @sio.on("route")
+        async def on_route(data: dict[str, Any]) -> None:
+            self.route = data["route"]
+
+        @sio.on("relocate")
+        async def on_relocate(data: dict[str, Any]) -> None:
+            self.relocations += 1
+            self.route = data["route"]
+            task = asyncio.create_task(self._reconnect())
+            self._moves.add(task)
+            task.add_done_callback(self._moves.discard)
 
         @sio.on("game_start")
         async def on_game_start(data: dict[str, Any]) -> None:
@@ -98,15 +135,36 @@ class SimClient:
             self.errors.append(f"refused: {data.get('reason')}")
             self.game_over.set()
 
-    async def connect(self) -> None:
+        return sio
+
+    async def _open(self) -> None:
+        """Opens a connection, to the worker named by ``route`` if there is one (the front reads ``ig_route``)."""
+        self._connected.clear()
         auth = {"url_params": {"subject_id": self.subject_id}, "tab_id": f"tab-{self.subject_id}",
-                "generated_id": None}
-        await self.sio.connect(self.url, auth=auth, transports=["websocket"], wait_timeout=30)
-        await asyncio.wait_for(self.scene_ready.wait(), timeout=30)
+                "generated_id": None, "page_id": f"page-{self.subject_id}", "resume": dict(self.secrets)}
+        url = f"{self.url}?ig_route={self.route}" if self.route else self.url
+        await self.sio.connect(url, auth=auth, transports=["websocket"], wait_timeout=30)
+
+    async def connect(self) -> None:
+        await self._open()
+        await asyncio.wait_for(self.scene_ready.wait(), timeout=60)
+
+    async def _reconnect(self) -> None:
+        try:
+            # python-socketio hands a client events that arrive before its connect is acknowledged: leave only
+            # once connected, or the old connection's teardown races the new one.
+            await asyncio.wait_for(self._connected.wait(), timeout=30)
+            with contextlib.suppress(Exception):  # the worker may have closed it already
+                await self.sio.disconnect()
+            self.sio = self._new_client()
+            await self._open()
+        except Exception as exc:  # noqa: BLE001 - reported with the client's figures, not raised in a callback
+            self.errors.append(f"relocate to {self.route}: {exc!r}")
 
     async def join(self) -> None:
         assert self.scene is not None
-        self.joined_at = time.monotonic()
+        self.joined = True
+        self.joined_at = self.joined_at or time.monotonic()
         await self.sio.emit("join_game", {"scene_index": self.scene_index, "scene_id": self.scene["scene_id"]})
 
     async def press_keys(self) -> None:
@@ -134,6 +192,8 @@ class SimClient:
             "last_arrival": self.arrivals[-1] if self.arrivals else None,
             "rate": client_rate(self.arrivals, self.ticks),
             "game_over": self.game_over.is_set(),
+            "relocations": self.relocations,
+            "route": self.route,
             "errors": self.errors,
             "keys_sent": self.keys_sent,
             "key_span_s": (self.last_key_at - self.first_key_at) if self.first_key_at is not None

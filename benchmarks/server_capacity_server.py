@@ -43,8 +43,11 @@ from interactive_gym.server.app import YOUNG_GC_THRESHOLD, create_app  # noqa: E
 SCENE_ID = "capacity_pair"
 
 
-def build_config(port: int, db: Path, fps: int, max_steps: int, env: str = "demo") -> RemoteConfig:
-    """Two humans, one server-mode game scene, then the end; long waits so slow joins never time out."""
+def capacity_stager(fps: int, max_steps: int, env: str = "demo") -> Stager:
+    """Two humans, one server-mode game scene, then the end; long waits so slow joins never time out.
+
+    Shared with ``workers_capacity_experiment.py``, so both benchmarks serve the same game.
+    """
     bench = bench_env(env)
     width, height = bench.size
     game = GymScene(
@@ -62,7 +65,12 @@ def build_config(port: int, db: Path, fps: int, max_steps: int, env: str = "demo
         waiting_room_timeout_s=3600.0,
         disconnect_grace_s=60.0,
     )
-    stager = Stager([game, EndScene("end", completion_code="CAPACITY")])
+    return Stager([game, EndScene("end", completion_code="CAPACITY")])
+
+
+def build_config(port: int, db: Path, fps: int, max_steps: int, env: str = "demo") -> RemoteConfig:
+    """The benchmark experiment (:func:`capacity_stager`) served on ``port`` with its data in ``db``."""
+    stager = capacity_stager(fps, max_steps, env)
     config = RemoteConfig().hosting("127.0.0.1", port).experiment("server_capacity", stager=stager, db=db)
     config.validate()
     return config
