@@ -25,6 +25,7 @@ import socketio
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENT = Path(__file__).resolve().parent / "fixtures" / "cluster_pairs.py"
 START_TIMEOUT_S = 60.0
+RECONNECT_S = 0.5  # socket.io's first reconnection delay
 
 LAUNCH = r"""
 import sys
@@ -133,6 +134,8 @@ class Participant:
     _scene_ready: asyncio.Event = field(default_factory=asyncio.Event)
     _connected: asyncio.Event = field(default_factory=asyncio.Event)
     _moves: set[asyncio.Task[None]] = field(default_factory=set)
+    _leaving: bool = False  # this client is disconnecting on purpose (no automatic reconnect)
+    _closed: bool = False
 
     def _new_client(self) -> socketio.AsyncClient:
         # A fresh client per connection, as the page's manager opens a fresh engine: python-socketio's client
@@ -140,6 +143,13 @@ class Participant:
         sio = socketio.AsyncClient(reconnection=False, handle_sigint=False)
         sio.on("scene", self._on_scene)
         sio.on("connect", self._on_connect)
+
+        async def on_disconnect(reason: Any = None) -> None:
+            # As the page's client: a server that closed the socket on purpose is not reconnected to.
+            if reason != sio.reason.SERVER_DISCONNECT:
+                await self._on_disconnect(sio)
+
+        sio.on("disconnect", on_disconnect)
         sio.on("session", lambda data: self.secrets.__setitem__(data["participant_id"], data["resume_secret"]))
         sio.on("route", lambda data: setattr(self, "route", data["route"]))
         sio.on("relocate", self._on_relocate)
@@ -150,14 +160,22 @@ class Participant:
         sio.on("refused", lambda data: self.errors.append(f"refused: {data.get('reason')}"))
         return sio
 
+    def front(self) -> Worker:
+        """Where the front sends this page: the worker its route names while that one runs, else a running one."""
+        named = self.workers[self.route]
+        if named.process.poll() is None:
+            return named
+        return next(w for w in self.workers.values() if w.process.poll() is None)
+
     async def connect(self) -> None:
         self._scene_ready.clear()
         self._connected.clear()
         self.sio = self._new_client()
-        self.routes_seen.append(self.route)
+        worker = self.front()
+        self.routes_seen.append(worker.name)
         auth = {"url_params": {"subject_id": self.subject_id}, "tab_id": f"tab-{self.subject_id}",
                 "generated_id": None, "page_id": f"page-{self.subject_id}", "resume": self.secrets}
-        await self.sio.connect(self.workers[self.route].url, auth=auth, transports=["websocket"], wait_timeout=30)
+        await self.sio.connect(worker.url, auth=auth, transports=["websocket"], wait_timeout=30)
 
     async def enter(self) -> None:
         """Connects and waits for the game scene (following relocations meanwhile)."""
@@ -176,6 +194,7 @@ class Participant:
             self.scene = {"index": data["index"], "scene_id": scene["scene_id"]}
             self._scene_ready.set()
         elif scene.get("kind") == "end" or scene.get("game_over"):
+            self.game_over = self.game_over or scene.get("game_over")
             self.done.set()
 
     async def _on_connect(self) -> None:
@@ -183,20 +202,34 @@ class Participant:
         if self.joined:
             await self.join()  # a reconnect (relocation) re-joins, as the page's game view does
 
+    async def _on_disconnect(self, client: socketio.AsyncClient) -> None:
+        if client is self.sio and not self._leaving:  # the server went away: reconnect as the page does
+            self._spawn(self._reconnect(RECONNECT_S, leave=False))
+
     async def _on_relocate(self, data: dict[str, Any]) -> None:
         self.relocations += 1
         self.route = data["route"]
-        task = asyncio.create_task(self._reconnect())
+        # The page's rule (app.js): relocations close together wait longer each.
+        wait = 0.0 if self.relocations < 2 else min(2.0, 0.25 * 2 ** (self.relocations - 2))
+        self._spawn(self._reconnect(wait, leave=True))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
         self._moves.add(task)
         task.add_done_callback(self._moves.discard)
 
-    async def _reconnect(self) -> None:
-        # python-socketio hands this client events that arrive before its connect is acknowledged (the page's
-        # client holds them back until then): leave only once connected.
-        await asyncio.wait_for(self._connected.wait(), timeout=30)
-        assert self.sio is not None
-        await self.sio.disconnect()
-        await self.connect()
+    async def _reconnect(self, wait: float, leave: bool) -> None:
+        if leave:
+            # python-socketio hands this client events that arrive before its connect is acknowledged (the
+            # page's client holds them back until then): leave only once connected.
+            await asyncio.wait_for(self._connected.wait(), timeout=30)
+            assert self.sio is not None
+            self._leaving = True
+            await self.sio.disconnect()
+        await asyncio.sleep(wait)
+        self._leaving = False
+        if not self._closed:
+            await self.connect()
 
     async def _on_render(self, data: dict[str, Any]) -> None:
         self.renders += 1
@@ -206,6 +239,7 @@ class Participant:
         self.done.set()
 
     async def close(self) -> None:
+        self._closed = self._leaving = True
         if self.sio is not None:
             with contextlib.suppress(Exception):
                 await self.sio.disconnect()

@@ -127,7 +127,7 @@ class ExperimentApp:
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
         await self.writer.start()
-        restored = self.server.restore_participants()
+        restored = await self.server.restore_participants()
         if restored:
             log.info("restored %d participants from %s", restored, describe(self.config.database_path()))
         if self.worker is not None:

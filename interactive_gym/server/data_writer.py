@@ -32,6 +32,7 @@ from interactive_gym.server.storage_connection import describe
 from interactive_gym.server.storage_records import (
     BrowserVisitRow,
     EpisodeConflictError,
+    EpisodeRow,
     EventRow,
     ParticipantRow,
     StepRecord,
@@ -301,6 +302,17 @@ class DataWriter:
         another worker's committed writes are seen): what a worker needs to take them over."""
         return await self._submit(lambda s: (s.participant(participant_id),
                                              s.events("condition_assigned", participant_id=participant_id)))
+
+    async def close_left_episode(self, episode_id: int, meta: dict[str, Any]) -> bool:
+        """Marks an ``in_progress`` episode another process left behind ``partial``; ``False`` if it had ended
+        (another worker closed it first)."""
+        meta = copy.deepcopy(meta)
+        return await self._submit(lambda s: s.end_episode(episode_id, status="partial", meta=meta,
+                                                          only_in_progress=True))
+
+    async def scene_episodes(self, scene_id: str) -> list[EpisodeRow]:
+        """The stored episodes of one scene (every game of it), read through the write connection."""
+        return await self._submit(lambda s: s.episodes(scene_id=scene_id))
 
     async def record_event(
         self,

@@ -21,6 +21,8 @@ from interactive_gym.server.flow.exclusion import screening_for
 from interactive_gym.server.flow.participant_flow import ParticipantFlow
 from interactive_gym.server.flow.participants import Participant, ParticipantRegistry, Status
 from interactive_gym.server.flow.serial import ParticipantSerializer
+from interactive_gym.server.game_over import game_over_record
+from interactive_gym.server.lost_games import SERVER_LOST, game_left_behind
 from interactive_gym.server.modes.base import GameMode
 from interactive_gym.server.modes.browser_mode import BrowserMode
 from interactive_gym.server.modes.groups import GroupMemory
@@ -96,9 +98,9 @@ class Experiment:
         return RoomSet(self.sio, self.flow, self.groups, redis=self.placement.client,
                        prefix=self.config.experiment_id, placement=self.placement)
 
-    def restore_participants(self) -> int:
+    async def restore_participants(self) -> int:
         """Loads every participant the database knows (server restarted): progress resumes, the finished stay
-        finished. Returns how many were restored."""
+        finished, a server-mode game the stop cut short is over for its players. Returns how many."""
         if self.placement is not None:
             return 0  # each worker loads the participants whose pages connect to it (load_participant)
         path = self.config.database_path()
@@ -119,7 +121,7 @@ class Experiment:
                 self.groups.remember(event.scene_id, members)
         now = self.clock()
         for row in rows:
-            self._restore_row(row, now)
+            await self._end_lost_game(self._restore_row(row, now))
         return len(rows)
 
     async def load_participant(self, participant_id: str) -> Participant | None:
@@ -129,7 +131,26 @@ class Experiment:
         if row is None:
             return None
         self._restore_conditions(assigned)
-        return self._restore_row(row, self.clock())
+        participant = self._restore_row(row, self.clock())
+        await self._end_lost_game(participant)
+        return participant
+
+    async def _end_lost_game(self, participant: Participant) -> None:
+        """A participant restored at a server-mode game scene played or was playing its game in a process that
+        is gone: they see that game as over (never a second game of the scene), and its episodes still
+        ``in_progress`` are closed as ``partial``, with every step that was committed."""
+        scene = participant.scene
+        if participant.finished or not isinstance(scene, GymScene) or scene.mode != "server":
+            return
+        left = game_left_behind(await self.writer.scene_episodes(scene.scene_id), participant.participant_id,
+                                scene.scene_id)
+        if left is None:
+            return
+        closed = [episode_id for episode_id in left.unfinished
+                  if await self.writer.close_left_episode(episode_id, {"ended_by": SERVER_LOST})]
+        if closed:  # each episode once, by whichever of its players was taken over first
+            await self.flow.record_event("game_lost", {"episodes": closed}, participant, scene_id=scene.scene_id)
+        participant.game_over = game_over_record(left.reason)
 
     def _restore_conditions(self, assigned: list[EventRow]) -> None:
         for event in assigned:

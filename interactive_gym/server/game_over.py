@@ -9,6 +9,9 @@ END_MESSAGES: dict[str, str] = {
     "error": "The game stopped because of an error on our side. Everything played so far has been saved.",
     "desync": "The game stopped because the players' games disagreed. Everything played has been saved.",
     "ended_by_researcher": "The researcher ended this game. Everything you played has been saved.",
+    # The server process hosting a server-mode game stopped (a worker crashed, a restart) while it ran.
+    "server_lost": "The game stopped because of a problem on our server. Everything played until then has "
+                   "been saved.",
     # p2p: the partner played the game to its end while this player's new page (a reload) was getting it back.
     "ended_while_away": "The game ended while your page was reloading. Everything you played has been saved.",
 }

@@ -55,15 +55,17 @@ class StorageReads:
         rows = self._decoded_rows(sql, {"participant_id": participant_id}, ("answers", "meta"))
         return [SceneRecordRow(**row) for row in rows]
 
-    def episodes(self, *, game_id: str | None = None, episode_id: int | None = None) -> list[EpisodeRow]:
-        """Episodes in id order, optionally only one game's or one id's, with their stored step counts."""
+    def episodes(self, *, game_id: str | None = None, episode_id: int | None = None,
+                 scene_id: str | None = None) -> list[EpisodeRow]:
+        """Episodes in id order, optionally only one game's, one id's or one scene's, with their step counts."""
         sql = (
             "SELECT id, experiment_id, scene_id, game_id, episode, mode, source, seed, agents, status, started_at,"
             " ended_at, env_hash, meta, (SELECT COUNT(*) FROM steps WHERE episode_id = episodes.id) AS step_count,"
             " scene_index, attempt, received_at, client_started_at, client_ended_at, clock_offset, content_hash"
-            " FROM episodes" + _where(game_id=game_id, id=episode_id) + " ORDER BY id"
+            " FROM episodes" + _where(game_id=game_id, id=episode_id, scene_id=scene_id) + " ORDER BY id"
         )
-        rows = self._decoded_rows(sql, {"game_id": game_id, "id": episode_id}, ("agents", "meta"))
+        rows = self._decoded_rows(sql, {"game_id": game_id, "id": episode_id, "scene_id": scene_id},
+                                  ("agents", "meta"))
         return [EpisodeRow(**row) for row in rows]
 
     def episode(self, episode_id: int) -> EpisodeRow | None:

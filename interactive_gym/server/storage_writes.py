@@ -155,21 +155,28 @@ class StorageWrites:
         status: str,
         meta: dict[str, Any] | None = None,
         ended_at: float | None = None,
-    ) -> None:
-        """Marks an episode ``complete`` or ``partial``; ``meta`` keys are merged over the stored ones."""
+        only_in_progress: bool = False,
+    ) -> bool:
+        """Marks an episode ``complete`` or ``partial``; ``meta`` keys are merged over the stored ones.
+
+        With ``only_in_progress``, an episode that has ended already is left as it is: of two processes that
+        close the same episode at once, exactly one gets ``True``.
+        """
         episode_id = require_int(episode_id, "episode_id", minimum=1)
         require_choice(status, "status", EPISODE_STATUSES)
         meta = require_dict({} if meta is None else meta, "meta")
         ended = self._now(ended_at, "ended_at")
+        condition = " AND status = 'in_progress'" if only_in_progress else ""
         with self.transaction():
             found = self._conn.execute("SELECT meta FROM episodes WHERE id = ?", (episode_id,)).fetchone()
             if found is None:
                 raise StorageError(f"no episode with id {episode_id}")
             merged = {**value_codec.loads(found[0]), **meta}
-            self._conn.execute(
-                "UPDATE episodes SET status = ?, ended_at = ?, meta = ? WHERE id = ?",
+            updated = self._conn.execute(
+                "UPDATE episodes SET status = ?, ended_at = ?, meta = ? WHERE id = ?" + condition,
                 (status, ended, value_codec.dumps(merged), episode_id),
             )
+            return bool(updated.rowcount)
 
     def write_episode(
         self,

@@ -288,7 +288,7 @@ async def start_server(config: RemoteConfig, sio: RecordingSio, clock: Clock, mo
     experiment = Experiment(config, sio, writer, clock=clock, monotonic=monotonic)
     sio.experiment = experiment
     if restore:
-        experiment.restore_participants()
+        await experiment.restore_participants()
     router = EventRouter(sio, experiment)
     router.register()
     dispatch = {route.event: router._dispatcher(route) for route in router.routes()}

@@ -111,3 +111,38 @@ def test_500_simultaneous_joins_across_two_workers_form_disjoint_groups(redis, t
     assert len(by_game) == 250 and all(len(routes) == 1 for routes in by_game.values())  # each game on one worker
     moved = sum(p.relocations for p in people)
     assert 0 < moved <= 250  # at most one member of each pair was moved
+
+
+def test_a_worker_killed_mid_game_loses_nothing_committed_and_its_players_resume_on_another(
+        redis, tmp_path: Path) -> None:
+    db = tmp_path / "killed.sqlite"
+
+    async def scenario(workers: dict[str, Worker]) -> tuple[Participant, Participant, str]:
+        alice, bob = Participant("alice", workers, "w0"), Participant("bob", workers, "w1")
+        people = [alice, bob]
+        try:
+            await asyncio.gather(*(p.enter() for p in people))
+            await asyncio.gather(*(p.join() for p in people))
+            while min(p.renders for p in people) < 60:  # two seconds of the game played
+                await asyncio.sleep(0.05)
+            host = alice.routes_seen[-1]
+            workers[host].process.kill()
+            await asyncio.wait_for(asyncio.gather(*(p.done.wait() for p in people)), timeout=WAIT_S)
+        finally:
+            await asyncio.gather(*(p.close() for p in people))
+        return alice, bob, host
+
+    with running_workers(["w0", "w1"], str(db), redis.url, tmp_path, max_steps=3000) as workers:
+        alice, bob, host = run(scenario(workers))
+    survivor = "w1" if host == "w0" else "w0"
+    for person in (alice, bob):
+        assert person.game_over is not None and person.game_over["reason"] == "server_lost", person.game_over
+        assert person.routes_seen[-1] == survivor  # taken over by the worker still running
+    [(status, agents, steps)] = _episodes(db)
+    assert status == "partial" and sorted(agents.values()) == ["alice", "bob"]
+    assert 0 < steps < 3000  # what was committed before the kill is kept
+    with sqlite3.connect(db) as con:
+        lost = con.execute("SELECT participant_id FROM events WHERE kind = 'game_lost'").fetchall()
+        [meta] = con.execute("SELECT meta FROM episodes").fetchone()
+    assert [pid for (pid,) in lost] in (["alice"], ["bob"])  # closed once, by whoever was taken over first
+    assert json.loads(meta)["ended_by"] == "server_lost"

@@ -140,11 +140,19 @@ function keepRoute(msg) {
   return true;
 }
 
+// A worker that died a moment ago still counts as alive for a few seconds: the page is sent to it, the front
+// sends it elsewhere, and so on until its heartbeat runs out. Relocations close together wait longer each.
+const relocations = [];
+
 socket.on("route", keepRoute);
 socket.on("relocate", (msg) => {
   if (!keepRoute(msg)) return;
+  const now = performance.now();
+  while (relocations.length && now - relocations[0] > 30_000) relocations.shift();
+  relocations.push(now);
+  const waitMs = relocations.length < 2 ? 0 : Math.min(2000, 250 * 2 ** (relocations.length - 2));
   socket.disconnect();
-  socket.connect();
+  setTimeout(() => socket.connect(), waitMs);
 });
 
 socket.on("refused", (msg) => {
