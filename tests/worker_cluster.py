@@ -1,8 +1,8 @@
 """Worker processes of one experiment on one real Redis, each on its own port, for the worker tests.
 
-Each worker is its own interpreter serving ``create_app(config, cluster=ClusterOptions(url, name))`` with
-uvicorn, as ``interactive-gym run --workers`` starts them (there behind the front, here reached directly, so
-a test can tell which worker a client talks to). :class:`Participant` is a python-socketio client that
+Each worker is ``python -m interactive_gym.tools.worker``, as ``interactive-gym run --workers`` starts them
+(there behind the front; here each listens on its own port, ``--listen-port``, so a test chooses and can tell
+which worker a client talks to). :class:`Participant` is a python-socketio client that
 behaves like the page: it keeps the route the server names and follows ``relocate`` to another worker.
 """
 
@@ -27,23 +27,6 @@ EXPERIMENT = Path(__file__).resolve().parent / "fixtures" / "cluster_pairs.py"
 START_TIMEOUT_S = 60.0
 RECONNECT_S = 0.5  # socket.io's first reconnection delay
 
-LAUNCH = r"""
-import sys
-import uvicorn
-from pathlib import Path
-from interactive_gym.experiment_loader import load_experiment
-from interactive_gym.server.app import create_app
-from interactive_gym.server.cluster.options import ClusterOptions
-from interactive_gym.server.storage_postgres import is_postgres_url
-from interactive_gym.tools.run import uvicorn_options
-
-experiment, db, url, name, port = sys.argv[1:]
-config = load_experiment(experiment)
-config.experiment(db=db if is_postgres_url(db) else Path(db))
-config.validate()
-app = create_app(config, cluster=ClusterOptions(url, name))
-uvicorn.run(app.asgi, **uvicorn_options("127.0.0.1", int(port), "warning", "127.0.0.1"))
-"""
 
 
 def free_port() -> int:
@@ -73,14 +56,23 @@ def _healthy(port: int) -> bool:
         return False
 
 
+def _command(name: str, db: str, redis_url: str, port: int) -> list[str]:
+    """A worker of several on its own port, or (``redis_url`` "-") plain ``interactive-gym run``."""
+    if redis_url == "-":
+        return [sys.executable, "-m", "interactive_gym.cli", "run", str(EXPERIMENT), "--db", db, "--port",
+                str(port), "--skip-preflight", "--log-level", "warning"]
+    return [sys.executable, "-m", "interactive_gym.tools.worker", str(EXPERIMENT), "--worker", name, "--redis",
+            redis_url, "--db", db, "--listen-port", str(port), "--log-level", "warning"]
+
+
 def start_worker(name: str, db: str, redis_url: str, folder: Path, max_steps: int) -> Worker:
     """Starts one worker and waits until it answers ``/healthz``."""
     port = free_port()
     log = folder / f"{name}.log"
     env = {**os.environ, "IG_TEST_MAX_STEPS": str(max_steps), "PYTHONPATH": str(ROOT)}
     with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-c", LAUNCH, str(EXPERIMENT), db, redis_url, name, str(port)],
-                                   stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+        process = subprocess.Popen(_command(name, db, redis_url, port), stdout=out, stderr=subprocess.STDOUT,
+                                   env=env, cwd=ROOT)
     deadline = time.monotonic() + START_TIMEOUT_S
     while not _healthy(port):
         if process.poll() is not None or time.monotonic() > deadline:
@@ -125,6 +117,8 @@ class Participant:
     routes_seen: list[str] = field(default_factory=list)  # every worker this page was connected to
     relocations: int = 0
     joined: bool = False
+    ignore_relocations: int = 0  # the first n are not followed, as by a page closed at that moment
+    ignored: int = 0
     game_id: str | None = None
     game_over: dict[str, Any] | None = None
     renders: int = 0
@@ -181,6 +175,7 @@ class Participant:
         """Connects and waits for the game scene (following relocations meanwhile)."""
         await self.connect()
         await asyncio.wait_for(self._scene_ready.wait(), timeout=60)
+        await asyncio.wait_for(self._connected.wait(), timeout=60)  # python-socketio may hand the scene first
 
     async def join(self) -> None:
         assert self.scene is not None
@@ -207,9 +202,13 @@ class Participant:
             self._spawn(self._reconnect(RECONNECT_S, leave=False))
 
     async def _on_relocate(self, data: dict[str, Any]) -> None:
+        if self.ignored < self.ignore_relocations:
+            self.ignored += 1
+            return  # a page that stopped (closed) before it could follow
         self.relocations += 1
         self.route = data["route"]
-        # The page's rule (app.js): relocations close together wait longer each.
+        # The page's rule (static/js/relocation.js, without its window: a test lasts less): moves close together
+        # wait longer each.
         wait = 0.0 if self.relocations < 2 else min(2.0, 0.25 * 2 ** (self.relocations - 2))
         self._spawn(self._reconnect(wait, leave=True))
 

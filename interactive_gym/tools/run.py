@@ -21,6 +21,7 @@ from interactive_gym.server.storage_postgres import is_postgres_url
 # proxy's X-Forwarded-* headers then say who the participant is and whether they used https/wss. Headers from
 # any other sender are ignored, so a participant cannot fake them.
 LOOPBACK_PROXIES = "127.0.0.1,::1"
+MAX_WORKER_NAME = 999  # cluster/options.py WORKER_NAME: w and up to three digits
 MAX_WORKERS = 64
 
 
@@ -49,6 +50,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="server processes behind the one port (default 1); 2 or more need --redis")
     parser.add_argument("--redis", metavar="URL",
                         help="redis://HOST:PORT of the Redis server the workers share (with --workers 2 or more)")
+    parser.add_argument("--first-worker", type=int, default=0, metavar="K",
+                        help="name the workers wK, wK+1, ... (default 0); on several machines sharing one Redis "
+                             "give each machine its own range, e.g. 0 and 8")
     parser.set_defaults(func=run)
 
 
@@ -193,6 +197,9 @@ def run(args: argparse.Namespace) -> int:
 
     proxies = ",".join(trusted_proxies(args.forwarded_allow_ips))  # a typo fails before any other work
     check_workers(args.workers, args.redis)
+    if not 0 <= args.first_worker <= MAX_WORKER_NAME - args.workers + 1:
+        raise UserError(f"--first-worker {args.first_worker}: give a number from 0 to "
+                        f"{MAX_WORKER_NAME - args.workers + 1} (worker names go up to w{MAX_WORKER_NAME})")
     config = loaded_config(args.experiment, args.host, args.port, args.db)
     report = None if args.skip_preflight else preflight(config)  # preflight validates first
     try:
@@ -200,6 +207,11 @@ def run(args: argparse.Namespace) -> int:
             config.validate()
         check_port_free(config.host, config.port)
         check_database(config.database_path(), config.experiment_id)
+        if args.workers > 1:
+            from interactive_gym.server.cluster.worker_links import worker_problems  # the redis extra
+
+            if problems := worker_problems(config):
+                raise ConfigError(problems)
         app = None if args.workers > 1 else create_app(config)
     except ConfigError as exc:
         raise config_problems(exc) from None

@@ -3,7 +3,8 @@
 ``python -m interactive_gym.tools.worker EXPERIMENT --worker w0 --handoff PATH --redis URL [...]``. The
 supervisor (workers.py) starts one per worker after it checked the experiment once (preflight, port,
 database); this process loads and validates the experiment again (its own copy), builds the app as one
-member of the cluster and serves the connections the front hands it (handoff.py).
+member of the cluster and serves the connections the front hands it (handoff.py). With ``--listen-port`` it
+listens itself instead, for a proxy in front that sends each page to its worker by the ``ig_route`` key.
 """
 
 from __future__ import annotations
@@ -38,7 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="one worker process of `interactive-gym run --workers N`")
     parser.add_argument("experiment", help="path to the experiment's Python file")
     parser.add_argument("--worker", required=True, help="this worker's name (w0, w1, ...)")
-    parser.add_argument("--handoff", required=True, metavar="PATH", help="the Unix socket the front hands to")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--handoff", metavar="PATH", help="the Unix socket the front hands connections to")
+    where.add_argument("--listen-port", type=int, metavar="P",
+                       help="listen on --host:P itself instead (a proxy that routes by ig_route in front)")
     parser.add_argument("--redis", required=True, metavar="URL", help="the Redis server the workers share")
     parser.add_argument("--db", help="as `interactive-gym run --db`")
     parser.add_argument("--host", help="as `interactive-gym run --host` (not listened on: the front does)")
@@ -66,8 +70,9 @@ def serve(args: argparse.Namespace) -> None:
         app = create_app(config, cluster=cluster)
     except ConfigError as exc:
         raise config_problems(exc) from None
-    options = uvicorn_options(config.host, config.port, args.log_level, proxies)
-    server = HandoffServer(uvicorn.Config(app.asgi, **options), args.handoff)
+    port = config.port if args.listen_port is None else args.listen_port
+    options = uvicorn.Config(app.asgi, **uvicorn_options(config.host, port, args.log_level, proxies))
+    server = uvicorn.Server(options) if args.handoff is None else HandoffServer(options, args.handoff)
     watch_parent(server)
     server.run()
 

@@ -205,7 +205,7 @@ def serve_workers(args: argparse.Namespace, config: RemoteConfig, proxies: str) 
     """Runs ``args.workers`` workers of the checked ``config`` behind its host:port until a signal."""
     raise_open_files_limit()  # before the workers start: they inherit it
     with tempfile.TemporaryDirectory(prefix="interactive-gym-handoff-") as folder:
-        names = [f"w{i}" for i in range(args.workers)]
+        names = [f"w{args.first_worker + i}" for i in range(args.workers)]
         workers = [Worker(name, Path(folder) / f"{name}.sock",
                           worker_argv(args, config, proxies, name, Path(folder) / f"{name}.sock"))
                    for name in names]

@@ -146,3 +146,73 @@ def test_a_worker_killed_mid_game_loses_nothing_committed_and_its_players_resume
         [meta] = con.execute("SELECT meta FROM episodes").fetchone()
     assert [pid for (pid,) in lost] in (["alice"], ["bob"])  # closed once, by whoever was taken over first
     assert json.loads(meta)["ended_by"] == "server_lost"
+
+
+def test_a_moved_page_that_never_arrives_sends_its_partner_back_to_the_queue(redis, tmp_path: Path) -> None:
+    db = tmp_path / "ghost.sqlite"
+
+    async def scenario(workers: dict[str, Worker]) -> tuple[Participant, Participant, Participant]:
+        # Whichever of the two is asked to move (the pair forms on either worker) never arrives.
+        first = Participant("first", workers, "w0", ignore_relocations=1)
+        second = Participant("second", workers, "w1", ignore_relocations=1)
+        carol = Participant("carol", workers, "w1")
+        try:
+            await first.enter()
+            await first.join()
+            await second.enter()
+            await second.join()
+            await asyncio.sleep(1.0)
+            assert first.game_id is None and second.game_id is None  # gathering: the moved one never comes
+            assert first.ignored + second.ignored == 1
+            await carol.enter()
+            await carol.join()  # queued: the one who stayed is still in the gathered group
+            stayed = first if second.ignored else second
+            await asyncio.wait_for(asyncio.gather(stayed.done.wait(), carol.done.wait()), timeout=WAIT_S)
+        finally:
+            await asyncio.gather(*(p.close() for p in (first, second, carol)))
+        return stayed, second if stayed is first else first, carol
+
+    with running_workers(["w0", "w1"], str(db), redis.url, tmp_path) as workers:
+        stayed, gone, carol = run(scenario(workers))
+    for person in (stayed, carol):
+        assert person.game_over is not None and person.game_over["reason"] == "complete"
+    # After 15 s the one who stayed was queued again and matched with carol; the one who never came plays no game.
+    assert gone.game_id is None and stayed.game_id == carol.game_id is not None
+    [(status, agents, steps)] = _episodes(db)
+    assert status == "complete" and sorted(agents.values()) == sorted([stayed.subject_id, "carol"])
+
+
+def test_after_a_single_server_is_killed_mid_game_its_players_see_that_game_over(redis, tmp_path: Path) -> None:
+    db = tmp_path / "restart.sqlite"
+
+    async def play_until_killed(workers: dict[str, Worker]) -> list[Participant]:
+        people = [Participant(name, workers, "w0") for name in ("alice", "bob")]
+        try:
+            await asyncio.gather(*(p.enter() for p in people))
+            await asyncio.gather(*(p.join() for p in people))
+            while min(p.renders for p in people) < 60:
+                await asyncio.sleep(0.05)
+            workers["w0"].process.kill()
+        finally:
+            await asyncio.gather(*(p.close() for p in people))
+        return people
+
+    async def come_back(workers: dict[str, Worker], before: list[Participant]) -> list[Participant]:
+        people = [Participant(p.subject_id, workers, "w0", secrets=dict(p.secrets)) for p in before]
+        try:
+            await asyncio.gather(*(p.connect() for p in people))
+            await asyncio.wait_for(asyncio.gather(*(p.done.wait() for p in people)), timeout=WAIT_S)
+        finally:
+            await asyncio.gather(*(p.close() for p in people))
+        return people
+
+    # Plain one-process serving (no Redis): the restart path, not the worker takeover.
+    with running_workers(["w0"], str(db), "-", tmp_path, max_steps=3000) as workers:
+        before = run(play_until_killed(workers))
+    with running_workers(["w0"], str(db), "-", tmp_path, max_steps=3000) as workers:
+        after = run(come_back(workers, before))
+    for person in after:
+        assert person.errors == []
+        assert person.game_over is not None and person.game_over["reason"] == "server_lost", person.game_over
+    [(status, _, steps)] = _episodes(db)
+    assert status == "partial" and 0 < steps < 3000

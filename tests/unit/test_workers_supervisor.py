@@ -86,6 +86,9 @@ def stop(proc: subprocess.Popen[str]) -> None:
     (["--workers", "0", "--redis", "redis://x:1"], "--workers 0: give a number from 1 to 64"),
     (["--workers", "65", "--redis", "redis://x:1"], "--workers 65: give a number from 1 to 64"),
     (["--workers", "-2"], "--workers -2: give a number from 1 to 64"),
+    (["--workers", "2", "--redis", "redis://x:1", "--first-worker", "999"],
+     "--first-worker 999: give a number from 0 to 998"),
+    (["--workers", "2", "--redis", "redis://x:1", "--first-worker", "-1"], "--first-worker -1: give a number"),
 ])
 def test_worker_options_that_do_not_go_together(options: list[str], message: str,
                                                 capsys: pytest.CaptureFixture[str]) -> None:

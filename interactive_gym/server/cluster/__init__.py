@@ -1,5 +1,8 @@
-"""State shared by server processes on one or several machines (``interactive-gym run --workers N``), in Redis.
+"""Several server processes of one experiment (``interactive-gym run --workers N``), on one or more machines.
 
-``room_records`` holds the stored shapes and the decisions on them (pure); ``redis_rooms`` the Redis-backed
-waiting room (a thin transaction shell around them). Importing ``redis_rooms`` needs the ``redis`` extra.
+The front hands each connection to a worker (``front``, ``handoff``); Redis holds what the workers share: who
+serves each participant (``placement``; the flow's side in ``handover``, groups gathered from other workers in
+``gathering``), the waiting rooms (``room_records`` pure, ``redis_rooms`` the transaction shell) and Socket.IO
+messages between workers (``redis_emits`` with ``room_directory``). ``worker_links`` opens a worker's share of
+it. Importing the Redis parts needs the ``redis`` extra.
 """

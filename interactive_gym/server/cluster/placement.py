@@ -3,7 +3,7 @@
 A participant's state lives in the memory of exactly one worker (the one their page is connected to) and is
 written through to the shared database. Redis holds the directory:
 
-- ``<prefix>:serves``: hash participant id -> worker name;
+- ``<prefix>:serves``: hash participant id -> worker name (expires a week after the last claim);
 - ``<prefix>:alive:<worker>``: set by each worker every ``HEARTBEAT_S`` with a ``ALIVE_TTL_S`` expiry, so a worker
   that died stops counting within seconds (its participants may then be claimed by any other);
 - channel ``<prefix>:handover``: "worker X wants participant P" (a group formed on X includes P).
@@ -31,15 +31,19 @@ log = logging.getLogger("interactive_gym.cluster.placement")
 HEARTBEAT_S = 1.0
 ALIVE_TTL_S = 5
 RESUBSCRIBE_S = 1.0
+# Renewed by every claim: the directory of a study nobody joins any more leaves Redis after a week (a page that
+# comes back later is claimed afresh and its participant taken over from the database).
+DIRECTORY_TTL_S = 7 * 24 * 3600
 MAX_HANDOVER_CHARS = 512  # a handover message is a participant id and a worker name
 
-# KEYS[1] the serves hash; ARGV: participant id, this worker, the alive-key prefix.
+# KEYS[1] the serves hash; ARGV: participant id, this worker, the alive-key prefix, the hash's expiry.
 _CLAIM = """
 local owner = redis.call('HGET', KEYS[1], ARGV[1])
 if owner and owner ~= ARGV[2] and redis.call('EXISTS', ARGV[3] .. owner) == 1 then
   return owner
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
 return ARGV[2]
 """
 # KEYS[1] the serves hash; ARGV: participant id, the worker giving them up, the worker taking them.
@@ -111,7 +115,8 @@ class Placement:
     async def claim(self, participant_id: str) -> str:
         """The worker that serves ``participant_id`` from now on: another live worker that already does, or this
         one (then recorded)."""
-        owner = await self.client.eval(_CLAIM, 1, self._serves, participant_id, self.worker, self._alive)
+        owner = await self.client.eval(_CLAIM, 1, self._serves, participant_id, self.worker, self._alive,
+                                       DIRECTORY_TTL_S)
         return owner.decode() if isinstance(owner, bytes) else str(owner)
 
     async def assign(self, participant_id: str, to: str) -> bool:

@@ -158,7 +158,8 @@ class P2PMode:
 
     async def expire(self, now: float) -> None:
         """Waiting-room timeouts, partners gone past their grace period, TURN credentials about to expire."""
-        await self.rooms.expire(now)
+        for regrouped_scene, group in await self.rooms.expire(now):  # regrouped after a gathering gave up
+            await self._start(regrouped_scene, group)
         grace = {sid: s.disconnect_grace_s for sid, s in self.scenes.items()}
         for game, stay in self.coordinator.overdue(now, grace):
             gone = [p for p in game.players if p not in stay]

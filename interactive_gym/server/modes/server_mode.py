@@ -106,7 +106,8 @@ class ServerMode:
             await self.sio.leave_room(participant.sid, runner.room)
 
     async def expire(self, now: float) -> None:
-        await self.rooms.expire(now)
+        for scene, group in await self.rooms.expire(now):  # regrouped after a gathering gave up
+            await self._start_game(scene, group)
 
     async def shutdown(self) -> None:
         for task in list(self._tasks):

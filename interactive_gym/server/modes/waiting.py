@@ -173,7 +173,7 @@ class RoomSet:
         await self.hooks.record_event("group_formed", {"members": pids, "mode": scene.mode}, scene_id=scene.scene_id,
                                       game_id=game_id)
 
-    async def expire(self, now: float) -> None:
+    async def expire(self, now: float) -> list[tuple[GymScene, list[Participant]]]:
         """Waiters past their scene's timeout are handed to the flow (which moves them on); so is, at once, a
         waiter of a ``keep_group_from`` scene whose former partner has finished the study (they cannot come).
 
@@ -182,8 +182,11 @@ class RoomSet:
         changes made elsewhere within one housekeeping round).
         """
         self._check_clock(now)
+        regrouped = []
         for gathering in self.gatherings.overdue(now):
-            await self._give_up(gathering)
+            group = await self._give_up(gathering, now)
+            if group is not None:
+                regrouped.append((self.scenes[gathering.scene_id], group))
         for scene_id, room in list(self.rooms.items()):
             scene = self.scenes[scene_id]
             try:
@@ -200,6 +203,7 @@ class RoomSet:
                 self.hooks.wait_timeout(pid, scene_id)
             if expired or snapshot.waiting() != self._announced.get(scene_id, []):
                 await self._announce(scene)
+        return regrouped
 
     def _serves(self, participant_id: str) -> bool:
         return self.hooks.lookup(participant_id) is not None
@@ -215,11 +219,13 @@ class RoomSet:
                 out.append(pid)
         return out
 
-    async def _give_up(self, gathering: Gathering) -> None:
+    async def _give_up(self, gathering: Gathering, now: float) -> list[Participant] | None:
         """A gathered group whose members did not all arrive in time: it goes back to the queue, without those
-        still missing (their pages may never come; one that does joins the queue again on arrival)."""
+        still missing (their pages may never come; one that does joins the queue again on arrival). Those here
+        are matched again at once (with others waiting meanwhile): the group that can start now, if any."""
         scene = self.scenes[gathering.scene_id]
         room = self.room_for(scene)
+        here = [p for p in map(self.hooks.lookup, gathering.members) if p is not None]
         missing = [pid for pid in gathering.members if not self._serves(pid)]
         log.warning("scene %s: group %s gave up awaiting %s from other workers; queued again",
                     scene.scene_id, gathering.group_id, ", ".join(missing))
@@ -227,7 +233,13 @@ class RoomSet:
         await self._attempt(scene, room.requeue(gathering.group_id))
         for pid in missing:
             await self._attempt(scene, room.leave(pid))
+        for participant in here:
+            formed = await self._attempt(scene, room.set_presence(participant.participant_id,
+                                                                  is_present(participant)))
+            if formed is not None:
+                return await self._group_or_announce(scene, formed, now)
         await self._announce(scene)
+        return None
 
     def _check_clock(self, now: float) -> None:
         if self.redis is not None and now < SHARED_CLOCK_MIN:

@@ -6,6 +6,7 @@ import { showServerGame } from "/static/js/scene_server_game.js";
 import { showBrowserGame } from "/static/js/scene_browser_game.js";
 import { preloadBrowserGame } from "/static/js/browser_game.js";
 import { installScreening } from "/static/js/screening.js";
+import { relocationWaitMs } from "/static/js/relocation.js";
 
 // Which view plays a live game scene, by mode (p2p is loaded on demand: its module is larger).
 const GAME_VIEWS = {
@@ -140,17 +141,12 @@ function keepRoute(msg) {
   return true;
 }
 
-// A worker that died a moment ago still counts as alive for a few seconds: the page is sent to it, the front
-// sends it elsewhere, and so on until its heartbeat runs out. Relocations close together wait longer each.
-const relocations = [];
+const relocations = []; // times of this page's recent moves (relocation.js)
 
 socket.on("route", keepRoute);
 socket.on("relocate", (msg) => {
   if (!keepRoute(msg)) return;
-  const now = performance.now();
-  while (relocations.length && now - relocations[0] > 30_000) relocations.shift();
-  relocations.push(now);
-  const waitMs = relocations.length < 2 ? 0 : Math.min(2000, 250 * 2 ** (relocations.length - 2));
+  const waitMs = relocationWaitMs(relocations, performance.now());
   socket.disconnect();
   setTimeout(() => socket.connect(), waitMs);
 });
