@@ -47,7 +47,8 @@ class Worker:
         return f"http://127.0.0.1:{self.port}"
 
 
-def _healthy(port: int) -> bool:
+def answers_healthz(port: int) -> bool:
+    """Whether a server on ``port`` answers ``/healthz`` with 200 (the app, not only an open socket)."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
             conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -74,7 +75,7 @@ def start_worker(name: str, db: str, redis_url: str, folder: Path, max_steps: in
         process = subprocess.Popen(_command(name, db, redis_url, port), stdout=out, stderr=subprocess.STDOUT,
                                    env=env, cwd=ROOT)
     deadline = time.monotonic() + START_TIMEOUT_S
-    while not _healthy(port):
+    while not answers_healthz(port):
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             raise RuntimeError(f"worker {name} did not start:\n{log.read_text()[-3000:]}")

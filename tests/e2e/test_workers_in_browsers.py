@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from conftest import free_port
 from p2p_experiments import play_randomly, read_db, wait_over, wait_playing
 from playwright.sync_api import Page
 from redis_server import RedisServer, running_redis
+from worker_cluster import answers_healthz
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENT = ROOT / "tests" / "fixtures" / "cluster_pairs.py"
@@ -35,15 +35,6 @@ START_TIMEOUT_S = 90.0
 def redis() -> Iterator[RedisServer]:
     with running_redis() as server:
         yield server
-
-
-def _answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
-            conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            return conn.recv(64).startswith(b"HTTP/1.1 200")
-    except OSError:
-        return False
 
 
 @contextlib.contextmanager
@@ -58,7 +49,7 @@ def workers_cli(db: Path, redis_url: str, log: Path, **env: str) -> Iterator[str
                                    env={**os.environ, **env})
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not (_answers(port) and "Workers: w0, w1" in log.read_text(errors="replace")):
+        while not (answers_healthz(port) and "Workers: w0, w1" in log.read_text(errors="replace")):
             assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(0.2)
         yield f"http://127.0.0.1:{port}"

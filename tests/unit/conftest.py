@@ -53,3 +53,13 @@ def redis_server() -> Iterator[RedisServer]:
     """One real ``redis-server`` for the whole session (tests/redis_server.py; fails, never skips, without it)."""
     with running_redis() as server:
         yield server
+
+
+@pytest.fixture
+def empty_redis(redis_server: RedisServer) -> RedisServer:
+    """The session's Redis, emptied first: for tests whose experiments (hence keys) repeat from test to test."""
+    import redis
+
+    with redis.Redis.from_url(redis_server.url) as client:
+        client.flushdb()
+    return redis_server

@@ -6,20 +6,12 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from redis.asyncio import Redis
-from redis_server import RedisServer, running_redis
 
 from interactive_gym.server.cluster.placement import Placement, parse_handover
-
-
-@pytest.fixture(scope="module")
-def redis() -> Iterator[RedisServer]:
-    with running_redis() as server:
-        yield server
 
 
 def run(coro: Any) -> Any:
@@ -32,9 +24,9 @@ async def _placements(url: str, prefix: str, names: list[str]) -> tuple[Redis, l
     return client, [Placement(client, prefix, name) for name in names]
 
 
-def test_workers_claiming_one_participant_at_once_agree_on_one_owner(redis, request) -> None:
+def test_workers_claiming_one_participant_at_once_agree_on_one_owner(redis_server, request) -> None:
     async def scenario() -> list[str]:
-        client, workers = await _placements(redis.url, request.node.name, ["w0", "w1", "w2"])
+        client, workers = await _placements(redis_server.url, request.node.name, ["w0", "w1", "w2"])
         for worker in workers:
             await worker._beat()
         try:
@@ -46,9 +38,9 @@ def test_workers_claiming_one_participant_at_once_agree_on_one_owner(redis, requ
     assert len(owners) == 30 and len(set(owners)) == 1  # whoever came first; everyone else is told so
 
 
-def test_a_dead_workers_participant_is_claimed_by_the_next_and_a_live_one_is_kept(redis, request) -> None:
+def test_a_dead_workers_participant_is_claimed_by_the_next_and_a_live_one_is_kept(redis_server, request) -> None:
     async def scenario() -> tuple[str, str, str]:
-        client, (w0, w1) = await _placements(redis.url, request.node.name, ["w0", "w1"])
+        client, (w0, w1) = await _placements(redis_server.url, request.node.name, ["w0", "w1"])
         try:
             await w0._beat()
             await w1._beat()
@@ -64,9 +56,9 @@ def test_a_dead_workers_participant_is_claimed_by_the_next_and_a_live_one_is_kep
     assert run(scenario()) == ("w0", "w1", "w1")
 
 
-def test_only_the_owner_or_nobody_can_hand_a_participant_over(redis, request) -> None:
+def test_only_the_owner_or_nobody_can_hand_a_participant_over(redis_server, request) -> None:
     async def scenario() -> list[bool | str]:
-        client, (w0, w1, w2) = await _placements(redis.url, request.node.name, ["w0", "w1", "w2"])
+        client, (w0, w1, w2) = await _placements(redis_server.url, request.node.name, ["w0", "w1", "w2"])
         try:
             for worker in (w0, w1, w2):
                 await worker._beat()
@@ -83,9 +75,9 @@ def test_only_the_owner_or_nobody_can_hand_a_participant_over(redis, request) ->
     assert run(scenario()) == [False, True, "w1", True, "w0"]
 
 
-def test_a_handover_request_reaches_the_other_workers_not_the_asker(redis, request) -> None:
+def test_a_handover_request_reaches_the_other_workers_not_the_asker(redis_server, request) -> None:
     async def scenario() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-        client, (w0, w1) = await _placements(redis.url, request.node.name, ["w0", "w1"])
+        client, (w0, w1) = await _placements(redis_server.url, request.node.name, ["w0", "w1"])
         got: dict[str, list[tuple[str, str]]] = {"w0": [], "w1": []}
         arrived = asyncio.Event()
 

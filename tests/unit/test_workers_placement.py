@@ -14,21 +14,12 @@ import concurrent.futures
 import json
 import sqlite3
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from redis_server import RedisServer, running_redis
 from worker_cluster import Participant, Worker, running_workers
 
 WAIT_S = 90.0
-
-
-@pytest.fixture(scope="module")
-def redis() -> Iterator[RedisServer]:
-    with running_redis() as server:
-        yield server
 
 
 def run(coro: Any) -> Any:
@@ -53,9 +44,9 @@ def _episodes(db: Path) -> list[tuple[str, dict[str, str], int]]:
     return [(status, json.loads(agents), steps) for status, agents, steps in rows]
 
 
-def test_a_pair_that_arrived_at_two_workers_plays_one_game_on_one_of_them(redis, tmp_path: Path) -> None:
+def test_a_pair_that_arrived_at_two_workers_plays_one_game_on_one_of_them(empty_redis, tmp_path: Path) -> None:
     db = tmp_path / "pairs.sqlite"
-    with running_workers(["w0", "w1"], str(db), redis.url, tmp_path) as workers:
+    with running_workers(["w0", "w1"], str(db), empty_redis.url, tmp_path) as workers:
         alice, bob = Participant("alice", workers, "w0"), Participant("bob", workers, "w1")
         run(_play([alice, bob]))
     for person in (alice, bob):
@@ -72,7 +63,7 @@ def test_a_pair_that_arrived_at_two_workers_plays_one_game_on_one_of_them(redis,
     assert sorted(agents.values()) == ["alice", "bob"]
 
 
-def test_a_page_that_reaches_the_wrong_worker_is_sent_to_the_one_that_serves_it(redis, tmp_path: Path) -> None:
+def test_a_page_that_reaches_the_wrong_worker_is_sent_to_the_one_that_serves_it(empty_redis, tmp_path: Path) -> None:
     db = tmp_path / "wrong.sqlite"
 
     async def scenario(workers: dict[str, Worker]) -> tuple[Participant, Participant]:
@@ -87,16 +78,16 @@ def test_a_page_that_reaches_the_wrong_worker_is_sent_to_the_one_that_serves_it(
             await again.close()
         return first, again
 
-    with running_workers(["w0", "w1"], str(db), redis.url, tmp_path) as workers:
+    with running_workers(["w0", "w1"], str(db), empty_redis.url, tmp_path) as workers:
         first, again = run(scenario(workers))
     assert first.routes_seen == ["w0"] and first.relocations == 0
     assert again.routes_seen == ["w1", "w0"] and again.relocations == 1  # w1 knew w0 serves carol
     assert again.errors == []  # resumed (the secret matched), not refused
 
 
-def test_500_simultaneous_joins_across_two_workers_form_disjoint_groups(redis, tmp_path: Path) -> None:
+def test_500_simultaneous_joins_across_two_workers_form_disjoint_groups(empty_redis, tmp_path: Path) -> None:
     db = tmp_path / "crowd.sqlite"
-    with running_workers(["w0", "w1"], str(db), redis.url, tmp_path, max_steps=5) as workers:
+    with running_workers(["w0", "w1"], str(db), empty_redis.url, tmp_path, max_steps=5) as workers:
         people = [Participant(f"p{i:03d}", workers, f"w{i % 2}") for i in range(500)]
         run(_play(people))
     assert [p.errors for p in people if p.errors] == []
@@ -114,7 +105,7 @@ def test_500_simultaneous_joins_across_two_workers_form_disjoint_groups(redis, t
 
 
 def test_a_worker_killed_mid_game_loses_nothing_committed_and_its_players_resume_on_another(
-        redis, tmp_path: Path) -> None:
+        empty_redis, tmp_path: Path) -> None:
     db = tmp_path / "killed.sqlite"
 
     async def scenario(workers: dict[str, Worker]) -> tuple[Participant, Participant, str]:
@@ -132,7 +123,7 @@ def test_a_worker_killed_mid_game_loses_nothing_committed_and_its_players_resume
             await asyncio.gather(*(p.close() for p in people))
         return alice, bob, host
 
-    with running_workers(["w0", "w1"], str(db), redis.url, tmp_path, max_steps=3000) as workers:
+    with running_workers(["w0", "w1"], str(db), empty_redis.url, tmp_path, max_steps=3000) as workers:
         alice, bob, host = run(scenario(workers))
     survivor = "w1" if host == "w0" else "w0"
     for person in (alice, bob):
@@ -148,7 +139,7 @@ def test_a_worker_killed_mid_game_loses_nothing_committed_and_its_players_resume
     assert json.loads(meta)["ended_by"] == "server_lost"
 
 
-def test_a_moved_page_that_never_arrives_sends_its_partner_back_to_the_queue(redis, tmp_path: Path) -> None:
+def test_a_moved_page_that_never_arrives_sends_its_partner_back_to_the_queue(empty_redis, tmp_path: Path) -> None:
     db = tmp_path / "ghost.sqlite"
 
     async def scenario(workers: dict[str, Worker]) -> tuple[Participant, Participant, Participant]:
@@ -172,7 +163,7 @@ def test_a_moved_page_that_never_arrives_sends_its_partner_back_to_the_queue(red
             await asyncio.gather(*(p.close() for p in (first, second, carol)))
         return stayed, second if stayed is first else first, carol
 
-    with running_workers(["w0", "w1"], str(db), redis.url, tmp_path) as workers:
+    with running_workers(["w0", "w1"], str(db), empty_redis.url, tmp_path) as workers:
         stayed, gone, carol = run(scenario(workers))
     for person in (stayed, carol):
         assert person.game_over is not None and person.game_over["reason"] == "complete"
@@ -182,7 +173,7 @@ def test_a_moved_page_that_never_arrives_sends_its_partner_back_to_the_queue(red
     assert status == "complete" and sorted(agents.values()) == sorted([stayed.subject_id, "carol"])
 
 
-def test_after_a_single_server_is_killed_mid_game_its_players_see_that_game_over(redis, tmp_path: Path) -> None:
+def test_after_a_single_server_is_killed_mid_game_its_players_see_that_game_over(empty_redis, tmp_path: Path) -> None:
     db = tmp_path / "restart.sqlite"
 
     async def play_until_killed(workers: dict[str, Worker]) -> list[Participant]:

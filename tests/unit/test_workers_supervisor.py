@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from redis_server import RedisServer, running_redis
+from redis_server import RedisServer
 from test_front_handoff import wait_for
 
 from interactive_gym.cli import UserError, main
@@ -162,16 +162,10 @@ def test_supervisor_restarts_a_dead_worker_and_stops_everything_on_sigterm(
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
 
-@pytest.fixture(scope="module")
-def redis() -> Iterator[RedisServer]:
-    with running_redis() as server:
-        yield server
-
-
-def test_run_with_two_workers_serves_the_demo_on_one_port(tmp_path: Path, redis: RedisServer) -> None:
+def test_run_with_two_workers_serves_the_demo_on_one_port(tmp_path: Path, redis_server: RedisServer) -> None:
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "interactive_gym.cli", "run", str(DEMO), "--workers", "2",
-                             "--redis", redis.url, "--port", str(port), "--db", str(tmp_path / "d.sqlite"),
+                             "--redis", redis_server.url, "--port", str(port), "--db", str(tmp_path / "d.sqlite"),
                              "--skip-preflight"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output = Output(proc)
     try:
