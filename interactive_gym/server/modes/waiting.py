@@ -24,9 +24,6 @@ from interactive_gym.server.flow.participants import Participant
 from interactive_gym.server.modes.base import FlowHooks
 from interactive_gym.server.modes.groups import GroupMemory
 from interactive_gym.server.rooms import LocalRoom, Room
-
-if TYPE_CHECKING:
-    from interactive_gym.server.cluster.placement import Placement
 from interactive_gym.server.waiting_room import (
     FormedGroup,
     Matchmaker,
@@ -34,6 +31,9 @@ from interactive_gym.server.waiting_room import (
     RoomSnapshot,
     remembered_group_matchmaker,
 )
+
+if TYPE_CHECKING:
+    from interactive_gym.server.cluster.placement import Placement
 
 T = TypeVar("T")
 log = logging.getLogger("interactive_gym.waiting")
