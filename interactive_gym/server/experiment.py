@@ -30,7 +30,7 @@ from interactive_gym.server.modes.p2p_mode import P2PMode
 from interactive_gym.server.modes.server_mode import ServerMode
 from interactive_gym.server.modes.waiting import RoomSet
 from interactive_gym.server.storage import Storage
-from interactive_gym.server.storage_records import EventRow, ParticipantRow
+from interactive_gym.server.storage_records import EpisodeRow, EventRow, ParticipantRow
 
 if TYPE_CHECKING:
     from interactive_gym.server.cluster.placement import Placement
@@ -120,8 +120,9 @@ class Experiment:
             if event.scene_id and isinstance(members, list) and all(isinstance(m, str) for m in members):
                 self.groups.remember(event.scene_id, members)
         now = self.clock()
+        episodes: dict[str, list[EpisodeRow]] = {}  # by scene: read once, however many players it had
         for row in rows:
-            await self._end_lost_game(self._restore_row(row, now))
+            await self._end_lost_game(self._restore_row(row, now), episodes)
         return len(rows)
 
     async def load_participant(self, participant_id: str) -> Participant | None:
@@ -132,18 +133,19 @@ class Experiment:
             return None
         self._restore_conditions(assigned)
         participant = self._restore_row(row, self.clock())
-        await self._end_lost_game(participant)
+        await self._end_lost_game(participant, {})
         return participant
 
-    async def _end_lost_game(self, participant: Participant) -> None:
+    async def _end_lost_game(self, participant: Participant, episodes: dict[str, list[EpisodeRow]]) -> None:
         """A participant restored at a server-mode game scene played or was playing its game in a process that
         is gone: they see that game as over (never a second game of the scene), and its episodes still
         ``in_progress`` are closed as ``partial``, with every step that was committed."""
         scene = participant.scene
         if participant.finished or not isinstance(scene, GymScene) or scene.mode != "server":
             return
-        left = game_left_behind(await self.writer.scene_episodes(scene.scene_id), participant.participant_id,
-                                scene.scene_id)
+        if scene.scene_id not in episodes:
+            episodes[scene.scene_id] = await self.writer.scene_episodes(scene.scene_id)
+        left = game_left_behind(episodes[scene.scene_id], participant.participant_id, scene.scene_id)
         if left is None:
             return
         closed = [episode_id for episode_id in left.unfinished

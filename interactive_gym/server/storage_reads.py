@@ -23,6 +23,10 @@ from interactive_gym.server.storage_records import (
 STEP_JSON_COLUMNS = ("observation", "actions", "rewards", "terminated", "truncated", "info", "keys")
 
 
+_PARTICIPANT_COLUMNS = ("participant_id, experiment_id, url_params, status, completion_code, current_scene, created_at,"
+                        " updated_at, resume_secret_hash")
+
+
 class StorageReads:
     """The read queries of an open database (``_conn``, set by the subclass that opens it)."""
 
@@ -30,18 +34,12 @@ class StorageReads:
 
     def participants(self) -> list[ParticipantRow]:
         """All participants, oldest first."""
-        sql = (
-            "SELECT participant_id, experiment_id, url_params, status, completion_code, current_scene,"
-            " created_at, updated_at, resume_secret_hash FROM participants ORDER BY created_at, participant_id"
-        )
+        sql = f"SELECT {_PARTICIPANT_COLUMNS} FROM participants ORDER BY created_at, participant_id"
         return [ParticipantRow(**row) for row in self._decoded_rows(sql, (), ("url_params",))]
 
     def participant(self, participant_id: str) -> ParticipantRow | None:
         """One participant by id, or ``None``."""
-        sql = (
-            "SELECT participant_id, experiment_id, url_params, status, completion_code, current_scene,"
-            " created_at, updated_at, resume_secret_hash FROM participants" + _where(participant_id=participant_id)
-        )
+        sql = f"SELECT {_PARTICIPANT_COLUMNS} FROM participants" + _where(participant_id=participant_id)
         rows = self._decoded_rows(sql, {"participant_id": participant_id}, ("url_params",))
         return next((ParticipantRow(**row) for row in rows), None)
 
